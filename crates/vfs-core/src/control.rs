@@ -1,0 +1,183 @@
+//! Typed file controls (`xFileControl`).
+
+use std::ffi::{CStr, CString, c_char, c_int, c_void};
+use std::marker::PhantomData;
+
+use libsqlite3_sys as ffi;
+
+/// One `xFileControl` request.
+///
+/// Read it through [`FileControl::control`]; a shim that does not handle it
+/// passes the same value to its base, so requests nobody in the stack knows
+/// still reach the bottom unchanged. Answer "not handled" with
+/// [`Error::not_found`](crate::Error::not_found).
+pub struct FileControl<'a> {
+    op: c_int,
+    arg: *mut c_void,
+    _borrow: PhantomData<&'a mut c_void>,
+}
+
+/// The decoded form of a [`FileControl`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Control<'c> {
+    /// `SQLITE_FCNTL_PRAGMA`: `PRAGMA name` or `PRAGMA name = value`.
+    Pragma(Pragma<'c>),
+    /// `SQLITE_FCNTL_SIZE_HINT`: the file is about to grow to this size.
+    SizeHint(i64),
+    /// `SQLITE_FCNTL_CHUNK_SIZE`: grow and shrink in multiples of this size.
+    ChunkSize(i32),
+    /// `SQLITE_FCNTL_PERSIST_WAL`: `-1` asks the current setting; `0`/`1` set
+    /// it. Write the setting back.
+    PersistWal(&'c mut i32),
+    /// `SQLITE_FCNTL_POWERSAFE_OVERWRITE`: same protocol as `PersistWal`.
+    PowersafeOverwrite(&'c mut i32),
+    /// `SQLITE_FCNTL_LOCKSTATE`: write the current lock level (`SQLITE_LOCK_*`).
+    LockState(&'c mut i32),
+    /// `SQLITE_FCNTL_HAS_MOVED`: write 1 if the file was renamed or deleted.
+    HasMoved(&'c mut i32),
+    /// `SQLITE_FCNTL_SYNC`: sent before `xSync` when a transaction commits.
+    Sync,
+    /// `SQLITE_FCNTL_COMMIT_PHASETWO`: the second phase of a commit ended.
+    CommitPhaseTwo,
+    /// `SQLITE_FCNTL_BUSYHANDLER`, `SQLITE_FCNTL_MMAP_SIZE`, … and anything
+    /// else: the raw opcode. Shims forward it.
+    Other(i32),
+}
+
+/// A `PRAGMA` sent to the file before SQLite interprets it.
+pub struct Pragma<'c> {
+    args: *mut *mut c_char,
+    _borrow: PhantomData<&'c mut c_void>,
+}
+
+impl<'a> FileControl<'a> {
+    /// # Safety
+    /// `op` and `arg` are what SQLite passed to `xFileControl`, valid for `'a`.
+    pub(crate) unsafe fn from_raw(op: c_int, arg: *mut c_void) -> FileControl<'a> {
+        FileControl {
+            op,
+            arg,
+            _borrow: PhantomData,
+        }
+    }
+
+    /// The raw `SQLITE_FCNTL_*` opcode.
+    pub fn op(&self) -> i32 {
+        self.op
+    }
+
+    pub(crate) fn raw_arg(&self) -> *mut c_void {
+        self.arg
+    }
+
+    /// The decoded request.
+    pub fn control(&mut self) -> Control<'_> {
+        // Each branch reinterprets `arg` as the type SQLite documents for
+        // that opcode; a null argument falls back to `Other`.
+        if self.arg.is_null()
+            && !matches!(
+                self.op,
+                ffi::SQLITE_FCNTL_SYNC | ffi::SQLITE_FCNTL_COMMIT_PHASETWO
+            )
+        {
+            return Control::Other(self.op);
+        }
+        match self.op {
+            ffi::SQLITE_FCNTL_PRAGMA => Control::Pragma(Pragma {
+                args: self.arg.cast(),
+                _borrow: PhantomData,
+            }),
+            // SAFETY: for SIZE_HINT the argument is a `sqlite3_int64*`.
+            ffi::SQLITE_FCNTL_SIZE_HINT => Control::SizeHint(unsafe { *self.arg.cast::<i64>() }),
+            // SAFETY: for CHUNK_SIZE the argument is an `int*`.
+            ffi::SQLITE_FCNTL_CHUNK_SIZE => Control::ChunkSize(unsafe { *self.arg.cast::<i32>() }),
+            // SAFETY: for these opcodes the argument is an `int*` SQLite owns
+            // for the duration of the call, which the returned borrow cannot
+            // outlive.
+            ffi::SQLITE_FCNTL_PERSIST_WAL => {
+                Control::PersistWal(unsafe { &mut *self.arg.cast::<i32>() })
+            }
+            // SAFETY: as above (`int*`).
+            ffi::SQLITE_FCNTL_POWERSAFE_OVERWRITE => {
+                Control::PowersafeOverwrite(unsafe { &mut *self.arg.cast::<i32>() })
+            }
+            // SAFETY: as above (`int*`).
+            ffi::SQLITE_FCNTL_LOCKSTATE => {
+                Control::LockState(unsafe { &mut *self.arg.cast::<i32>() })
+            }
+            // SAFETY: as above (`int*`).
+            ffi::SQLITE_FCNTL_HAS_MOVED => {
+                Control::HasMoved(unsafe { &mut *self.arg.cast::<i32>() })
+            }
+            ffi::SQLITE_FCNTL_SYNC => Control::Sync,
+            ffi::SQLITE_FCNTL_COMMIT_PHASETWO => Control::CommitPhaseTwo,
+            op => Control::Other(op),
+        }
+    }
+}
+
+impl std::fmt::Debug for FileControl<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileControl").field("op", &self.op).finish()
+    }
+}
+
+impl Pragma<'_> {
+    fn arg(&self, i: usize) -> Option<&str> {
+        // SAFETY: for SQLITE_FCNTL_PRAGMA the argument is a `char*[3]`:
+        // [0] result (out), [1] pragma name, [2] value or NULL.
+        let p = unsafe { *self.args.add(i) };
+        if p.is_null() {
+            return None;
+        }
+        // SAFETY: SQLite passes NUL-terminated strings valid for the call.
+        unsafe { CStr::from_ptr(p) }.to_str().ok()
+    }
+
+    /// The pragma's name, as written (`checksum_verification`).
+    pub fn name(&self) -> &str {
+        self.arg(1).unwrap_or("")
+    }
+
+    /// The value after `=`, if any.
+    pub fn value(&self) -> Option<&str> {
+        self.arg(2)
+    }
+
+    /// Sets the single-row result the pragma returns (answer `Ok(())`).
+    pub fn set_result(&mut self, text: &str) {
+        set_sqlite_string(self.args, text);
+    }
+
+    pub(crate) fn set_error_message(args: *mut c_void, text: &str) {
+        set_sqlite_string(args.cast(), text);
+    }
+}
+
+fn set_sqlite_string(slot: *mut *mut c_char, text: &str) {
+    let Ok(c) = CString::new(text.replace('\0', " ")) else {
+        return;
+    };
+    // SAFETY: "%s" with a valid NUL-terminated string; sqlite3_mprintf
+    // allocates with sqlite3_malloc, which is what SQLite frees azArg[0] with.
+    let copy = unsafe { ffi::sqlite3_mprintf(c"%s".as_ptr(), c.as_ptr()) };
+    // SAFETY: slot points to azArg[0]; any previous value came from
+    // sqlite3_mprintf too (set by a layer below) and is ours to free.
+    unsafe {
+        let old = *slot;
+        if !old.is_null() {
+            ffi::sqlite3_free(old.cast());
+        }
+        *slot = copy;
+    }
+}
+
+impl std::fmt::Debug for Pragma<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pragma")
+            .field("name", &self.name())
+            .field("value", &self.value())
+            .finish()
+    }
+}

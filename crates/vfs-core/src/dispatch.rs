@@ -1,0 +1,834 @@
+//! The C boundary: `sqlite3_vfs` and `sqlite3_io_methods` trampolines,
+//! generic over the backend type so a stack compiles to direct calls.
+//!
+//! Every trampoline catches panics, turns errors into SQLite result codes
+//! (remembering the message for `xGetLastError`), and borrows SQLite's
+//! buffers instead of copying them.
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::ffi::{CStr, CString, c_char, c_int, c_void};
+use std::marker::PhantomData;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::ptr;
+use std::sync::Arc;
+use std::sync::atomic::{Ordering, fence};
+use std::time::Duration;
+
+use libsqlite3_sys as ffi;
+
+use crate::control::Pragma;
+use crate::registry::{Slot, SlotShared};
+use crate::shm::{ShmConnection, ShmLockOp};
+use crate::{
+    AccessCheck, Error, File, FileControl, FileKind, LockLevel, Op, OpenName, OpenOptions, Result,
+    ShmSupport, SyncFlags, Vfs, codes,
+};
+
+/// The `sqlite3_file` SQLite allocates (`szOsFile` bytes) for each open file.
+#[repr(C)]
+struct Handle<V: Vfs> {
+    base: ffi::sqlite3_file,
+    state: *mut FileState<V>,
+}
+
+struct FileState<V: Vfs> {
+    file: V::File,
+    shared: &'static SlotShared,
+    lock: LockLevel,
+    shm: ShmState,
+    delete_on_close: Option<(Arc<V>, String)>,
+    kind: FileKind,
+}
+
+enum ShmState {
+    None,
+    Group(ShmConnection),
+    Forward,
+}
+
+/// The error SQLite last received from a vfs-core VFS on this thread.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LastError {
+    /// The (extended) result code SQLite received.
+    pub code: i32,
+    /// The operation that failed.
+    pub op: Op,
+    /// The backend's message.
+    pub message: String,
+}
+
+thread_local! {
+    static LAST_ERROR: RefCell<Option<LastError>> = const { RefCell::new(None) };
+}
+
+/// The last error a vfs-core VFS returned to SQLite on this thread: the code
+/// and the backend's message that SQLite's own `sqlite3_errmsg` cannot carry
+/// (SQLite reports I/O errors with a fixed text such as "disk I/O error").
+///
+/// ```no_run
+/// # let conn = rusqlite::Connection::open_in_memory().unwrap();
+/// if let Err(e) = conn.execute("INSERT INTO t VALUES (1)", []) {
+///     if let Some(detail) = vfs_core::last_error() {
+///         eprintln!("{e}: {} during {:?}", detail.message, detail.op);
+///     }
+/// }
+/// ```
+pub fn last_error() -> Option<LastError> {
+    LAST_ERROR.with(|e| e.borrow().clone())
+}
+
+/// Forgets this thread's [`last_error`].
+pub fn clear_last_error() {
+    LAST_ERROR.with(|e| e.borrow_mut().take());
+}
+
+/// Writes `message` to SQLite's error log (`sqlite3_log`) with `code`.
+pub fn log(code: i32, message: &str) {
+    if let Ok(c) = CString::new(message.replace('\0', " ")) {
+        // SAFETY: "%s" with a valid NUL-terminated string.
+        unsafe { ffi::sqlite3_log(code, c"%s".as_ptr(), c.as_ptr()) };
+    }
+}
+
+/// Records `e` as the thread's last error and returns its code for `op`.
+fn fail(op: Op, e: Error) -> c_int {
+    let code = e.code_for(op);
+    let quiet = matches!(
+        code & 0xff,
+        codes::SQLITE_BUSY | codes::SQLITE_LOCKED | codes::SQLITE_NOTFOUND
+    );
+    if !quiet {
+        log(code, &format!("vfs {}: {}", op.name(), e.message()));
+    }
+    LAST_ERROR.with(|slot| {
+        *slot.borrow_mut() = Some(LastError {
+            code,
+            op,
+            message: e.message().to_owned(),
+        });
+    });
+    code
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        s
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s
+    } else {
+        "non-string panic payload"
+    }
+}
+
+/// Runs backend code, turning a panic into an error so it never unwinds
+/// into C.
+fn guard<R>(op: Op, f: impl FnOnce() -> Result<R>) -> Result<R> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(payload) => Err(Error::io(format!(
+            "backend panicked during {}: {}",
+            op.name(),
+            panic_message(&*payload)
+        ))),
+    }
+}
+
+/// Like [`guard`] for infallible methods: a panic yields `fallback`.
+fn guard_value<R>(f: impl FnOnce() -> R, fallback: R) -> R {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or(fallback)
+}
+
+fn to_rc(op: Op, r: Result<()>) -> c_int {
+    match r {
+        Ok(()) => ffi::SQLITE_OK,
+        Err(e) => fail(op, e),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// sqlite3_vfs
+// ---------------------------------------------------------------------------
+
+/// The `sqlite3_vfs` struct for backend type `V` (name and app data are
+/// filled in by the registry).
+pub(crate) fn vfs_struct<V: Vfs>(max_pathname: c_int) -> ffi::sqlite3_vfs {
+    ffi::sqlite3_vfs {
+        // Version 2: xCurrentTimeInt64 is provided; the version-3 system-call
+        // hooks are not.
+        iVersion: 2,
+        szOsFile: std::mem::size_of::<Handle<V>>() as c_int,
+        mxPathname: max_pathname,
+        pNext: ptr::null_mut(),
+        zName: ptr::null(),
+        pAppData: ptr::null_mut(),
+        xOpen: Some(x_open::<V>),
+        xDelete: Some(x_delete::<V>),
+        xAccess: Some(x_access::<V>),
+        xFullPathname: Some(x_full_pathname::<V>),
+        xDlOpen: Some(x_dl_open::<V>),
+        xDlError: Some(x_dl_error::<V>),
+        xDlSym: Some(x_dl_sym::<V>),
+        xDlClose: Some(x_dl_close::<V>),
+        xRandomness: Some(x_randomness::<V>),
+        xSleep: Some(x_sleep::<V>),
+        xCurrentTime: Some(x_current_time::<V>),
+        xGetLastError: Some(x_get_last_error),
+        xCurrentTimeInt64: Some(x_current_time_int64::<V>),
+        xSetSystemCall: None,
+        xGetSystemCall: None,
+        xNextSystemCall: None,
+    }
+}
+
+/// # Safety
+/// `p_vfs` is a VFS registered by [`crate::register`] for type `V`.
+unsafe fn slot<'a, V: Vfs>(p_vfs: *mut ffi::sqlite3_vfs) -> &'a Slot<V> {
+    // SAFETY: pAppData was set to a leaked `Slot<V>` at registration and the
+    // trampolines of this struct are instantiated for the same `V`.
+    unsafe { &*((*p_vfs).pAppData as *const Slot<V>) }
+}
+
+fn backend<V: Vfs>(slot: &Slot<V>) -> Result<Arc<V>> {
+    slot.backend.read().clone().ok_or_else(|| {
+        Error::cant_open(format!(
+            "VFS {:?} has been unregistered",
+            slot.shared.name.to_string_lossy()
+        ))
+    })
+}
+
+/// # Safety
+/// `p` is null or a NUL-terminated string valid for `'a`.
+unsafe fn c_str<'a>(p: *const c_char) -> Result<&'a str> {
+    if p.is_null() {
+        return Err(Error::io("null file name"));
+    }
+    // SAFETY: caller guarantees a valid NUL-terminated string.
+    unsafe { CStr::from_ptr(p) }
+        .to_str()
+        .map_err(|_| Error::io("file name is not valid UTF-8"))
+}
+
+unsafe extern "C" fn x_open<V: Vfs>(
+    p_vfs: *mut ffi::sqlite3_vfs,
+    z_name: ffi::sqlite3_filename,
+    p_file: *mut ffi::sqlite3_file,
+    flags: c_int,
+    p_out_flags: *mut c_int,
+) -> c_int {
+    let handle = p_file as *mut Handle<V>;
+    // SAFETY: SQLite allocated szOsFile = size_of::<Handle<V>>() bytes at
+    // p_file; pMethods must be null unless the open succeeds.
+    unsafe {
+        (*handle).base.pMethods = ptr::null();
+        (*handle).state = ptr::null_mut();
+    }
+    // SAFETY: p_vfs is the struct registered for V.
+    let slot = unsafe { slot::<V>(p_vfs) };
+    let opened = guard(Op::Open, || {
+        let opts = OpenOptions::from_flags(flags)
+            .ok_or_else(|| Error::cant_open(format!("open flags {flags:#x} name no file type")))?;
+        // SAFETY: z_name is null or the name SQLite passes to xOpen, valid
+        // for the duration of this call (and of the open file).
+        let name = unsafe { OpenName::from_sqlite(z_name, opts.kind) }?;
+        let backend = backend(slot)?;
+        let file = backend.open(&name, opts)?;
+        let shm = match file.shm() {
+            ShmSupport::None => ShmState::None,
+            ShmSupport::Group(group) => ShmState::Group(group.connect()),
+            ShmSupport::Forward => ShmState::Forward,
+        };
+        let read_only = file.is_read_only();
+        let delete_on_close = match (opts.delete_on_close, name.path()) {
+            (true, Some(path)) => Some((backend, path.to_owned())),
+            _ => None,
+        };
+        Ok((file, shm, read_only, delete_on_close, opts.kind))
+    });
+    let (file, shm, read_only, delete_on_close, kind) = match opened {
+        Ok(parts) => parts,
+        Err(e) => return fail(Op::Open, e),
+    };
+    let methods: &'static ffi::sqlite3_io_methods = match shm {
+        ShmState::None => &Tables::<V>::V1,
+        _ => &Tables::<V>::V2,
+    };
+    let state = Box::new(FileState {
+        file,
+        shared: slot.shared,
+        lock: LockLevel::None,
+        shm,
+        delete_on_close,
+        kind,
+    });
+    slot.shared.open_files.fetch_add(1, Ordering::SeqCst);
+    // SAFETY: handle is valid (see above); p_out_flags is null or writable.
+    unsafe {
+        (*handle).state = Box::into_raw(state);
+        (*handle).base.pMethods = methods;
+        if !p_out_flags.is_null() {
+            *p_out_flags = if read_only {
+                (flags & !(ffi::SQLITE_OPEN_READWRITE | ffi::SQLITE_OPEN_CREATE))
+                    | ffi::SQLITE_OPEN_READONLY
+            } else {
+                flags
+            };
+        }
+    }
+    ffi::SQLITE_OK
+}
+
+unsafe extern "C" fn x_delete<V: Vfs>(
+    p_vfs: *mut ffi::sqlite3_vfs,
+    z_name: *const c_char,
+    sync_dir: c_int,
+) -> c_int {
+    // SAFETY: p_vfs is the struct registered for V.
+    let slot = unsafe { slot::<V>(p_vfs) };
+    to_rc(
+        Op::Delete,
+        guard(Op::Delete, || {
+            // SAFETY: SQLite passes a valid file name.
+            let path = unsafe { c_str(z_name) }?;
+            backend(slot)?.delete(path, sync_dir != 0)
+        }),
+    )
+}
+
+unsafe extern "C" fn x_access<V: Vfs>(
+    p_vfs: *mut ffi::sqlite3_vfs,
+    z_name: *const c_char,
+    flags: c_int,
+    p_res_out: *mut c_int,
+) -> c_int {
+    // SAFETY: p_vfs is the struct registered for V.
+    let slot = unsafe { slot::<V>(p_vfs) };
+    let r = guard(Op::Access, || {
+        // SAFETY: SQLite passes a valid file name.
+        let path = unsafe { c_str(z_name) }?;
+        backend(slot)?.access(path, AccessCheck::from_raw(flags))
+    });
+    // SAFETY: p_res_out points to an int SQLite owns.
+    unsafe { *p_res_out = matches!(r, Ok(true)) as c_int };
+    to_rc(Op::Access, r.map(|_| ()))
+}
+
+unsafe extern "C" fn x_full_pathname<V: Vfs>(
+    p_vfs: *mut ffi::sqlite3_vfs,
+    z_name: *const c_char,
+    n_out: c_int,
+    z_out: *mut c_char,
+) -> c_int {
+    // SAFETY: p_vfs is the struct registered for V.
+    let slot = unsafe { slot::<V>(p_vfs) };
+    let r = guard(Op::FullPathname, || {
+        // SAFETY: SQLite passes a valid file name.
+        let path = unsafe { c_str(z_name) }?;
+        let full = backend(slot)?.full_pathname(path)?;
+        if full.len() + 1 > n_out.max(0) as usize || full.contains('\0') {
+            return Err(Error::new(
+                ffi::SQLITE_CANTOPEN_FULLPATH,
+                format!("full path of {path:?} is longer than {n_out} bytes"),
+            ));
+        }
+        // SAFETY: z_out has n_out bytes; we write len + 1 <= n_out.
+        unsafe {
+            ptr::copy_nonoverlapping(full.as_ptr(), z_out.cast::<u8>(), full.len());
+            *z_out.add(full.len()) = 0;
+        }
+        Ok(())
+    });
+    to_rc(Op::FullPathname, r)
+}
+
+/// # Safety
+/// `p_vfs` is registered for `V`.
+unsafe fn platform<V: Vfs>(p_vfs: *mut ffi::sqlite3_vfs) -> *mut ffi::sqlite3_vfs {
+    // SAFETY: as for slot().
+    unsafe { slot::<V>(p_vfs) }.shared.platform.0
+}
+
+unsafe extern "C" fn x_dl_open<V: Vfs>(
+    p_vfs: *mut ffi::sqlite3_vfs,
+    z_filename: *const c_char,
+) -> *mut c_void {
+    // SAFETY: delegate to the platform VFS, which implements xDlOpen.
+    unsafe {
+        let p = platform::<V>(p_vfs);
+        match (*p).xDlOpen {
+            Some(f) => f(p, z_filename),
+            None => ptr::null_mut(),
+        }
+    }
+}
+
+unsafe extern "C" fn x_dl_error<V: Vfs>(
+    p_vfs: *mut ffi::sqlite3_vfs,
+    n_byte: c_int,
+    z_err_msg: *mut c_char,
+) {
+    // SAFETY: delegate to the platform VFS.
+    unsafe {
+        let p = platform::<V>(p_vfs);
+        if let Some(f) = (*p).xDlError {
+            f(p, n_byte, z_err_msg)
+        }
+    }
+}
+
+type DlSym = Option<unsafe extern "C" fn(*mut ffi::sqlite3_vfs, *mut c_void, *const c_char)>;
+
+unsafe extern "C" fn x_dl_sym<V: Vfs>(
+    p_vfs: *mut ffi::sqlite3_vfs,
+    handle: *mut c_void,
+    z_symbol: *const c_char,
+) -> DlSym {
+    // SAFETY: delegate to the platform VFS.
+    unsafe {
+        let p = platform::<V>(p_vfs);
+        match (*p).xDlSym {
+            Some(f) => f(p, handle, z_symbol),
+            None => None,
+        }
+    }
+}
+
+unsafe extern "C" fn x_dl_close<V: Vfs>(p_vfs: *mut ffi::sqlite3_vfs, handle: *mut c_void) {
+    // SAFETY: delegate to the platform VFS.
+    unsafe {
+        let p = platform::<V>(p_vfs);
+        if let Some(f) = (*p).xDlClose {
+            f(p, handle)
+        }
+    }
+}
+
+unsafe extern "C" fn x_randomness<V: Vfs>(
+    p_vfs: *mut ffi::sqlite3_vfs,
+    n_byte: c_int,
+    z_out: *mut c_char,
+) -> c_int {
+    // SAFETY: p_vfs is registered for V; z_out has n_byte writable bytes.
+    unsafe {
+        let slot = slot::<V>(p_vfs);
+        if let Ok(b) = backend(slot) {
+            let buf = std::slice::from_raw_parts_mut(z_out.cast::<u8>(), n_byte.max(0) as usize);
+            if let Some(n) = guard_value(|| b.randomness(buf), None) {
+                return n as c_int;
+            }
+        }
+        let p = slot.shared.platform.0;
+        match (*p).xRandomness {
+            Some(f) => f(p, n_byte, z_out),
+            None => 0,
+        }
+    }
+}
+
+unsafe extern "C" fn x_sleep<V: Vfs>(p_vfs: *mut ffi::sqlite3_vfs, micros: c_int) -> c_int {
+    // SAFETY: p_vfs is registered for V; delegation to the platform VFS.
+    unsafe {
+        let slot = slot::<V>(p_vfs);
+        if let Ok(b) = backend(slot) {
+            let d = Duration::from_micros(micros.max(0) as u64);
+            if let Some(slept) = guard_value(|| b.sleep(d), None) {
+                return slept.as_micros().min(c_int::MAX as u128) as c_int;
+            }
+        }
+        let p = slot.shared.platform.0;
+        match (*p).xSleep {
+            Some(f) => f(p, micros),
+            None => 0,
+        }
+    }
+}
+
+unsafe extern "C" fn x_current_time<V: Vfs>(p_vfs: *mut ffi::sqlite3_vfs, out: *mut f64) -> c_int {
+    let mut ms: i64 = 0;
+    // SAFETY: forwards to our own xCurrentTimeInt64; out is writable.
+    unsafe {
+        let rc = x_current_time_int64::<V>(p_vfs, &mut ms);
+        *out = ms as f64 / 86_400_000.0;
+        rc
+    }
+}
+
+unsafe extern "C" fn x_current_time_int64<V: Vfs>(
+    p_vfs: *mut ffi::sqlite3_vfs,
+    out: *mut ffi::sqlite3_int64,
+) -> c_int {
+    // SAFETY: p_vfs is registered for V; out is writable; delegation to the
+    // platform VFS, which implements version 2 of sqlite3_vfs.
+    unsafe {
+        let slot = slot::<V>(p_vfs);
+        if let Ok(b) = backend(slot)
+            && let Some(ms) = guard_value(|| b.current_time_ms(), None)
+        {
+            *out = ms;
+            return ffi::SQLITE_OK;
+        }
+        let p = slot.shared.platform.0;
+        match (*p).xCurrentTimeInt64 {
+            Some(f) => f(p, out),
+            None => ffi::SQLITE_ERROR,
+        }
+    }
+}
+
+unsafe extern "C" fn x_get_last_error(
+    _p_vfs: *mut ffi::sqlite3_vfs,
+    n_buf: c_int,
+    z_buf: *mut c_char,
+) -> c_int {
+    let Some(last) = last_error() else {
+        return 0;
+    };
+    if n_buf > 0 && !z_buf.is_null() {
+        let bytes = last.message.as_bytes();
+        let n = bytes.len().min(n_buf as usize - 1);
+        // SAFETY: z_buf has n_buf bytes; we write n + 1 <= n_buf.
+        unsafe {
+            ptr::copy_nonoverlapping(bytes.as_ptr(), z_buf.cast::<u8>(), n);
+            *z_buf.add(n) = 0;
+        }
+    }
+    last.code
+}
+
+// ---------------------------------------------------------------------------
+// sqlite3_io_methods
+// ---------------------------------------------------------------------------
+
+struct Tables<V>(PhantomData<V>);
+
+impl<V: Vfs> Tables<V> {
+    /// Files without shared memory: no xShm* (SQLite then refuses WAL unless
+    /// in exclusive locking mode). No xFetch: memory mapping is not offered.
+    const V1: ffi::sqlite3_io_methods = io_methods::<V>(1);
+    /// Files with shared memory (in-process group or forwarded).
+    const V2: ffi::sqlite3_io_methods = io_methods::<V>(2);
+}
+
+const fn io_methods<V: Vfs>(version: c_int) -> ffi::sqlite3_io_methods {
+    let shm = version >= 2;
+    ffi::sqlite3_io_methods {
+        iVersion: version,
+        xClose: Some(x_close::<V>),
+        xRead: Some(x_read::<V>),
+        xWrite: Some(x_write::<V>),
+        xTruncate: Some(x_truncate::<V>),
+        xSync: Some(x_sync::<V>),
+        xFileSize: Some(x_file_size::<V>),
+        xLock: Some(x_lock::<V>),
+        xUnlock: Some(x_unlock::<V>),
+        xCheckReservedLock: Some(x_check_reserved_lock::<V>),
+        xFileControl: Some(x_file_control::<V>),
+        xSectorSize: Some(x_sector_size::<V>),
+        xDeviceCharacteristics: Some(x_device_characteristics::<V>),
+        xShmMap: if shm { Some(x_shm_map::<V>) } else { None },
+        xShmLock: if shm { Some(x_shm_lock::<V>) } else { None },
+        xShmBarrier: if shm { Some(x_shm_barrier::<V>) } else { None },
+        xShmUnmap: if shm { Some(x_shm_unmap::<V>) } else { None },
+        xFetch: None,
+        xUnfetch: None,
+    }
+}
+
+/// # Safety
+/// `p_file` was opened by [`x_open::<V>`] and not yet closed; SQLite calls a
+/// file from one thread at a time, so the `&mut` is unique.
+unsafe fn state<'a, V: Vfs>(p_file: *mut ffi::sqlite3_file) -> &'a mut FileState<V> {
+    // SAFETY: x_open stored a live Box<FileState<V>> before setting pMethods;
+    // SQLite only calls methods through a non-null pMethods.
+    unsafe { &mut *(*(p_file as *mut Handle<V>)).state }
+}
+
+unsafe extern "C" fn x_close<V: Vfs>(p_file: *mut ffi::sqlite3_file) -> c_int {
+    let handle = p_file as *mut Handle<V>;
+    // SAFETY: see state(); we take ownership of the Box exactly once and
+    // clear the pointers so a stray second close is harmless.
+    let state = unsafe {
+        let raw = (*handle).state;
+        (*handle).state = ptr::null_mut();
+        (*handle).base.pMethods = ptr::null();
+        if raw.is_null() {
+            return ffi::SQLITE_OK;
+        }
+        Box::from_raw(raw)
+    };
+    let shared = state.shared;
+    let mut state = state;
+    let delete = state.delete_on_close.take();
+    let rc = to_rc(
+        Op::Close,
+        guard(Op::Close, move || {
+            drop(state);
+            Ok(())
+        }),
+    );
+    if let Some((backend, path)) = delete {
+        // The backend may already have deleted it (the native base does);
+        // a missing file is fine here.
+        let _ = guard(Op::Delete, || backend.delete(&path, false));
+    }
+    shared.open_files.fetch_sub(1, Ordering::SeqCst);
+    rc
+}
+
+unsafe extern "C" fn x_read<V: Vfs>(
+    p_file: *mut ffi::sqlite3_file,
+    p_buf: *mut c_void,
+    amt: c_int,
+    offset: ffi::sqlite3_int64,
+) -> c_int {
+    // SAFETY: see state(); p_buf has `amt` writable bytes for this call.
+    let (st, buf) = unsafe {
+        (
+            state::<V>(p_file),
+            std::slice::from_raw_parts_mut(p_buf.cast::<u8>(), amt.max(0) as usize),
+        )
+    };
+    match guard(Op::Read, || st.file.read_at(buf, offset.max(0) as u64)) {
+        Ok(n) if n >= buf.len() => ffi::SQLITE_OK,
+        Ok(n) => {
+            buf[n..].fill(0);
+            ffi::SQLITE_IOERR_SHORT_READ
+        }
+        Err(e) => {
+            let code = e.code_for(Op::Read);
+            if code == ffi::SQLITE_IOERR_SHORT_READ {
+                // The backend gave no count: nothing in the buffer is valid.
+                buf.fill(0);
+                return code;
+            }
+            fail(
+                Op::Read,
+                e.context(format_args!("{} at offset {offset}", st.kind.name())),
+            )
+        }
+    }
+}
+
+unsafe extern "C" fn x_write<V: Vfs>(
+    p_file: *mut ffi::sqlite3_file,
+    p_buf: *const c_void,
+    amt: c_int,
+    offset: ffi::sqlite3_int64,
+) -> c_int {
+    // SAFETY: see state(); p_buf has `amt` readable bytes for this call.
+    let (st, buf) = unsafe {
+        (
+            state::<V>(p_file),
+            std::slice::from_raw_parts(p_buf.cast::<u8>(), amt.max(0) as usize),
+        )
+    };
+    match guard(Op::Write, || st.file.write_at(buf, offset.max(0) as u64)) {
+        Ok(()) => ffi::SQLITE_OK,
+        Err(e) => fail(Op::Write, e),
+    }
+}
+
+unsafe extern "C" fn x_truncate<V: Vfs>(
+    p_file: *mut ffi::sqlite3_file,
+    size: ffi::sqlite3_int64,
+) -> c_int {
+    // SAFETY: see state().
+    let st = unsafe { state::<V>(p_file) };
+    to_rc(
+        Op::Truncate,
+        guard(Op::Truncate, || st.file.truncate(size.max(0) as u64)),
+    )
+}
+
+unsafe extern "C" fn x_sync<V: Vfs>(p_file: *mut ffi::sqlite3_file, flags: c_int) -> c_int {
+    // SAFETY: see state().
+    let st = unsafe { state::<V>(p_file) };
+    to_rc(Op::Sync, guard(Op::Sync, || st.file.sync(SyncFlags(flags))))
+}
+
+unsafe extern "C" fn x_file_size<V: Vfs>(
+    p_file: *mut ffi::sqlite3_file,
+    p_size: *mut ffi::sqlite3_int64,
+) -> c_int {
+    // SAFETY: see state(); p_size is writable.
+    let st = unsafe { state::<V>(p_file) };
+    match guard(Op::FileSize, || st.file.size()) {
+        Ok(size) => {
+            // SAFETY: p_size points to an i64 SQLite owns.
+            unsafe { *p_size = size.min(i64::MAX as u64) as i64 };
+            ffi::SQLITE_OK
+        }
+        Err(e) => fail(Op::FileSize, e),
+    }
+}
+
+unsafe extern "C" fn x_lock<V: Vfs>(p_file: *mut ffi::sqlite3_file, level: c_int) -> c_int {
+    // SAFETY: see state().
+    let st = unsafe { state::<V>(p_file) };
+    let level = LockLevel::from_raw(level);
+    match guard(Op::Lock, || st.file.lock(level)) {
+        Ok(()) => {
+            st.lock = st.lock.max(level);
+            ffi::SQLITE_OK
+        }
+        Err(e) => fail(Op::Lock, e),
+    }
+}
+
+unsafe extern "C" fn x_unlock<V: Vfs>(p_file: *mut ffi::sqlite3_file, level: c_int) -> c_int {
+    // SAFETY: see state().
+    let st = unsafe { state::<V>(p_file) };
+    let level = LockLevel::from_raw(level);
+    match guard(Op::Unlock, || st.file.unlock(level)) {
+        Ok(()) => {
+            st.lock = st.lock.min(level);
+            ffi::SQLITE_OK
+        }
+        Err(e) => fail(Op::Unlock, e),
+    }
+}
+
+unsafe extern "C" fn x_check_reserved_lock<V: Vfs>(
+    p_file: *mut ffi::sqlite3_file,
+    p_res_out: *mut c_int,
+) -> c_int {
+    // SAFETY: see state(); p_res_out is writable.
+    let st = unsafe { state::<V>(p_file) };
+    let r = guard(Op::CheckReservedLock, || st.file.check_reserved_lock());
+    // SAFETY: p_res_out points to an int SQLite owns.
+    unsafe { *p_res_out = matches!(r, Ok(true)) as c_int };
+    to_rc(Op::CheckReservedLock, r.map(|_| ()))
+}
+
+unsafe extern "C" fn x_file_control<V: Vfs>(
+    p_file: *mut ffi::sqlite3_file,
+    op: c_int,
+    p_arg: *mut c_void,
+) -> c_int {
+    // SAFETY: see state().
+    let st = unsafe { state::<V>(p_file) };
+    if op == ffi::SQLITE_FCNTL_VFSNAME && !p_arg.is_null() {
+        // SAFETY: for VFSNAME the argument is a `char**` SQLite frees with
+        // sqlite3_free; any earlier value is replaced (it starts null).
+        unsafe {
+            let out = p_arg.cast::<*mut c_char>();
+            if !(*out).is_null() {
+                ffi::sqlite3_free((*out).cast());
+            }
+            *out = ffi::sqlite3_mprintf(c"%s".as_ptr(), st.shared.name.as_ptr());
+        }
+        return ffi::SQLITE_OK;
+    }
+    // SAFETY: op/arg are what SQLite passed, valid for this call.
+    let mut ctl = unsafe { FileControl::from_raw(op, p_arg) };
+    match guard(Op::FileControl, || st.file.file_control(&mut ctl)) {
+        Ok(()) => ffi::SQLITE_OK,
+        Err(e) if e.is_not_found() => {
+            if op == ffi::SQLITE_FCNTL_LOCKSTATE && !p_arg.is_null() {
+                // SAFETY: for LOCKSTATE the argument is an `int*`.
+                unsafe { *p_arg.cast::<c_int>() = st.lock.to_raw() };
+                return ffi::SQLITE_OK;
+            }
+            ffi::SQLITE_NOTFOUND
+        }
+        Err(e) => {
+            if op == ffi::SQLITE_FCNTL_PRAGMA && !p_arg.is_null() {
+                // SQLite shows azArg[0] as the error message of the PRAGMA.
+                Pragma::set_error_message(p_arg, e.message());
+            }
+            fail(Op::FileControl, e)
+        }
+    }
+}
+
+unsafe extern "C" fn x_sector_size<V: Vfs>(p_file: *mut ffi::sqlite3_file) -> c_int {
+    // SAFETY: see state().
+    let st = unsafe { state::<V>(p_file) };
+    guard_value(|| st.file.sector_size(), 4096).min(c_int::MAX as u32) as c_int
+}
+
+unsafe extern "C" fn x_device_characteristics<V: Vfs>(p_file: *mut ffi::sqlite3_file) -> c_int {
+    // SAFETY: see state().
+    let st = unsafe { state::<V>(p_file) };
+    guard_value(|| st.file.device_characteristics().0, 0)
+}
+
+unsafe extern "C" fn x_shm_map<V: Vfs>(
+    p_file: *mut ffi::sqlite3_file,
+    region: c_int,
+    size: c_int,
+    extend: c_int,
+    pp: *mut *mut c_void,
+) -> c_int {
+    // SAFETY: see state(); pp is writable.
+    let st = unsafe { state::<V>(p_file) };
+    // SAFETY: pp points to a pointer SQLite owns.
+    unsafe { *pp = ptr::null_mut() };
+    let (region, size, extend) = (region.max(0) as u32, size.max(0) as u32, extend != 0);
+    let r = guard(Op::ShmMap, || match &mut st.shm {
+        ShmState::Group(conn) => conn.map(region, size, extend),
+        ShmState::Forward => st.file.shm_map(region, size, extend),
+        ShmState::None => Err(Error::io("no shared memory")),
+    });
+    match r {
+        Ok(mapped) => {
+            if let Some(m) = mapped {
+                // SAFETY: as above.
+                unsafe { *pp = m.as_ptr().cast() };
+            }
+            ffi::SQLITE_OK
+        }
+        Err(e) => fail(Op::ShmMap, e),
+    }
+}
+
+unsafe extern "C" fn x_shm_lock<V: Vfs>(
+    p_file: *mut ffi::sqlite3_file,
+    offset: c_int,
+    n: c_int,
+    flags: c_int,
+) -> c_int {
+    // SAFETY: see state().
+    let st = unsafe { state::<V>(p_file) };
+    let r = guard(Op::ShmLock, || {
+        let op = ShmLockOp::from_flags(flags).ok_or_else(|| {
+            Error::new(
+                ffi::SQLITE_IOERR_SHMLOCK,
+                format!("bad shm lock flags {flags:#x}"),
+            )
+        })?;
+        let (offset, n) = (offset.max(0) as u32, n.max(0) as u32);
+        match &mut st.shm {
+            ShmState::Group(conn) => conn.lock(offset, n, op),
+            ShmState::Forward => st.file.shm_lock(offset, n, op),
+            ShmState::None => Err(Error::io("no shared memory")),
+        }
+    });
+    to_rc(Op::ShmLock, r)
+}
+
+unsafe extern "C" fn x_shm_barrier<V: Vfs>(p_file: *mut ffi::sqlite3_file) {
+    // SAFETY: see state().
+    let st = unsafe { state::<V>(p_file) };
+    match st.shm {
+        ShmState::Forward => guard_value(|| st.file.shm_barrier(), ()),
+        // A real full fence: SQLite's wal-index protocol depends on it on
+        // weakly ordered CPUs.
+        _ => fence(Ordering::SeqCst),
+    }
+}
+
+unsafe extern "C" fn x_shm_unmap<V: Vfs>(p_file: *mut ffi::sqlite3_file, delete: c_int) -> c_int {
+    // SAFETY: see state().
+    let st = unsafe { state::<V>(p_file) };
+    let r = guard(Op::ShmUnmap, || match &mut st.shm {
+        ShmState::Group(conn) => {
+            conn.unmap(delete != 0);
+            Ok(())
+        }
+        ShmState::Forward => st.file.shm_unmap(delete != 0),
+        ShmState::None => Ok(()),
+    });
+    to_rc(Op::ShmUnmap, r)
+}

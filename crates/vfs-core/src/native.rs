@@ -1,0 +1,404 @@
+//! SQLite's platform VFS (`unix`) as a [`Vfs`] base, so shims can sit over
+//! real files. Locks and shared memory pass straight through, so
+//! cross-process WAL keeps working under a shim.
+
+use std::ffi::{CStr, CString, c_int, c_void};
+use std::ptr;
+
+use libsqlite3_sys as ffi;
+
+use crate::registry::platform_vfs;
+use crate::shm::{ShmLockOp, ShmRegion};
+use crate::{
+    AccessCheck, DeviceCharacteristics, Error, File, FileControl, LockLevel, OpenName, OpenOptions,
+    Result, ShmSupport, SyncFlags, Vfs, code_name, codes,
+};
+
+/// The platform VFS as a base for shims.
+///
+/// ```
+/// use vfs_core::{Native, register};
+/// let reg = register("native-doc", Native::new().unwrap(), false).unwrap();
+/// let dir = tempfile::tempdir().unwrap();
+/// let path = dir.path().join("a.db");
+/// let conn = rusqlite::Connection::open(format!("file:{}?vfs=native-doc", path.display())).unwrap();
+/// conn.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (42);").unwrap();
+/// drop(conn);
+/// reg.unregister().unwrap();
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct Native {
+    vfs: *mut ffi::sqlite3_vfs,
+}
+
+// SAFETY: SQLite's built-in VFS objects are static and thread-safe.
+unsafe impl Send for Native {}
+// SAFETY: as above.
+unsafe impl Sync for Native {}
+
+impl Native {
+    /// The platform VFS (`unix` here).
+    pub fn new() -> Result<Native> {
+        Ok(Native {
+            vfs: platform_vfs()?.0,
+        })
+    }
+
+    /// A specific built-in VFS by name (for example `unix-excl` or
+    /// `unix-dotfile`). Refuses VFSes registered through vfs-core, which
+    /// would loop back into Rust.
+    pub fn named(name: &str) -> Result<Native> {
+        let c = CString::new(name).map_err(|_| Error::cant_open("VFS name contains NUL"))?;
+        // SAFETY: initialise (idempotent) and look up a valid C string.
+        let vfs = unsafe {
+            ffi::sqlite3_initialize();
+            ffi::sqlite3_vfs_find(c.as_ptr())
+        };
+        if vfs.is_null() {
+            return Err(Error::cant_open(format!("no VFS named {name:?}")));
+        }
+        if crate::registry::open_files(name).is_some() {
+            return Err(Error::cant_open(format!(
+                "{name:?} is a vfs-core VFS, not a native one"
+            )));
+        }
+        Ok(Native { vfs })
+    }
+
+    fn rc(&self, rc: c_int, what: &str, path: &str) -> Result<()> {
+        if rc == ffi::SQLITE_OK {
+            return Ok(());
+        }
+        Err(Error::new(
+            rc,
+            format!("native {what} of {path:?} failed: {}", code_name(rc)),
+        ))
+    }
+}
+
+impl Vfs for Native {
+    type File = NativeFile;
+
+    fn open(&self, name: &OpenName<'_>, opts: OpenOptions) -> Result<NativeFile> {
+        // SAFETY: self.vfs is a live built-in VFS.
+        let size = unsafe { (*self.vfs).szOsFile }.max(0) as usize;
+        // u64 words keep the native struct 8-byte aligned; the box never
+        // moves while the file is open.
+        let mut mem = vec![0u64; size.div_ceil(8).max(1)].into_boxed_slice();
+        let file = mem.as_mut_ptr().cast::<ffi::sqlite3_file>();
+        let mut out_flags: c_int = 0;
+        // SAFETY: xOpen gets the name pointer SQLite gave us (or null), a
+        // zeroed block of szOsFile bytes, and our out-flags slot.
+        let rc = unsafe {
+            let x_open = (*self.vfs)
+                .xOpen
+                .ok_or_else(|| Error::cant_open("no xOpen"))?;
+            x_open(self.vfs, name.raw(), file, opts.flags, &mut out_flags)
+        };
+        // SAFETY: xOpen set pMethods to a valid table or null.
+        let methods = unsafe { (*file).pMethods };
+        if rc != ffi::SQLITE_OK {
+            if !methods.is_null() {
+                // SAFETY: a non-null table after a failed open must still be
+                // closed (the documented contract of xOpen).
+                unsafe {
+                    if let Some(close) = (*methods).xClose {
+                        close(file);
+                    }
+                }
+            }
+            return Err(Error::new(
+                rc,
+                format!(
+                    "native open of {:?} ({}) failed: {}",
+                    name.path().unwrap_or("<temp>"),
+                    opts.kind.name(),
+                    code_name(rc)
+                ),
+            ));
+        }
+        if methods.is_null() {
+            return Err(Error::cant_open("native xOpen left no methods"));
+        }
+        Ok(NativeFile {
+            mem,
+            methods,
+            out_flags,
+            path: name.path().unwrap_or("<temp>").to_owned(),
+        })
+    }
+
+    fn delete(&self, path: &str, sync_dir: bool) -> Result<()> {
+        let c = CString::new(path).map_err(|_| Error::io("path contains NUL"))?;
+        // SAFETY: valid VFS and C string.
+        let rc = unsafe {
+            match (*self.vfs).xDelete {
+                Some(f) => f(self.vfs, c.as_ptr(), sync_dir as c_int),
+                None => ffi::SQLITE_IOERR_DELETE,
+            }
+        };
+        self.rc(rc, "delete", path)
+    }
+
+    fn access(&self, path: &str, check: AccessCheck) -> Result<bool> {
+        let c = CString::new(path).map_err(|_| Error::io("path contains NUL"))?;
+        let mut out: c_int = 0;
+        // SAFETY: valid VFS, C string and out pointer.
+        let rc = unsafe {
+            match (*self.vfs).xAccess {
+                Some(f) => f(self.vfs, c.as_ptr(), check.to_raw(), &mut out),
+                None => ffi::SQLITE_IOERR_ACCESS,
+            }
+        };
+        self.rc(rc, "access", path)?;
+        Ok(out != 0)
+    }
+
+    fn full_pathname(&self, path: &str) -> Result<String> {
+        let c = CString::new(path).map_err(|_| Error::io("path contains NUL"))?;
+        let n = self.max_pathname() + 1;
+        let mut buf = vec![0u8; n];
+        // SAFETY: valid VFS and C string; buf has n bytes.
+        let rc = unsafe {
+            match (*self.vfs).xFullPathname {
+                Some(f) => f(self.vfs, c.as_ptr(), n as c_int, buf.as_mut_ptr().cast()),
+                None => ffi::SQLITE_CANTOPEN_FULLPATH,
+            }
+        };
+        // The unix VFS answers SQLITE_OK_SYMLINK (an OK code) for links.
+        if rc & 0xff != ffi::SQLITE_OK {
+            self.rc(rc, "full_pathname", path)?;
+        }
+        let s = CStr::from_bytes_until_nul(&buf)
+            .map_err(|_| Error::new(codes::SQLITE_CANTOPEN_FULLPATH, "unterminated path"))?;
+        Ok(s.to_string_lossy().into_owned())
+    }
+
+    fn max_pathname(&self) -> usize {
+        // SAFETY: valid VFS.
+        unsafe { (*self.vfs).mxPathname.max(1) as usize }
+    }
+}
+
+/// A file opened by the platform VFS.
+pub struct NativeFile {
+    mem: Box<[u64]>,
+    methods: *const ffi::sqlite3_io_methods,
+    out_flags: c_int,
+    path: String,
+}
+
+// SAFETY: SQLite's native files may be used from any thread, one at a time
+// (which `&mut self` guarantees).
+unsafe impl Send for NativeFile {}
+
+impl NativeFile {
+    fn file(&mut self) -> *mut ffi::sqlite3_file {
+        self.mem.as_mut_ptr().cast()
+    }
+
+    fn check(&self, rc: c_int, what: &str) -> Result<()> {
+        if rc == ffi::SQLITE_OK {
+            Ok(())
+        } else {
+            Err(Error::new(
+                rc,
+                format!("native {what} on {:?} failed: {}", self.path, code_name(rc)),
+            ))
+        }
+    }
+
+    /// The path the platform VFS opened (`"<temp>"` for anonymous files).
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+}
+
+/// Calls method `$m` of the native table, or answers `$missing`.
+macro_rules! call {
+    ($self:ident, $m:ident, $missing:expr $(, $arg:expr)*) => {{
+        let f = $self.file();
+        // SAFETY: `methods` is the valid table xOpen returned for `f`, and
+        // the file stays open until drop; arguments follow the C signature.
+        unsafe {
+            match (*$self.methods).$m {
+                Some(m) => m(f $(, $arg)*),
+                None => $missing,
+            }
+        }
+    }};
+}
+
+impl File for NativeFile {
+    fn read_at(&mut self, buf: &mut [u8], offset: u64) -> Result<usize> {
+        let rc = call!(
+            self,
+            xRead,
+            ffi::SQLITE_IOERR_READ,
+            buf.as_mut_ptr().cast::<c_void>(),
+            buf.len() as c_int,
+            offset as i64
+        );
+        if rc == ffi::SQLITE_IOERR_SHORT_READ {
+            // The native VFS zero-filled the tail; report how much is real.
+            let size = self.size()?;
+            return Ok(size.saturating_sub(offset).min(buf.len() as u64) as usize);
+        }
+        self.check(rc, "read")?;
+        Ok(buf.len())
+    }
+
+    fn write_at(&mut self, buf: &[u8], offset: u64) -> Result<()> {
+        let rc = call!(
+            self,
+            xWrite,
+            ffi::SQLITE_IOERR_WRITE,
+            buf.as_ptr().cast::<c_void>(),
+            buf.len() as c_int,
+            offset as i64
+        );
+        self.check(rc, "write")
+    }
+
+    fn truncate(&mut self, size: u64) -> Result<()> {
+        let rc = call!(self, xTruncate, ffi::SQLITE_IOERR_TRUNCATE, size as i64);
+        self.check(rc, "truncate")
+    }
+
+    fn sync(&mut self, flags: SyncFlags) -> Result<()> {
+        let rc = call!(self, xSync, ffi::SQLITE_IOERR_FSYNC, flags.0);
+        self.check(rc, "sync")
+    }
+
+    fn size(&mut self) -> Result<u64> {
+        let mut size: i64 = 0;
+        let rc = call!(self, xFileSize, ffi::SQLITE_IOERR_FSTAT, &mut size);
+        self.check(rc, "file size")?;
+        Ok(size.max(0) as u64)
+    }
+
+    fn lock(&mut self, level: LockLevel) -> Result<()> {
+        let rc = call!(self, xLock, ffi::SQLITE_IOERR_LOCK, level.to_raw());
+        self.check(rc, "lock")
+    }
+
+    fn unlock(&mut self, level: LockLevel) -> Result<()> {
+        let rc = call!(self, xUnlock, ffi::SQLITE_IOERR_UNLOCK, level.to_raw());
+        self.check(rc, "unlock")
+    }
+
+    fn check_reserved_lock(&mut self) -> Result<bool> {
+        let mut out: c_int = 0;
+        let rc = call!(
+            self,
+            xCheckReservedLock,
+            ffi::SQLITE_IOERR_CHECKRESERVEDLOCK,
+            &mut out
+        );
+        self.check(rc, "check reserved lock")?;
+        Ok(out != 0)
+    }
+
+    fn file_control(&mut self, ctl: &mut FileControl<'_>) -> Result<()> {
+        let rc = call!(
+            self,
+            xFileControl,
+            ffi::SQLITE_NOTFOUND,
+            ctl.op(),
+            ctl.raw_arg()
+        );
+        match rc {
+            ffi::SQLITE_OK => Ok(()),
+            ffi::SQLITE_NOTFOUND => Err(Error::not_found()),
+            rc => self.check(rc, "file control"),
+        }
+    }
+
+    fn sector_size(&self) -> u32 {
+        let f = self.mem.as_ptr() as *mut ffi::sqlite3_file;
+        // SAFETY: valid table and open file; xSectorSize does not mutate
+        // through the pointer in ways that conflict with `&self`.
+        unsafe {
+            match (*self.methods).xSectorSize {
+                Some(m) => m(f).max(0) as u32,
+                None => 4096,
+            }
+        }
+    }
+
+    fn device_characteristics(&self) -> DeviceCharacteristics {
+        let f = self.mem.as_ptr() as *mut ffi::sqlite3_file;
+        // SAFETY: as for sector_size.
+        let caps = unsafe {
+            match (*self.methods).xDeviceCharacteristics {
+                Some(m) => m(f),
+                None => 0,
+            }
+        };
+        DeviceCharacteristics(caps)
+    }
+
+    fn is_read_only(&self) -> bool {
+        self.out_flags & ffi::SQLITE_OPEN_READONLY != 0
+    }
+
+    fn shm(&self) -> ShmSupport {
+        // SAFETY: valid table.
+        let m = unsafe { &*self.methods };
+        if m.iVersion >= 2 && m.xShmMap.is_some() {
+            ShmSupport::Forward
+        } else {
+            ShmSupport::None
+        }
+    }
+
+    fn shm_map(&mut self, region: u32, size: u32, extend: bool) -> Result<Option<ShmRegion>> {
+        let mut p: *mut c_void = ptr::null_mut();
+        let rc = call!(
+            self,
+            xShmMap,
+            ffi::SQLITE_IOERR_SHMMAP,
+            region as c_int,
+            size as c_int,
+            extend as c_int,
+            &mut p
+        );
+        // SQLITE_READONLY here means a read-only mapping the native VFS
+        // still filled in; pass the code up unchanged.
+        self.check(rc, "shm map")?;
+        Ok(ShmRegion::from_ptr(p.cast()))
+    }
+
+    fn shm_lock(&mut self, offset: u32, n: u32, op: ShmLockOp) -> Result<()> {
+        let rc = call!(
+            self,
+            xShmLock,
+            ffi::SQLITE_IOERR_SHMLOCK,
+            offset as c_int,
+            n as c_int,
+            op.to_flags()
+        );
+        self.check(rc, "shm lock")
+    }
+
+    fn shm_barrier(&mut self) {
+        let f = self.file();
+        // SAFETY: valid table and open file.
+        unsafe {
+            if let Some(m) = (*self.methods).xShmBarrier {
+                m(f)
+            }
+        }
+    }
+
+    fn shm_unmap(&mut self, delete: bool) -> Result<()> {
+        let rc = call!(self, xShmUnmap, ffi::SQLITE_OK, delete as c_int);
+        self.check(rc, "shm unmap")
+    }
+}
+
+impl Drop for NativeFile {
+    fn drop(&mut self) {
+        let _ = call!(self, xClose, ffi::SQLITE_OK);
+    }
+}

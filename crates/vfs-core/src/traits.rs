@@ -1,0 +1,238 @@
+//! The two traits a backend implements.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::shm::{ShmGroup, ShmLockOp, ShmRegion};
+use crate::{
+    AccessCheck, DeviceCharacteristics, Error, FileControl, LockLevel, OpenName, OpenOptions,
+    Result, SyncFlags,
+};
+
+/// A virtual file system: where SQLite's files live.
+///
+/// Implement it in safe Rust and [`register`](crate::register) it; SQLite
+/// then opens databases on it with `?vfs=<name>`. Randomness, sleeping and
+/// the clock come from the platform's VFS unless overridden.
+pub trait Vfs: Send + Sync + 'static {
+    /// The open-file type.
+    type File: File;
+
+    /// Opens (or creates, per `opts.access`) the file named `name`.
+    fn open(&self, name: &OpenName<'_>, opts: OpenOptions) -> Result<Self::File>;
+
+    /// Deletes the file at `path`. A missing file is an error whose
+    /// `io::ErrorKind` is `NotFound` (becomes `SQLITE_IOERR_DELETE_NOENT`).
+    fn delete(&self, path: &str, sync_dir: bool) -> Result<()>;
+
+    /// Answers whether `path` exists (or is readable and writable).
+    fn access(&self, path: &str, check: AccessCheck) -> Result<bool>;
+
+    /// The canonical form of `path`; by default `path` itself.
+    fn full_pathname(&self, path: &str) -> Result<String> {
+        Ok(path.to_owned())
+    }
+
+    /// The longest path this VFS handles (`mxPathname`).
+    fn max_pathname(&self) -> usize {
+        1024
+    }
+
+    /// Fills `buf` with random bytes and returns how many it wrote, or `None`
+    /// to use the platform's randomness (the default).
+    fn randomness(&self, _buf: &mut [u8]) -> Option<usize> {
+        None
+    }
+
+    /// Sleeps for `duration` and returns the time slept, or `None` to use the
+    /// platform's sleep (the default).
+    fn sleep(&self, _duration: Duration) -> Option<Duration> {
+        None
+    }
+
+    /// The current time as milliseconds since the Julian epoch, or `None`
+    /// for the platform's clock (the default).
+    fn current_time_ms(&self) -> Option<i64> {
+        None
+    }
+}
+
+/// One open file.
+///
+/// SQLite calls a file from one thread at a time, hence `&mut self`. Locking
+/// methods have no default: a backend either implements them (usually with
+/// [`LockManager`](crate::LockManager)) or opts out with the explicit
+/// [`no_lock!`](crate::no_lock) line.
+pub trait File: Send + 'static {
+    /// Reads into `buf` from `offset`; returns the bytes read. Fewer than
+    /// `buf.len()` means the file ended: the core zero-fills the rest and
+    /// answers `SQLITE_IOERR_SHORT_READ`, as SQLite requires.
+    fn read_at(&mut self, buf: &mut [u8], offset: u64) -> Result<usize>;
+
+    /// Writes all of `buf` at `offset`, extending the file if needed.
+    fn write_at(&mut self, buf: &[u8], offset: u64) -> Result<()>;
+
+    /// Sets the file's size.
+    fn truncate(&mut self, size: u64) -> Result<()>;
+
+    /// Makes prior writes durable.
+    fn sync(&mut self, flags: SyncFlags) -> Result<()>;
+
+    /// The file's size in bytes.
+    fn size(&mut self) -> Result<u64>;
+
+    /// Raises the lock to `level` (never `Pending`: SQLite asks for
+    /// `Exclusive` and the lock passes through `Pending`). `SQLITE_BUSY` when
+    /// another connection holds a conflicting lock.
+    fn lock(&mut self, level: LockLevel) -> Result<()>;
+
+    /// Lowers the lock to `level` (`Shared` or `None`).
+    fn unlock(&mut self, level: LockLevel) -> Result<()>;
+
+    /// Whether any connection holds a `Reserved` or stronger lock.
+    fn check_reserved_lock(&mut self) -> Result<bool>;
+
+    /// Answers a file control; the default says "not handled"
+    /// ([`Error::not_found`]). Shims forward what they do not handle.
+    fn file_control(&mut self, _ctl: &mut FileControl<'_>) -> Result<()> {
+        Err(Error::not_found())
+    }
+
+    /// The sector size; 4096 by default.
+    fn sector_size(&self) -> u32 {
+        4096
+    }
+
+    /// `SQLITE_IOCAP_*` properties; none by default (never `ATOMIC`).
+    fn device_characteristics(&self) -> DeviceCharacteristics {
+        DeviceCharacteristics::NONE
+    }
+
+    /// Whether the file was opened read-only although SQLite asked for
+    /// read-write (reported through `xOpen`'s output flags).
+    fn is_read_only(&self) -> bool {
+        false
+    }
+
+    /// Shared-memory (WAL index) support. The default, `None`, gives the file
+    /// a version-1 method table: no WAL unless `locking_mode=EXCLUSIVE`.
+    fn shm(&self) -> ShmSupport {
+        ShmSupport::None
+    }
+
+    /// With [`ShmSupport::Forward`] only: maps region `region` of `size`
+    /// bytes; `extend == false` answers `None` for a region that does not
+    /// exist yet.
+    fn shm_map(&mut self, _region: u32, _size: u32, _extend: bool) -> Result<Option<ShmRegion>> {
+        Err(Error::io("shared memory is not supported by this file"))
+    }
+
+    /// With [`ShmSupport::Forward`] only: takes or releases WAL-index locks.
+    fn shm_lock(&mut self, _offset: u32, _n: u32, _op: ShmLockOp) -> Result<()> {
+        Err(Error::io("shared memory is not supported by this file"))
+    }
+
+    /// With [`ShmSupport::Forward`] only: a full memory barrier.
+    fn shm_barrier(&mut self) {
+        std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// With [`ShmSupport::Forward`] only: unmaps this connection's view,
+    /// deleting the index when `delete` is set and nobody else uses it.
+    fn shm_unmap(&mut self, _delete: bool) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// How a file provides SQLite's WAL index.
+#[derive(Clone, Debug, Default)]
+pub enum ShmSupport {
+    /// No shared memory: WAL only in exclusive locking mode.
+    #[default]
+    None,
+    /// In-process shared memory managed by vfs-core: every connection whose
+    /// file returns the same group shares one WAL index and lock table.
+    Group(Arc<ShmGroup>),
+    /// The file implements the `shm_*` methods itself (the native base, and
+    /// shims forwarding to it).
+    Forward,
+}
+
+impl ShmSupport {
+    /// Whether any shared memory is available.
+    pub fn is_some(&self) -> bool {
+        !matches!(self, ShmSupport::None)
+    }
+}
+
+/// Accept-every-lock locking: the explicit, one-line opt-out for a backend
+/// whose files are only ever used by one connection. Expands to `lock`,
+/// `unlock` and `check_reserved_lock` inside an `impl File`.
+///
+/// ```
+/// use vfs_core::{File, Result, SyncFlags};
+///
+/// struct Scratch(Vec<u8>);
+///
+/// impl File for Scratch {
+///     vfs_core::no_lock!();
+///
+///     fn read_at(&mut self, buf: &mut [u8], offset: u64) -> Result<usize> {
+///         let start = (offset as usize).min(self.0.len());
+///         let n = buf.len().min(self.0.len() - start);
+///         buf[..n].copy_from_slice(&self.0[start..start + n]);
+///         Ok(n)
+///     }
+///     fn write_at(&mut self, buf: &[u8], offset: u64) -> Result<()> {
+///         let end = offset as usize + buf.len();
+///         if self.0.len() < end { self.0.resize(end, 0); }
+///         self.0[offset as usize..end].copy_from_slice(buf);
+///         Ok(())
+///     }
+///     fn truncate(&mut self, size: u64) -> Result<()> { self.0.truncate(size as usize); Ok(()) }
+///     fn sync(&mut self, _: SyncFlags) -> Result<()> { Ok(()) }
+///     fn size(&mut self) -> Result<u64> { Ok(self.0.len() as u64) }
+/// }
+/// ```
+#[macro_export]
+macro_rules! no_lock {
+    () => {
+        fn lock(&mut self, _level: $crate::LockLevel) -> $crate::Result<()> {
+            Ok(())
+        }
+        fn unlock(&mut self, _level: $crate::LockLevel) -> $crate::Result<()> {
+            Ok(())
+        }
+        fn check_reserved_lock(&mut self) -> $crate::Result<bool> {
+            Ok(false)
+        }
+    };
+}
+
+impl<V: Vfs> Vfs for Arc<V> {
+    type File = V::File;
+    fn open(&self, name: &OpenName<'_>, opts: OpenOptions) -> Result<Self::File> {
+        (**self).open(name, opts)
+    }
+    fn delete(&self, path: &str, sync_dir: bool) -> Result<()> {
+        (**self).delete(path, sync_dir)
+    }
+    fn access(&self, path: &str, check: AccessCheck) -> Result<bool> {
+        (**self).access(path, check)
+    }
+    fn full_pathname(&self, path: &str) -> Result<String> {
+        (**self).full_pathname(path)
+    }
+    fn max_pathname(&self) -> usize {
+        (**self).max_pathname()
+    }
+    fn randomness(&self, buf: &mut [u8]) -> Option<usize> {
+        (**self).randomness(buf)
+    }
+    fn sleep(&self, duration: Duration) -> Option<Duration> {
+        (**self).sleep(duration)
+    }
+    fn current_time_ms(&self) -> Option<i64> {
+        (**self).current_time_ms()
+    }
+}
