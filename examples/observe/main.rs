@@ -1,0 +1,4 @@
+//! Placeholder: written in its own issue.
+fn main() {
+    println!("not yet written");
+}
