@@ -19,6 +19,12 @@ pub trait Vfs: Send + Sync + 'static {
     type File: File;
 
     /// Opens (or creates, per `opts.access`) the file named `name`.
+    ///
+    /// A name without a path ([`OpenName::path`] is `None`) is an anonymous
+    /// temporary file: keep it private to the returned handle and drop it
+    /// when the handle drops. A named file opened with
+    /// `opts.delete_on_close` is deleted by the core (through
+    /// [`Vfs::delete`]) after it closes; a `NotFound` answer there is fine.
     fn open(&self, name: &OpenName<'_>, opts: OpenOptions) -> Result<Self::File>;
 
     /// Deletes the file at `path`. A missing file is an error whose

@@ -1,0 +1,124 @@
+//! No Rust heap allocation on the read/write path: a counting global
+//! allocator around a loop of xRead/xWrite calls through the trampolines.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::ffi::CString;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use libsqlite3_sys as ffi;
+use vfs_core::{AccessCheck, File, OpenName, OpenOptions, Result, SyncFlags, Vfs};
+
+struct Counting;
+
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards to the system allocator; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// A fixed-size in-memory file that never allocates after open.
+struct Fixed;
+struct FixedFile(Box<[u8; 65536]>);
+
+impl Vfs for Fixed {
+    type File = FixedFile;
+    fn open(&self, _: &OpenName<'_>, _: OpenOptions) -> Result<FixedFile> {
+        Ok(FixedFile(Box::new([0; 65536])))
+    }
+    fn delete(&self, _: &str, _: bool) -> Result<()> {
+        Ok(())
+    }
+    fn access(&self, _: &str, _: AccessCheck) -> Result<bool> {
+        Ok(false)
+    }
+}
+
+impl File for FixedFile {
+    vfs_core::no_lock!();
+    fn read_at(&mut self, buf: &mut [u8], offset: u64) -> Result<usize> {
+        let o = offset as usize;
+        buf.copy_from_slice(&self.0[o..o + buf.len()]);
+        Ok(buf.len())
+    }
+    fn write_at(&mut self, buf: &[u8], offset: u64) -> Result<()> {
+        let o = offset as usize;
+        self.0[o..o + buf.len()].copy_from_slice(buf);
+        Ok(())
+    }
+    fn truncate(&mut self, _: u64) -> Result<()> {
+        Ok(())
+    }
+    fn sync(&mut self, _: SyncFlags) -> Result<()> {
+        Ok(())
+    }
+    fn size(&mut self) -> Result<u64> {
+        Ok(65536)
+    }
+}
+
+#[test]
+fn read_write_path_does_not_allocate() {
+    let reg = vfs_core::register("no-alloc-fixed", Fixed, false).unwrap();
+    let name = CString::new("no-alloc-fixed").unwrap();
+    // SQLite's name layout: name, NUL, empty parameter list (NUL NUL).
+    let path: &[u8] = b"fixed.db\0\0\0";
+    // SAFETY: the VFS is registered; we open one file in a block of szOsFile
+    // bytes, call xRead/xWrite with valid buffers, and close it once.
+    unsafe {
+        let vfs = ffi::sqlite3_vfs_find(name.as_ptr());
+        let mut mem = vec![0u64; ((*vfs).szOsFile as usize).div_ceil(8)];
+        let file = mem.as_mut_ptr().cast::<ffi::sqlite3_file>();
+        let flags = ffi::SQLITE_OPEN_MAIN_DB | ffi::SQLITE_OPEN_READWRITE | ffi::SQLITE_OPEN_CREATE;
+        let mut out = 0;
+        assert_eq!(
+            (*vfs).xOpen.unwrap()(vfs, path.as_ptr().cast(), file, flags, &mut out),
+            0
+        );
+        let methods = &*(*file).pMethods;
+        let mut page = [0u8; 4096];
+        COUNTING.store(true, Ordering::SeqCst);
+        for i in 0..10_000i64 {
+            let off = (i % 16) * 4096;
+            page[0] = i as u8;
+            assert_eq!(
+                methods.xWrite.unwrap()(file, page.as_ptr().cast(), 4096, off),
+                0
+            );
+            assert_eq!(
+                methods.xRead.unwrap()(file, page.as_mut_ptr().cast(), 4096, off),
+                0
+            );
+            assert_eq!(page[0], i as u8);
+        }
+        COUNTING.store(false, Ordering::SeqCst);
+        assert_eq!(methods.xClose.unwrap()(file), 0);
+    }
+    assert_eq!(
+        ALLOCATIONS.load(Ordering::SeqCst),
+        0,
+        "20,000 reads and writes through the trampolines allocated"
+    );
+    reg.unregister().unwrap();
+}
