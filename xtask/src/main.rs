@@ -1,15 +1,50 @@
 //! Project automation: `cargo xtask <command>`.
 #![forbid(unsafe_code)]
 
-fn main() {
+use std::process::{Command, ExitCode};
+
+const HELP: &str = "cargo xtask <command>
+
+commands:
+  bench [--quick] [--reps N] [--filter NAME]
+        build in release mode and run every workload on SQLite's own VFSes
+        and on every backend and stack; prints tables, writes
+        target/bench/results.json and target/bench/chart.svg
+  help  this text";
+
+fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
-        Some("help") | None => {
-            println!("cargo xtask <command>\n\ncommands:\n  help    this text");
+        Some("bench") => bench(&args[1..]),
+        Some("help") | Some("--help") | Some("-h") | None => {
+            println!("{HELP}");
+            ExitCode::SUCCESS
         }
         Some(other) => {
-            eprintln!("unknown xtask command `{other}`; try `cargo xtask help`");
-            std::process::exit(2);
+            eprintln!("unknown xtask command `{other}`\n\n{HELP}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
+}
+
+fn bench(args: &[String]) -> ExitCode {
+    let status = cargo()
+        .args(["run", "--release", "--quiet", "-p", "vfs-bench", "--"])
+        .args(args)
+        .status();
+    match status {
+        Ok(s) if s.success() => ExitCode::SUCCESS,
+        Ok(s) => {
+            eprintln!("xtask bench: the benchmark runner failed ({s})");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("xtask bench: could not start cargo: {e}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -1,0 +1,245 @@
+//! The benchmark runner behind `cargo xtask bench`: the same workloads on
+//! SQLite's own VFSes and on every backend and stack of this workspace, in
+//! one run, reported as ratios to SQLite's own.
+#![forbid(unsafe_code)]
+
+mod report;
+mod targets;
+mod workloads;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use report::{Report, Sample};
+use targets::Target;
+use workloads::{Measure, Scale};
+
+struct Options {
+    quick: bool,
+    reps: usize,
+    filter: Option<String>,
+    out_dir: std::path::PathBuf,
+}
+
+fn parse_args() -> Result<Options, String> {
+    let mut o = Options {
+        quick: false,
+        reps: 5,
+        filter: None,
+        out_dir: std::path::PathBuf::from("target/bench"),
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--quick" => o.quick = true,
+            "--reps" => {
+                o.reps = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .ok_or("--reps takes a number")?
+            }
+            "--filter" => o.filter = Some(args.next().ok_or("--filter takes a target name part")?),
+            "--out" => o.out_dir = args.next().ok_or("--out takes a directory")?.into(),
+            "-h" | "--help" => {
+                println!(
+                    "vfs-bench [--quick] [--reps N] [--filter NAME] [--out DIR]\n\
+                     Runs every workload on every target; writes DIR/results.json and DIR/chart.svg."
+                );
+                std::process::exit(0);
+            }
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    if o.quick {
+        o.reps = o.reps.min(2);
+    }
+    Ok(o)
+}
+
+fn main() {
+    let opts = match parse_args() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("vfs-bench: {e}");
+            std::process::exit(2);
+        }
+    };
+    if let Err(e) = run(&opts) {
+        eprintln!("vfs-bench: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run(opts: &Options) -> Result<(), Box<dyn std::error::Error>> {
+    let scale = if opts.quick {
+        Scale::QUICK
+    } else {
+        Scale::FULL
+    };
+    let tmp = tempfile::tempdir()?;
+    let all = targets::all(tmp.path())?;
+    let chosen: Vec<&Target> = all
+        .iter()
+        .filter(|t| {
+            opts.filter
+                .as_ref()
+                .is_none_or(|f| t.name.contains(f.as_str()))
+                || t.name == t.family.baseline()
+        })
+        .collect();
+    let mut report = Report::new(opts.quick, opts.reps, machine_description());
+    let started = Instant::now();
+
+    for target in &chosen {
+        eprint!("{:<24}", target.name);
+        for rep in 0..opts.reps {
+            let steps = if target.read_only {
+                let Some(conn) = target.open_prefilled(&scale, rep)? else {
+                    continue;
+                };
+                workloads::read_only(&conn, &scale)?
+            } else {
+                let mut conn = target.open_fresh(rep)?;
+                let steps = workloads::single_connection(&mut conn, &scale)?;
+                let mix: Duration = steps.iter().map(|(_, m)| m.elapsed).sum();
+                let mut steps = steps;
+                steps.push((
+                    "mixed",
+                    Measure {
+                        ops: 1,
+                        elapsed: mix,
+                    },
+                ));
+                steps
+            };
+            for (workload, m) in steps {
+                report.add(Sample::new(target, workload, m));
+            }
+            eprint!(".");
+        }
+        if target.concurrent {
+            for readers in [1usize, 2, 4] {
+                for rep in 0..opts.reps {
+                    let m = concurrent_readers(target, &scale, readers, rep)?;
+                    report.add(Sample::new(target, concurrent_name(readers), m));
+                }
+                eprint!("r");
+            }
+        }
+        for (workload, m) in target.extra_measures(&scale, opts.reps)? {
+            report.add(Sample::new(target, workload, m));
+        }
+        eprintln!();
+    }
+    report.finish(started.elapsed());
+    print!("{report}");
+    std::fs::create_dir_all(&opts.out_dir)?;
+    let json = opts.out_dir.join("results.json");
+    std::fs::write(&json, report.to_json())?;
+    let svg = opts.out_dir.join("chart.svg");
+    std::fs::write(&svg, report.to_svg())?;
+    println!("\nwrote {} and {}", json.display(), svg.display());
+    Ok(())
+}
+
+fn concurrent_name(readers: usize) -> &'static str {
+    match readers {
+        1 => "readers_1_with_writer",
+        2 => "readers_2_with_writer",
+        _ => "readers_4_with_writer",
+    }
+}
+
+/// `readers` threads doing point lookups on their own connections while one
+/// writer commits small transactions; returns the readers' total lookups.
+fn concurrent_readers(
+    target: &Target,
+    scale: &Scale,
+    readers: usize,
+    rep: usize,
+) -> Result<Measure, Box<dyn std::error::Error>> {
+    let uri = target.fresh_uri(&format!("conc-{readers}-{rep}"));
+    let mut setup = target.connect(&uri)?;
+    if target.wal {
+        let mode: String = setup.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+        if mode != "wal" {
+            return Err(format!("{}: WAL refused ({mode})", target.name).into());
+        }
+    }
+    let small = Scale {
+        rows: scale.rows / 2,
+        ..*scale
+    };
+    workloads::schema(&setup)?;
+    workloads::bulk_insert(&mut setup, &small)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let total = Arc::new(AtomicU64::new(0));
+    let barrier = Arc::new(std::sync::Barrier::new(readers + 2));
+    let mut handles = Vec::new();
+    for i in 0..readers {
+        let conn = target.connect(&uri)?;
+        let (stop, total, barrier) = (stop.clone(), total.clone(), barrier.clone());
+        let rows = small.rows;
+        handles.push(thread::spawn(move || -> rusqlite::Result<()> {
+            let mut rng = workloads::Rng::new(100 + i as u64);
+            let mut s = conn.prepare("SELECT b FROM t1 WHERE id = ?1")?;
+            barrier.wait();
+            let mut n = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let _: Option<String> = s.query_row([rng.below(rows) + 1], |r| r.get(0)).ok();
+                n += 1;
+            }
+            total.fetch_add(n, Ordering::Relaxed);
+            Ok(())
+        }));
+    }
+    let writer = {
+        let conn = target.connect(&uri)?;
+        let (stop, barrier) = (stop.clone(), barrier.clone());
+        let rows = small.rows;
+        thread::spawn(move || -> rusqlite::Result<()> {
+            let mut rng = workloads::Rng::new(99);
+            let mut s = conn.prepare("UPDATE t1 SET a = a + 1 WHERE id = ?1")?;
+            barrier.wait();
+            while !stop.load(Ordering::Relaxed) {
+                // A busy answer (rollback-journal targets) is part of the
+                // measured cost, not an error.
+                let _ = s.execute([rng.below(rows) + 1]);
+            }
+            Ok(())
+        })
+    };
+    barrier.wait();
+    let start = Instant::now();
+    thread::sleep(scale.reader_time); // the measurement window, not synchronisation
+    stop.store(true, Ordering::Relaxed);
+    let elapsed = start.elapsed();
+    for h in handles {
+        h.join().map_err(|_| "reader panicked")??;
+    }
+    writer.join().map_err(|_| "writer panicked")??;
+    Ok(Measure {
+        ops: total.load(Ordering::Relaxed),
+        elapsed,
+    })
+}
+
+fn machine_description() -> String {
+    let cpus = thread::available_parallelism().map_or(0, |n| n.get());
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_owned());
+    format!(
+        "{cpus} CPU(s), {model}, {} {}, SQLite {}",
+        std::env::consts::OS,
+        std::env::consts::ARCH,
+        rusqlite::version()
+    )
+}

@@ -1,0 +1,178 @@
+//! What the bench runs on: SQLite's own VFSes and this workspace's backends
+//! and stacks, each registered once under a `bench-…` name.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use rusqlite::Connection;
+
+use crate::workloads::{self, Measure, Scale};
+
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+/// Which SQLite VFS a target is compared with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    /// In-memory targets: compared with SQLite's `memdb`.
+    Memory,
+    /// On-disk targets: compared with SQLite's `unix`.
+    Disk,
+}
+
+impl Family {
+    /// The baseline target's name.
+    pub fn baseline(self) -> &'static str {
+        match self {
+            Family::Memory => "sqlite-memdb",
+            Family::Disk => "sqlite-unix",
+        }
+    }
+}
+
+type UriFn = Box<dyn Fn(&str) -> String>;
+type ExtraFn = Box<dyn Fn(&Scale, usize) -> Res<Vec<(&'static str, Measure)>>>;
+type PrefillFn = Box<dyn Fn(&Scale, usize) -> Res<Option<Connection>>>;
+
+/// One thing to benchmark.
+pub struct Target {
+    /// Display name (`memdb`, `crypto(cksm(native))`, …).
+    pub name: String,
+    /// What it is compared with.
+    pub family: Family,
+    /// Whether several connections can share a database in WAL mode.
+    pub wal: bool,
+    /// Whether the concurrent-reader workloads run.
+    pub concurrent: bool,
+    /// Read-only target: only the read workloads run, on a prefilled image.
+    pub read_only: bool,
+    uri: UriFn,
+    prefilled: Option<PrefillFn>,
+    extras: Vec<ExtraFn>,
+}
+
+static SEQ: AtomicUsize = AtomicUsize::new(0);
+
+impl Target {
+    fn new(name: impl Into<String>, family: Family, wal: bool, uri: UriFn) -> Target {
+        Target {
+            name: name.into(),
+            family,
+            wal,
+            concurrent: true,
+            read_only: false,
+            uri,
+            prefilled: None,
+            extras: Vec::new(),
+        }
+    }
+
+    /// A URI for a database no run has used yet.
+    pub fn fresh_uri(&self, tag: &str) -> String {
+        let n = SEQ.fetch_add(1, Ordering::Relaxed);
+        (self.uri)(&format!("b{n}-{tag}"))
+    }
+
+    /// Opens `uri` with the bench's connection settings.
+    pub fn connect(&self, uri: &str) -> Res<Connection> {
+        let conn = Connection::open(uri)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        Ok(conn)
+    }
+
+    /// A connection to a new, empty database.
+    pub fn open_fresh(&self, rep: usize) -> Res<Connection> {
+        self.connect(&self.fresh_uri(&format!("single-{rep}")))
+    }
+
+    /// For read-only targets: a connection to a prefilled database.
+    pub fn open_prefilled(&self, scale: &Scale, rep: usize) -> Res<Option<Connection>> {
+        match &self.prefilled {
+            Some(f) => f(scale, rep),
+            None => Ok(None),
+        }
+    }
+
+    /// Target-specific measurements (sync modes on disk, snapshot cost …).
+    pub fn extra_measures(&self, scale: &Scale, reps: usize) -> Res<Vec<(&'static str, Measure)>> {
+        let mut out = Vec::new();
+        for f in &self.extras {
+            out.extend(f(scale, reps)?);
+        }
+        Ok(out)
+    }
+}
+
+/// Many small transactions under `synchronous = NORMAL` and `FULL`.
+fn sync_mode_extra(uri: Arc<dyn Fn(&str) -> String>) -> ExtraFn {
+    Box::new(move |scale, reps| {
+        let mut out = Vec::new();
+        for rep in 0..reps {
+            for (label, sync) in [
+                ("small_txns_sync_normal", "NORMAL"),
+                ("small_txns_sync_full", "FULL"),
+            ] {
+                let n = SEQ.fetch_add(1, Ordering::Relaxed);
+                let conn = Connection::open(uri(&format!("b{n}-sync-{rep}")))?;
+                conn.execute_batch(&format!("PRAGMA synchronous={sync}"))?;
+                workloads::schema(&conn)?;
+                out.push((label, workloads::small_transactions(&conn, scale)?));
+            }
+        }
+        Ok(out)
+    })
+}
+
+fn disk_uri(dir: &Path, vfs: Option<&str>) -> Arc<dyn Fn(&str) -> String> {
+    let dir: PathBuf = dir.to_owned();
+    let vfs = vfs.map(str::to_owned);
+    Arc::new(move |tag| match &vfs {
+        Some(v) => format!("file:{}/{tag}.db?vfs={v}", dir.display()),
+        None => format!("file:{}/{tag}.db", dir.display()),
+    })
+}
+
+fn disk_target(name: &str, dir: &Path, vfs: Option<&str>) -> Target {
+    let uri = disk_uri(dir, vfs);
+    let u = uri.clone();
+    let mut t = Target::new(name, Family::Disk, true, Box::new(move |tag| u(tag)));
+    t.extras.push(sync_mode_extra(uri));
+    t
+}
+
+fn memory_target(name: &str, vfs: &str, wal: bool) -> Target {
+    let vfs = vfs.to_owned();
+    Target::new(
+        name,
+        Family::Memory,
+        wal,
+        Box::new(move |tag| format!("file:/{tag}.db?vfs={vfs}")),
+    )
+}
+
+/// Registers every backend and stack and returns the targets, baselines
+/// first.
+pub fn all(tmp: &Path) -> Res<Vec<Target>> {
+    let mut t = vec![
+        // SQLite's own in-memory VFS: shared `/names`, real locks, no WAL.
+        memory_target("sqlite-memdb", "memdb", false),
+        disk_target("sqlite-unix", tmp, None),
+    ];
+
+    let _ = vfs_core::register("bench-native", vfs_core::Native::new()?, false)?;
+    t.push(disk_target("native", tmp, Some("bench-native")));
+
+    let stats = Arc::new(vfs_core::StatsRecorder::new());
+    let _ = vfs_core::register_observed(
+        "bench-wrap-native-stats",
+        vfs_core::Native::new()?,
+        Some(stats as Arc<dyn vfs_core::Recorder>),
+        false,
+    )?;
+    t.push(disk_target(
+        "wrap(native)+stats",
+        tmp,
+        Some("bench-wrap-native-stats"),
+    ));
+    Ok(t)
+}

@@ -1,0 +1,279 @@
+//! The benchmark workloads, in the spirit of SQLite's speedtest1 (our own
+//! code). Plain rusqlite only, so a peer build (SQLCipher) can include this
+//! file unchanged.
+
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, params};
+
+/// How big the workloads are.
+#[derive(Clone, Copy, Debug)]
+pub struct Scale {
+    /// Rows inserted by the bulk load.
+    pub rows: i64,
+    /// Small transactions.
+    pub small_txns: i64,
+    /// Point lookups.
+    pub lookups: i64,
+    /// Range scans of 100 rows.
+    pub ranges: i64,
+    /// Rows updated and deleted.
+    pub updates: i64,
+    /// Seconds each concurrent-reader measurement runs.
+    pub reader_time: Duration,
+}
+
+impl Scale {
+    /// A smoke run (CI).
+    pub const QUICK: Scale = Scale {
+        rows: 5_000,
+        small_txns: 200,
+        lookups: 5_000,
+        ranges: 200,
+        updates: 1_000,
+        reader_time: Duration::from_millis(150),
+    };
+    /// The full run.
+    pub const FULL: Scale = Scale {
+        rows: 100_000,
+        small_txns: 2_000,
+        lookups: 50_000,
+        ranges: 2_000,
+        updates: 10_000,
+        reader_time: Duration::from_millis(1_000),
+    };
+}
+
+/// One measured step: how many operations in how long.
+#[derive(Clone, Copy, Debug)]
+pub struct Measure {
+    /// Operations done (rows, lookups, transactions, queries).
+    pub ops: u64,
+    /// Time taken.
+    pub elapsed: Duration,
+}
+
+fn timed(ops: u64, f: impl FnOnce() -> rusqlite::Result<()>) -> rusqlite::Result<Measure> {
+    let start = Instant::now();
+    f()?;
+    Ok(Measure {
+        ops,
+        elapsed: start.elapsed(),
+    })
+}
+
+/// A tiny deterministic generator so every target sees the same data.
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator from a seed.
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed | 1)
+    }
+    /// The next value.
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    /// A value in `0..n`.
+    pub fn below(&mut self, n: i64) -> i64 {
+        (self.next() % n.max(1) as u64) as i64
+    }
+}
+
+/// Words used to build text columns (speedtest1 spells numbers out; we use a
+/// fixed vocabulary).
+const WORDS: [&str; 16] = [
+    "alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet",
+    "kilo", "lima", "mike", "november", "oscar", "papa",
+];
+
+fn text_for(n: u64) -> String {
+    let mut s = String::with_capacity(48);
+    let mut v = n;
+    for _ in 0..5 {
+        s.push_str(WORDS[(v % 16) as usize]);
+        s.push(' ');
+        v /= 16;
+    }
+    s
+}
+
+/// Creates the schema.
+pub fn schema(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE t1(id INTEGER PRIMARY KEY, a INTEGER, b TEXT, c BLOB);
+         CREATE INDEX t1a ON t1(a);
+         CREATE TABLE t2(id INTEGER PRIMARY KEY, t1id INTEGER, d TEXT);
+         CREATE INDEX t2t1 ON t2(t1id);",
+    )
+}
+
+/// Bulk insert of `scale.rows` rows (and rows/4 in t2) in one transaction.
+pub fn bulk_insert(conn: &mut Connection, scale: &Scale) -> rusqlite::Result<Measure> {
+    let mut rng = Rng::new(1);
+    timed(scale.rows as u64, || {
+        let tx = conn.transaction()?;
+        {
+            let mut s = tx.prepare("INSERT INTO t1(id, a, b, c) VALUES (?1, ?2, ?3, ?4)")?;
+            let blob = [0x5Au8; 100];
+            for i in 1..=scale.rows {
+                let a = rng.below(scale.rows * 4);
+                s.execute(params![
+                    i,
+                    a,
+                    text_for(a as u64),
+                    &blob[..(a % 100) as usize]
+                ])?;
+            }
+            let mut s2 = tx.prepare("INSERT INTO t2(t1id, d) VALUES (?1, ?2)")?;
+            for i in 0..scale.rows / 4 {
+                let t1id = rng.below(scale.rows) + 1;
+                s2.execute(params![t1id, text_for(i as u64)])?;
+            }
+        }
+        tx.commit()
+    })
+}
+
+/// Many small transactions: one insert each.
+pub fn small_transactions(conn: &Connection, scale: &Scale) -> rusqlite::Result<Measure> {
+    let mut rng = Rng::new(2);
+    timed(scale.small_txns as u64, || {
+        let mut s = conn.prepare("INSERT INTO t2(t1id, d) VALUES (?1, ?2)")?;
+        for i in 0..scale.small_txns {
+            s.execute(params![rng.below(scale.rows) + 1, text_for(i as u64)])?;
+        }
+        Ok(())
+    })
+}
+
+/// Point lookups by rowid.
+pub fn point_rowid(conn: &Connection, scale: &Scale) -> rusqlite::Result<Measure> {
+    let mut rng = Rng::new(3);
+    timed(scale.lookups as u64, || {
+        let mut s = conn.prepare("SELECT b FROM t1 WHERE id = ?1")?;
+        for _ in 0..scale.lookups {
+            let _: Option<String> = s.query_row([rng.below(scale.rows) + 1], |r| r.get(0)).ok();
+        }
+        Ok(())
+    })
+}
+
+/// Point lookups through an index.
+pub fn point_index(conn: &Connection, scale: &Scale) -> rusqlite::Result<Measure> {
+    let mut rng = Rng::new(4);
+    timed(scale.lookups as u64, || {
+        let mut s = conn.prepare("SELECT count(*) FROM t1 WHERE a = ?1")?;
+        for _ in 0..scale.lookups {
+            let _: i64 = s.query_row([rng.below(scale.rows * 4)], |r| r.get(0))?;
+        }
+        Ok(())
+    })
+}
+
+/// Range scans of about 100 rows by rowid.
+pub fn range_scan(conn: &Connection, scale: &Scale) -> rusqlite::Result<Measure> {
+    let mut rng = Rng::new(5);
+    timed(scale.ranges as u64, || {
+        let mut s =
+            conn.prepare("SELECT sum(length(b)) FROM t1 WHERE id BETWEEN ?1 AND ?1 + 99")?;
+        for _ in 0..scale.ranges {
+            let _: Option<i64> = s.query_row([rng.below(scale.rows)], |r| r.get(0))?;
+        }
+        Ok(())
+    })
+}
+
+/// Updates by rowid in one transaction.
+pub fn updates(conn: &mut Connection, scale: &Scale) -> rusqlite::Result<Measure> {
+    let mut rng = Rng::new(6);
+    timed(scale.updates as u64, || {
+        let tx = conn.transaction()?;
+        {
+            let mut s = tx.prepare("UPDATE t1 SET a = a + 1, b = ?2 WHERE id = ?1")?;
+            for i in 0..scale.updates {
+                s.execute(params![rng.below(scale.rows) + 1, text_for(i as u64 * 7)])?;
+            }
+        }
+        tx.commit()
+    })
+}
+
+/// Deletes by rowid in one transaction.
+pub fn deletes(conn: &mut Connection, scale: &Scale) -> rusqlite::Result<Measure> {
+    let mut rng = Rng::new(7);
+    timed(scale.updates as u64, || {
+        let tx = conn.transaction()?;
+        {
+            let mut s = tx.prepare("DELETE FROM t1 WHERE id = ?1")?;
+            for _ in 0..scale.updates {
+                s.execute([rng.below(scale.rows) + 1])?;
+            }
+        }
+        tx.commit()
+    })
+}
+
+/// An ORDER BY on an unindexed expression with a small cache and
+/// temp_store=FILE, so the sorter spills to temp files.
+pub fn order_by_spill(conn: &Connection, scale: &Scale) -> rusqlite::Result<Measure> {
+    timed(scale.rows as u64, || {
+        conn.execute_batch("PRAGMA temp_store=FILE; PRAGMA cache_size=50;")?;
+        let n: i64 = conn.query_row(
+            "SELECT count(*) FROM (SELECT b, c FROM t1 ORDER BY b || id DESC)",
+            [],
+            |r| r.get(0),
+        )?;
+        conn.execute_batch("PRAGMA cache_size=-2000;")?;
+        debug_assert!(n > 0);
+        Ok(())
+    })
+}
+
+/// A join of t2 to t1 through the index.
+pub fn join(conn: &Connection, scale: &Scale) -> rusqlite::Result<Measure> {
+    timed((scale.rows / 4) as u64, || {
+        let _: Option<i64> = conn.query_row(
+            "SELECT sum(length(t1.b) + length(t2.d)) FROM t2 JOIN t1 ON t1.id = t2.t1id",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(())
+    })
+}
+
+/// Fills a database and runs the single-connection workloads in order,
+/// returning each step's measure.
+pub fn single_connection(
+    conn: &mut Connection,
+    scale: &Scale,
+) -> rusqlite::Result<Vec<(&'static str, Measure)>> {
+    schema(conn)?;
+    let mut out = vec![("bulk_insert", bulk_insert(conn, scale)?)];
+    out.push(("small_txns", small_transactions(conn, scale)?));
+    out.push(("point_rowid", point_rowid(conn, scale)?));
+    out.push(("point_index", point_index(conn, scale)?));
+    out.push(("range_scan", range_scan(conn, scale)?));
+    out.push(("update", updates(conn, scale)?));
+    out.push(("order_by_spill", order_by_spill(conn, scale)?));
+    out.push(("join", join(conn, scale)?));
+    out.push(("delete", deletes(conn, scale)?));
+    Ok(out)
+}
+
+/// The read-only subset (for read-only targets), on an already filled
+/// database.
+pub fn read_only(
+    conn: &Connection,
+    scale: &Scale,
+) -> rusqlite::Result<Vec<(&'static str, Measure)>> {
+    Ok(vec![
+        ("point_rowid", point_rowid(conn, scale)?),
+        ("point_index", point_index(conn, scale)?),
+        ("range_scan", range_scan(conn, scale)?),
+        ("join", join(conn, scale)?),
+    ])
+}
