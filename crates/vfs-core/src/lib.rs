@@ -10,6 +10,8 @@
 //! * [`LockManager`]: SQLite's five lock levels for files shared in-process.
 //! * [`ShmGroup`]: in-process WAL shared memory, one line to opt in.
 //! * [`DynVfs`]: the type-erased form for stacks chosen at run time.
+//! * [`Wrap`] and [`Recorder`]: observe every operation of any VFS
+//!   ([`StatsRecorder`], [`TracingRecorder`]); see `docs/observability.md`.
 //!
 //! The only `unsafe` code of the workspace lives in this crate (`dispatch`,
 //! `registry`, `native`, `control`, `name`, `shm`), each block with a
@@ -66,10 +68,12 @@ mod error;
 mod lock;
 mod name;
 mod native;
+mod recorder;
 mod registry;
 pub mod shm;
 mod traits;
 mod types;
+mod wrap;
 
 pub use control::{Control, FileControl, Pragma};
 pub use dispatch::{LastError, clear_last_error, last_error, log};
@@ -78,6 +82,10 @@ pub use error::{Error, Op, Result, code_name, codes};
 pub use lock::{FileLock, LockManager};
 pub use name::OpenName;
 pub use native::{Native, NativeFile};
+pub use recorder::{
+    Event, KindStats, Latency, OpStats, Recorder, Stats, StatsRecorder, TRACING_TARGET,
+    TracingRecorder,
+};
 pub use registry::{
     RegisterOptions, Registration, find, open_files, register, register_with, unregister,
 };
@@ -86,3 +94,4 @@ pub use traits::{File, ShmSupport, Vfs};
 pub use types::{
     AccessCheck, DeviceCharacteristics, FileKind, LockLevel, OpenAccess, OpenOptions, SyncFlags,
 };
+pub use wrap::{Wrap, WrapFile, register_observed};
