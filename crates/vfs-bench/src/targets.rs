@@ -174,5 +174,33 @@ pub fn all(tmp: &Path) -> Res<Vec<Target>> {
         tmp,
         Some("bench-wrap-native-stats"),
     ));
+    t.push(embed_target(tmp));
     Ok(t)
+}
+
+/// The read-only workloads on an image served by vfs-embed (compared with
+/// the same image in SQLite's memdb, which the read workloads of
+/// `sqlite-memdb` also measure).
+fn embed_target(tmp: &Path) -> Target {
+    let dir = tmp.to_owned();
+    let mut t = Target::new("embed", Family::Memory, false, Box::new(|_| String::new()));
+    t.read_only = true;
+    t.concurrent = false;
+    t.prefilled = Some(Box::new(move |scale, rep| {
+        // Build the image once per repetition with plain SQLite, then serve
+        // its bytes from memory.
+        let path = dir.join(format!("embed-src-{rep}.db"));
+        let _ = std::fs::remove_file(&path);
+        let mut conn = Connection::open(&path)?;
+        workloads::schema(&conn)?;
+        workloads::bulk_insert(&mut conn, scale)?;
+        drop(conn);
+        let bytes = std::fs::read(&path)?;
+        let handle = vfs_embed::Embed::register(vfs_embed::Source::from_bytes(bytes))?;
+        let uri = handle.uri(vfs_embed::DEFAULT_NAME);
+        // The registration must outlive the connection: keep it for the run.
+        std::mem::forget(handle);
+        Ok(Some(Connection::open(uri)?))
+    }));
+    t
 }
