@@ -1,0 +1,155 @@
+//! Every journal mode round-trips data through close and reopen, rolls back
+//! (large transactions included, so pages spill to the database before the
+//! rollback), and leaves its journal file in the documented state.
+
+mod common;
+
+use common::*;
+use vfs_memdb::MemDb;
+
+const ROWS: i64 = 300;
+
+fn round_trip(mem_name: &str, mode: &str) {
+    let fx = Fixture::new(mem_name);
+    let db = format!("/jm-{}.db", mode.to_lowercase());
+    let journal = format!("{db}-journal");
+    let wal = format!("{db}-wal");
+    let c = fx.open(&db);
+    assert_eq!(
+        c.query_row(&format!("PRAGMA journal_mode={mode}"), [], |r| r
+            .get::<_, String>(0))
+            .unwrap(),
+        mode.to_lowercase()
+    );
+    c.execute_batch(&format!(
+        "PRAGMA cache_size=10;
+         CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT NOT NULL, b BLOB);
+         CREATE INDEX t_v ON t(v);
+         BEGIN;
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i<{ROWS})
+         INSERT INTO t SELECT i, 'row ' || i, randomblob(300) FROM n;
+         COMMIT;"
+    ))
+    .unwrap();
+    let sum_before: i64 = c
+        .query_row("SELECT sum(length(b)) + sum(id) FROM t", [], |r| r.get(0))
+        .unwrap();
+
+    if mode != "OFF" {
+        // A transaction bigger than the cache (pages spill into the
+        // database file before commit), then rolled back.
+        c.execute_batch(
+            "BEGIN;
+             UPDATE t SET b = randomblob(600), v = v || ' changed';
+             DELETE FROM t WHERE id % 3 = 0;
+             INSERT INTO t(v, b) SELECT 'extra', randomblob(1000) FROM t;",
+        )
+        .unwrap();
+        assert!(count(&c, "t") > ROWS);
+        c.execute_batch("ROLLBACK").unwrap();
+        assert_eq!(count(&c, "t"), ROWS);
+        let sum: i64 = c
+            .query_row("SELECT sum(length(b)) + sum(id) FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(sum, sum_before);
+    }
+
+    // The journal file as each mode leaves it after a commit.
+    c.execute("UPDATE t SET v = 'last' WHERE id = 1", [])
+        .unwrap();
+    match mode {
+        "DELETE" | "MEMORY" | "OFF" => assert_eq!(fx.mem.file_size(&journal), None),
+        "TRUNCATE" => assert_eq!(fx.mem.file_size(&journal), Some(0)),
+        "PERSIST" => assert!(fx.mem.file_size(&journal).unwrap() > 0),
+        "WAL" => assert!(fx.mem.file_size(&wal).unwrap() > 0),
+        _ => unreachable!(),
+    }
+    assert_eq!(integrity(&c), "ok");
+    drop(c);
+    if mode == "WAL" {
+        // The last connection checkpoints and deletes the WAL.
+        assert_eq!(fx.mem.file_size(&wal), None);
+    }
+
+    // A new connection sees everything committed.
+    let c = fx.open(&db);
+    let expected_mode = match mode {
+        "WAL" => "wal",
+        _ => "delete", // the other modes are per connection
+    };
+    assert_eq!(journal_mode(&c), expected_mode);
+    assert_eq!(count(&c, "t"), ROWS);
+    let v: String = c
+        .query_row("SELECT v FROM t WHERE id = 1", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, "last");
+    assert_eq!(integrity(&c), "ok");
+}
+
+#[test]
+fn journal_mode_delete() {
+    round_trip("jm-delete", "DELETE");
+}
+
+#[test]
+fn journal_mode_truncate() {
+    round_trip("jm-truncate", "TRUNCATE");
+}
+
+#[test]
+fn journal_mode_persist() {
+    round_trip("jm-persist", "PERSIST");
+}
+
+#[test]
+fn journal_mode_memory() {
+    round_trip("jm-memory", "MEMORY");
+}
+
+#[test]
+fn journal_mode_off() {
+    round_trip("jm-off", "OFF");
+}
+
+#[test]
+fn journal_mode_wal() {
+    round_trip("jm-wal", "WAL");
+}
+
+#[test]
+fn switching_between_wal_and_rollback_keeps_data() {
+    let fx = Fixture::new("jm-switch");
+    let c = fx.open("/switch.db");
+    c.execute_batch(
+        "CREATE TABLE t(v); INSERT INTO t VALUES (1);
+         PRAGMA journal_mode=WAL; INSERT INTO t VALUES (2);
+         PRAGMA journal_mode=DELETE; INSERT INTO t VALUES (3);
+         PRAGMA journal_mode=WAL; INSERT INTO t VALUES (4);",
+    )
+    .unwrap();
+    assert_eq!(journal_mode(&c), "wal");
+    let other = fx.open("/switch.db");
+    assert_eq!(count(&other, "t"), 4);
+    drop((c, other));
+    assert_eq!(fx.mem.file_size("/switch.db-wal"), None);
+    let image = fx.mem.export("/switch.db").unwrap();
+    assert_eq!(&image[18..20], &[2, 2], "a WAL-mode database file");
+    // Page sizes other than the store's 4 KiB pages work too.
+    for page_size in [512, 1024, 8192, 65536] {
+        let mem = MemDb::new();
+        let fx = Fixture::with(&format!("jm-page-size-{page_size}"), mem);
+        let c = fx.open("/p.db");
+        c.execute_batch(&format!(
+            "PRAGMA page_size={page_size}; PRAGMA journal_mode=WAL;
+             CREATE TABLE t(b); INSERT INTO t SELECT randomblob(700) FROM
+             (WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i<200)
+              SELECT i FROM n);"
+        ))
+        .unwrap();
+        let got: i64 = c.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();
+        assert_eq!(got, page_size);
+        assert_eq!(integrity(&c), "ok");
+        let d = fx.open("/p.db");
+        assert_eq!(count(&d, "t"), 200);
+    }
+}
