@@ -122,10 +122,16 @@ fn run(opts: &Options) -> Result<(), Box<dyn std::error::Error>> {
         if target.concurrent {
             for readers in [1usize, 2, 4] {
                 for rep in 0..opts.reps {
-                    let m = concurrent_readers(target, &scale, readers, rep)?;
+                    let m = concurrent_readers(target, &scale, readers, rep, true)?;
                     report.add(Sample::new(target, concurrent_name(readers), m));
                 }
                 eprint!("r");
+            }
+            if target.readers_without_writer {
+                for rep in 0..opts.reps {
+                    let m = concurrent_readers(target, &scale, 2, rep, false)?;
+                    report.add(Sample::new(target, "readers_2_no_writer", m));
+                }
             }
         }
         for (workload, m) in target.extra_measures(&scale, opts.reps)? {
@@ -153,12 +159,14 @@ fn concurrent_name(readers: usize) -> &'static str {
 }
 
 /// `readers` threads doing point lookups on their own connections while one
-/// writer commits small transactions; returns the readers' total lookups.
+/// writer (if `with_writer`) commits small transactions; returns the
+/// readers' total lookups.
 fn concurrent_readers(
     target: &Target,
     scale: &Scale,
     readers: usize,
     rep: usize,
+    with_writer: bool,
 ) -> Result<Measure, Box<dyn std::error::Error>> {
     let uri = target.fresh_uri(&format!("conc-{readers}-{rep}"));
     let mut setup = target.connect(&uri)?;
@@ -203,7 +211,7 @@ fn concurrent_readers(
             let mut rng = workloads::Rng::new(99);
             let mut s = conn.prepare("UPDATE t1 SET a = a + 1 WHERE id = ?1")?;
             barrier.wait();
-            while !stop.load(Ordering::Relaxed) {
+            while with_writer && !stop.load(Ordering::Relaxed) {
                 // A busy answer (rollback-journal targets) is part of the
                 // measured cost, not an error.
                 let _ = s.execute([rng.below(rows) + 1]);

@@ -317,6 +317,30 @@ targets (cost on the mixed workload)"
                 "  {t:<22} vs {other:<14} {r:>6.3}×  (target ≤ {limit:.2}×)  {verdict}"
             )?;
         }
+        if let (Some(with), Some(without)) = (
+            self.summary("readers_2_with_writer", "mvcc"),
+            self.summary("readers_2_no_writer", "mvcc"),
+        ) {
+            let share = with.median / without.median;
+            writeln!(
+                f,
+                "  mvcc readers with a writer running: {:.0}% of their throughput without (target ≥ 90%)  {}",
+                share * 100.0,
+                if share >= 0.895 { "met" } else { "MISSED" }
+            )?;
+        }
+        let small = self.summary("mvcc_snapshot_1mb", "mvcc");
+        let large = self
+            .summary("mvcc_snapshot_100mb", "mvcc")
+            .or_else(|| self.summary("mvcc_snapshot_10mb", "mvcc"));
+        if let (Some(small), Some(large)) = (small, large) {
+            let cost = small.median / large.median;
+            writeln!(
+                f,
+                "  mvcc snapshot of the large database costs {cost:.2}× the 1 MB one (target ≤ 2×)  {}",
+                if cost <= 2.0 { "met" } else { "MISSED" }
+            )?;
+        }
         let readers: Vec<&str> = self
             .targets()
             .into_iter()

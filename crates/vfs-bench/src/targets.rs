@@ -46,6 +46,9 @@ pub struct Target {
     pub concurrent: bool,
     /// Read-only target: only the read workloads run, on a prefilled image.
     pub read_only: bool,
+    /// Also measure two readers with no writer (to show what a writer costs
+    /// them).
+    pub readers_without_writer: bool,
     uri: UriFn,
     prefilled: Option<PrefillFn>,
     extras: Vec<ExtraFn>,
@@ -61,6 +64,7 @@ impl Target {
             wal,
             concurrent: true,
             read_only: false,
+            readers_without_writer: false,
             uri,
             prefilled: None,
             extras: Vec::new(),
@@ -159,6 +163,25 @@ pub fn all(tmp: &Path) -> Res<Vec<Target>> {
         disk_target("sqlite-unix", tmp, None),
     ];
 
+    let memdb = vfs_memdb::MemDb::new();
+    let _ = vfs_core::register("bench-memdb", memdb.clone(), false)?;
+    t.push(memory_target("memdb", "bench-memdb", true));
+    // No recorder: register_observed registers the base itself.
+    let _ = vfs_core::register_observed("bench-wrap-memdb", memdb.clone(), None, false)?;
+    t.push(memory_target("wrap(memdb)", "bench-wrap-memdb", true));
+    let stats = Arc::new(vfs_core::StatsRecorder::new());
+    let _ = vfs_core::register_observed(
+        "bench-wrap-memdb-stats",
+        memdb.clone(),
+        Some(stats as Arc<dyn vfs_core::Recorder>),
+        false,
+    )?;
+    t.push(memory_target(
+        "wrap(memdb)+stats",
+        "bench-wrap-memdb-stats",
+        true,
+    ));
+
     let _ = vfs_core::register("bench-native", vfs_core::Native::new()?, false)?;
     t.push(disk_target("native", tmp, Some("bench-native")));
 
@@ -175,6 +198,13 @@ pub fn all(tmp: &Path) -> Res<Vec<Target>> {
         Some("bench-wrap-native-stats"),
     ));
     t.push(embed_target(tmp));
+
+    let mvcc = vfs_mvcc::Mvcc::new();
+    let _ = vfs_core::register("bench-mvcc", mvcc.clone(), false)?;
+    let mut m = memory_target("mvcc", "bench-mvcc", false);
+    m.readers_without_writer = true;
+    m.extras.push(mvcc_snapshot_extra(mvcc));
+    t.push(m);
     Ok(t)
 }
 
@@ -203,4 +233,46 @@ fn embed_target(tmp: &Path) -> Target {
         Ok(Some(Connection::open(uri)?))
     }));
     t
+}
+
+/// Cost of `Mvcc::snapshot` on a small and a large database: it should not
+/// depend on the size.
+fn mvcc_snapshot_extra(mvcc: vfs_mvcc::Mvcc) -> ExtraFn {
+    Box::new(move |scale, reps| {
+        let quick = scale.rows < Scale::FULL.rows;
+        let sizes: [(&'static str, i64); 2] = if quick {
+            [("mvcc_snapshot_1mb", 1), ("mvcc_snapshot_10mb", 10)]
+        } else {
+            [("mvcc_snapshot_1mb", 1), ("mvcc_snapshot_100mb", 100)]
+        };
+        let mut out = Vec::new();
+        for (label, mb) in sizes {
+            let name = format!("/snap-{mb}mb.db");
+            let conn = Connection::open(format!("file:{name}?vfs=bench-mvcc"))?;
+            conn.execute_batch(&format!(
+                "CREATE TABLE IF NOT EXISTS big(b BLOB);
+                 DELETE FROM big;
+                 WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c WHERE i<{})
+                 INSERT INTO big SELECT randomblob(4000) FROM c;",
+                mb * 256
+            ))?;
+            drop(conn);
+            for _ in 0..reps {
+                let n = 20_000u64;
+                let start = std::time::Instant::now();
+                for _ in 0..n {
+                    let snap = mvcc.snapshot(&name)?;
+                    std::hint::black_box(&snap);
+                }
+                out.push((
+                    label,
+                    Measure {
+                        ops: n,
+                        elapsed: start.elapsed(),
+                    },
+                ));
+            }
+        }
+        Ok(out)
+    })
 }
