@@ -532,7 +532,7 @@ fn check_image(name: &str, image: &[u8]) -> Result<()> {
         return Ok(());
     }
     let page_size = match image.get(16..18) {
-        Some(&[1, 0]) => 65_536,
+        Some(&[0, 1]) => 65_536, // the header stores 65536 as 1 (big-endian)
         Some(&[hi, lo]) => u32::from(u16::from_be_bytes([hi, lo])),
         _ => 0,
     };

@@ -227,3 +227,35 @@ fn load_and_export_errors() {
     drop(c);
     assert!(fx.mem.export("/empty.db").unwrap().len() >= 4096);
 }
+
+#[test]
+fn images_of_every_page_size_load() {
+    // 65536 is stored in the header as 1; a loader that misreads it would
+    // refuse the largest page size.
+    for page_size in [512u32, 4096, 65536] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("src.db");
+        let src = Connection::open(&path).unwrap();
+        src.execute_batch(&format!(
+            "PRAGMA page_size={page_size}; CREATE TABLE t(x); INSERT INTO t VALUES (1), (2), (3);"
+        ))
+        .unwrap();
+        drop(src);
+        let bytes = std::fs::read(&path).unwrap();
+        let mem = MemDb::new();
+        mem.load("/ps.db", &bytes).unwrap();
+        let name = format!("memdb-ps-{page_size}");
+        let reg = vfs_core::register(&name, mem.clone(), false).unwrap();
+        let c = Connection::open(format!("file:/ps.db?vfs={name}")).unwrap();
+        let (ps, sum): (u32, i64) = c
+            .query_row(
+                "SELECT (SELECT page_size FROM pragma_page_size), sum(x) FROM t",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((ps, sum), (page_size, 6));
+        drop(c);
+        reg.unregister().unwrap();
+    }
+}
