@@ -161,7 +161,7 @@ fn set_sqlite_string(slot: *mut *mut c_char, text: &str) {
     };
     // SAFETY: "%s" with a valid NUL-terminated string; sqlite3_mprintf
     // allocates with sqlite3_malloc, which is what SQLite frees azArg[0] with.
-    let copy = unsafe { ffi::sqlite3_mprintf(c"%s".as_ptr(), c.as_ptr()) };
+    let copy = unsafe { crate::extension::sqlite_strdup(&c) };
     // SAFETY: slot points to azArg[0]; any previous value came from
     // sqlite3_mprintf too (set by a layer below) and is ours to free.
     unsafe {

@@ -716,7 +716,7 @@ unsafe extern "C" fn x_file_control<V: Vfs>(
             if !(*out).is_null() {
                 ffi::sqlite3_free((*out).cast());
             }
-            *out = ffi::sqlite3_mprintf(c"%s".as_ptr(), st.shared.name.as_ptr());
+            *out = crate::extension::sqlite_strdup(&st.shared.name);
         }
         return ffi::SQLITE_OK;
     }

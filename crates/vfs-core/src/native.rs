@@ -51,7 +51,7 @@ impl Native {
         let c = CString::new(name).map_err(|_| Error::cant_open("VFS name contains NUL"))?;
         // SAFETY: initialise (idempotent) and look up a valid C string.
         let vfs = unsafe {
-            ffi::sqlite3_initialize();
+            crate::extension::initialize();
             ffi::sqlite3_vfs_find(c.as_ptr())
         };
         if vfs.is_null() {

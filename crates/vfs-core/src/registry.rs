@@ -58,7 +58,7 @@ pub(crate) fn platform_vfs() -> Result<PlatformVfs> {
     // SAFETY: sqlite3_initialize is safe to call any number of times;
     // sqlite3_vfs_find with a valid C string returns a static VFS or null.
     let p = unsafe {
-        ffi::sqlite3_initialize();
+        crate::extension::initialize();
         ffi::sqlite3_vfs_find(PLATFORM_VFS_NAME.as_ptr())
     };
     if p.is_null() {
@@ -235,7 +235,7 @@ pub fn find(name: &str) -> bool {
     };
     // SAFETY: initialise (idempotent) then look up a valid C string.
     unsafe {
-        ffi::sqlite3_initialize();
+        crate::extension::initialize();
         !ffi::sqlite3_vfs_find(c.as_ptr()).is_null()
     }
 }

@@ -1,0 +1,366 @@
+//! WAL files: a 32-byte header, then frames of a 24-byte header and a page.
+
+use super::{Direction, Io, PageCodec, be32, db_header, grow, is_page_size, read_some};
+use crate::{Error, File, Result, codes};
+
+const WAL_HEADER: u64 = 32;
+const FRAME_HEADER: usize = 24;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Seg {
+    WalHeader,
+    FrameHeader,
+    Page,
+}
+
+/// The segment holding byte `pos`: its kind, start and length.
+fn segment(p: usize, pos: u64) -> (Seg, u64, usize) {
+    if pos < WAL_HEADER {
+        return (Seg::WalHeader, 0, WAL_HEADER as usize);
+    }
+    let frame = (FRAME_HEADER + p) as u64;
+    let start = WAL_HEADER + (pos - WAL_HEADER) / frame * frame;
+    if pos < start + FRAME_HEADER as u64 {
+        (Seg::FrameHeader, start, FRAME_HEADER)
+    } else {
+        (Seg::Page, start + FRAME_HEADER as u64, p)
+    }
+}
+
+fn wal_page_size(header: &[u8]) -> Option<usize> {
+    if header.len() < 12 {
+        return None;
+    }
+    let p = be32(&header[8..12]) as usize;
+    is_page_size(p).then_some(p)
+}
+
+/// A write covering part of a segment, held until the rest arrives.
+#[derive(Debug)]
+struct Pending {
+    seg: Seg,
+    start: u64,
+    len: usize,
+    filled: usize,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct WalMap {
+    page_size: Option<usize>,
+    /// The last frame header written: (offset, page number).
+    last_header: Option<(u64, u32)>,
+    pending: Option<Pending>,
+    pending_buf: Vec<u8>,
+}
+
+impl WalMap {
+    pub(crate) fn truncated(&mut self, size: u64) {
+        if size < WAL_HEADER {
+            self.page_size = None;
+        }
+        self.last_header = None;
+        if self.pending.as_ref().is_some_and(|p| p.start >= size) {
+            self.pending = None;
+        }
+    }
+
+    fn learn_from_base<F: File, C: PageCodec>(&mut self, io: &mut Io<'_, F, C>) -> Result<()> {
+        let mut h = [0u8; WAL_HEADER as usize];
+        let got = read_some(io.base, &mut h, 0)?;
+        self.page_size = wal_page_size(&h[..got]);
+        if let Some(p) = self.page_size {
+            io.shape.set_page_size(p);
+        }
+        Ok(())
+    }
+
+    fn checksum_hook<F: File, C: PageCodec>(
+        io: &mut Io<'_, F, C>,
+        p: usize,
+        frame_start: u64,
+        header: &mut [u8],
+        dir: Direction,
+    ) -> Result<()> {
+        let pgno = be32(&header[..4]);
+        let ctx = io.ctx(pgno, p, io.shape.reserve(), frame_start, false);
+        let mut sum = [0u8; 8];
+        sum.copy_from_slice(&header[16..24]);
+        io.codec
+            .wal_frame_checksum(io.state, &ctx, &mut sum, dir)
+            .map_err(|e| e.context(ctx.describe()))?;
+        header[16..24].copy_from_slice(&sum);
+        Ok(())
+    }
+
+    /// The page number in the header of the frame at `frame_start`, from
+    /// `out` (the bytes of the current write, starting at `off`) when it
+    /// holds it, else from what was written before.
+    fn frame_pgno<F: File>(
+        &self,
+        base: &mut F,
+        out: &[u8],
+        off: u64,
+        frame_start: u64,
+    ) -> Result<u32> {
+        if frame_start >= off && frame_start + 4 <= off + out.len() as u64 {
+            let a = (frame_start - off) as usize;
+            return Ok(be32(&out[a..a + 4]));
+        }
+        if let Some((s, pgno)) = self.last_header
+            && s == frame_start
+        {
+            return Ok(pgno);
+        }
+        if let Some(p) = &self.pending
+            && p.seg == Seg::FrameHeader
+            && p.start == frame_start
+            && p.filled >= 4
+        {
+            return Ok(be32(&self.pending_buf[..4]));
+        }
+        let mut h = [0u8; 4];
+        if read_some(base, &mut h, frame_start)? < 4 {
+            return Err(Error::new(
+                codes::SQLITE_IOERR_WRITE,
+                format!(
+                    "WAL page written at offset {} before its frame header",
+                    frame_start + 24
+                ),
+            ));
+        }
+        Ok(be32(&h))
+    }
+
+    /// Encodes one complete segment in place.
+    fn encode_segment<F: File, C: PageCodec>(
+        &mut self,
+        io: &mut Io<'_, F, C>,
+        p: usize,
+        seg: Seg,
+        start: u64,
+        bytes: &mut [u8],
+        pgno: u32,
+    ) -> Result<()> {
+        match seg {
+            Seg::WalHeader => Ok(()),
+            Seg::FrameHeader => {
+                self.last_header = Some((start, be32(&bytes[..4])));
+                Self::checksum_hook(io, p, start, bytes, Direction::Encode)
+            }
+            Seg::Page => {
+                if pgno == 1
+                    && let Some((_, r)) = db_header(bytes)
+                {
+                    io.shape.set_reserve(r);
+                }
+                io.encode(pgno, io.shape.reserve(), start, bytes)
+            }
+        }
+    }
+
+    pub(crate) fn write<F: File, C: PageCodec>(
+        &mut self,
+        io: &mut Io<'_, F, C>,
+        scratch: &mut Vec<u8>,
+        buf: &[u8],
+        off: u64,
+    ) -> Result<()> {
+        if off == 0
+            && let Some(p) = wal_page_size(buf)
+        {
+            self.page_size = Some(p);
+            io.shape.set_page_size(p);
+            self.pending = None;
+            self.last_header = None;
+        }
+        if self.page_size.is_none() {
+            self.learn_from_base(io)?;
+        }
+        let Some(p) = self.page_size else {
+            return io.base.write_at(buf, off);
+        };
+        let end = off + buf.len() as u64;
+        let out = grow(scratch, buf.len());
+        out.copy_from_slice(buf);
+        let mut run = off;
+        let mut pos = off;
+        while pos < end {
+            let (seg, start, len) = segment(p, pos);
+            let seg_end = start + len as u64;
+            let stop = end.min(seg_end);
+            if seg == Seg::WalHeader {
+                // Passes through, whole or in part.
+            } else if pos == start && stop == seg_end {
+                let pgno = match seg {
+                    Seg::Page => self.frame_pgno(io.base, out, off, start - FRAME_HEADER as u64)?,
+                    _ => 0,
+                };
+                let (a, b) = ((start - off) as usize, (seg_end - off) as usize);
+                self.encode_segment(io, p, seg, start, &mut out[a..b], pgno)?;
+            } else {
+                if pos > run {
+                    io.base
+                        .write_at(&out[(run - off) as usize..(pos - off) as usize], run)?;
+                }
+                let piece = &buf[(pos - off) as usize..(stop - off) as usize];
+                self.feed_pending(io, p, seg, start, len, pos, piece)?;
+                run = stop;
+            }
+            pos = stop;
+        }
+        if end > run {
+            io.base.write_at(&out[(run - off) as usize..], run)?;
+        }
+        Ok(())
+    }
+
+    /// Accumulates part of a segment; writes it, encoded, once complete.
+    #[allow(clippy::too_many_arguments)]
+    fn feed_pending<F: File, C: PageCodec>(
+        &mut self,
+        io: &mut Io<'_, F, C>,
+        p: usize,
+        seg: Seg,
+        start: u64,
+        len: usize,
+        pos: u64,
+        piece: &[u8],
+    ) -> Result<()> {
+        let rel = (pos - start) as usize;
+        let continues = matches!(&self.pending, Some(pd) if pd.start == start && pd.filled == rel);
+        if !continues {
+            if rel != 0 {
+                return Err(Error::new(
+                    codes::SQLITE_IOERR_WRITE,
+                    format!(
+                        "{}: WAL write at offset {pos} continues a frame part that was never \
+                         written",
+                        io.path
+                    ),
+                ));
+            }
+            self.pending = Some(Pending {
+                seg,
+                start,
+                len,
+                filled: 0,
+            });
+        }
+        grow(&mut self.pending_buf, len);
+        let Some(pd) = self.pending.as_mut() else {
+            return Ok(());
+        };
+        self.pending_buf[rel..rel + piece.len()].copy_from_slice(piece);
+        pd.filled = rel + piece.len();
+        if pd.filled < pd.len {
+            return Ok(());
+        }
+        self.pending = None;
+        let mut image = std::mem::take(&mut self.pending_buf);
+        let pgno = match seg {
+            Seg::Page => self.frame_pgno(io.base, &[], 0, start - FRAME_HEADER as u64)?,
+            _ => 0,
+        };
+        let r = self
+            .encode_segment(io, p, seg, start, &mut image[..len], pgno)
+            .and_then(|()| io.base.write_at(&image[..len], start));
+        self.pending_buf = image;
+        r
+    }
+
+    pub(crate) fn read<F: File, C: PageCodec>(
+        &mut self,
+        io: &mut Io<'_, F, C>,
+        scratch: &mut Vec<u8>,
+        buf: &mut [u8],
+        off: u64,
+    ) -> Result<usize> {
+        if self.page_size.is_none() {
+            self.learn_from_base(io)?;
+        }
+        let Some(p) = self.page_size else {
+            return read_some(io.base, buf, off);
+        };
+        let got = read_some(io.base, buf, off)?;
+        let req_end = off + buf.len() as u64;
+        let got_end = off + got as u64;
+        let mut pos = off;
+        while pos < req_end && pos < got_end {
+            let (seg, start, len) = segment(p, pos);
+            let seg_end = start + len as u64;
+            let stop = req_end.min(seg_end);
+            if seg == Seg::WalHeader {
+                pos = stop;
+                continue;
+            }
+            if stop > got_end {
+                // The segment is cut by the end of the file: incomplete, so
+                // report the read as ending before it.
+                return Ok((pos - off) as usize);
+            }
+            let frame_start = match seg {
+                Seg::Page => start - FRAME_HEADER as u64,
+                _ => start,
+            };
+            if pos == start && stop == seg_end {
+                let (a, b) = ((start - off) as usize, (seg_end - off) as usize);
+                match seg {
+                    Seg::FrameHeader => {
+                        Self::checksum_hook(io, p, start, &mut buf[a..b], Direction::Decode)?
+                    }
+                    _ => {
+                        let pgno = self.read_pgno(io.base, buf, off, frame_start)?;
+                        io.decode(pgno, io.shape.reserve(), start, false, &mut buf[a..b])?;
+                        if pgno == 1
+                            && let Some((_, r)) = db_header(&buf[a..b])
+                        {
+                            io.shape.set_reserve(r);
+                        }
+                    }
+                }
+            } else {
+                // Part of a segment: decode the whole segment, copy the part.
+                let img = grow(scratch, len);
+                if read_some(io.base, img, start)? < len {
+                    return Ok((pos - off) as usize);
+                }
+                match seg {
+                    Seg::FrameHeader => {
+                        Self::checksum_hook(io, p, start, img, Direction::Decode)?;
+                    }
+                    _ => {
+                        let pgno = self.read_pgno(io.base, &[], 0, frame_start)?;
+                        io.decode(pgno, io.shape.reserve(), start, true, img)?;
+                    }
+                }
+                let (a, b) = ((pos - start) as usize, (stop - start) as usize);
+                buf[(pos - off) as usize..(stop - off) as usize].copy_from_slice(&img[a..b]);
+            }
+            pos = stop;
+        }
+        Ok(got)
+    }
+
+    /// The page number of the frame at `frame_start`, from `buf` (read from
+    /// `off`) when it holds the frame header, else from the base.
+    fn read_pgno<F: File>(
+        &self,
+        base: &mut F,
+        buf: &[u8],
+        off: u64,
+        frame_start: u64,
+    ) -> Result<u32> {
+        if frame_start >= off && frame_start + 4 <= off + buf.len() as u64 {
+            let a = (frame_start - off) as usize;
+            return Ok(be32(&buf[a..a + 4]));
+        }
+        let mut h = [0u8; 4];
+        if read_some(base, &mut h, frame_start)? < 4 {
+            return Err(Error::new(
+                codes::SQLITE_IOERR_READ,
+                format!("WAL frame header at offset {frame_start} is missing"),
+            ));
+        }
+        Ok(be32(&h))
+    }
+}
