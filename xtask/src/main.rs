@@ -1,6 +1,8 @@
 //! Project automation: `cargo xtask <command>`.
 #![forbid(unsafe_code)]
 
+mod ext;
+
 use std::process::{Command, ExitCode};
 
 const HELP: &str = "cargo xtask <command>
@@ -10,12 +12,16 @@ commands:
         build in release mode and run every workload on SQLite's own VFSes
         and on every backend and stack; prints tables, writes
         target/bench/results.json and target/bench/chart.svg
+  ext-test [--release] [--keep]
+        build the loadable extension (crates/vfs-ext) and drive the sqlite3
+        shell, Python's sqlite3 module and the Rust crates with it
   help  this text";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("bench") => bench(&args[1..]),
+        Some("ext-test") => ext::run(&args[1..]),
         Some("help") | Some("--help") | Some("-h") | None => {
             println!("{HELP}");
             ExitCode::SUCCESS
