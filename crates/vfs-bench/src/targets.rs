@@ -182,8 +182,21 @@ pub fn all(tmp: &Path) -> Res<Vec<Target>> {
         true,
     ));
 
+    let _ = vfs_core::register(
+        "bench-cksm-memdb",
+        vfs_cksm::Cksm::new(memdb.clone()),
+        false,
+    )?;
+    t.push(memory_target("cksm(memdb)", "bench-cksm-memdb", true));
+
     let _ = vfs_core::register("bench-native", vfs_core::Native::new()?, false)?;
     t.push(disk_target("native", tmp, Some("bench-native")));
+    let _ = vfs_core::register(
+        "bench-cksm-native",
+        vfs_cksm::Cksm::new(vfs_core::Native::new()?),
+        false,
+    )?;
+    t.push(disk_target("cksm(native)", tmp, Some("bench-cksm-native")));
 
     let stats = Arc::new(vfs_core::StatsRecorder::new());
     let _ = vfs_core::register_observed(
