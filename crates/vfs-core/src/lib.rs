@@ -98,3 +98,9 @@ pub use types::{
     AccessCheck, DeviceCharacteristics, FileKind, LockLevel, OpenAccess, OpenOptions, SyncFlags,
 };
 pub use wrap::{Wrap, WrapFile, register_observed};
+
+/// The README's Rust examples, compiled and run as doctests so they stay
+/// true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
