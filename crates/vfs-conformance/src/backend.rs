@@ -30,6 +30,10 @@ pub struct Capabilities {
     pub persistent: bool,
     /// The backend models durability (crash-recovery sweeps apply).
     pub durable: bool,
+    /// Readers read a snapshot and never block a writer, and WAL mode is
+    /// refused (vfs-mvcc's model): a reader's open transaction does not make
+    /// a commit wait, it keeps seeing the old data.
+    pub snapshot_reads: bool,
 }
 
 /// Every page size SQLite accepts.
@@ -47,6 +51,7 @@ impl Capabilities {
             read_only: false,
             persistent: true,
             durable: true,
+            snapshot_reads: false,
         }
     }
 
@@ -60,6 +65,7 @@ impl Capabilities {
             read_only: true,
             persistent: true,
             durable: false,
+            snapshot_reads: false,
         }
     }
 
