@@ -61,6 +61,7 @@
 //! reg.unregister().unwrap();
 //! ```
 
+pub mod alloc_count;
 mod control;
 mod dispatch;
 mod erased;

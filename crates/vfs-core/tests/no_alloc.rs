@@ -1,42 +1,14 @@
 //! No Rust heap allocation on the read/write path: a counting global
 //! allocator around a loop of xRead/xWrite calls through the trampolines.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::ffi::CString;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use libsqlite3_sys as ffi;
+use vfs_core::alloc_count::{CountingAllocator, count_allocations};
 use vfs_core::{AccessCheck, File, OpenName, OpenOptions, Result, SyncFlags, Vfs};
 
-struct Counting;
-
-static COUNTING: AtomicBool = AtomicBool::new(false);
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards to the system allocator; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: CountingAllocator = CountingAllocator;
 
 /// A fixed-size in-memory file that never allocates after open.
 struct Fixed;
@@ -98,27 +70,29 @@ fn read_write_path_does_not_allocate() {
         );
         let methods = &*(*file).pMethods;
         let mut page = [0u8; 4096];
-        COUNTING.store(true, Ordering::SeqCst);
-        for i in 0..10_000i64 {
-            let off = (i % 16) * 4096;
-            page[0] = i as u8;
-            assert_eq!(
-                methods.xWrite.unwrap()(file, page.as_ptr().cast(), 4096, off),
-                0
-            );
-            assert_eq!(
-                methods.xRead.unwrap()(file, page.as_mut_ptr().cast(), 4096, off),
-                0
-            );
-            assert_eq!(page[0], i as u8);
-        }
-        COUNTING.store(false, Ordering::SeqCst);
+        let ((), allocations) = count_allocations(|| {
+            for i in 0..10_000i64 {
+                let off = (i % 16) * 4096;
+                page[0] = i as u8;
+                assert_eq!(
+                    methods.xWrite.unwrap()(file, page.as_ptr().cast(), 4096, off),
+                    0
+                );
+                assert_eq!(
+                    methods.xRead.unwrap()(file, page.as_mut_ptr().cast(), 4096, off),
+                    0
+                );
+                assert_eq!(page[0], i as u8);
+            }
+        });
+        assert_eq!(
+            allocations, 0,
+            "20,000 reads and writes through the trampolines allocated"
+        );
         assert_eq!(methods.xClose.unwrap()(file), 0);
     }
-    assert_eq!(
-        ALLOCATIONS.load(Ordering::SeqCst),
-        0,
-        "20,000 reads and writes through the trampolines allocated"
-    );
+    // The counter does see allocations (so the zero above means something).
+    let (v, n) = count_allocations(|| vec![1u8; 10]);
+    assert_eq!((v.len(), n), (10, 1));
     reg.unregister().unwrap();
 }

@@ -2,14 +2,12 @@
 //! allocator around reads and writes of a database, a journal-style file
 //! and a WAL that already have their size (with and without a budget).
 
-use std::alloc::System;
-
-use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
+use vfs_core::alloc_count::{CountingAllocator, count_allocations};
 use vfs_core::{File, FileKind, LockLevel, OpenAccess, OpenName, OpenOptions, SyncFlags, Vfs};
 use vfs_memdb::{MemDb, MemFile};
 
 #[global_allocator]
-static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+static GLOBAL: CountingAllocator = CountingAllocator;
 
 const PAGE: usize = 4096;
 const FRAME: usize = 24 + PAGE;
@@ -51,46 +49,46 @@ fn steady_state(mem: &MemDb) -> u64 {
 
     let mut header = [0u8; 100];
     let mut frame_header = [0u8; 24];
-    let region = Region::new(GLOBAL);
-    for i in 0..5_000usize {
-        let n = i % 40;
-        // The 100-byte header read, an aligned page read and write.
-        assert_eq!(db.read_at(&mut header, 0).unwrap(), 100);
-        page[0] = i as u8;
-        db.write_at(&page, ((n + 1) * PAGE) as u64).unwrap();
-        assert_eq!(
-            other.read_at(&mut page, ((n + 1) * PAGE) as u64).unwrap(),
-            PAGE
-        );
-        assert_eq!(page[0], i as u8);
-        // A journal record at an unaligned offset: page number, page, sum.
-        let at = (n * (PAGE + 8) + 512) as u64;
-        journal.write_at(&(n as u32).to_be_bytes(), at).unwrap();
-        journal.write_at(&page, at + 4).unwrap();
-        journal
-            .write_at(&[1, 2, 3, 4], at + 4 + PAGE as u64)
-            .unwrap();
-        // A WAL frame: 24-byte header (page number n + 1), then the page.
-        let at = (32 + n * FRAME) as u64;
-        frame_header[..4].copy_from_slice(&(n as u32 + 1).to_be_bytes());
-        frame_header[8..16].copy_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8]);
-        wal.write_at(&frame_header, at).unwrap();
-        wal.write_at(&page, at + 24).unwrap();
-        assert_eq!(wal.read_at(&mut page, at + 24).unwrap(), PAGE);
-        // A short read at the end of a file.
-        assert_eq!(db.read_at(&mut page, (64 * PAGE - 10) as u64).unwrap(), 10);
-        // Locks, size, sync.
-        db.lock(LockLevel::Shared).unwrap();
-        db.lock(LockLevel::Reserved).unwrap();
-        db.lock(LockLevel::Exclusive).unwrap();
-        assert!(other.check_reserved_lock().unwrap());
-        db.unlock(LockLevel::Shared).unwrap();
-        db.unlock(LockLevel::None).unwrap();
-        assert_eq!(db.size().unwrap(), (64 * PAGE) as u64);
-        db.sync(SyncFlags(0)).unwrap();
-    }
-    let change = region.change();
-    (change.allocations + change.reallocations) as u64
+    let ((), allocations) = count_allocations(|| {
+        for i in 0..5_000usize {
+            let n = i % 40;
+            // The 100-byte header read, an aligned page read and write.
+            assert_eq!(db.read_at(&mut header, 0).unwrap(), 100);
+            page[0] = i as u8;
+            db.write_at(&page, ((n + 1) * PAGE) as u64).unwrap();
+            assert_eq!(
+                other.read_at(&mut page, ((n + 1) * PAGE) as u64).unwrap(),
+                PAGE
+            );
+            assert_eq!(page[0], i as u8);
+            // A journal record at an unaligned offset: page number, page, sum.
+            let at = (n * (PAGE + 8) + 512) as u64;
+            journal.write_at(&(n as u32).to_be_bytes(), at).unwrap();
+            journal.write_at(&page, at + 4).unwrap();
+            journal
+                .write_at(&[1, 2, 3, 4], at + 4 + PAGE as u64)
+                .unwrap();
+            // A WAL frame: 24-byte header (page number n + 1), then the page.
+            let at = (32 + n * FRAME) as u64;
+            frame_header[..4].copy_from_slice(&(n as u32 + 1).to_be_bytes());
+            frame_header[8..16].copy_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8]);
+            wal.write_at(&frame_header, at).unwrap();
+            wal.write_at(&page, at + 24).unwrap();
+            assert_eq!(wal.read_at(&mut page, at + 24).unwrap(), PAGE);
+            // A short read at the end of a file.
+            assert_eq!(db.read_at(&mut page, (64 * PAGE - 10) as u64).unwrap(), 10);
+            // Locks, size, sync.
+            db.lock(LockLevel::Shared).unwrap();
+            db.lock(LockLevel::Reserved).unwrap();
+            db.lock(LockLevel::Exclusive).unwrap();
+            assert!(other.check_reserved_lock().unwrap());
+            db.unlock(LockLevel::Shared).unwrap();
+            db.unlock(LockLevel::None).unwrap();
+            assert_eq!(db.size().unwrap(), (64 * PAGE) as u64);
+            db.sync(SyncFlags(0)).unwrap();
+        }
+    });
+    allocations
 }
 
 #[test]
