@@ -1,0 +1,433 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use rusqlite::{Connection, OpenFlags};
+use vfs_cksm::Cksm;
+use vfs_core::shm::{ShmLockOp, ShmRegion};
+use vfs_core::{
+    AccessCheck, DeviceCharacteristics, File, FileControl, FileKind, LockLevel, Native, OpenName,
+    OpenOptions, Registration, Result, ShmSupport, SyncFlags, Vfs, register,
+};
+use vfs_crypto::{Crypto, CryptoOptions, KdfParams, Key};
+use vfs_memdb::MemDb;
+
+/// A raw key as hex, and another.
+pub const HEX: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+pub const HEX2: &str = "f0e0d0c0b0a09080706050403020100ff0e0d0c0b0a09080706050403020100f";
+
+/// The marker written into rows; it must never reach the base.
+pub const MARKER: &[u8] = b"PLAINTEXT-MARKER-7f3a";
+
+/// Every byte written to the base, scanned for [`MARKER`] as it passes,
+/// per kind of file (temporary files included: they are deleted on close).
+///
+/// It can also stand in for the medium of one file: reads, writes, sizes
+/// and truncations of a path in `overlay` use those bytes instead of the
+/// base's (to damage an in-memory database the way a disk would).
+#[derive(Default)]
+pub struct SpyLog {
+    hits: Mutex<Vec<(FileKind, String, u64)>>,
+    bytes: Mutex<HashMap<FileKind, u64>>,
+    overlay: Mutex<HashMap<String, Vec<u8>>>,
+}
+
+impl SpyLog {
+    /// Writes that contained the marker: (kind, path, offset).
+    pub fn hits(&self) -> Vec<(FileKind, String, u64)> {
+        self.hits.lock().clone()
+    }
+
+    /// Serves `path` from `bytes` from now on.
+    pub fn set_overlay(&self, path: &str, bytes: Vec<u8>) {
+        self.overlay.lock().insert(path.to_owned(), bytes);
+    }
+
+    pub fn overlay(&self, path: &str) -> Option<Vec<u8>> {
+        self.overlay.lock().get(path).cloned()
+    }
+
+    /// Bytes written per kind of file.
+    pub fn bytes(&self, kind: FileKind) -> u64 {
+        self.bytes.lock().get(&kind).copied().unwrap_or(0)
+    }
+}
+
+pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// A pass-through VFS recording what is written to its base.
+pub struct Spy<B> {
+    pub base: B,
+    pub log: Arc<SpyLog>,
+}
+
+impl<B: Vfs> Spy<B> {
+    pub fn new(base: B) -> (Spy<B>, Arc<SpyLog>) {
+        let log = Arc::new(SpyLog::default());
+        (
+            Spy {
+                base,
+                log: log.clone(),
+            },
+            log,
+        )
+    }
+}
+
+pub struct SpyFile<F> {
+    base: F,
+    kind: FileKind,
+    path: String,
+    log: Arc<SpyLog>,
+}
+
+impl<B: Vfs> Vfs for Spy<B> {
+    type File = SpyFile<B::File>;
+    fn open(&self, name: &OpenName<'_>, opts: OpenOptions) -> Result<Self::File> {
+        Ok(SpyFile {
+            base: self.base.open(name, opts)?,
+            kind: opts.kind,
+            path: name.path().unwrap_or("<temp>").to_owned(),
+            log: self.log.clone(),
+        })
+    }
+    fn delete(&self, path: &str, sync_dir: bool) -> Result<()> {
+        self.base.delete(path, sync_dir)
+    }
+    fn access(&self, path: &str, check: AccessCheck) -> Result<bool> {
+        self.base.access(path, check)
+    }
+    fn full_pathname(&self, path: &str) -> Result<String> {
+        self.base.full_pathname(path)
+    }
+}
+
+impl<F: File> File for SpyFile<F> {
+    fn read_at(&mut self, buf: &mut [u8], offset: u64) -> Result<usize> {
+        if let Some(medium) = self.log.overlay.lock().get(&self.path) {
+            let start = (offset as usize).min(medium.len());
+            let n = buf.len().min(medium.len() - start);
+            buf[..n].copy_from_slice(&medium[start..start + n]);
+            return Ok(n);
+        }
+        self.base.read_at(buf, offset)
+    }
+    fn write_at(&mut self, buf: &[u8], offset: u64) -> Result<()> {
+        if let Some(medium) = self.log.overlay.lock().get_mut(&self.path) {
+            let end = offset as usize + buf.len();
+            if medium.len() < end {
+                medium.resize(end, 0);
+            }
+            medium[offset as usize..end].copy_from_slice(buf);
+            return Ok(());
+        }
+        if contains(buf, MARKER) {
+            self.log
+                .hits
+                .lock()
+                .push((self.kind, self.path.clone(), offset));
+        }
+        *self.log.bytes.lock().entry(self.kind).or_default() += buf.len() as u64;
+        self.base.write_at(buf, offset)
+    }
+    fn truncate(&mut self, size: u64) -> Result<()> {
+        if let Some(medium) = self.log.overlay.lock().get_mut(&self.path) {
+            medium.truncate(size as usize);
+            return Ok(());
+        }
+        self.base.truncate(size)
+    }
+    fn sync(&mut self, flags: SyncFlags) -> Result<()> {
+        self.base.sync(flags)
+    }
+    fn size(&mut self) -> Result<u64> {
+        if let Some(medium) = self.log.overlay.lock().get(&self.path) {
+            return Ok(medium.len() as u64);
+        }
+        self.base.size()
+    }
+    fn lock(&mut self, level: LockLevel) -> Result<()> {
+        self.base.lock(level)
+    }
+    fn unlock(&mut self, level: LockLevel) -> Result<()> {
+        self.base.unlock(level)
+    }
+    fn check_reserved_lock(&mut self) -> Result<bool> {
+        self.base.check_reserved_lock()
+    }
+    fn file_control(&mut self, ctl: &mut FileControl<'_>) -> Result<()> {
+        self.base.file_control(ctl)
+    }
+    fn sector_size(&self) -> u32 {
+        self.base.sector_size()
+    }
+    fn device_characteristics(&self) -> DeviceCharacteristics {
+        self.base.device_characteristics()
+    }
+    fn is_read_only(&self) -> bool {
+        self.base.is_read_only()
+    }
+    fn shm(&self) -> ShmSupport {
+        self.base.shm()
+    }
+    fn shm_map(&mut self, region: u32, size: u32, extend: bool) -> Result<Option<ShmRegion>> {
+        self.base.shm_map(region, size, extend)
+    }
+    fn shm_lock(&mut self, offset: u32, n: u32, op: ShmLockOp) -> Result<()> {
+        self.base.shm_lock(offset, n, op)
+    }
+    fn shm_barrier(&mut self) {
+        self.base.shm_barrier()
+    }
+    fn shm_unmap(&mut self, delete: bool) -> Result<()> {
+        self.base.shm_unmap(delete)
+    }
+}
+
+/// The four stacks the issue names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stack {
+    Mem,
+    Native,
+    CksmMem,
+    CksmNative,
+}
+
+impl Stack {
+    pub const ALL: [Stack; 4] = [Stack::Mem, Stack::Native, Stack::CksmMem, Stack::CksmNative];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Stack::Mem => "mem",
+            Stack::Native => "native",
+            Stack::CksmMem => "cksm-mem",
+            Stack::CksmNative => "cksm-native",
+        }
+    }
+
+    pub fn on_disk(self) -> bool {
+        matches!(self, Stack::Native | Stack::CksmNative)
+    }
+
+    /// The header's reserve of a new database.
+    pub fn reserve(self) -> usize {
+        match self {
+            Stack::Mem | Stack::Native => 48,
+            _ => 56,
+        }
+    }
+}
+
+/// A registered stack (unique name per test), spied at its base, with a
+/// temporary directory for on-disk stacks.
+pub struct Env {
+    pub name: String,
+    pub stack: Stack,
+    pub log: Arc<SpyLog>,
+    /// The memdb store (in-memory stacks).
+    pub mem: Option<MemDb>,
+    pub dir: tempfile::TempDir,
+    reg: Option<Registration>,
+}
+
+impl Env {
+    /// Keys from URIs only.
+    pub fn new(test: &str, stack: Stack) -> Env {
+        Env::with(test, stack, CryptoOptions::default())
+    }
+
+    /// With a registration key.
+    pub fn keyed(test: &str, stack: Stack, key: Key) -> Env {
+        Env::with(
+            test,
+            stack,
+            CryptoOptions {
+                key: Some(key),
+                ..CryptoOptions::default()
+            },
+        )
+    }
+
+    pub fn with(test: &str, stack: Stack, mut opts: CryptoOptions) -> Env {
+        let name = format!("crypto-test-{test}-{}", stack.name());
+        if opts.kdf == KdfParams::DEFAULT {
+            opts.kdf = KdfParams::FAST_INSECURE;
+        }
+        let mem = MemDb::new();
+        let (reg, log) = match stack {
+            Stack::Mem => {
+                let (spy, log) = Spy::new(mem.clone());
+                (register(&name, Crypto::with_options(spy, opts), false), log)
+            }
+            Stack::Native => {
+                let (spy, log) = Spy::new(Native::new().unwrap());
+                (register(&name, Crypto::with_options(spy, opts), false), log)
+            }
+            Stack::CksmMem => {
+                let (spy, log) = Spy::new(mem.clone());
+                (register(&name, cksm_stack(spy, opts), false), log)
+            }
+            Stack::CksmNative => {
+                let (spy, log) = Spy::new(Native::new().unwrap());
+                (register(&name, cksm_stack(spy, opts), false), log)
+            }
+        };
+        Env {
+            name,
+            stack,
+            log,
+            mem: (!stack.on_disk()).then_some(mem),
+            dir: tempfile::tempdir().unwrap(),
+            reg: Some(reg.unwrap()),
+        }
+    }
+
+    /// A database path: a shared memdb name, or a file in the directory.
+    pub fn db(&self, file: &str) -> String {
+        if self.stack.on_disk() {
+            self.dir.path().join(file).display().to_string()
+        } else {
+            format!("/{file}")
+        }
+    }
+
+    /// The URI of `db` on this VFS, with extra parameters (`&hexkey=...`).
+    pub fn uri(&self, db: &str, params: &str) -> String {
+        format!("file:{db}?vfs={}{params}", self.name)
+    }
+
+    pub fn open(&self, db: &str, params: &str) -> Connection {
+        let conn = Connection::open_with_flags(
+            self.uri(db, params),
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_URI,
+        )
+        .unwrap();
+        conn.busy_timeout(Duration::from_secs(10)).unwrap();
+        conn
+    }
+
+    /// The stored bytes of a file of this stack (`""`, `"-wal"`,
+    /// `"-journal"` after the database name), if it exists. In memory:
+    /// the database file only (a rollback-mode database, or the overlay).
+    pub fn raw(&self, db: &str, suffix: &str) -> Option<Vec<u8>> {
+        let name = format!("{db}{suffix}");
+        if self.stack.on_disk() {
+            std::fs::read(&name).ok()
+        } else if let Some(bytes) = self.log.overlay(&name) {
+            Some(bytes)
+        } else {
+            let mem = self.mem.as_ref().unwrap();
+            mem.file_size(&name)?;
+            if suffix.is_empty() {
+                mem.export(&name).ok()
+            } else {
+                None
+            }
+        }
+    }
+
+    /// Replaces the stored database file (closed) with `bytes`: on disk,
+    /// the file; in memory, an overlay of the spy (memdb refuses to load
+    /// an image without SQLite's header string).
+    pub fn store(&self, db: &str, bytes: &[u8]) {
+        if self.stack.on_disk() {
+            std::fs::write(db, bytes).unwrap();
+        } else {
+            self.log.set_overlay(db, bytes.to_vec());
+        }
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        if let Some(reg) = self.reg.take() {
+            let _ = reg.unregister();
+        }
+    }
+}
+
+fn cksm_stack<B: Vfs>(base: B, opts: CryptoOptions) -> Crypto<Cksm<B>> {
+    Crypto::with_options(
+        Cksm::under(base, vfs_crypto::SLICE as u8),
+        CryptoOptions {
+            reserve_below: 8,
+            ..opts
+        },
+    )
+}
+
+pub fn hexkey() -> String {
+    format!("&hexkey={HEX}")
+}
+
+/// The extended code of a failed SQLite call.
+pub fn extended_code<T: std::fmt::Debug>(r: rusqlite::Result<T>) -> i32 {
+    match r {
+        Err(rusqlite::Error::SqliteFailure(e, _)) => e.extended_code,
+        other => panic!("expected an SQLite failure, got {other:?}"),
+    }
+}
+
+pub fn integrity(conn: &Connection) -> String {
+    conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap()
+}
+
+pub fn text(conn: &Connection, sql: &str) -> String {
+    conn.query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+pub fn int(conn: &Connection, sql: &str) -> i64 {
+    conn.query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+/// Page size from a stored header (bytes 16..18, in clear).
+pub fn page_size(raw: &[u8]) -> usize {
+    match u16::from_be_bytes([raw[16], raw[17]]) {
+        1 => 65536,
+        p => usize::from(p),
+    }
+}
+
+/// `n` rows of `(i, '<MARKER> <i> <padding>')` in table `t`.
+pub fn fill(conn: &Connection, n: usize) {
+    conn.execute_batch("CREATE TABLE IF NOT EXISTS t(i INTEGER PRIMARY KEY, v TEXT)")
+        .unwrap();
+    let tx = conn.unchecked_transaction().unwrap();
+    {
+        let mut ins = tx
+            .prepare("INSERT INTO t(v) VALUES (?1 || ' ' || ?2 || ' ' || printf('%.*c', 150, 'x'))")
+            .unwrap();
+        for i in 0..n {
+            ins.execute(rusqlite::params![
+                std::str::from_utf8(MARKER).unwrap(),
+                i as i64
+            ])
+            .unwrap();
+        }
+    }
+    tx.commit().unwrap();
+}
+
+/// Asserts `t` holds exactly the rows [`fill`] wrote (count and content).
+pub fn check_rows(conn: &Connection, n: usize) {
+    assert_eq!(int(conn, "SELECT count(*) FROM t") as usize, n);
+    let bad = int(
+        conn,
+        "SELECT count(*) FROM t WHERE v NOT LIKE 'PLAINTEXT-MARKER-7f3a %' OR length(v) < 170",
+    );
+    assert_eq!(bad, 0);
+}
+
+pub fn path(p: &str) -> PathBuf {
+    Path::new(p).to_path_buf()
+}
