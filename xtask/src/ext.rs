@@ -31,11 +31,20 @@ use std::process::{Command, ExitCode, Stdio};
 const CKSM_READY: bool = true;
 /// Flip to `true` when `vfs-crypto` is registered as `crypto-cksm` (crypto
 /// over cksm over the platform VFS) and reads its key from `hexkey`.
-const CRYPTO_READY: bool = false;
+const CRYPTO_READY: bool = true;
 
-/// The VFSes the extension registers, in registration order (add crypto's
-/// names here when they land).
-const EXPECTED_NAMES: &[&str] = &["native", "mem", "mvcc", "cksm", "cksm-mem", "cksm-crc32"];
+/// The VFSes the extension registers, in registration order.
+const EXPECTED_NAMES: &[&str] = &[
+    "native",
+    "mem",
+    "mvcc",
+    "cksm",
+    "cksm-mem",
+    "cksm-crc32",
+    "crypto",
+    "crypto-cksm",
+    "crypto-mem",
+];
 
 /// A 256-bit key in hex, and another one, for the crypto checks.
 const KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";

@@ -7,6 +7,7 @@
 
 use vfs_cksm::{Cksm, Mode};
 use vfs_core::{Error, Native, Registration, Result, Vfs, codes};
+use vfs_crypto::Crypto;
 use vfs_memdb::MemDb;
 use vfs_mvcc::Mvcc;
 
@@ -32,10 +33,15 @@ pub fn register_all(reg: &mut Registrar) -> Result<()> {
         "cksm-crc32",
         Native::new().map(|n| Cksm::with_mode(n, Mode::Crc32)),
     )?;
-    // TODO(lead): add when vfs-crypto lands, one line each, e.g.
-    //   reg.add("crypto", Native::new().map(Crypto::new))?;
-    //   reg.add("crypto-cksm", Native::new().map(|n| Crypto::new(Cksm::under(n, R))))?;
-    //   reg.add("crypto-mem", Ok(Crypto::new(MemDb::new())))?;
+    // Encryption (vfs-crypto), keys from each database's URI (`hexkey=` or
+    // `key=`): on disk, over cksm on disk (the documented stack: checksums
+    // cover the ciphertext), and in memory.
+    reg.add("crypto", Native::new().map(Crypto::keyless))?;
+    reg.add(
+        "crypto-cksm",
+        Native::new().map(|n| Crypto::over_cksm(n, None)),
+    )?;
+    reg.add("crypto-mem", Ok(Crypto::keyless(MemDb::new())))?;
     Ok(())
 }
 
