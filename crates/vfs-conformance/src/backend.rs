@@ -34,6 +34,14 @@ pub struct Capabilities {
     /// refused (vfs-mvcc's model): a reader's open transaction does not make
     /// a commit wait, it keeps seeing the old data.
     pub snapshot_reads: bool,
+    /// Reserved bytes per page the backend's format needs (page-transforming
+    /// shims such as vfs-crypto refuse pages without them). A database
+    /// copied into the backend then goes through `VACUUM INTO` with
+    /// `reserve=N`, a database to ATTACH is created through its own
+    /// connection first (the connection hook that applies the reserve does
+    /// not run for ATTACH), and a page-for-page backup of a database without
+    /// the reserve into it is not attempted.
+    pub reserve: Option<u8>,
 }
 
 /// Every page size SQLite accepts.
@@ -52,6 +60,7 @@ impl Capabilities {
             persistent: true,
             durable: true,
             snapshot_reads: false,
+            reserve: None,
         }
     }
 
@@ -66,6 +75,7 @@ impl Capabilities {
             persistent: true,
             durable: false,
             snapshot_reads: false,
+            reserve: None,
         }
     }
 
@@ -266,6 +276,19 @@ impl Backend {
         format!("file:{}?vfs={}{}", self.path(file), self.vfs, self.params)
     }
 
+    /// The URI of `file` as a `VACUUM INTO` target: with `reserve=N` when
+    /// the backend's format needs reserved bytes.
+    pub fn copy_target_uri(&self, file: &str) -> String {
+        match self.caps.reserve {
+            Some(r) => self.uri_with_reserve(file, r),
+            None => self.uri(file),
+        }
+    }
+
+    fn uri_with_reserve(&self, file: &str, reserve: u8) -> String {
+        format!("{}&reserve={reserve}", self.uri(file))
+    }
+
     /// Opens `file` read-write (creating it), busy timeout 0.
     pub fn open(&self, file: &str) -> rusqlite::Result<Connection> {
         let c = Connection::open_with_flags(self.uri(file), OpenFlags::default())?;
@@ -291,6 +314,12 @@ impl Backend {
             return i(&self.path(file), image);
         }
         let src = crate::check::open_image(image).map_err(|e| e.to_string())?;
+        if let Some(r) = self.caps.reserve {
+            return src
+                .execute("VACUUM INTO ?1", [self.uri_with_reserve(file, r)])
+                .map(drop)
+                .map_err(|e| e.to_string());
+        }
         let mut dst = self.open(file).map_err(|e| e.to_string())?;
         let b = rusqlite::backup::Backup::new(&src, &mut dst).map_err(|e| e.to_string())?;
         b.run_to_completion(1000, std::time::Duration::ZERO, None)

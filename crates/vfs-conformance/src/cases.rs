@@ -403,7 +403,10 @@ pub fn vacuum_into_from_other_backends(f: Factory) {
         let (s, m) = filled(src, "src.db", &sctx);
         let file = format!("from-{i}.db");
         ok(
-            s.execute_batch(&format!("VACUUM INTO {}", sql_str(&b.uri(&file)))),
+            s.execute_batch(&format!(
+                "VACUUM INTO {}",
+                sql_str(&b.copy_target_uri(&file))
+            )),
             &sctx,
         );
         let t = ok(b.open(&file), &sctx);
@@ -434,6 +437,12 @@ fn attach(f: Factory, commit: bool) {
     let c = ok(b.open("main.db"), &ctx);
     ok(c.execute_batch(KV_SCHEMA), &ctx);
     let schemas = ["main", "twin", "ux", "mem"];
+    if twin.caps().reserve.is_some() {
+        // ATTACH does not run the connection hook that gives a new database
+        // the reserve: create it through its own connection first.
+        let pre = ok(twin.open("att.db"), &ctx);
+        ok(pre.execute_batch("PRAGMA user_version = 1"), &ctx);
+    }
     for (alias, target) in [("twin", &twin), ("ux", &unix), ("mem", &memdb)] {
         ok(
             c.execute(
@@ -774,6 +783,14 @@ pub fn backup_between_backends(f: Factory) {
     run(&src, &mut to_twin, &format!("{ctx} -> twin"));
     assert_kv(&to_twin, "main", &m, &format!("{ctx} -> twin"));
     assert_integrity(&to_twin, "main", &ctx);
+    if b.caps().reserve.is_some() {
+        skip(
+            &b,
+            "backup_between_backends (unix -> backend)",
+            "a page-for-page copy of a database without the reserve the format needs",
+        );
+        return;
+    }
     let (from_unix, m2) = filled(&unix, "bk.db", &ctx);
     let mut dst = ok(b.open("restored.db"), &ctx);
     run(&from_unix, &mut dst, &format!("{ctx} <- unix"));

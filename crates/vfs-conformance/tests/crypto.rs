@@ -1,0 +1,87 @@
+//! The suite on vfs-crypto over memdb and over the native base, alone and
+//! over cksm (the documented stack), Wrap over the full stacks, and the
+//! crash sweeps on crypto over cksm over the native base.
+
+use std::sync::Arc;
+
+use vfs_conformance::vfs_fault::Fault;
+use vfs_conformance::{Backend, Capabilities, Location, conformance_suite, crash_suite};
+use vfs_core::{Native, StatsRecorder, Wrap};
+use vfs_crypto::{Crypto, Key};
+use vfs_memdb::MemDb;
+
+/// Encrypted pages need the reserve (so the page size is fixed once the
+/// format is on) and at least 1024-byte pages.
+fn crypto_caps(durable: bool, reserve: usize) -> Capabilities {
+    Capabilities {
+        page_size_change: false,
+        reserve: Some(reserve as u8),
+        page_sizes: vec![1024, 2048, 4096, 8192, 16384, 32768, 65536],
+        durable,
+        ..Capabilities::full()
+    }
+}
+
+/// Crypto's slice plus cksm's 8-byte trailer.
+const OVER_CKSM: usize = vfs_crypto::RESERVE + 8;
+
+fn native() -> Native {
+    Native::new().expect("native VFS")
+}
+
+conformance_suite!(crypto_memdb, |case: &str| {
+    Backend::register(
+        &format!("crypto-memdb-{case}"),
+        Crypto::new(MemDb::new(), Key::generate()),
+        crypto_caps(false, vfs_crypto::RESERVE),
+    )
+    .at(Location::Prefix("/conf".into()))
+});
+
+conformance_suite!(crypto_native, |case: &str| {
+    Backend::register(
+        &format!("crypto-native-{case}"),
+        Crypto::new(native(), Key::generate()),
+        crypto_caps(true, vfs_crypto::RESERVE),
+    )
+});
+
+conformance_suite!(crypto_cksm_memdb, |case: &str| {
+    Backend::register(
+        &format!("crypto-cksm-memdb-{case}"),
+        Crypto::over_cksm(MemDb::new(), Some(Key::generate())),
+        crypto_caps(false, OVER_CKSM),
+    )
+    .at(Location::Prefix("/conf".into()))
+});
+
+conformance_suite!(crypto_cksm_native, |case: &str| {
+    Backend::register(
+        &format!("crypto-cksm-native-{case}"),
+        Crypto::over_cksm(native(), Some(Key::generate())),
+        crypto_caps(true, OVER_CKSM),
+    )
+});
+
+conformance_suite!(wrap_crypto_cksm_memdb, |case: &str| {
+    Backend::register(
+        &format!("wrap-crypto-cksm-memdb-{case}"),
+        Wrap::new(
+            Crypto::over_cksm(MemDb::new(), Some(Key::generate())),
+            Arc::new(StatsRecorder::new()),
+        ),
+        crypto_caps(false, OVER_CKSM),
+    )
+    .at(Location::Prefix("/conf".into()))
+});
+
+crash_suite!(
+    crypto_cksm_native_crash,
+    "crypto(cksm(native))",
+    || {
+        let fault = Fault::new(native());
+        let ctl = fault.controller();
+        (Crypto::over_cksm(fault, Some(Key::generate())), ctl)
+    },
+    Location::RamTempDir
+);
