@@ -776,6 +776,10 @@ unsafe extern "C" fn x_shm_map<V: Vfs>(
             if let Some(m) = mapped {
                 // SAFETY: as above.
                 unsafe { *pp = m.as_ptr().cast() };
+                if m.is_read_only() {
+                    // The mapping is valid but SQLite may only read it.
+                    return ffi::SQLITE_READONLY;
+                }
             }
             ffi::SQLITE_OK
         }

@@ -363,8 +363,11 @@ impl File for NativeFile {
             extend as c_int,
             &mut p
         );
-        // SQLITE_READONLY here means a read-only mapping the native VFS
-        // still filled in; pass the code up unchanged.
+        // SQLITE_READONLY with a pointer: a read-only `-shm` file mapped
+        // read-only; SQLite must get both the pointer and the code.
+        if rc == ffi::SQLITE_READONLY && !p.is_null() {
+            return Ok(ShmRegion::from_ptr(p.cast()).map(ShmRegion::read_only));
+        }
         self.check(rc, "shm map")?;
         Ok(ShmRegion::from_ptr(p.cast()))
     }

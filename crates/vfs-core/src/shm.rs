@@ -21,15 +21,35 @@ pub const SHM_LOCK_SLOTS: u32 = 8;
 ///
 /// Only vfs-core creates these: a backend never touches shared memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ShmRegion(NonNull<u8>);
+pub struct ShmRegion {
+    ptr: NonNull<u8>,
+    read_only: bool,
+}
 
 impl ShmRegion {
     pub(crate) fn from_ptr(p: *mut u8) -> Option<ShmRegion> {
-        NonNull::new(p).map(ShmRegion)
+        NonNull::new(p).map(|ptr| ShmRegion {
+            ptr,
+            read_only: false,
+        })
+    }
+
+    /// A mapping SQLite may only read (the platform VFS maps a read-only
+    /// `-shm` file so; SQLite then gets the pointer with `SQLITE_READONLY`).
+    pub(crate) fn read_only(self) -> ShmRegion {
+        ShmRegion {
+            read_only: true,
+            ..self
+        }
+    }
+
+    /// Whether SQLite may only read this region.
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
     }
 
     pub(crate) fn as_ptr(self) -> *mut u8 {
-        self.0.as_ptr()
+        self.ptr.as_ptr()
     }
 }
 

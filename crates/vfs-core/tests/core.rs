@@ -504,3 +504,4 @@ fn load_extension_goes_through_the_platform_loader() {
     drop(conn);
     reg.unregister().unwrap();
 }
+
