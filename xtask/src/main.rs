@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod ext;
+mod sqlite_tests;
 
 use std::process::{Command, ExitCode};
 
@@ -15,6 +16,10 @@ commands:
   ext-test [--release] [--keep]
         build the loadable extension (crates/vfs-ext) and drive the sqlite3
         shell, Python's sqlite3 module and the Rust crates with it
+  sqlite-tests [--quick] [--stack NAME]... [--only speedtest1|mptest|tcl]... [--jobs N]
+        SQLite's own test programs (speedtest1, mptest, the TCL suite's
+        VFS scripts) built from SQLite's source and run on every stack,
+        compared with SQLite's unix VFS; writes target/sqlite-tests/results.json
   help  this text";
 
 fn main() -> ExitCode {
@@ -22,6 +27,7 @@ fn main() -> ExitCode {
     match args.first().map(String::as_str) {
         Some("bench") => bench(&args[1..]),
         Some("ext-test") => ext::run(&args[1..]),
+        Some("sqlite-tests") => sqlite_tests::run(&args[1..]),
         Some("help") | Some("--help") | Some("-h") | None => {
             println!("{HELP}");
             ExitCode::SUCCESS
