@@ -87,8 +87,8 @@ pub use lock::{FileLock, LockManager};
 pub use name::OpenName;
 pub use native::{Native, NativeFile};
 pub use recorder::{
-    Event, KindStats, Latency, OpStats, Recorder, Stats, StatsRecorder, TRACING_TARGET,
-    TracingRecorder,
+    Event, KindStats, Latency, LatencyMode, OpStats, Recorder, Stats, StatsRecorder,
+    TRACING_TARGET, TracingRecorder,
 };
 pub use registry::{
     RegisterOptions, Registration, find, open_files, register, register_with, unregister,

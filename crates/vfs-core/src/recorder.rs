@@ -1,14 +1,15 @@
 //! Recorders: where [`Wrap`](crate::Wrap) reports every file operation.
 //!
-//! * [`Recorder`]: the trait, one method taking a borrowed [`Event`].
+//! * [`Recorder`]: the trait, one method taking a borrowed [`Event`] (and
+//!   one saying which calls to time, [`LatencyMode`]).
 //! * [`TracingRecorder`]: one `tracing` event per operation.
 //! * [`StatsRecorder`]: counters and latency histograms, printed as a table.
 //!
 //! See `docs/observability.md` for a guide.
 
 use std::fmt;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
@@ -29,6 +30,9 @@ use crate::{FileKind, LockLevel, Op, codes};
 /// | others | 0 | 0 |
 ///
 /// For a failed read or write, `bytes` is the length asked for.
+///
+/// Every call produces an event, whatever the recorder's [`LatencyMode`]:
+/// only `elapsed` depends on it.
 #[derive(Clone, Copy, Debug)]
 pub struct Event<'a> {
     /// The operation.
@@ -43,8 +47,11 @@ pub struct Event<'a> {
     pub offset: u64,
     /// See the table above.
     pub bytes: u64,
-    /// How long the base took (measured with `std::time::Instant`).
-    pub elapsed: Duration,
+    /// How long the base took, measured with `std::time::Instant`; `None`
+    /// when this call was not timed: the recorder asked for
+    /// [`LatencyMode::Sampled`] and this frequent, cheap call was not among
+    /// the sampled ones, or for [`LatencyMode::Off`].
+    pub elapsed: Option<Duration>,
     /// The result code SQLite receives: `SQLITE_OK`, the error's code for
     /// this operation (`Error::code_for(op)`), or `SQLITE_IOERR_SHORT_READ`
     /// for a read that reached the end of the file.
@@ -85,6 +92,9 @@ impl Event<'_> {
 /// object safe; `Arc<dyn Recorder>` is what
 /// [`register_observed`](crate::register_observed) takes.
 ///
+/// [`latency`](Recorder::latency) says which calls the wrapper should time;
+/// the default, [`LatencyMode::Every`], times all of them.
+///
 /// ```
 /// use std::sync::atomic::{AtomicU64, Ordering};
 /// use vfs_core::{Event, Op, Recorder};
@@ -104,11 +114,67 @@ impl Event<'_> {
 pub trait Recorder: Send + Sync + 'static {
     /// Records one operation.
     fn record(&self, event: &Event<'_>);
+
+    /// Which calls [`Wrap`](crate::Wrap) should time for this recorder.
+    /// Read once, by [`Wrap::new`](crate::Wrap::new): answer a constant.
+    ///
+    /// The default, [`LatencyMode::Every`], times every call; a recorder
+    /// that does not look at [`Event::elapsed`] should answer
+    /// [`LatencyMode::Off`] and spare every call two clock reads.
+    fn latency(&self) -> LatencyMode {
+        LatencyMode::Every
+    }
+}
+
+/// Which calls [`Wrap`](crate::Wrap) times, as a [`Recorder`] asks.
+///
+/// Reading the clock twice costs about as much as a read from an in-memory
+/// VFS, so timing every call of a fast backend shows in its throughput;
+/// counts, bytes and results are reported exactly in every mode.
+///
+/// A recorder that never looks at [`Event::elapsed`] (a counter of calls,
+/// a write budget) answers [`LatencyMode::Off`] from
+/// [`Recorder::latency`]; [`StatsRecorder`] answers
+/// [`LatencyMode::Sampled`] unless told otherwise
+/// ([`StatsRecorder::with_latency`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum LatencyMode {
+    /// Time every call: every [`Event::elapsed`] is `Some`.
+    #[default]
+    Every,
+    /// Time every open, close, sync, truncate, delete and shared-memory map,
+    /// and about one in `n` of the frequent, cheap calls — read, write, file
+    /// size, lock, unlock, reserved-lock check and access — picked at random
+    /// intervals (a per-file countdown restarted at a random value of mean
+    /// `n`), so that no regular pattern of calls is always or never timed.
+    /// `Sampled(0)` and `Sampled(1)` time every call; `n` above 2^30 counts
+    /// as 2^30.
+    Sampled(u32),
+    /// Time nothing: every [`Event::elapsed`] is `None`.
+    Off,
+}
+
+impl LatencyMode {
+    /// The mode serving both `self` and `other`: the one timing more calls
+    /// (`Sampled(32)` with `Off` is `Sampled(32)`, with `Sampled(8)` is
+    /// `Sampled(8)`, with `Every` is `Every`).
+    pub fn finer(self, other: LatencyMode) -> LatencyMode {
+        use LatencyMode::*;
+        match (self, other) {
+            (Every, _) | (_, Every) | (Sampled(0 | 1), _) | (_, Sampled(0 | 1)) => Every,
+            (Sampled(a), Sampled(b)) => Sampled(a.min(b)),
+            (Sampled(n), Off) | (Off, Sampled(n)) => Sampled(n),
+            (Off, Off) => Off,
+        }
+    }
 }
 
 impl<R: Recorder + ?Sized> Recorder for Arc<R> {
     fn record(&self, event: &Event<'_>) {
         (**self).record(event)
+    }
+    fn latency(&self) -> LatencyMode {
+        (**self).latency()
     }
 }
 
@@ -116,13 +182,21 @@ impl<R: Recorder + ?Sized> Recorder for Box<R> {
     fn record(&self, event: &Event<'_>) {
         (**self).record(event)
     }
+    fn latency(&self) -> LatencyMode {
+        (**self).latency()
+    }
 }
 
 /// Both recorders, in order: `(StatsRecorder::new(), TracingRecorder)`.
+/// The pair times what the more demanding of the two asks for
+/// ([`LatencyMode::finer`]).
 impl<A: Recorder, B: Recorder> Recorder for (A, B) {
     fn record(&self, event: &Event<'_>) {
         self.0.record(event);
         self.1.record(event);
+    }
+    fn latency(&self) -> LatencyMode {
+        self.0.latency().finer(self.1.latency())
     }
 }
 
@@ -132,7 +206,10 @@ impl<A: Recorder, B: Recorder> Recorder for (A, B) {
 /// Logs each operation as one [`tracing`] event with target `vfs_core::io`
 /// and the structured fields `op`, `kind`, `file`, `offset`, `bytes`,
 /// `micros` (f64) and `code` (plus `level` for lock operations and `error`,
-/// the code's name, on failures).
+/// the code's name, on failures). It asks for every call to be timed
+/// ([`LatencyMode::Every`]); should it receive an untimed event anyway
+/// (from a custom recorder that forwards to it but asks for less), the
+/// event simply has no `micros` field.
 ///
 /// Levels: failures at `WARN` (lock contention, which SQLite retries, at
 /// `DEBUG`); `open`, `close`, `sync` and `delete` at `DEBUG`; everything
@@ -158,7 +235,7 @@ macro_rules! io_event {
     ($level:expr, $e:expr) => {{
         let e = $e;
         let kind = e.kind.map_or("-", FileKind::name);
-        let micros = e.elapsed.as_nanos() as f64 / 1000.0;
+        let micros = e.elapsed.map(|d| d.as_nanos() as f64 / 1000.0);
         match (e.lock, e.is_ok() || e.is_short_read()) {
             (Some(level), true) => tracing::event!(
                 target: TRACING_TARGET, $level,
@@ -211,7 +288,6 @@ impl Recorder for TracingRecorder {
         }
     }
 }
-
 // ---------------------------------------------------------------------------
 // Stats
 
@@ -236,6 +312,7 @@ const OPS: [Op; 17] = [
     Op::FullPathname,
 ];
 
+#[inline]
 fn op_index(op: Op) -> usize {
     match op {
         Op::Open => 0,
@@ -261,6 +338,7 @@ fn op_index(op: Op) -> usize {
 /// Slot 0 is "no file kind" (delete, access); then `FileKind::ALL`.
 const KIND_SLOTS: usize = FileKind::ALL.len() + 1;
 
+#[inline]
 fn kind_index(kind: Option<FileKind>) -> usize {
     match kind {
         None => 0,
@@ -279,52 +357,207 @@ fn kind_of_slot(i: usize) -> Option<FileKind> {
     i.checked_sub(1).map(|k| FileKind::ALL[k])
 }
 
+/// One cell per operation and file kind.
+const CELLS: usize = OPS.len() * KIND_SLOTS;
+
+#[inline]
+fn cell_index(op: Op, kind: Option<FileKind>) -> usize {
+    op_index(op) * KIND_SLOTS + kind_index(kind)
+}
+
 /// Significant figures of the latency histograms (1 % resolution).
 const SIGFIG: u8 = 2;
 
-#[derive(Default)]
-struct OpCell {
-    count: u64,
-    bytes: u64,
-    errors: u64,
-    short_reads: u64,
-    busy: u64,
-    nanos: u64,
-    /// Nanoseconds; created on first use, auto-resizing.
-    latency: Option<Histogram<u64>>,
-}
+/// The counters of one cell, in [`Counts`] order.
+const COUNT: usize = 0;
+const BYTES: usize = 1;
+const ERRORS: usize = 2;
+const BUSY: usize = 3;
+const SHORT_READS: usize = 4;
+/// Calls whose latency was measured.
+const TIMED: usize = 5;
+/// Their summed latency.
+const NANOS: usize = 6;
+/// Seven counters, padded to a cache line.
+const FIELDS: usize = 8;
 
-#[derive(Default, Clone, Copy)]
-struct KindCell {
-    ops: u64,
-    opens: u64,
-    reads: u64,
-    read_bytes: u64,
-    writes: u64,
-    write_bytes: u64,
-    syncs: u64,
-    errors: u64,
-    busy: u64,
-    nanos: u64,
-}
+/// The counters of one operation on one file kind.
+type Counts = [u64; FIELDS];
 
-#[derive(Default)]
+/// One cell's counters on a cache line of their own.
+#[repr(align(64))]
+struct CellCounters([AtomicU64; FIELDS]);
+
+/// Where one thread (or, for [`StatsRecorder::shared`], any thread) counts.
 struct Shard {
-    ops: [OpCell; OPS.len()],
-    kinds: [KindCell; KIND_SLOTS],
+    /// Only ever incremented (wrapping), so
+    /// [`reset`](StatsRecorder::reset) subtracts a baseline instead of
+    /// zeroing them under a writer's feet.
+    cells: [CellCounters; CELLS],
+    /// Latency histograms (nanoseconds) per operation, created on first
+    /// use, auto-resizing; locked only for timed calls and snapshots.
+    latency: Mutex<Vec<Option<Histogram<u64>>>>,
 }
 
-/// One shard per cache line pair, so threads on different shards never
-/// share a line.
-#[repr(align(128))]
-#[derive(Default)]
-struct Padded(Mutex<Shard>);
+impl Shard {
+    fn new() -> Shard {
+        Shard {
+            cells: std::array::from_fn(|_| {
+                CellCounters(std::array::from_fn(|_| AtomicU64::new(0)))
+            }),
+            latency: Mutex::new((0..OPS.len()).map(|_| None).collect()),
+        }
+    }
+
+    /// Adds one event. `EXCLUSIVE`: this thread is the only writer of the
+    /// shard, so a plain load and store (no read-modify-write instruction)
+    /// suffice; readers see each counter whole (relaxed atomics).
+    #[inline]
+    fn add<const EXCLUSIVE: bool>(&self, e: &Event<'_>) {
+        let c = &self.cells[cell_index(e.op, e.kind)].0;
+        let bump = |field: usize, v: u64| {
+            if EXCLUSIVE {
+                let a = &c[field];
+                a.store(a.load(Ordering::Relaxed).wrapping_add(v), Ordering::Relaxed);
+            } else {
+                c[field].fetch_add(v, Ordering::Relaxed);
+            }
+        };
+        bump(COUNT, 1);
+        if e.code == codes::SQLITE_OK {
+            if e.bytes != 0 {
+                bump(BYTES, e.bytes);
+            }
+        } else if e.is_short_read() {
+            bump(SHORT_READS, 1);
+            // A short read counts the bytes it did read.
+            if e.bytes != 0 {
+                bump(BYTES, e.bytes);
+            }
+        } else if e.is_busy() {
+            bump(BUSY, 1);
+        } else {
+            bump(ERRORS, 1);
+        }
+        if let Some(elapsed) = e.elapsed {
+            let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+            bump(TIMED, 1);
+            bump(NANOS, nanos);
+            self.add_latency(e.op, nanos);
+        }
+    }
+
+    /// Out of line: only timed calls take the histogram's lock.
+    #[inline(never)]
+    fn add_latency(&self, op: Op, nanos: u64) {
+        let mut latency = self.latency.lock();
+        let slot = &mut latency[op_index(op)];
+        if slot.is_none() {
+            *slot = Histogram::new(SIGFIG).ok();
+        }
+        if let Some(h) = slot {
+            // Auto-resizing: recording cannot fail.
+            let _ = h.record(nanos);
+        }
+    }
+
+    fn add_counts_to(&self, totals: &mut [Counts]) {
+        for (cell, total) in self.cells.iter().zip(totals) {
+            for (t, a) in total.iter_mut().zip(&cell.0) {
+                *t = t.wrapping_add(a.load(Ordering::Relaxed));
+            }
+        }
+    }
+}
+
+/// Live threads get exclusive shards up to this many; more threads at once
+/// share [`StatsRecorder::shared`].
+const MAX_SLOTS: usize = 128;
+
+/// Thread slots: each live thread holds a distinct small index, returned
+/// when it exits and then reused, so a shard indexed by it has one writer.
+mod slots {
+    use std::cell::Cell;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use parking_lot::Mutex;
+
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    static FREE: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+
+    /// Not assigned yet.
+    const NONE: usize = usize::MAX - 1;
+    /// The thread is exiting: its slot is back in `FREE`.
+    const EXITING: usize = usize::MAX;
+
+    /// Owns the slot: gives it back when the thread exits.
+    struct Owner(usize);
+
+    impl Drop for Owner {
+        fn drop(&mut self) {
+            // Whatever this thread records from now on goes to the shared
+            // shard. The mutex orders this thread's last writes to the
+            // slot's shards before the next holder's first ones.
+            let _ = CURRENT.try_with(|c| c.set(EXITING));
+            FREE.lock().push(self.0);
+        }
+    }
+
+    thread_local! {
+        /// This thread's slot: a plain read on the hot path.
+        static CURRENT: Cell<usize> = const { Cell::new(NONE) };
+        static OWNER: Cell<Option<Owner>> = const { Cell::new(None) };
+    }
+
+    /// This thread's slot; `usize::MAX` while the thread is exiting.
+    #[inline]
+    pub(super) fn current() -> usize {
+        let slot = CURRENT.try_with(Cell::get).unwrap_or(EXITING);
+        if slot == NONE { assign() } else { slot }
+    }
+
+    #[cold]
+    fn assign() -> usize {
+        // The lowest free slot: low slots have exclusive shards.
+        let slot = {
+            let mut free = FREE.lock();
+            match (0..free.len()).min_by_key(|&i| free[i]) {
+                Some(i) => free.swap_remove(i),
+                None => NEXT.fetch_add(1, Ordering::Relaxed),
+            }
+        };
+        // Registering the owner fails only while the thread exits; then the
+        // slot is simply not taken.
+        match OWNER.try_with(|o| o.set(Some(Owner(slot)))) {
+            Ok(()) => {
+                let _ = CURRENT.try_with(|c| c.set(slot));
+                slot
+            }
+            Err(_) => {
+                FREE.lock().push(slot);
+                let _ = CURRENT.try_with(|c| c.set(EXITING));
+                EXITING
+            }
+        }
+    }
+}
 
 /// Counts, bytes, errors and latency histograms per operation and per file
 /// kind.
 ///
-/// Threads record into separate shards (each under its own uncontended
-/// mutex), so recording from many threads costs about the same as from one;
+/// Counts, bytes, errors, contention and short reads are exact. Latency is
+/// what [`Wrap`](crate::Wrap) measured: by default ([`StatsRecorder::new`])
+/// every open, close, sync, truncate, delete and shared-memory map, and
+/// about one in [`DEFAULT_SAMPLING`](StatsRecorder::DEFAULT_SAMPLING) of the
+/// frequent, cheap calls (read, write, file size, lock, unlock, reserved-lock
+/// check, access), so the histograms of those hold a random sample and their
+/// total time is estimated ([`OpStats::timed`] says how many calls were
+/// measured). [`with_latency`](StatsRecorder::with_latency) chooses another
+/// [`LatencyMode`].
+///
+/// Each thread counts in its own shard with plain stores (no lock, no
+/// read-modify-write), so recording costs a few nanoseconds and threads
+/// never contend; a histogram is locked only for a timed call.
 /// [`snapshot`](StatsRecorder::snapshot) merges the shards.
 ///
 /// ```
@@ -341,17 +574,19 @@ struct Padded(Mutex<Shard>);
 ///
 /// let s = stats.snapshot();
 /// assert!(s.op(Op::Write).count > 0);
+/// // Syncs are always timed.
+/// assert_eq!(s.op(Op::Sync).timed, s.op(Op::Sync).count);
 /// println!("{s}"); // a readable table
 /// reg.unregister().unwrap();
 /// ```
 pub struct StatsRecorder {
-    shards: Box<[Padded]>,
-}
-
-static NEXT_THREAD_SLOT: AtomicUsize = AtomicUsize::new(0);
-
-thread_local! {
-    static THREAD_SLOT: usize = NEXT_THREAD_SLOT.fetch_add(1, Ordering::Relaxed);
+    latency: LatencyMode,
+    /// Exclusive shards, indexed by thread slot, created on first use.
+    slots: Box<[OnceLock<Box<Shard>>]>,
+    /// For threads beyond `MAX_SLOTS` and threads exiting: atomic adds.
+    shared: Shard,
+    /// The counters at the last reset.
+    baseline: Mutex<Vec<Counts>>,
 }
 
 impl Default for StatsRecorder {
@@ -363,176 +598,196 @@ impl Default for StatsRecorder {
 impl fmt::Debug for StatsRecorder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StatsRecorder")
-            .field("shards", &self.shards.len())
+            .field("latency", &self.latency)
+            .field(
+                "shards",
+                &self.slots.iter().filter(|s| s.get().is_some()).count(),
+            )
             .finish()
     }
 }
 
 impl StatsRecorder {
-    /// Empty statistics, with one shard per available CPU (at most 16).
-    pub fn new() -> StatsRecorder {
-        let n = std::thread::available_parallelism()
-            .map_or(4, |n| n.get())
-            .clamp(1, 16);
-        StatsRecorder::with_shards(n)
-    }
+    /// The sampling of [`StatsRecorder::new`]: about one frequent, cheap
+    /// call in 64 is timed.
+    pub const DEFAULT_SAMPLING: u32 = 64;
 
-    /// Empty statistics with `shards` shards (at least one).
-    pub fn with_shards(shards: usize) -> StatsRecorder {
+    /// Empty statistics, timing every rare or slow call and about one in
+    /// [`DEFAULT_SAMPLING`](StatsRecorder::DEFAULT_SAMPLING) of the
+    /// frequent, cheap ones (`LatencyMode::Sampled(64)`).
+    pub fn new() -> StatsRecorder {
         StatsRecorder {
-            shards: (0..shards.max(1)).map(|_| Padded::default()).collect(),
+            latency: LatencyMode::Sampled(Self::DEFAULT_SAMPLING),
+            slots: (0..MAX_SLOTS).map(|_| OnceLock::new()).collect(),
+            shared: Shard::new(),
+            baseline: Mutex::new(vec![[0; FIELDS]; CELLS]),
         }
     }
 
-    fn shard(&self) -> &Mutex<Shard> {
-        let i = THREAD_SLOT.try_with(|s| *s).unwrap_or(0) % self.shards.len();
-        &self.shards[i].0
+    /// The same, asking wrappers for `latency` instead:
+    /// [`LatencyMode::Every`] for exact latency totals and histograms of
+    /// every call (at about 40 ns per call), [`LatencyMode::Off`] for counts
+    /// only.
+    pub fn with_latency(mut self, latency: LatencyMode) -> StatsRecorder {
+        self.latency = latency;
+        self
+    }
+
+    fn raw_counts(&self) -> Vec<Counts> {
+        let mut totals = vec![[0; FIELDS]; CELLS];
+        self.shared.add_counts_to(&mut totals);
+        for shard in self.slots.iter().filter_map(OnceLock::get) {
+            shard.add_counts_to(&mut totals);
+        }
+        totals
+    }
+
+    fn shards(&self) -> impl Iterator<Item = &Shard> {
+        let exclusive = self.slots.iter().filter_map(|s| s.get().map(|b| &**b));
+        std::iter::once(&self.shared).chain(exclusive)
     }
 
     /// Everything recorded since creation or the last
     /// [`reset`](StatsRecorder::reset).
     pub fn snapshot(&self) -> Stats {
-        let mut ops: Vec<OpCell> = OPS.iter().map(|_| OpCell::default()).collect();
-        let mut kinds = [KindCell::default(); KIND_SLOTS];
-        for shard in self.shards.iter() {
-            let s = shard.0.lock();
-            for (total, cell) in ops.iter_mut().zip(&s.ops) {
-                total.count += cell.count;
-                total.bytes += cell.bytes;
-                total.errors += cell.errors;
-                total.short_reads += cell.short_reads;
-                total.busy += cell.busy;
-                total.nanos = total.nanos.saturating_add(cell.nanos);
-                if let Some(h) = &cell.latency {
-                    match &mut total.latency {
-                        Some(t) => {
-                            // Both auto-resize: adding cannot fail.
-                            let _ = t.add(h);
-                        }
-                        None => total.latency = Some(h.clone()),
-                    }
-                }
-            }
-            for (total, cell) in kinds.iter_mut().zip(&s.kinds) {
-                total.ops += cell.ops;
-                total.opens += cell.opens;
-                total.reads += cell.reads;
-                total.read_bytes += cell.read_bytes;
-                total.writes += cell.writes;
-                total.write_bytes += cell.write_bytes;
-                total.syncs += cell.syncs;
-                total.errors += cell.errors;
-                total.busy += cell.busy;
-                total.nanos = total.nanos.saturating_add(cell.nanos);
+        let baseline = self.baseline.lock();
+        let mut cells = self.raw_counts();
+        for (c, b) in cells.iter_mut().zip(baseline.iter()) {
+            for (v, b) in c.iter_mut().zip(b) {
+                *v = v.wrapping_sub(*b);
             }
         }
-        let ops = OPS
-            .iter()
-            .zip(ops)
-            .filter(|(_, c)| c.count > 0)
-            .map(|(&op, c)| OpStats {
+        drop(baseline);
+        let mut histograms: Vec<Option<Histogram<u64>>> = (0..OPS.len()).map(|_| None).collect();
+        for shard in self.shards() {
+            let latency = shard.latency.lock();
+            for (total, h) in histograms.iter_mut().zip(latency.iter()) {
+                let Some(h) = h else { continue };
+                match total {
+                    // Both auto-resize: adding cannot fail.
+                    Some(t) => {
+                        let _ = t.add(h);
+                    }
+                    None => *total = Some(h.clone()),
+                }
+            }
+        }
+
+        // Per operation: sums over the kinds, and the mean of the timed
+        // calls, for cells with none timed.
+        let mut ops: Vec<OpStats> = Vec::new();
+        let mut op_mean = [0f64; OPS.len()];
+        let mut op_sums = [[0u64; FIELDS]; OPS.len()];
+        for (o, sums) in op_sums.iter_mut().enumerate() {
+            for c in &cells[o * KIND_SLOTS..(o + 1) * KIND_SLOTS] {
+                for (s, v) in sums.iter_mut().zip(c) {
+                    *s = s.wrapping_add(*v);
+                }
+            }
+            if sums[TIMED] > 0 {
+                op_mean[o] = sums[NANOS] as f64 / sums[TIMED] as f64;
+            }
+        }
+        let estimate = |o: usize, c: &Counts| -> f64 {
+            if c[TIMED] == c[COUNT] {
+                c[NANOS] as f64
+            } else if c[TIMED] > 0 {
+                c[NANOS] as f64 * c[COUNT] as f64 / c[TIMED] as f64
+            } else {
+                op_mean[o] * c[COUNT] as f64
+            }
+        };
+        for (o, (&op, sums)) in OPS.iter().zip(&op_sums).enumerate() {
+            if sums[COUNT] == 0 {
+                continue;
+            }
+            let total: f64 = (0..KIND_SLOTS)
+                .map(|k| estimate(o, &cells[o * KIND_SLOTS + k]))
+                .sum();
+            ops.push(OpStats {
                 op,
-                count: c.count,
-                bytes: c.bytes,
-                errors: c.errors,
-                short_reads: c.short_reads,
-                busy: c.busy,
+                count: sums[COUNT],
+                bytes: sums[BYTES],
+                errors: sums[ERRORS],
+                busy: sums[BUSY],
+                short_reads: sums[SHORT_READS],
+                timed: sums[TIMED],
                 latency: Latency {
-                    total: Duration::from_nanos(c.nanos),
-                    ..c.latency.as_ref().map(Latency::of).unwrap_or_default()
+                    total: Duration::from_nanos(total as u64),
+                    ..histograms[o].as_ref().map(Latency::of).unwrap_or_default()
                 },
-            })
-            .collect();
-        let kinds = kinds
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| c.ops > 0)
-            .map(|(i, c)| KindStats {
-                kind: kind_of_slot(i),
-                ops: c.ops,
-                opens: c.opens,
-                reads: c.reads,
-                read_bytes: c.read_bytes,
-                writes: c.writes,
-                write_bytes: c.write_bytes,
-                syncs: c.syncs,
-                errors: c.errors,
-                busy: c.busy,
-                time: Duration::from_nanos(c.nanos),
-            })
-            .collect();
+            });
+        }
+
+        let mut kinds = Vec::new();
+        for k in 0..KIND_SLOTS {
+            let cell = |op: Op| &cells[cell_index(op, kind_of_slot(k))];
+            let column = |o: usize| &cells[o * KIND_SLOTS + k];
+            let ops_count: u64 = (0..OPS.len()).map(|o| column(o)[COUNT]).sum();
+            if ops_count == 0 {
+                continue;
+            }
+            let time: f64 = (0..OPS.len()).map(|o| estimate(o, column(o))).sum();
+            kinds.push(KindStats {
+                kind: kind_of_slot(k),
+                ops: ops_count,
+                opens: cell(Op::Open)[COUNT],
+                reads: cell(Op::Read)[COUNT],
+                read_bytes: cell(Op::Read)[BYTES],
+                writes: cell(Op::Write)[COUNT],
+                write_bytes: cell(Op::Write)[BYTES],
+                syncs: cell(Op::Sync)[COUNT],
+                errors: (0..OPS.len()).map(|o| column(o)[ERRORS]).sum(),
+                busy: (0..OPS.len()).map(|o| column(o)[BUSY]).sum(),
+                time: Duration::from_nanos(time as u64),
+            });
+        }
         Stats { ops, kinds }
     }
 
     /// Forgets everything recorded so far.
+    ///
+    /// Calls recorded concurrently with the reset land on one side of it or
+    /// the other, each counter whole.
     pub fn reset(&self) {
-        for shard in self.shards.iter() {
-            let mut s = shard.0.lock();
-            for cell in s.ops.iter_mut() {
-                cell.count = 0;
-                cell.bytes = 0;
-                cell.errors = 0;
-                cell.short_reads = 0;
-                cell.busy = 0;
-                cell.nanos = 0;
-                if let Some(h) = &mut cell.latency {
-                    h.reset();
-                }
+        let mut baseline = self.baseline.lock();
+        for shard in self.shards() {
+            for h in shard.latency.lock().iter_mut().flatten() {
+                h.reset();
             }
-            s.kinds = [KindCell::default(); KIND_SLOTS];
         }
+        *baseline = self.raw_counts();
     }
 }
 
 impl Recorder for StatsRecorder {
+    #[inline]
     fn record(&self, e: &Event<'_>) {
-        let nanos = u64::try_from(e.elapsed.as_nanos()).unwrap_or(u64::MAX);
-        let busy = e.is_error() && e.is_busy();
-        let error = e.is_error() && !busy;
-        let moved = if e.is_error() { 0 } else { e.bytes };
-        let mut s = self.shard().lock();
-        let cell = &mut s.ops[op_index(e.op)];
-        cell.count += 1;
-        cell.bytes += moved;
-        cell.errors += error as u64;
-        cell.short_reads += e.is_short_read() as u64;
-        cell.busy += busy as u64;
-        cell.nanos = cell.nanos.saturating_add(nanos);
-        match &mut cell.latency {
-            Some(h) => {
-                // Auto-resizing: recording cannot fail.
-                let _ = h.record(nanos);
-            }
-            None => {
-                // Created once per shard and operation, on first use.
-                if let Ok(mut h) = Histogram::new(SIGFIG) {
-                    let _ = h.record(nanos);
-                    cell.latency = Some(h);
-                }
-            }
+        let slot = slots::current();
+        match self.slots.get(slot).and_then(OnceLock::get) {
+            Some(shard) => shard.add::<true>(e),
+            None => self.record_slow(slot, e),
         }
-        let k = &mut s.kinds[kind_index(e.kind)];
-        k.ops += 1;
-        k.errors += error as u64;
-        k.busy += busy as u64;
-        k.nanos = k.nanos.saturating_add(nanos);
-        match e.op {
-            Op::Open => k.opens += 1,
-            Op::Read => {
-                k.reads += 1;
-                k.read_bytes += moved;
-            }
-            Op::Write => {
-                k.writes += 1;
-                k.write_bytes += moved;
-            }
-            Op::Sync => k.syncs += 1,
-            _ => {}
+    }
+
+    fn latency(&self) -> LatencyMode {
+        self.latency
+    }
+}
+
+impl StatsRecorder {
+    /// A thread's first event, or an event from a thread without an
+    /// exclusive shard.
+    #[cold]
+    #[inline(never)]
+    fn record_slow(&self, slot: usize, e: &Event<'_>) {
+        match self.slots.get(slot) {
+            Some(s) => s.get_or_init(|| Box::new(Shard::new())).add::<true>(e),
+            None => self.shared.add::<false>(e),
         }
     }
 }
 
-/// A snapshot of a [`StatsRecorder`]: plain data, printable as a table.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Stats {
     /// One row per operation seen at least once, in a stable order (open,
@@ -560,7 +815,13 @@ pub struct OpStats {
     pub busy: u64,
     /// Reads that reached the end of the file.
     pub short_reads: u64,
-    /// Latency of all calls.
+    /// Calls whose latency was measured: the calls in the histogram behind
+    /// `latency`. Equal to `count` for calls always timed and under
+    /// [`LatencyMode::Every`]; about `count / n` for the sampled calls under
+    /// [`LatencyMode::Sampled(n)`](LatencyMode::Sampled); 0 under
+    /// [`LatencyMode::Off`].
+    pub timed: u64,
+    /// Latency of the timed calls.
     pub latency: Latency,
 }
 
@@ -573,12 +834,14 @@ impl OpStats {
             errors: 0,
             busy: 0,
             short_reads: 0,
+            timed: 0,
             latency: Latency::default(),
         }
     }
 }
 
-/// Latency quantiles of one operation (1 % resolution).
+/// Latency quantiles of one operation (1 % resolution), over its timed
+/// calls (all of them, or a random sample: see [`OpStats::timed`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Latency {
     /// The fastest call.
@@ -593,7 +856,9 @@ pub struct Latency {
     pub max: Duration,
     /// The mean.
     pub mean: Duration,
-    /// The sum of all calls' latency (exact).
+    /// The time spent in all calls: exact when every call was timed;
+    /// otherwise estimated, per file kind, as the mean of the timed calls
+    /// times the number of calls.
     pub total: Duration,
 }
 
@@ -638,7 +903,8 @@ pub struct KindStats {
     pub errors: u64,
     /// Operations refused with `SQLITE_BUSY` or `SQLITE_LOCKED`.
     pub busy: u64,
-    /// Time spent in the base for these operations.
+    /// Time spent in the base for these operations (estimated from the
+    /// timed calls like [`Latency::total`] when latency is sampled).
     pub time: Duration,
 }
 
@@ -711,14 +977,16 @@ impl fmt::Display for Bytes {
     }
 }
 
-/// Two tables: one row per operation (count, bytes, errors, p50/p99/max
-/// latency in µs), then one row per file kind.
+/// Two tables: one row per operation (count, timed calls, bytes, errors,
+/// contention, p50/p99/max latency in µs), then one row per file kind;
+/// under them, a note when latency was sampled (some `timed` below `count`):
+/// quantiles then describe the timed calls and times are estimates.
 impl fmt::Display for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "{:<20} {:>9} {:>11} {:>7} {:>6} {:>9} {:>9} {:>9}",
-            "op", "count", "bytes", "errors", "busy", "p50 µs", "p99 µs", "max µs"
+            "{:<20} {:>9} {:>9} {:>11} {:>7} {:>6} {:>9} {:>9} {:>9}",
+            "op", "count", "timed", "bytes", "errors", "busy", "p50 µs", "p99 µs", "max µs"
         )?;
         for s in &self.ops {
             let bytes = if s.bytes > 0 {
@@ -726,17 +994,25 @@ impl fmt::Display for Stats {
             } else {
                 "-".to_owned()
             };
+            let quantile = |d: Duration| {
+                if s.timed > 0 {
+                    Micros(d).to_string()
+                } else {
+                    "-".to_owned()
+                }
+            };
             writeln!(
                 f,
-                "{:<20} {:>9} {:>11} {:>7} {:>6} {:>9} {:>9} {:>9}",
+                "{:<20} {:>9} {:>9} {:>11} {:>7} {:>6} {:>9} {:>9} {:>9}",
                 s.op.name(),
                 s.count,
+                s.timed,
                 bytes,
                 s.errors,
                 s.busy,
-                Micros(s.latency.p50),
-                Micros(s.latency.p99),
-                Micros(s.latency.max),
+                quantile(s.latency.p50),
+                quantile(s.latency.p99),
+                quantile(s.latency.max),
             )?;
         }
         writeln!(f)?;
@@ -772,6 +1048,13 @@ impl fmt::Display for Stats {
                 Micros(k.time),
             )?;
         }
+        if self.ops.iter().any(|s| s.timed < s.count) {
+            writeln!(
+                f,
+                "\nlatency sampled: where `timed` < `count`, the quantiles describe the timed calls \
+                 (a random sample) and the times are estimates (their mean × the calls)"
+            )?;
+        }
         Ok(())
     }
 }
@@ -780,14 +1063,20 @@ impl fmt::Display for Stats {
 mod tests {
     use super::*;
 
-    fn event(op: Op, kind: Option<FileKind>, bytes: u64, code: i32, micros: u64) -> Event<'static> {
+    fn event(
+        op: Op,
+        kind: Option<FileKind>,
+        bytes: u64,
+        code: i32,
+        micros: Option<u64>,
+    ) -> Event<'static> {
         Event {
             op,
             file: "t.db",
             kind,
             offset: 0,
             bytes,
-            elapsed: Duration::from_micros(micros),
+            elapsed: micros.map(Duration::from_micros),
             code,
             lock: None,
         }
@@ -811,14 +1100,14 @@ mod tests {
 
     #[test]
     fn counts_bytes_errors_and_quantiles() {
-        let s = StatsRecorder::with_shards(3);
+        let s = StatsRecorder::new().with_latency(LatencyMode::Every);
         for us in 1..=100 {
             s.record(&event(
                 Op::Write,
                 Some(FileKind::Wal),
                 4096,
                 codes::SQLITE_OK,
-                us,
+                Some(us),
             ));
         }
         s.record(&event(
@@ -826,47 +1115,173 @@ mod tests {
             Some(FileKind::Wal),
             4096,
             codes::SQLITE_FULL,
-            7,
+            Some(7),
         ));
         s.record(&event(
             Op::Read,
             Some(FileKind::MainDb),
             10,
             codes::SQLITE_IOERR_SHORT_READ,
-            1,
+            Some(1),
+        ));
+        s.record(&event(
+            Op::Lock,
+            Some(FileKind::MainDb),
+            0,
+            codes::SQLITE_BUSY,
+            Some(1),
         ));
         let snap = s.snapshot();
         let w = snap.op(Op::Write);
-        assert_eq!((w.count, w.bytes, w.errors), (101, 100 * 4096, 1));
+        assert_eq!(
+            (w.count, w.timed, w.bytes, w.errors, w.busy),
+            (101, 101, 100 * 4096, 1, 0)
+        );
         let p50 = w.latency.p50.as_micros();
         assert!((49..=51).contains(&p50), "p50 {p50}");
         assert!(w.latency.max >= Duration::from_micros(99));
+        // Every call timed: the total is the exact sum.
+        assert_eq!(w.latency.total, Duration::from_micros(5050 + 7));
         let r = snap.op(Op::Read);
         assert_eq!((r.count, r.bytes, r.errors, r.short_reads), (1, 10, 0, 1));
+        let l = snap.op(Op::Lock);
+        assert_eq!((l.count, l.errors, l.busy), (1, 0, 1));
         let wal = snap.kind(Some(FileKind::Wal));
         assert_eq!((wal.writes, wal.write_bytes, wal.errors), (101, 409_600, 1));
+        assert_eq!(wal.time, Duration::from_micros(5057));
+        let db = snap.kind(Some(FileKind::MainDb));
+        assert_eq!((db.ops, db.reads, db.read_bytes, db.busy), (2, 1, 10, 1));
         assert_eq!(snap.op(Op::Sync).count, 0);
         let table = snap.to_string();
         assert!(table.contains("write") && table.contains("wal") && table.contains("p99 µs"));
+        assert!(!table.contains("latency sampled"), "{table}");
         s.reset();
         assert_eq!(s.snapshot(), Stats::default());
     }
 
+    /// Sampled latency: counts, bytes and errors stay exact, the histogram
+    /// holds only the timed calls, totals are the timed mean × the calls.
+    #[test]
+    fn sampled_latency_keeps_counts_exact_and_estimates_time() {
+        let s = StatsRecorder::new();
+        assert_eq!(
+            s.latency(),
+            LatencyMode::Sampled(StatsRecorder::DEFAULT_SAMPLING)
+        );
+        // 1000 reads of the main database, one in ten timed (3 µs);
+        // 50 reads of the WAL, none timed; 7 syncs, all timed (100 µs).
+        for i in 0..1000u64 {
+            let timed = (i % 10 == 0).then_some(3);
+            s.record(&event(
+                Op::Read,
+                Some(FileKind::MainDb),
+                4096,
+                codes::SQLITE_OK,
+                timed,
+            ));
+        }
+        for _ in 0..50 {
+            s.record(&event(
+                Op::Read,
+                Some(FileKind::Wal),
+                100,
+                codes::SQLITE_OK,
+                None,
+            ));
+        }
+        for _ in 0..7 {
+            s.record(&event(
+                Op::Sync,
+                Some(FileKind::Wal),
+                0,
+                codes::SQLITE_OK,
+                Some(100),
+            ));
+        }
+        let snap = s.snapshot();
+        let r = snap.op(Op::Read);
+        assert_eq!(
+            (r.count, r.timed, r.bytes),
+            (1050, 100, 1000 * 4096 + 50 * 100)
+        );
+        // Within the histogram's 1 % resolution.
+        let p50 = r.latency.p50.as_nanos();
+        assert!((3000..=3030).contains(&p50), "p50 {p50}");
+        // Main db: 100 timed × 3 µs × 1000/100; WAL: the read mean × 50.
+        assert_eq!(r.latency.total, Duration::from_micros(3 * 1050));
+        let sync = snap.op(Op::Sync);
+        assert_eq!((sync.count, sync.timed), (7, 7));
+        assert_eq!(sync.latency.total, Duration::from_micros(700));
+        let wal = snap.kind(Some(FileKind::Wal));
+        assert_eq!(
+            (wal.ops, wal.reads, wal.read_bytes, wal.syncs),
+            (57, 50, 5000, 7)
+        );
+        assert_eq!(wal.time, Duration::from_micros(150 + 700));
+        assert_eq!(
+            snap.kind(Some(FileKind::MainDb)).time,
+            Duration::from_micros(3000)
+        );
+        assert!(snap.to_string().contains("latency sampled"));
+    }
+
+    /// Without any timing the counts are whole and the quantiles blank.
+    #[test]
+    fn no_latency_still_counts() {
+        let s = StatsRecorder::new().with_latency(LatencyMode::Off);
+        assert_eq!(s.latency(), LatencyMode::Off);
+        for _ in 0..10 {
+            s.record(&event(
+                Op::Write,
+                Some(FileKind::MainDb),
+                512,
+                codes::SQLITE_OK,
+                None,
+            ));
+        }
+        let w = s.snapshot().op(Op::Write);
+        assert_eq!((w.count, w.timed, w.bytes), (10, 0, 5120));
+        assert_eq!(w.latency, Latency::default());
+    }
+
+    #[test]
+    fn latency_modes_combine_to_the_finer() {
+        use LatencyMode::*;
+        assert_eq!(Every.finer(Off), Every);
+        assert_eq!(Off.finer(Off), Off);
+        assert_eq!(Off.finer(Sampled(4)), Sampled(4));
+        assert_eq!(Sampled(4).finer(Sampled(16)), Sampled(4));
+        assert_eq!(Sampled(1).finer(Off), Every);
+        let stats = StatsRecorder::new();
+        let pair = (StatsRecorder::new(), TracingRecorder);
+        assert_eq!(pair.latency(), Every);
+        assert_eq!(
+            Arc::new(stats).latency(),
+            Sampled(StatsRecorder::DEFAULT_SAMPLING)
+        );
+        let boxed: Box<dyn Recorder> = Box::new(StatsRecorder::new().with_latency(Off));
+        assert_eq!(boxed.latency(), Off);
+    }
+
+    fn read(s: &StatsRecorder) {
+        s.record(&event(
+            Op::Read,
+            Some(FileKind::MainDb),
+            512,
+            codes::SQLITE_OK,
+            Some(2),
+        ));
+    }
+
     #[test]
     fn many_threads_lose_nothing() {
-        let s = Arc::new(StatsRecorder::with_shards(4));
+        let s = Arc::new(StatsRecorder::new());
         let threads: Vec<_> = (0..8)
             .map(|_| {
                 let s = s.clone();
                 std::thread::spawn(move || {
                     for _ in 0..1000 {
-                        s.record(&event(
-                            Op::Read,
-                            Some(FileKind::MainDb),
-                            512,
-                            codes::SQLITE_OK,
-                            2,
-                        ));
+                        read(&s);
                     }
                 })
             })
@@ -875,6 +1290,55 @@ mod tests {
             t.join().unwrap();
         }
         let r = s.snapshot().op(Op::Read);
-        assert_eq!((r.count, r.bytes), (8000, 8000 * 512));
+        assert_eq!((r.count, r.timed, r.bytes), (8000, 8000, 8000 * 512));
+    }
+
+    /// More live threads than exclusive shards (the rest share one with
+    /// atomic adds), then many short-lived threads one after the other
+    /// (their slots are reused): nothing lost, nothing counted twice.
+    #[test]
+    fn more_threads_than_slots_and_reused_slots_lose_nothing() {
+        let s = Arc::new(StatsRecorder::new());
+        let n = MAX_SLOTS + 16;
+        let all_alive = Arc::new(std::sync::Barrier::new(n));
+        let threads: Vec<_> = (0..n)
+            .map(|_| {
+                let s = s.clone();
+                let all_alive = all_alive.clone();
+                std::thread::spawn(move || {
+                    all_alive.wait();
+                    for _ in 0..100 {
+                        read(&s);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(s.snapshot().op(Op::Read).count, n as u64 * 100);
+        for _ in 0..200 {
+            let s = s.clone();
+            std::thread::spawn(move || {
+                for _ in 0..10 {
+                    read(&s);
+                }
+            })
+            .join()
+            .unwrap();
+        }
+        let r = s.snapshot().op(Op::Read);
+        assert_eq!(
+            (r.count, r.bytes),
+            (n as u64 * 100 + 2000, (n as u64 * 100 + 2000) * 512)
+        );
+        // A reset forgets all of it; counting goes on exactly from zero.
+        s.reset();
+        assert_eq!(s.snapshot(), Stats::default());
+        for _ in 0..3 {
+            read(&s);
+        }
+        let r = s.snapshot().op(Op::Read);
+        assert_eq!((r.count, r.timed, r.bytes), (3, 3, 1536));
     }
 }

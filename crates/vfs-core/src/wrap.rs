@@ -1,9 +1,12 @@
 //! [`Wrap`]: observe any VFS without touching it.
 
+use std::cell::Cell;
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::recorder::LatencyMode;
 use crate::shm::{ShmLockOp, ShmRegion};
 use crate::{
     AccessCheck, DeviceCharacteristics, Event, File, FileControl, FileKind, LockLevel, Op,
@@ -29,6 +32,22 @@ use crate::{
 /// [`register_observed`], which registers the base itself, at no cost, when
 /// there is no recorder.
 ///
+/// Latency: `Wrap::new` asks the recorder once, through
+/// [`Recorder::latency`], which calls to time (reading the clock twice costs
+/// more than a read from memory):
+///
+/// * [`LatencyMode::Every`]: every call (the default of the trait, so of
+///   [`TracingRecorder`](crate::TracingRecorder) and custom recorders);
+/// * [`LatencyMode::Sampled(n)`](LatencyMode::Sampled): every open, close,
+///   sync, truncate, delete and shared-memory map, and about one in `n` of
+///   the frequent, cheap calls — read, write, file size, lock, unlock,
+///   reserved-lock check and access — chosen at random intervals (the
+///   default of [`StatsRecorder`](crate::StatsRecorder));
+/// * [`LatencyMode::Off`]: no call.
+///
+/// Every call is reported either way, with its exact offset, bytes and
+/// result; only [`Event::elapsed`] is `None` for the calls not timed.
+///
 /// ```
 /// use std::sync::Arc;
 /// use vfs_core::{Native, Op, StatsRecorder, Wrap, register};
@@ -46,12 +65,26 @@ use crate::{
 pub struct Wrap<V, R: ?Sized = dyn Recorder> {
     base: V,
     recorder: Arc<R>,
+    timing: Timing,
 }
 
 impl<V: Vfs, R: Recorder + ?Sized> Wrap<V, R> {
-    /// `base`, reporting to `recorder`.
+    /// `base`, reporting to `recorder`, timing what
+    /// [`recorder.latency()`](Recorder::latency) asks for (read once, here).
     pub fn new(base: V, recorder: Arc<R>) -> Self {
-        Wrap { base, recorder }
+        let timing = Timing::of(recorder.latency());
+        Wrap {
+            base,
+            recorder,
+            timing,
+        }
+    }
+
+    /// Which calls are timed: what the recorder asked at [`Wrap::new`]
+    /// (`Sampled(0)` and `Sampled(1)` read as `Every`, `Sampled(n)` for `n`
+    /// above 2^30 as `Sampled(2^30)`).
+    pub fn latency(&self) -> LatencyMode {
+        self.timing.mode
     }
 
     /// The wrapped VFS.
@@ -70,17 +103,133 @@ impl<V: Vfs, R: Recorder + ?Sized> Wrap<V, R> {
     }
 
     #[inline]
-    fn path_event(&self, op: Op, path: &str, start: Instant, code: i32) {
+    fn path_event(&self, op: Op, path: &str, start: Option<Instant>, code: i32) {
         self.recorder.record(&Event {
             op,
             file: path,
             kind: None,
             offset: 0,
             bytes: 0,
-            elapsed: start.elapsed(),
+            elapsed: start.map(|s| s.elapsed()),
             code,
             lock: None,
         });
+    }
+}
+
+/// The rarest sampling: one call in 2^30 (keeps the gap arithmetic in
+/// range).
+const MAX_SAMPLING: u32 = 1 << 30;
+
+/// Which calls a wrapper times, fixed at [`Wrap::new`].
+#[derive(Clone, Copy, Debug)]
+struct Timing {
+    mode: LatencyMode,
+    /// Time open, close, sync, truncate, delete and shm_map.
+    always: bool,
+    /// The frequent, cheap calls: 0 never timed, 1 all, n about one in n.
+    one_in: u32,
+}
+
+impl Timing {
+    fn of(mode: LatencyMode) -> Timing {
+        let mode = match mode {
+            LatencyMode::Sampled(0 | 1) => LatencyMode::Every,
+            LatencyMode::Sampled(n) => LatencyMode::Sampled(n.min(MAX_SAMPLING)),
+            other => other,
+        };
+        let (always, one_in) = match mode {
+            LatencyMode::Every => (true, 1),
+            LatencyMode::Sampled(n) => (true, n),
+            LatencyMode::Off => (false, 0),
+        };
+        Timing {
+            mode,
+            always,
+            one_in,
+        }
+    }
+
+    #[inline]
+    fn start_always(self) -> Option<Instant> {
+        self.always.then(Instant::now)
+    }
+}
+
+/// Picks the frequent calls to time: a countdown whose every restart draws
+/// a gap uniformly in `1..=2n-1` (mean `n`). Random gaps keep a periodic
+/// pattern of calls (lock, size, read, unlock, …) from always putting the
+/// same call under the clock; the countdown keeps the untimed path to a
+/// decrement.
+#[derive(Clone, Copy)]
+struct Sampler {
+    left: u32,
+    /// xorshift32 state, never zero.
+    rng: u32,
+}
+
+/// Seeds of the per-file samplers.
+static SEED: AtomicU32 = AtomicU32::new(0x2545_f491);
+
+impl Sampler {
+    fn new(one_in: u32) -> Sampler {
+        let seed = SEED.fetch_add(0x9e37_79b9, Ordering::Relaxed) | 1;
+        let mut s = Sampler { left: 0, rng: seed };
+        // A random phase: the first call is not always the one timed.
+        s.left = s.gap(one_in);
+        s
+    }
+
+    /// Whether to time this call.
+    #[inline]
+    fn hit(&mut self, one_in: u32) -> bool {
+        if self.left > 1 {
+            self.left -= 1;
+            false
+        } else {
+            self.left = self.gap(one_in);
+            one_in != 0
+        }
+    }
+
+    fn gap(&mut self, one_in: u32) -> u32 {
+        match one_in {
+            0 => u32::MAX,
+            1 => 1,
+            n => {
+                let mut x = self.rng;
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                self.rng = x;
+                let span = 2 * u64::from(n) - 1;
+                1 + ((u64::from(x) * span) >> 32) as u32
+            }
+        }
+    }
+}
+
+thread_local! {
+    /// The sampler of `access`, which has no open file to keep one in.
+    static PATH_SAMPLER: Cell<Sampler> = const {
+        Cell::new(Sampler { left: 1, rng: 0x6c07_8965 })
+    };
+}
+
+/// Whether to time an `access` call (sampled like the frequent file calls).
+#[inline]
+fn hit_path(one_in: u32) -> bool {
+    match one_in {
+        0 => false,
+        1 => true,
+        n => PATH_SAMPLER
+            .try_with(|c| {
+                let mut s = c.get();
+                let hit = s.hit(n);
+                c.set(s);
+                hit
+            })
+            .unwrap_or(false),
     }
 }
 
@@ -103,7 +252,7 @@ impl<V: Vfs, R: Recorder + ?Sized> Vfs for Wrap<V, R> {
     type File = WrapFile<V::File, R>;
 
     fn open(&self, name: &OpenName<'_>, opts: OpenOptions) -> Result<Self::File> {
-        let start = Instant::now();
+        let start = self.timing.start_always();
         let opened = self.base.open(name, opts);
         let path = name.path().unwrap_or("");
         self.recorder.record(&Event {
@@ -112,7 +261,7 @@ impl<V: Vfs, R: Recorder + ?Sized> Vfs for Wrap<V, R> {
             kind: Some(opts.kind),
             offset: 0,
             bytes: 0,
-            elapsed: start.elapsed(),
+            elapsed: start.map(|s| s.elapsed()),
             code: code_of(&opened, Op::Open),
             lock: None,
         });
@@ -123,20 +272,23 @@ impl<V: Vfs, R: Recorder + ?Sized> Vfs for Wrap<V, R> {
                 recorder: Arc::clone(&self.recorder),
                 name: path.into(),
                 kind: opts.kind,
+                timing: self.timing,
+                sampler: Sampler::new(self.timing.one_in),
                 close_started: None,
             },
         })
     }
 
     fn delete(&self, path: &str, sync_dir: bool) -> Result<()> {
-        let start = Instant::now();
+        let start = self.timing.start_always();
         let r = self.base.delete(path, sync_dir);
         self.path_event(Op::Delete, path, start, code_of(&r, Op::Delete));
         r
     }
 
+    #[inline]
     fn access(&self, path: &str, check: AccessCheck) -> Result<bool> {
-        let start = Instant::now();
+        let start = hit_path(self.timing.one_in).then(Instant::now);
         let r = self.base.access(path, check);
         self.path_event(Op::Access, path, start, code_of(&r, Op::Access));
         r
@@ -177,14 +329,22 @@ struct Meta<R: Recorder + ?Sized> {
     recorder: Arc<R>,
     name: Box<str>,
     kind: FileKind,
+    timing: Timing,
+    sampler: Sampler,
     /// Set by `WrapFile::drop` just before the base file closes.
     close_started: Option<Instant>,
 }
 
 impl<R: Recorder + ?Sized> Meta<R> {
+    /// The start of a frequent, cheap call, if this one is timed.
     #[inline]
-    fn record(&self, op: Op, offset: u64, bytes: u64, start: Instant, code: i32) {
-        self.record_at(op, offset, bytes, start.elapsed(), code, None);
+    fn start_sampled(&mut self) -> Option<Instant> {
+        self.sampler.hit(self.timing.one_in).then(Instant::now)
+    }
+
+    #[inline]
+    fn record(&self, op: Op, offset: u64, bytes: u64, start: Option<Instant>, code: i32) {
+        self.record_at(op, offset, bytes, start.map(|s| s.elapsed()), code, None);
     }
 
     #[inline]
@@ -193,7 +353,7 @@ impl<R: Recorder + ?Sized> Meta<R> {
         op: Op,
         offset: u64,
         bytes: u64,
-        elapsed: Duration,
+        elapsed: Option<Duration>,
         code: i32,
         lock: Option<LockLevel>,
     ) {
@@ -212,7 +372,7 @@ impl<R: Recorder + ?Sized> Meta<R> {
 
 impl<R: Recorder + ?Sized> Drop for Meta<R> {
     fn drop(&mut self) {
-        let elapsed = self.close_started.map_or(Duration::ZERO, |t| t.elapsed());
+        let elapsed = self.close_started.map(|t| t.elapsed());
         self.record_at(Op::Close, 0, 0, elapsed, codes::SQLITE_OK, None);
     }
 }
@@ -221,7 +381,7 @@ impl<F, R: Recorder + ?Sized> Drop for WrapFile<F, R> {
     fn drop(&mut self) {
         // The fields drop after this: first the base file, then `meta`,
         // which records the close.
-        self.meta.close_started = Some(Instant::now());
+        self.meta.close_started = self.meta.timing.start_always();
     }
 }
 
@@ -259,8 +419,9 @@ impl<F, R: Recorder + ?Sized> WrapFile<F, R> {
 }
 
 impl<F: File, R: Recorder + ?Sized> File for WrapFile<F, R> {
+    #[inline]
     fn read_at(&mut self, buf: &mut [u8], offset: u64) -> Result<usize> {
-        let start = Instant::now();
+        let start = self.meta.start_sampled();
         let r = self.inner.read_at(buf, offset);
         let (bytes, code) = match &r {
             Ok(n) if *n >= buf.len() => (buf.len(), codes::SQLITE_OK),
@@ -276,8 +437,9 @@ impl<F: File, R: Recorder + ?Sized> File for WrapFile<F, R> {
         r
     }
 
+    #[inline]
     fn write_at(&mut self, buf: &[u8], offset: u64) -> Result<()> {
-        let start = Instant::now();
+        let start = self.meta.start_sampled();
         let r = self.inner.write_at(buf, offset);
         self.meta.record(
             Op::Write,
@@ -290,7 +452,7 @@ impl<F: File, R: Recorder + ?Sized> File for WrapFile<F, R> {
     }
 
     fn truncate(&mut self, size: u64) -> Result<()> {
-        let start = Instant::now();
+        let start = self.meta.timing.start_always();
         let r = self.inner.truncate(size);
         self.meta
             .record(Op::Truncate, size, 0, start, code_of(&r, Op::Truncate));
@@ -298,15 +460,16 @@ impl<F: File, R: Recorder + ?Sized> File for WrapFile<F, R> {
     }
 
     fn sync(&mut self, flags: SyncFlags) -> Result<()> {
-        let start = Instant::now();
+        let start = self.meta.timing.start_always();
         let r = self.inner.sync(flags);
         self.meta
             .record(Op::Sync, 0, 0, start, code_of(&r, Op::Sync));
         r
     }
 
+    #[inline]
     fn size(&mut self) -> Result<u64> {
-        let start = Instant::now();
+        let start = self.meta.start_sampled();
         let r = self.inner.size();
         let size = r.as_ref().map_or(0, |s| *s);
         self.meta
@@ -314,36 +477,39 @@ impl<F: File, R: Recorder + ?Sized> File for WrapFile<F, R> {
         r
     }
 
+    #[inline]
     fn lock(&mut self, level: LockLevel) -> Result<()> {
-        let start = Instant::now();
+        let start = self.meta.start_sampled();
         let r = self.inner.lock(level);
         self.meta.record_at(
             Op::Lock,
             0,
             0,
-            start.elapsed(),
+            start.map(|s| s.elapsed()),
             code_of(&r, Op::Lock),
             Some(level),
         );
         r
     }
 
+    #[inline]
     fn unlock(&mut self, level: LockLevel) -> Result<()> {
-        let start = Instant::now();
+        let start = self.meta.start_sampled();
         let r = self.inner.unlock(level);
         self.meta.record_at(
             Op::Unlock,
             0,
             0,
-            start.elapsed(),
+            start.map(|s| s.elapsed()),
             code_of(&r, Op::Unlock),
             Some(level),
         );
         r
     }
 
+    #[inline]
     fn check_reserved_lock(&mut self) -> Result<bool> {
-        let start = Instant::now();
+        let start = self.meta.start_sampled();
         let r = self.inner.check_reserved_lock();
         self.meta.record(
             Op::CheckReservedLock,
@@ -376,7 +542,7 @@ impl<F: File, R: Recorder + ?Sized> File for WrapFile<F, R> {
     }
 
     fn shm_map(&mut self, region: u32, size: u32, extend: bool) -> Result<Option<ShmRegion>> {
-        let start = Instant::now();
+        let start = self.meta.timing.start_always();
         let r = self.inner.shm_map(region, size, extend);
         let mapped = matches!(r, Ok(Some(_)));
         self.meta.record(
@@ -432,5 +598,126 @@ pub fn register_observed<V: Vfs>(
     match recorder {
         None => register(name, base, make_default),
         Some(recorder) => register(name, Wrap::new(base, recorder), make_default),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::StatsRecorder;
+    use std::sync::Mutex;
+
+    /// Over many calls the countdown times about one in `n`, and a strict
+    /// cycle of four kinds of call sharing it (lock, size, read, unlock)
+    /// gets each of them timed about equally.
+    #[test]
+    fn sampler_rate_and_no_aliasing() {
+        for n in [2u32, 7, 32, 64] {
+            let mut s = Sampler {
+                left: 1,
+                rng: 0x1234_5678,
+            };
+            let calls = 400_000u32;
+            let mut per_kind = [0u32; 4];
+            for i in 0..calls {
+                if s.hit(n) {
+                    per_kind[(i % 4) as usize] += 1;
+                }
+            }
+            let total: u32 = per_kind.iter().sum();
+            let expected = calls / n;
+            assert!(
+                total.abs_diff(expected) < expected / 20,
+                "n={n}: {total} timed, {expected} expected"
+            );
+            for k in per_kind {
+                assert!(
+                    k.abs_diff(expected / 4) < expected / 10,
+                    "n={n}: {per_kind:?}"
+                );
+            }
+        }
+        // The rarest sampling stays in range (no overflow in the gap).
+        let mut s = Sampler { left: 1, rng: 7 };
+        for _ in 0..1000 {
+            s.left = 1;
+            s.hit(MAX_SAMPLING);
+            assert!((1..2 * MAX_SAMPLING).contains(&s.left));
+        }
+        assert_eq!(Timing::of(LatencyMode::Sampled(1)).mode, LatencyMode::Every);
+        assert_eq!(Timing::of(LatencyMode::Sampled(0)).mode, LatencyMode::Every);
+        assert_eq!(
+            Timing::of(LatencyMode::Sampled(u32::MAX)).mode,
+            LatencyMode::Sampled(MAX_SAMPLING)
+        );
+        let mut s = Sampler { left: 1, rng: 1 };
+        assert!((0..1000).all(|_| s.hit(1)));
+        assert!((0..1000).all(|_| !s.hit(0)));
+        assert!((0..1000).all(|_| hit_path(1)) && (0..1000).all(|_| !hit_path(0)));
+    }
+
+    /// What each event carried: (op, timed).
+    #[derive(Default)]
+    struct Log(Mutex<Vec<(Op, bool)>>, LatencyMode);
+
+    impl Recorder for Log {
+        fn record(&self, e: &Event<'_>) {
+            self.0.lock().unwrap().push((e.op, e.elapsed.is_some()));
+        }
+        fn latency(&self) -> LatencyMode {
+            self.1
+        }
+    }
+
+    /// Opens a file on disk through `Wrap`, makes 200 reads and writes and
+    /// two syncs, closes it: what did the recorder get?
+    fn run(mode: LatencyMode) -> Vec<(Op, bool)> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let log = Arc::new(Log(Mutex::default(), mode));
+        let wrap = Wrap::new(crate::Native::new().unwrap(), log.clone());
+        assert_eq!(wrap.latency(), mode.finer(LatencyMode::Off));
+        let flags = libsqlite3_sys::SQLITE_OPEN_READWRITE
+            | libsqlite3_sys::SQLITE_OPEN_CREATE
+            | libsqlite3_sys::SQLITE_OPEN_MAIN_DB;
+        let opts = OpenOptions::from_flags(flags).unwrap();
+        let name = path.to_str().unwrap();
+        let mut f = wrap
+            .open(&OpenName::new(Some(name), FileKind::MainDb), opts)
+            .unwrap();
+        let mut buf = [0u8; 100];
+        for i in 0..100 {
+            f.write_at(&[1; 100], i * 100).unwrap();
+            f.read_at(&mut buf, i * 100).unwrap();
+        }
+        f.sync(SyncFlags(2)).unwrap();
+        f.sync(SyncFlags(2)).unwrap();
+        drop(f);
+        let events = log.0.lock().unwrap().clone();
+        assert_eq!(events.len(), 1 + 200 + 2 + 1, "every call reported");
+        events
+    }
+
+    #[test]
+    fn latency_modes_decide_which_calls_are_timed() {
+        assert!(run(LatencyMode::Every).iter().all(|e| e.1));
+        assert!(run(LatencyMode::Sampled(1)).iter().all(|e| e.1));
+        assert!(run(LatencyMode::Off).iter().all(|e| !e.1));
+        let sampled = run(LatencyMode::Sampled(16));
+        for (op, timed) in &sampled {
+            if matches!(op, Op::Open | Op::Sync | Op::Close) {
+                assert!(timed, "{op:?} is always timed");
+            }
+        }
+        let frequent = sampled
+            .iter()
+            .filter(|(op, _)| matches!(op, Op::Read | Op::Write));
+        let timed = frequent.filter(|e| e.1).count();
+        assert!((4..=30).contains(&timed), "{timed} of 200 timed");
+        // The stats recorder samples by default.
+        assert_eq!(
+            StatsRecorder::new().latency(),
+            LatencyMode::Sampled(StatsRecorder::DEFAULT_SAMPLING)
+        );
     }
 }

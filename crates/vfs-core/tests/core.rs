@@ -504,4 +504,3 @@ fn load_extension_goes_through_the_platform_loader() {
     drop(conn);
     reg.unregister().unwrap();
 }
-

@@ -13,8 +13,8 @@ use rusqlite::{Connection, ErrorCode, OpenFlags};
 use vfs_core::codes::*;
 use vfs_core::{
     AccessCheck, Control, Error, Event, File, FileControl, FileKind, FileLock, LockLevel,
-    LockManager, Native, Op, OpenName, OpenOptions, Recorder, Result, ShmGroup, ShmSupport,
-    StatsRecorder, SyncFlags, TracingRecorder, Vfs, Wrap, register, register_observed,
+    LockManager, Native, Op, OpenAccess, OpenName, OpenOptions, Recorder, Result, ShmGroup,
+    ShmSupport, StatsRecorder, SyncFlags, TracingRecorder, Vfs, Wrap, register, register_observed,
 };
 
 // ---------------------------------------------------------------------------
@@ -76,6 +76,7 @@ struct Owned {
     offset: u64,
     bytes: u64,
     code: i32,
+    timed: bool,
 }
 
 impl Recorder for LogRecorder {
@@ -87,6 +88,7 @@ impl Recorder for LogRecorder {
             offset: e.offset,
             bytes: e.bytes,
             code: e.code,
+            timed: e.elapsed.is_some(),
         });
     }
 }
@@ -324,8 +326,12 @@ fn counts_match_what_the_base_saw() {
     let base = Mem::default();
     let tally = Arc::new(TallyRecorder::default());
     let stats = Arc::new(StatsRecorder::new());
+    // The tally recorder asks (by default) for every call to be timed, so
+    // the pair does too, and the stats get every latency.
     let both = Arc::new((tally.clone(), stats.clone()));
-    let reg = register("wrap-counts", Wrap::new(base.clone(), both), false).unwrap();
+    let wrap = Wrap::new(base.clone(), both);
+    assert_eq!(format!("{:?}", wrap.latency()), "Every");
+    let reg = register("wrap-counts", wrap, false).unwrap();
 
     let conn = open("wrap-counts", "/counts.db");
     let mode: String = conn
@@ -385,6 +391,7 @@ fn counts_match_what_the_base_saw() {
             (calls, bytes, errors),
             "{op:?}"
         );
+        assert_eq!(row.timed, row.count, "{op:?}: every call timed");
     }
     let wal = s.kind(Some(FileKind::Wal));
     assert_eq!((wal.writes, wal.write_bytes), (wal_writes.0, wal_writes.1));
@@ -632,6 +639,199 @@ fn register_observed_with_and_without_recorder() {
         .unwrap();
     assert_eq!(first_db_write.file, "/observed.db");
     assert_eq!(first_db_write.offset % 4096, 0);
+    reg.unregister().unwrap();
+}
+
+/// Sampled latency (the stats recorder's default) through rusqlite: counts,
+/// bytes and errors of every operation still match what the base saw
+/// exactly; opens, closes, syncs, truncates and deletes are all timed; the
+/// frequent calls are timed in part, and the table says so.
+#[test]
+fn sampled_latency_keeps_counts_exact_and_times_every_rare_call() {
+    let base = Mem::default();
+    let stats = Arc::new(StatsRecorder::new());
+    let wrap = Wrap::new(base.clone(), stats.clone());
+    assert_eq!(wrap.latency(), stats.latency());
+    assert_eq!(
+        format!("{:?}", wrap.latency()),
+        format!("Sampled({})", StatsRecorder::DEFAULT_SAMPLING)
+    );
+    let reg = register("wrap-sampled", wrap, false).unwrap();
+    let conn = open("wrap-sampled", "/sampled.db");
+    // Rollback journals: each commit opens, syncs and deletes (then, in
+    // TRUNCATE mode, truncates) a journal.
+    conn.execute_batch("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);")
+        .unwrap();
+    for i in 0..20 {
+        conn.execute("INSERT INTO t(v) VALUES (?1)", [format!("row {i}")])
+            .unwrap();
+    }
+    conn.execute_batch("PRAGMA journal_mode=TRUNCATE").unwrap();
+    for i in 0..20 {
+        conn.execute("INSERT INTO t(v) VALUES (?1)", [format!("more {i}")])
+            .unwrap();
+    }
+    // Many autocommit reads: each locks, checks for a hot journal, asks the
+    // size, reads the header and unlocks.
+    let mut q = conn.prepare("SELECT v FROM t WHERE id = ?1").unwrap();
+    for i in 0..3000i64 {
+        let _: String = q.query_row([i % 40 + 1], |r| r.get(0)).unwrap();
+    }
+    drop(q);
+    drop(conn);
+
+    let seen = base.0.seen.take();
+    let s = stats.snapshot();
+    let mut sampled_calls = 0;
+    for op in [
+        Op::Open,
+        Op::Close,
+        Op::Read,
+        Op::Write,
+        Op::Sync,
+        Op::Truncate,
+        Op::FileSize,
+        Op::Lock,
+        Op::Unlock,
+        Op::Delete,
+        Op::Access,
+    ] {
+        let (calls, bytes, errors) = seen
+            .iter()
+            .filter(|((name, _), _)| name == op.name())
+            .fold((0, 0, 0), |a, (_, b)| (a.0 + b.0, a.1 + b.1, a.2 + b.2));
+        let row = s.op(op);
+        assert!(calls > 0, "{op:?} never happened");
+        assert_eq!(
+            (row.count, row.bytes, row.errors),
+            (calls, bytes, errors),
+            "{op:?}"
+        );
+        match op {
+            Op::Open | Op::Close | Op::Sync | Op::Truncate | Op::Delete => {
+                assert_eq!(row.timed, row.count, "{op:?} is always timed");
+                assert!(row.latency.max > std::time::Duration::ZERO, "{op:?}");
+            }
+            _ => {
+                assert!(row.timed <= row.count, "{op:?}");
+                sampled_calls += row.count;
+            }
+        }
+    }
+    // The frequent calls number in the thousands: some, not all, are timed,
+    // and their histograms and (estimated) totals are filled.
+    assert!(sampled_calls > 10_000, "{sampled_calls}");
+    for op in [Op::Lock, Op::Unlock, Op::Access, Op::FileSize, Op::Read] {
+        let row = s.op(op);
+        assert!(row.count >= 3000, "{op:?}: {}", row.count);
+        assert!(
+            row.timed > 0 && row.timed < row.count / 4,
+            "{op:?}: {} of {} timed",
+            row.timed,
+            row.count
+        );
+        assert!(row.latency.p50 <= row.latency.max);
+        assert!(row.latency.total > std::time::Duration::ZERO, "{op:?}");
+    }
+    let db = s.kind(Some(FileKind::MainDb));
+    let (reads, read_bytes, _) = base_sum(&seen, Op::Read, Some(FileKind::MainDb));
+    assert_eq!((db.reads, db.read_bytes), (reads, read_bytes));
+    let table = s.to_string();
+    assert!(
+        table.contains("timed") && table.contains("latency sampled"),
+        "{table}"
+    );
+    reg.unregister().unwrap();
+}
+
+fn base_sum(t: &Tally, op: Op, kind: Option<FileKind>) -> (u64, u64, u64) {
+    t.get(&tally_key(op, kind)).copied().unwrap_or_default()
+}
+
+/// Called directly (no SQLite): 20 000 reads and writes on one file are
+/// counted with their exact bytes, about one in `DEFAULT_SAMPLING` is
+/// timed, and every sync is.
+#[test]
+fn sampled_latency_direct_calls() {
+    let base = Mem::default();
+    let stats = Arc::new(StatsRecorder::new());
+    let wrap = Wrap::new(base.clone(), stats.clone());
+    let opts = OpenOptions {
+        kind: FileKind::MainDb,
+        access: OpenAccess::Create,
+        exclusive: false,
+        delete_on_close: false,
+        flags: 0,
+    };
+    let mut f = wrap
+        .open(&OpenName::new(Some("/direct.db"), FileKind::MainDb), opts)
+        .unwrap();
+    const N: u64 = 10_000;
+    let page = [7u8; 512];
+    let mut buf = [0u8; 512];
+    for i in 0..N {
+        f.write_at(&page, (i % 64) * 512).unwrap();
+        assert_eq!(f.read_at(&mut buf, (i % 64) * 512).unwrap(), 512);
+    }
+    for _ in 0..10 {
+        f.sync(SyncFlags(2)).unwrap();
+    }
+    drop(f);
+    let s = stats.snapshot();
+    let (r, w, sync) = (s.op(Op::Read), s.op(Op::Write), s.op(Op::Sync));
+    assert_eq!((r.count, r.bytes), (N, N * 512));
+    assert_eq!((w.count, w.bytes), (N, N * 512));
+    assert_eq!((sync.count, sync.timed), (10, 10));
+    assert_eq!((s.op(Op::Open).timed, s.op(Op::Close).timed), (1, 1));
+    // Reads and writes share the file's countdown: together about
+    // 2N / DEFAULT_SAMPLING are timed (the gaps are random, mean n).
+    let expected = 2 * N / u64::from(StatsRecorder::DEFAULT_SAMPLING);
+    let timed = r.timed + w.timed;
+    assert!(
+        timed > expected * 8 / 10 && timed < expected * 12 / 10,
+        "{timed} timed, about {expected} expected"
+    );
+    // Both kinds of call get their share, though they strictly alternate.
+    assert!(
+        r.timed > expected / 4 && w.timed > expected / 4,
+        "{r:?} {w:?}"
+    );
+    assert_eq!(
+        base.0.seen.get(Op::Read, Some(FileKind::MainDb)).0,
+        N,
+        "the base saw every read"
+    );
+}
+
+/// A recorder that keeps the default latency mode gets every call timed,
+/// and so does a stats recorder paired with it.
+#[test]
+fn recorders_asking_every_call_get_every_call_timed() {
+    let base = Mem::default();
+    let log = Arc::new(LogRecorder::default());
+    let stats = Arc::new(StatsRecorder::new());
+    let reg = register(
+        "wrap-every",
+        Wrap::new(base, Arc::new((stats.clone(), log.clone()))),
+        false,
+    )
+    .unwrap();
+    let conn = open("wrap-every", "/every.db");
+    conn.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1);")
+        .unwrap();
+    for _ in 0..100 {
+        assert_eq!(count(&conn), 1);
+    }
+    drop(conn);
+    let events = log.events();
+    assert!(events.len() > 500, "{}", events.len());
+    assert!(events.iter().all(|e| e.timed), "an untimed event");
+    let s = stats.snapshot();
+    assert_eq!(s.total_ops(), events.len() as u64);
+    for row in &s.ops {
+        assert_eq!(row.timed, row.count, "{:?}", row.op);
+    }
+    assert!(!s.to_string().contains("latency sampled"));
     reg.unregister().unwrap();
 }
 
