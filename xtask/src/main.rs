@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod ext;
+mod fuzz;
 mod sqlite_tests;
 
 use std::process::{Command, ExitCode};
@@ -20,6 +21,9 @@ commands:
         SQLite's own test programs (speedtest1, mptest, the TCL suite's
         VFS scripts) built from SQLite's source and run on every stack,
         compared with SQLite's unix VFS; writes target/sqlite-tests/results.json
+  fuzz [--seconds N] [TARGET]...
+        run the cargo-fuzz targets under fuzz/ (vfs_ops, cksm_page,
+        embed_image, crypto_image), 60 s each by default
   help  this text";
 
 fn main() -> ExitCode {
@@ -27,6 +31,7 @@ fn main() -> ExitCode {
     match args.first().map(String::as_str) {
         Some("bench") => bench(&args[1..]),
         Some("ext-test") => ext::run(&args[1..]),
+        Some("fuzz") => fuzz::run(&args[1..]),
         Some("sqlite-tests") => sqlite_tests::run(&args[1..]),
         Some("help") | Some("--help") | Some("-h") | None => {
             println!("{HELP}");
