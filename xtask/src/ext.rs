@@ -38,6 +38,7 @@ const EXPECTED_NAMES: &[&str] = &[
     "native",
     "mem",
     "mvcc",
+    "wrap",
     "cksm",
     "cksm-mem",
     "cksm-crc32",

@@ -188,6 +188,23 @@ pub fn all(tmp: &Path) -> Res<Vec<Target>> {
         false,
     )?;
     t.push(memory_target("cksm(memdb)", "bench-cksm-memdb", true));
+    let key = vfs_crypto::Key::from_bytes([42; 32]);
+    let _ = vfs_core::register(
+        "bench-crypto-memdb",
+        vfs_crypto::Crypto::new(memdb.clone(), key.clone()),
+        false,
+    )?;
+    t.push(memory_target("crypto(memdb)", "bench-crypto-memdb", true));
+    let _ = vfs_core::register(
+        "bench-crypto-cksm-memdb",
+        vfs_crypto::Crypto::over_cksm(memdb.clone(), Some(key.clone())),
+        false,
+    )?;
+    t.push(memory_target(
+        "crypto(cksm(memdb))",
+        "bench-crypto-cksm-memdb",
+        true,
+    ));
 
     let _ = vfs_core::register("bench-native", vfs_core::Native::new()?, false)?;
     t.push(disk_target("native", tmp, Some("bench-native")));
@@ -197,6 +214,16 @@ pub fn all(tmp: &Path) -> Res<Vec<Target>> {
         false,
     )?;
     t.push(disk_target("cksm(native)", tmp, Some("bench-cksm-native")));
+    let _ = vfs_core::register(
+        "bench-crypto-cksm-native",
+        vfs_crypto::Crypto::over_cksm(vfs_core::Native::new()?, Some(key)),
+        false,
+    )?;
+    t.push(disk_target(
+        "crypto(cksm(native))",
+        tmp,
+        Some("bench-crypto-cksm-native"),
+    ));
 
     let stats = Arc::new(vfs_core::StatsRecorder::new());
     let _ = vfs_core::register_observed(

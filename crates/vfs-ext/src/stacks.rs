@@ -6,7 +6,9 @@
 //! same stacks under the same names.
 
 use vfs_cksm::{Cksm, Mode};
-use vfs_core::{Error, Native, Registration, Result, Vfs, codes};
+use std::sync::Arc;
+
+use vfs_core::{Error, Native, Registration, Result, StatsRecorder, Vfs, Wrap, codes};
 use vfs_crypto::Crypto;
 use vfs_memdb::MemDb;
 use vfs_mvcc::Mvcc;
@@ -24,6 +26,12 @@ pub fn register_all(reg: &mut Registrar) -> Result<()> {
     reg.add("mem", Ok(MemDb::new()))?;
     // In memory with snapshot-isolation readers (vfs-mvcc).
     reg.add("mvcc", Ok(Mvcc::new()))?;
+    // The platform VFS observed by vfs-core's Wrap with a stats recorder
+    // (every operation counted; SQLite's test programs run through it).
+    reg.add(
+        "wrap",
+        Native::new().map(|n| Wrap::new(n, Arc::new(StatsRecorder::new()))),
+    )?;
     // Page checksums in SQLite's cksumvfs format, on disk and in memory
     // (vfs-cksm; new databases get the reserve from its connection hook).
     reg.add("cksm", Native::new().map(Cksm::new))?;
