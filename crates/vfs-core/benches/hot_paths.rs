@@ -6,50 +6,12 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use libsqlite3_sys as ffi;
-use vfs_core::{
-    AccessCheck, File, LockLevel, LockManager, OpenName, OpenOptions, Result, ShmGroup, ShmLockOp,
-    SyncFlags, Vfs,
-};
+use vfs_core::{LockLevel, LockManager, ShmGroup, ShmLockOp};
 
-/// A 64 KiB in-memory file that never allocates after open.
-struct Fixed;
-struct FixedFile(Box<[u8; 65536]>);
+#[path = "../tests/common/fixed.rs"]
+mod fixed;
 
-impl Vfs for Fixed {
-    type File = FixedFile;
-    fn open(&self, _: &OpenName<'_>, _: OpenOptions) -> Result<FixedFile> {
-        Ok(FixedFile(Box::new([0; 65536])))
-    }
-    fn delete(&self, _: &str, _: bool) -> Result<()> {
-        Ok(())
-    }
-    fn access(&self, _: &str, _: AccessCheck) -> Result<bool> {
-        Ok(false)
-    }
-}
-
-impl File for FixedFile {
-    vfs_core::no_lock!();
-    fn read_at(&mut self, buf: &mut [u8], offset: u64) -> Result<usize> {
-        let o = offset as usize;
-        buf.copy_from_slice(&self.0[o..o + buf.len()]);
-        Ok(buf.len())
-    }
-    fn write_at(&mut self, buf: &[u8], offset: u64) -> Result<()> {
-        let o = offset as usize;
-        self.0[o..o + buf.len()].copy_from_slice(buf);
-        Ok(())
-    }
-    fn truncate(&mut self, _: u64) -> Result<()> {
-        Ok(())
-    }
-    fn sync(&mut self, _: SyncFlags) -> Result<()> {
-        Ok(())
-    }
-    fn size(&mut self) -> Result<u64> {
-        Ok(65536)
-    }
-}
+use fixed::Fixed;
 
 fn trampolines(c: &mut Criterion) {
     let _reg = vfs_core::register("bench-fixed", Fixed, false).unwrap();

@@ -5,50 +5,14 @@ use std::ffi::CString;
 
 use libsqlite3_sys as ffi;
 use vfs_core::alloc_count::{CountingAllocator, count_allocations};
-use vfs_core::{AccessCheck, File, OpenName, OpenOptions, Result, SyncFlags, Vfs};
 
 #[global_allocator]
 static GLOBAL: CountingAllocator = CountingAllocator;
 
-/// A fixed-size in-memory file that never allocates after open.
-struct Fixed;
-struct FixedFile(Box<[u8; 65536]>);
+#[path = "common/fixed.rs"]
+mod fixed;
 
-impl Vfs for Fixed {
-    type File = FixedFile;
-    fn open(&self, _: &OpenName<'_>, _: OpenOptions) -> Result<FixedFile> {
-        Ok(FixedFile(Box::new([0; 65536])))
-    }
-    fn delete(&self, _: &str, _: bool) -> Result<()> {
-        Ok(())
-    }
-    fn access(&self, _: &str, _: AccessCheck) -> Result<bool> {
-        Ok(false)
-    }
-}
-
-impl File for FixedFile {
-    vfs_core::no_lock!();
-    fn read_at(&mut self, buf: &mut [u8], offset: u64) -> Result<usize> {
-        let o = offset as usize;
-        buf.copy_from_slice(&self.0[o..o + buf.len()]);
-        Ok(buf.len())
-    }
-    fn write_at(&mut self, buf: &[u8], offset: u64) -> Result<()> {
-        let o = offset as usize;
-        self.0[o..o + buf.len()].copy_from_slice(buf);
-        Ok(())
-    }
-    fn truncate(&mut self, _: u64) -> Result<()> {
-        Ok(())
-    }
-    fn sync(&mut self, _: SyncFlags) -> Result<()> {
-        Ok(())
-    }
-    fn size(&mut self) -> Result<u64> {
-        Ok(65536)
-    }
-}
+use fixed::Fixed;
 
 #[test]
 fn read_write_path_does_not_allocate() {
