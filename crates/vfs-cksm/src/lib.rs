@@ -619,6 +619,9 @@ impl<B: Vfs> Vfs for Cksm<B> {
     fn full_pathname(&self, path: &str) -> Result<String> {
         self.inner.full_pathname(path)
     }
+    fn resolve_pathname(&self, path: &str) -> Result<vfs_core::ResolvedPath> {
+        self.inner.resolve_pathname(path)
+    }
     fn max_pathname(&self) -> usize {
         self.inner.max_pathname()
     }

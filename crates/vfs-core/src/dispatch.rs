@@ -325,7 +325,8 @@ unsafe extern "C" fn x_full_pathname<V: Vfs>(
     let r = guard(Op::FullPathname, || {
         // SAFETY: SQLite passes a valid file name.
         let path = unsafe { c_str(z_name) }?;
-        let full = backend(slot)?.full_pathname(path)?;
+        let resolved = backend(slot)?.resolve_pathname(path)?;
+        let full = resolved.path;
         if full.len() + 1 > n_out.max(0) as usize || full.contains('\0') {
             return Err(Error::new(
                 ffi::SQLITE_CANTOPEN_FULLPATH,
@@ -337,9 +338,14 @@ unsafe extern "C" fn x_full_pathname<V: Vfs>(
             ptr::copy_nonoverlapping(full.as_ptr(), z_out.cast::<u8>(), full.len());
             *z_out.add(full.len()) = 0;
         }
-        Ok(())
+        Ok(resolved.via_symlink)
     });
-    to_rc(Op::FullPathname, r)
+    match r {
+        // An OK code: SQLite refuses the open only under SQLITE_OPEN_NOFOLLOW.
+        Ok(true) => ffi::SQLITE_OK_SYMLINK,
+        Ok(false) => ffi::SQLITE_OK,
+        Err(e) => fail(Op::FullPathname, e),
+    }
 }
 
 /// # Safety

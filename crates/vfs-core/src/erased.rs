@@ -5,7 +5,7 @@ use std::time::Duration;
 use crate::shm::{ShmLockOp, ShmRegion};
 use crate::{
     AccessCheck, DeviceCharacteristics, File, FileControl, LockLevel, OpenName, OpenOptions,
-    Result, ShmSupport, SyncFlags, Vfs,
+    ResolvedPath, Result, ShmSupport, SyncFlags, Vfs,
 };
 
 /// An object-safe [`Vfs`]: every `Vfs` is one, and `Box<dyn DynVfs>` is a
@@ -28,6 +28,8 @@ pub trait DynVfs: Send + Sync + 'static {
     fn access_dyn(&self, path: &str, check: AccessCheck) -> Result<bool>;
     /// [`Vfs::full_pathname`].
     fn full_pathname_dyn(&self, path: &str) -> Result<String>;
+    /// [`Vfs::resolve_pathname`].
+    fn resolve_pathname_dyn(&self, path: &str) -> Result<ResolvedPath>;
     /// [`Vfs::max_pathname`].
     fn max_pathname_dyn(&self) -> usize;
     /// [`Vfs::randomness`].
@@ -50,6 +52,9 @@ impl<V: Vfs> DynVfs for V {
     }
     fn full_pathname_dyn(&self, path: &str) -> Result<String> {
         self.full_pathname(path)
+    }
+    fn resolve_pathname_dyn(&self, path: &str) -> Result<ResolvedPath> {
+        self.resolve_pathname(path)
     }
     fn max_pathname_dyn(&self) -> usize {
         self.max_pathname()
@@ -78,6 +83,9 @@ impl Vfs for Box<dyn DynVfs> {
     }
     fn full_pathname(&self, path: &str) -> Result<String> {
         (**self).full_pathname_dyn(path)
+    }
+    fn resolve_pathname(&self, path: &str) -> Result<ResolvedPath> {
+        (**self).resolve_pathname_dyn(path)
     }
     fn max_pathname(&self) -> usize {
         (**self).max_pathname_dyn()

@@ -94,7 +94,7 @@ pub use registry::{
     RegisterOptions, Registration, find, open_files, register, register_with, unregister,
 };
 pub use shm::{ShmConnection, ShmGroup, ShmLockOp, ShmRegion};
-pub use traits::{File, ShmSupport, Vfs};
+pub use traits::{File, ResolvedPath, ShmSupport, Vfs};
 pub use types::{
     AccessCheck, DeviceCharacteristics, FileKind, LockLevel, OpenAccess, OpenOptions, SyncFlags,
 };

@@ -11,7 +11,7 @@ use crate::registry::platform_vfs;
 use crate::shm::{ShmLockOp, ShmRegion};
 use crate::{
     AccessCheck, DeviceCharacteristics, Error, File, FileControl, LockLevel, OpenName, OpenOptions,
-    Result, ShmSupport, SyncFlags, Vfs, code_name, codes,
+    ResolvedPath, Result, ShmSupport, SyncFlags, Vfs, code_name, codes,
 };
 
 /// The platform VFS as a base for shims.
@@ -155,6 +155,10 @@ impl Vfs for Native {
     }
 
     fn full_pathname(&self, path: &str) -> Result<String> {
+        self.resolve_pathname(path).map(|r| r.path)
+    }
+
+    fn resolve_pathname(&self, path: &str) -> Result<ResolvedPath> {
         let c = CString::new(path).map_err(|_| Error::io("path contains NUL"))?;
         let n = self.max_pathname() + 1;
         let mut buf = vec![0u8; n];
@@ -171,7 +175,10 @@ impl Vfs for Native {
         }
         let s = CStr::from_bytes_until_nul(&buf)
             .map_err(|_| Error::new(codes::SQLITE_CANTOPEN_FULLPATH, "unterminated path"))?;
-        Ok(s.to_string_lossy().into_owned())
+        Ok(ResolvedPath {
+            path: s.to_string_lossy().into_owned(),
+            via_symlink: rc == ffi::SQLITE_OK_SYMLINK,
+        })
     }
 
     fn max_pathname(&self) -> usize {

@@ -39,6 +39,17 @@ pub trait Vfs: Send + Sync + 'static {
         Ok(path.to_owned())
     }
 
+    /// [`full_pathname`](Vfs::full_pathname), also telling whether a
+    /// symbolic link was followed on the way (SQLite then refuses to open
+    /// the file with `SQLITE_OPEN_NOFOLLOW`). The default follows no link;
+    /// shims forward it to their base.
+    fn resolve_pathname(&self, path: &str) -> Result<ResolvedPath> {
+        Ok(ResolvedPath {
+            path: self.full_pathname(path)?,
+            via_symlink: false,
+        })
+    }
+
     /// The longest path this VFS handles (`mxPathname`).
     fn max_pathname(&self) -> usize {
         1024
@@ -61,6 +72,15 @@ pub trait Vfs: Send + Sync + 'static {
     fn current_time_ms(&self) -> Option<i64> {
         None
     }
+}
+
+/// The answer of [`Vfs::resolve_pathname`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResolvedPath {
+    /// The canonical path.
+    pub path: String,
+    /// Whether resolving it followed a symbolic link (`SQLITE_OK_SYMLINK`).
+    pub via_symlink: bool,
 }
 
 /// One open file.
@@ -228,6 +248,9 @@ impl<V: Vfs> Vfs for Arc<V> {
     }
     fn full_pathname(&self, path: &str) -> Result<String> {
         (**self).full_pathname(path)
+    }
+    fn resolve_pathname(&self, path: &str) -> Result<ResolvedPath> {
+        (**self).resolve_pathname(path)
     }
     fn max_pathname(&self) -> usize {
         (**self).max_pathname()

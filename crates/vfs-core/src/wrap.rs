@@ -297,6 +297,9 @@ impl<V: Vfs, R: Recorder + ?Sized> Vfs for Wrap<V, R> {
     fn full_pathname(&self, path: &str) -> Result<String> {
         self.base.full_pathname(path)
     }
+    fn resolve_pathname(&self, path: &str) -> Result<crate::ResolvedPath> {
+        self.base.resolve_pathname(path)
+    }
 
     fn max_pathname(&self) -> usize {
         self.base.max_pathname()

@@ -504,3 +504,38 @@ fn load_extension_goes_through_the_platform_loader() {
     drop(conn);
     reg.unregister().unwrap();
 }
+
+/// `SQLITE_OPEN_NOFOLLOW` refuses a database reached through a symbolic
+/// link: the native base reports the link (`SQLITE_OK_SYMLINK`) and shims
+/// pass that up (SQLite's symlink.test found it dropped).
+#[test]
+fn nofollow_refuses_a_symbolic_link_through_a_shim() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = dir.path().join("real.db");
+    let link = dir.path().join("link.db");
+    Connection::open(&real)
+        .unwrap()
+        .execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1);")
+        .unwrap();
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let name = unique_name("nofollow");
+    let reg = vfs_core::register(&name, PassThrough(Native::new().unwrap()), false).unwrap();
+    let uri = format!("file:{}?vfs={name}", link.display());
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_URI;
+    let e = Connection::open_with_flags(&uri, flags | OpenFlags::SQLITE_OPEN_NOFOLLOW)
+        .and_then(|c| c.query_row("SELECT count(*) FROM t", [], |r| r.get::<_, i64>(0)))
+        .unwrap_err();
+    assert_eq!(
+        code_of(&e),
+        Some(libsqlite3_sys::SQLITE_CANTOPEN_SYMLINK),
+        "{e}"
+    );
+    // Without NOFOLLOW the link is followed as usual.
+    let c = Connection::open_with_flags(&uri, flags).unwrap();
+    let n: i64 = c
+        .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 1);
+    drop(c);
+    reg.unregister().unwrap();
+}

@@ -659,6 +659,9 @@ impl<B: Vfs> Vfs for Fault<B> {
     fn full_pathname(&self, path: &str) -> Result<String> {
         self.machine.base.full_pathname(path)
     }
+    fn resolve_pathname(&self, path: &str) -> Result<vfs_core::ResolvedPath> {
+        self.machine.base.resolve_pathname(path)
+    }
 
     fn max_pathname(&self) -> usize {
         self.machine.base.max_pathname()

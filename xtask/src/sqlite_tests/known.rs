@@ -19,9 +19,6 @@ pub enum Reason {
     /// (`xSetSystemCall`, through `test_syscall`) on the default VFS;
     /// vfs-core's VFSes do not offer them.
     NoSyscallHooks,
-    /// `xFullPathname` of vfs-core does not report `SQLITE_OK_SYMLINK`, so
-    /// `SQLITE_OPEN_NOFOLLOW` cannot refuse a symbolic link.
-    SymlinkStatus,
     /// cksm verifies page 1 even when its header is damaged: a test that
     /// breaks the magic string gets `SQLITE_IOERR_DATA` ("disk I/O error")
     /// where `unix` and SQLite's cksumvfs (which only verifies once the
@@ -44,9 +41,6 @@ impl Reason {
             Reason::NoMmap => "no memory-mapped I/O in vfs-core (mmap_size stays 0)",
             Reason::NoSyscallHooks => {
                 "test_syscall needs unix's xSetSystemCall, which vfs-core's VFSes do not offer"
-            }
-            Reason::SymlinkStatus => {
-                "xFullPathname does not pass SQLITE_OK_SYMLINK up (NOFOLLOW cannot refuse links)"
             }
             Reason::CksmDetects => {
                 "cksm verifies page 1 even with a damaged header (IOERR_DATA, not NOTADB)"
@@ -106,14 +100,6 @@ const TCL: &[Known] = &[
     k(ALL, "syscall.test", &["<abort>"], Reason::NoSyscallHooks),
     k(ALL, "wal64k.test", &["<abort>"], Reason::NoSyscallHooks),
     k(ALL, "oserror.test", &["<abort>"], Reason::NoSyscallHooks),
-    // Symbolic links.
-    k(
-        ALL,
-        "symlink.test",
-        &["symlink-1.1.2", "symlink-1.1.4"],
-        Reason::SymlinkStatus,
-    ),
-    // readonly_shm.
     // Checksums (beyond what SQLite's cksumvfs shows too).
     k(
         CKSM,

@@ -847,6 +847,9 @@ impl<B: Vfs, C: PageCodec> Vfs for PageVfs<B, C> {
     fn full_pathname(&self, path: &str) -> Result<String> {
         self.base.full_pathname(path)
     }
+    fn resolve_pathname(&self, path: &str) -> Result<crate::ResolvedPath> {
+        self.base.resolve_pathname(path)
+    }
 
     fn max_pathname(&self) -> usize {
         self.base.max_pathname()

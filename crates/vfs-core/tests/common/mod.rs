@@ -361,6 +361,9 @@ impl<B: Vfs> Vfs for PassThrough<B> {
     fn full_pathname(&self, path: &str) -> Result<String> {
         self.0.full_pathname(path)
     }
+    fn resolve_pathname(&self, path: &str) -> Result<vfs_core::ResolvedPath> {
+        self.0.resolve_pathname(path)
+    }
     fn max_pathname(&self) -> usize {
         self.0.max_pathname()
     }
