@@ -95,16 +95,13 @@
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
 
 use rusqlite::OptionalExtension;
 use vfs_core::hooks::{self, ArgValue, SqlValue};
 use vfs_core::page::{
     FileInfo, FileStatus, Mapping, PageCodec, PageCtx, PageFile, PageVfs, RESERVE_PRAGMA,
 };
-use vfs_core::{
-    AccessCheck, Control, Error, FileControl, FileKind, OpenName, OpenOptions, Result, Vfs, codes,
-};
+use vfs_core::{Control, Error, FileControl, FileKind, OpenName, OpenOptions, Result, Vfs, codes};
 
 /// Bytes of the cksumvfs trailer (and its reserve when used alone).
 pub const CKSUMVFS_TRAILER: usize = 8;
@@ -610,30 +607,7 @@ impl<B: Vfs> Vfs for Cksm<B> {
     fn open(&self, name: &OpenName<'_>, opts: OpenOptions) -> Result<Self::File> {
         self.inner.open(name, opts)
     }
-    fn delete(&self, path: &str, sync_dir: bool) -> Result<()> {
-        self.inner.delete(path, sync_dir)
-    }
-    fn access(&self, path: &str, check: AccessCheck) -> Result<bool> {
-        self.inner.access(path, check)
-    }
-    fn full_pathname(&self, path: &str) -> Result<String> {
-        self.inner.full_pathname(path)
-    }
-    fn resolve_pathname(&self, path: &str) -> Result<vfs_core::ResolvedPath> {
-        self.inner.resolve_pathname(path)
-    }
-    fn max_pathname(&self) -> usize {
-        self.inner.max_pathname()
-    }
-    fn randomness(&self, buf: &mut [u8]) -> Option<usize> {
-        self.inner.randomness(buf)
-    }
-    fn sleep(&self, duration: Duration) -> Option<Duration> {
-        self.inner.sleep(duration)
-    }
-    fn current_time_ms(&self) -> Option<i64> {
-        self.inner.current_time_ms()
-    }
+    vfs_core::forward_vfs!(inner);
 }
 
 /// Registers `verify_checksum` on every connection opened from now on (once

@@ -235,6 +235,56 @@ macro_rules! no_lock {
     };
 }
 
+/// Forwards every [`Vfs`] method but `open` (and the associated `File`
+/// type) to the field named `$field`: the one line a shim writes for the
+/// methods it does not change.
+///
+/// ```
+/// use vfs_core::{Native, OpenName, OpenOptions, Result, Vfs};
+///
+/// struct Shim { base: Native }
+///
+/// impl Vfs for Shim {
+///     type File = <Native as Vfs>::File;
+///     fn open(&self, name: &OpenName<'_>, opts: OpenOptions) -> Result<Self::File> {
+///         self.base.open(name, opts)
+///     }
+///     vfs_core::forward_vfs!(base);
+/// }
+/// ```
+#[macro_export]
+macro_rules! forward_vfs {
+    ($field:tt) => {
+        fn delete(&self, path: &str, sync_dir: bool) -> $crate::Result<()> {
+            self.$field.delete(path, sync_dir)
+        }
+        fn access(&self, path: &str, check: $crate::AccessCheck) -> $crate::Result<bool> {
+            self.$field.access(path, check)
+        }
+        fn full_pathname(&self, path: &str) -> $crate::Result<::std::string::String> {
+            self.$field.full_pathname(path)
+        }
+        fn resolve_pathname(&self, path: &str) -> $crate::Result<$crate::ResolvedPath> {
+            self.$field.resolve_pathname(path)
+        }
+        fn max_pathname(&self) -> usize {
+            self.$field.max_pathname()
+        }
+        fn randomness(&self, buf: &mut [u8]) -> ::std::option::Option<usize> {
+            self.$field.randomness(buf)
+        }
+        fn sleep(
+            &self,
+            duration: ::std::time::Duration,
+        ) -> ::std::option::Option<::std::time::Duration> {
+            self.$field.sleep(duration)
+        }
+        fn current_time_ms(&self) -> ::std::option::Option<i64> {
+            self.$field.current_time_ms()
+        }
+    };
+}
+
 impl<V: Vfs> Vfs for Arc<V> {
     type File = V::File;
     fn open(&self, name: &OpenName<'_>, opts: OpenOptions) -> Result<Self::File> {

@@ -284,25 +284,6 @@ fn type_erased_registration_works() {
 }
 
 #[test]
-fn make_default_routes_plain_opens_to_the_vfs() {
-    // Registered as default, then restored: run in one test to keep other
-    // tests (which name their VFS explicitly) unaffected.
-    let name = unique_name("default");
-    let vfs = TestVfs::new(false);
-    let reg = vfs_core::register(&name, vfs.clone(), true).unwrap();
-    let conn = Connection::open_with_flags(
-        "dflt.db",
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
-    )
-    .unwrap();
-    conn.execute_batch("CREATE TABLE t(x)").unwrap();
-    drop(conn);
-    reg.unregister().unwrap();
-    assert!(vfs.file_names().contains(&"dflt.db".to_owned()));
-    assert!(!std::path::Path::new("dflt.db").exists(), "nothing on disk");
-}
-
-#[test]
 fn shim_over_native_is_readable_by_plain_sqlite_and_shares_wal() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("native.db");
@@ -513,7 +494,7 @@ fn nofollow_refuses_a_symbolic_link_through_a_shim() {
     let dir = tempfile::tempdir().unwrap();
     let real = dir.path().join("real.db");
     let link = dir.path().join("link.db");
-    Connection::open(&real)
+    Connection::open(format!("file:{}?vfs=unix", real.display()))
         .unwrap()
         .execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1);")
         .unwrap();

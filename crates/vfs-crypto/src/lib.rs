@@ -114,11 +114,10 @@ mod tests;
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 
 use vfs_cksm::Cksm;
 use vfs_core::page::{PageFile, PageVfs};
-use vfs_core::{AccessCheck, OpenName, OpenOptions, Result, Vfs};
+use vfs_core::{OpenName, OpenOptions, Result, Vfs};
 
 pub use codec::{CryptoCodec, CryptoOptions, CryptoState, CryptoStats};
 pub use copy::{decrypt_database, encrypt_database, rekey_database, vacuum_into};
@@ -212,28 +211,5 @@ impl<B: Vfs> Vfs for Crypto<B> {
     fn open(&self, name: &OpenName<'_>, opts: OpenOptions) -> Result<Self::File> {
         self.inner.open(name, opts)
     }
-    fn delete(&self, path: &str, sync_dir: bool) -> Result<()> {
-        self.inner.delete(path, sync_dir)
-    }
-    fn access(&self, path: &str, check: AccessCheck) -> Result<bool> {
-        self.inner.access(path, check)
-    }
-    fn full_pathname(&self, path: &str) -> Result<String> {
-        self.inner.full_pathname(path)
-    }
-    fn resolve_pathname(&self, path: &str) -> Result<vfs_core::ResolvedPath> {
-        self.inner.resolve_pathname(path)
-    }
-    fn max_pathname(&self) -> usize {
-        self.inner.max_pathname()
-    }
-    fn randomness(&self, buf: &mut [u8]) -> Option<usize> {
-        self.inner.randomness(buf)
-    }
-    fn sleep(&self, duration: Duration) -> Option<Duration> {
-        self.inner.sleep(duration)
-    }
-    fn current_time_ms(&self) -> Option<i64> {
-        self.inner.current_time_ms()
-    }
+    vfs_core::forward_vfs!(inner);
 }

@@ -201,15 +201,14 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
-use std::time::Duration;
 
 use libsqlite3_sys as ffi;
 use parking_lot::Mutex;
 
 use crate::shm::{ShmLockOp, ShmRegion};
 use crate::{
-    AccessCheck, Control, DeviceCharacteristics, Error, File, FileControl, FileKind, LockLevel,
-    OpenName, OpenOptions, Result, ShmSupport, SyncFlags, Vfs, codes,
+    Control, DeviceCharacteristics, Error, File, FileControl, FileKind, LockLevel, OpenName,
+    OpenOptions, Result, ShmSupport, SyncFlags, Vfs, codes,
 };
 
 use db::DbMap;
@@ -836,36 +835,7 @@ impl<B: Vfs, C: PageCodec> Vfs for PageVfs<B, C> {
         })
     }
 
-    fn delete(&self, path: &str, sync_dir: bool) -> Result<()> {
-        self.base.delete(path, sync_dir)
-    }
-
-    fn access(&self, path: &str, check: AccessCheck) -> Result<bool> {
-        self.base.access(path, check)
-    }
-
-    fn full_pathname(&self, path: &str) -> Result<String> {
-        self.base.full_pathname(path)
-    }
-    fn resolve_pathname(&self, path: &str) -> Result<crate::ResolvedPath> {
-        self.base.resolve_pathname(path)
-    }
-
-    fn max_pathname(&self) -> usize {
-        self.base.max_pathname()
-    }
-
-    fn randomness(&self, buf: &mut [u8]) -> Option<usize> {
-        self.base.randomness(buf)
-    }
-
-    fn sleep(&self, duration: Duration) -> Option<Duration> {
-        self.base.sleep(duration)
-    }
-
-    fn current_time_ms(&self) -> Option<i64> {
-        self.base.current_time_ms()
-    }
+    crate::forward_vfs!(base);
 }
 
 enum Map {

@@ -352,21 +352,7 @@ impl<B: Vfs> Vfs for PassThrough<B> {
     fn open(&self, name: &OpenName<'_>, opts: OpenOptions) -> Result<Self::File> {
         self.0.open(name, opts).map(PassFile)
     }
-    fn delete(&self, path: &str, sync_dir: bool) -> Result<()> {
-        self.0.delete(path, sync_dir)
-    }
-    fn access(&self, path: &str, check: AccessCheck) -> Result<bool> {
-        self.0.access(path, check)
-    }
-    fn full_pathname(&self, path: &str) -> Result<String> {
-        self.0.full_pathname(path)
-    }
-    fn resolve_pathname(&self, path: &str) -> Result<vfs_core::ResolvedPath> {
-        self.0.resolve_pathname(path)
-    }
-    fn max_pathname(&self) -> usize {
-        self.0.max_pathname()
-    }
+    vfs_core::forward_vfs!(0);
 }
 
 impl<F: File> File for PassFile<F> {
