@@ -10,10 +10,11 @@ use std::process::{Command, ExitCode};
 const HELP: &str = "cargo xtask <command>
 
 commands:
-  bench [--quick] [--reps N] [--filter NAME]
+  bench [--quick] [--reps N] [--filter NAME] [--peers]
         build in release mode and run every workload on SQLite's own VFSes
         and on every backend and stack; prints tables, writes
-        target/bench/results.json and target/bench/chart.svg
+        target/bench/results.json and target/bench/chart.svg; --peers also
+        builds bench-peers (SQLCipher) and reports it beside crypto
   ext-test [--release] [--keep]
         build the loadable extension (crates/vfs-ext) and drive the sqlite3
         shell, Python's sqlite3 module and the Rust crates with it
@@ -49,9 +50,23 @@ fn cargo() -> Command {
 }
 
 fn bench(args: &[String]) -> ExitCode {
+    let peers = args.iter().any(|a| a == "--peers");
+    let mut args: Vec<String> = args.iter().filter(|a| *a != "--peers").cloned().collect();
+    if peers {
+        match run_peers(&args) {
+            Ok(samples) => {
+                args.push("--peer-samples".to_owned());
+                args.push(samples);
+            }
+            Err(e) => {
+                eprintln!("xtask bench --peers: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     let status = cargo()
         .args(["run", "--release", "--quiet", "-p", "vfs-bench", "--"])
-        .args(args)
+        .args(&args)
         .status();
     match status {
         Ok(s) if s.success() => ExitCode::SUCCESS,
@@ -64,4 +79,61 @@ fn bench(args: &[String]) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Builds `bench-peers` (SQLCipher with vendored OpenSSL; a crate outside
+/// the workspace so its SQLite never replaces the workspace's) in its own
+/// target directory, runs it with the bench's size options and returns the
+/// file it wrote.
+fn run_peers(args: &[String]) -> Result<String, String> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .ok_or("xtask has no parent directory")?
+        .to_owned();
+    let target_dir = root.join("target/peers");
+    eprintln!(
+        "xtask bench --peers: building SQLCipher (vendored OpenSSL; the first build takes minutes)"
+    );
+    let status = cargo()
+        .args(["build", "--release", "--quiet", "--manifest-path"])
+        .arg(root.join("bench-peers/Cargo.toml"))
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .status()
+        .map_err(|e| format!("could not start cargo: {e}"))?;
+    if !status.success() {
+        return Err(format!(
+            "building bench-peers failed ({status}); it needs a C compiler, make and perl for OpenSSL"
+        ));
+    }
+    // The peer runner takes the size options; --filter and --out belong to
+    // vfs-bench (the samples go next to its results).
+    let mut peer_args = Vec::new();
+    let mut out_dir = root.join("target/bench");
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--quick" => peer_args.push(a.clone()),
+            "--reps" => {
+                peer_args.push(a.clone());
+                peer_args.extend(it.next().cloned());
+            }
+            "--out" => {
+                if let Some(d) = it.next() {
+                    out_dir = d.into();
+                }
+            }
+            _ => {}
+        }
+    }
+    let samples = out_dir.join("peer-samples.json");
+    let status = std::process::Command::new(target_dir.join("release/bench-peers"))
+        .args(&peer_args)
+        .arg("--out")
+        .arg(&samples)
+        .status()
+        .map_err(|e| format!("could not start bench-peers: {e}"))?;
+    if !status.success() {
+        return Err(format!("bench-peers failed ({status})"));
+    }
+    Ok(samples.display().to_string())
 }

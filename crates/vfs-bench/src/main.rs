@@ -21,6 +21,8 @@ struct Options {
     reps: usize,
     filter: Option<String>,
     out_dir: std::path::PathBuf,
+    /// Samples of peer libraries measured by `bench-peers` in this run.
+    peer_samples: Option<std::path::PathBuf>,
 }
 
 fn parse_args() -> Result<Options, String> {
@@ -29,6 +31,7 @@ fn parse_args() -> Result<Options, String> {
         reps: 5,
         filter: None,
         out_dir: std::path::PathBuf::from("target/bench"),
+        peer_samples: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -42,10 +45,18 @@ fn parse_args() -> Result<Options, String> {
             }
             "--filter" => o.filter = Some(args.next().ok_or("--filter takes a target name part")?),
             "--out" => o.out_dir = args.next().ok_or("--out takes a directory")?.into(),
+            "--peer-samples" => {
+                o.peer_samples = Some(
+                    args.next()
+                        .ok_or("--peer-samples takes the file bench-peers wrote")?
+                        .into(),
+                )
+            }
             "-h" | "--help" => {
                 println!(
-                    "vfs-bench [--quick] [--reps N] [--filter NAME] [--out DIR]\n\
-                     Runs every workload on every target; writes DIR/results.json and DIR/chart.svg."
+                    "vfs-bench [--quick] [--reps N] [--filter NAME] [--out DIR] [--peer-samples FILE]\n\
+                     Runs every workload on every target; writes DIR/results.json and DIR/chart.svg.\n\
+                     --peer-samples adds the samples bench-peers measured (cargo xtask bench --peers)."
                 );
                 std::process::exit(0);
             }
@@ -139,6 +150,9 @@ fn run(opts: &Options) -> Result<(), Box<dyn std::error::Error>> {
         }
         eprintln!();
     }
+    if let Some(path) = &opts.peer_samples {
+        add_peer_samples(&mut report, path)?;
+    }
     report.finish(started.elapsed());
     print!("{report}");
     std::fs::create_dir_all(&opts.out_dir)?;
@@ -147,6 +161,67 @@ fn run(opts: &Options) -> Result<(), Box<dyn std::error::Error>> {
     let svg = opts.out_dir.join("chart.svg");
     std::fs::write(&svg, report.to_svg())?;
     println!("\nwrote {} and {}", json.display(), svg.display());
+    Ok(())
+}
+
+/// Every workload name a peer file may use.
+const WORKLOADS: [&str; 12] = [
+    "bulk_insert",
+    "small_txns",
+    "point_rowid",
+    "point_index",
+    "range_scan",
+    "update",
+    "order_by_spill",
+    "join",
+    "delete",
+    "mixed",
+    "small_txns_sync_normal",
+    "small_txns_sync_full",
+];
+
+/// Folds the samples `bench-peers` wrote into the report.
+fn add_peer_samples(
+    report: &mut Report,
+    path: &std::path::Path,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read peer samples {}: {e}", path.display()))?;
+    let doc: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| format!("peer samples {} are not JSON: {e}", path.display()))?;
+    let bad = |what: &str| format!("peer samples {}: {what}", path.display());
+    let samples = doc["samples"]
+        .as_array()
+        .ok_or_else(|| bad("no \"samples\" array"))?;
+    for s in samples {
+        let target = s["target"]
+            .as_str()
+            .ok_or_else(|| bad("a sample has no target"))?;
+        let family = match s["family"].as_str() {
+            Some("memory") => targets::Family::Memory,
+            Some("disk") => targets::Family::Disk,
+            other => return Err(bad(&format!("unknown family {other:?}")).into()),
+        };
+        let name = s["workload"].as_str().unwrap_or("");
+        let workload = WORKLOADS
+            .iter()
+            .find(|w| **w == name)
+            .ok_or_else(|| bad(&format!("unknown workload {name:?}")))?;
+        let (Some(ops), Some(secs)) = (s["ops"].as_u64(), s["seconds"].as_f64()) else {
+            return Err(bad("a sample lacks ops or seconds").into());
+        };
+        let m = Measure {
+            ops,
+            elapsed: Duration::from_secs_f64(secs.max(0.0)),
+        };
+        report.add(Sample::peer(target.to_owned(), family, workload, m));
+    }
+    report.set_peers(
+        doc["library"]
+            .as_str()
+            .unwrap_or("an unnamed peer library")
+            .to_owned(),
+    );
     Ok(())
 }
 

@@ -29,6 +29,18 @@ impl Sample {
         }
     }
 
+    /// A sample measured by the peer runner (`bench-peers`) in another
+    /// process of the same run.
+    pub fn peer(target: String, family: Family, workload: &'static str, m: Measure) -> Sample {
+        Sample {
+            target,
+            family,
+            workload,
+            ops: m.ops,
+            secs: m.elapsed.as_secs_f64(),
+        }
+    }
+
     fn throughput(&self) -> f64 {
         self.ops as f64 / self.secs.max(1e-9)
     }
@@ -47,6 +59,8 @@ pub struct Report {
     quick: bool,
     reps: usize,
     machine: String,
+    /// What the peer samples were measured with, when there are any.
+    peers: Option<String>,
     samples: Vec<Sample>,
     elapsed: Duration,
 }
@@ -57,6 +71,7 @@ impl Report {
             quick,
             reps,
             machine,
+            peers: None,
             samples: Vec::new(),
             elapsed: Duration::ZERO,
         }
@@ -64,6 +79,11 @@ impl Report {
 
     pub fn add(&mut self, s: Sample) {
         self.samples.push(s);
+    }
+
+    /// Records which peer library the `sqlcipher…` targets ran on.
+    pub fn set_peers(&mut self, library: String) {
+        self.peers = Some(library);
     }
 
     pub fn finish(&mut self, elapsed: Duration) {
@@ -158,6 +178,7 @@ impl Report {
             .collect();
         let doc = json!({
             "machine": self.machine,
+            "peers": self.peers,
             "quick": self.quick,
             "repetitions": self.reps,
             "duration_seconds": self.elapsed.as_secs_f64(),
@@ -257,6 +278,9 @@ impl fmt::Display for Report {
             self.elapsed.as_secs_f64(),
             self.machine
         )?;
+        if let Some(p) = &self.peers {
+            writeln!(f, "peers: {p} (measured in a separate process of this run)")?;
+        }
         writeln!(
             f,
             "ops/s = median throughput; spread = (max-min)/median; cost = SQLite-own ops/s ÷ target ops/s (lower is better)"
@@ -288,7 +312,7 @@ impl fmt::Display for Report {
             }
         }
         // The project's stated targets, where both sides were measured.
-        let checks: [(&str, &str, &str, f64); 8] = [
+        let checks: [(&str, &str, &str, f64); 9] = [
             ("mixed", "memdb", "sqlite-memdb", 1.15),
             ("mixed", "cksm(memdb)", "memdb", 1.10),
             ("mixed", "crypto(memdb)", "memdb", 1.6),
@@ -296,7 +320,8 @@ impl fmt::Display for Report {
             ("mixed", "wrap(memdb)+stats", "memdb", 1.05),
             ("mixed", "wrap(native)+stats", "native", 1.05),
             ("mixed", "native", "sqlite-unix", 1.10),
-            ("mixed", "crypto(memdb)", "sqlcipher", 1.0),
+            ("mixed", "crypto(memdb)", "sqlcipher(memdb)", 1.0),
+            ("mixed", "crypto(cksm(native))", "sqlcipher(unix)", 1.0),
         ];
         let mut header = false;
         for (w, t, other, limit) in checks {
