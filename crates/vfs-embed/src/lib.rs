@@ -49,6 +49,11 @@
 //! while connections still have files open), and dropping the handle
 //! unregisters as soon as that is possible.
 //!
+//! To serve images that arrive after registration, or to replace them
+//! while the VFS stays registered, register an [`EmbedSlot`] and
+//! [`install`](EmbedSlot::install) file sets into it: new connections read
+//! the newest set, open ones keep theirs.
+//!
 //! ## Read-only, for real
 //!
 //! * Every embedded file reports itself read-only at open
@@ -103,6 +108,7 @@
 
 mod handle;
 mod set;
+mod slot;
 mod source;
 mod vfs;
 #[cfg(feature = "zip")]
@@ -110,5 +116,6 @@ mod zip;
 
 pub use handle::EmbedHandle;
 pub use set::{DEFAULT_NAME, FileSet};
+pub use slot::EmbedSlot;
 pub use source::{ReadAt, Source};
 pub use vfs::{Embed, EmbedFile, Image};

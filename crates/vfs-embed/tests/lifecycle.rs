@@ -74,3 +74,50 @@ fn drop_while_open_keeps_serving_and_unregisters_later() {
     assert!(!vfs_core::find(&name));
     assert!(vfs_core::find(other.name()));
 }
+
+#[test]
+fn a_slot_serves_what_is_installed_and_replacing_it_spares_open_connections() {
+    use rusqlite::ffi::SQLITE_CANTOPEN;
+    use vfs_embed::{EmbedSlot, FileSet};
+
+    let slot = EmbedSlot::new();
+    let _reg = vfs_core::register("embed-slot-test", slot.clone(), false).unwrap();
+    let uri = "file:main.db?vfs=embed-slot-test&mode=ro&immutable=1";
+    let sum = |c: &Connection| -> i64 {
+        c.query_row("SELECT sum(n) FROM t", [], |r| r.get(0))
+            .unwrap()
+    };
+
+    // Empty: CANTOPEN, with a message saying nothing is installed.
+    assert_eq!(err_code(Connection::open(uri)), SQLITE_CANTOPEN);
+    assert!(
+        vfs_core::last_error().is_some_and(|e| e.message.contains("no embedded images")),
+        "{:?}",
+        vfs_core::last_error()
+    );
+
+    assert!(
+        slot.install(Embed::new(
+            FileSet::new().with("main.db", image(&numbers_sql(10)))
+        ))
+        .is_none()
+    );
+    let first = Connection::open(uri).unwrap();
+    assert_eq!(sum(&first), numbers_sum(10));
+
+    let previous = slot.install(Embed::new(
+        FileSet::new().with("main.db", image(&numbers_sql(20))),
+    ));
+    assert!(previous.is_some());
+    let second = Connection::open(uri).unwrap();
+    assert_eq!(sum(&second), numbers_sum(20));
+    // The first connection still reads the image it opened.
+    assert_eq!(sum(&first), numbers_sum(10));
+    assert_eq!(integrity(&first), "ok");
+
+    // Cleared: new opens fail again; open connections keep working.
+    assert!(slot.clear().is_some());
+    assert!(slot.current().is_none());
+    assert_eq!(err_code(Connection::open(uri)), SQLITE_CANTOPEN);
+    assert_eq!(sum(&second), numbers_sum(20));
+}
