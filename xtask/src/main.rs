@@ -53,10 +53,10 @@ fn bench(args: &[String]) -> ExitCode {
     let peers = args.iter().any(|a| a == "--peers");
     let mut args: Vec<String> = args.iter().filter(|a| *a != "--peers").cloned().collect();
     if peers {
-        match run_peers(&args) {
-            Ok(samples) => {
-                args.push("--peer-samples".to_owned());
-                args.push(samples);
+        match build_peers() {
+            Ok(bin) => {
+                args.push("--peers-bin".to_owned());
+                args.push(bin);
             }
             Err(e) => {
                 eprintln!("xtask bench --peers: {e}");
@@ -83,9 +83,9 @@ fn bench(args: &[String]) -> ExitCode {
 
 /// Builds `bench-peers` (SQLCipher with vendored OpenSSL; a crate outside
 /// the workspace so its SQLite never replaces the workspace's) in its own
-/// target directory, runs it with the bench's size options and returns the
-/// file it wrote.
-fn run_peers(args: &[String]) -> Result<String, String> {
+/// target directory and returns the binary, which vfs-bench runs in every
+/// round.
+fn build_peers() -> Result<String, String> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .ok_or("xtask has no parent directory")?
@@ -105,35 +105,5 @@ fn run_peers(args: &[String]) -> Result<String, String> {
             "building bench-peers failed ({status}); it needs a C compiler, make and perl for OpenSSL"
         ));
     }
-    // The peer runner takes the size options; --filter and --out belong to
-    // vfs-bench (the samples go next to its results).
-    let mut peer_args = Vec::new();
-    let mut out_dir = root.join("target/bench");
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--quick" => peer_args.push(a.clone()),
-            "--reps" => {
-                peer_args.push(a.clone());
-                peer_args.extend(it.next().cloned());
-            }
-            "--out" => {
-                if let Some(d) = it.next() {
-                    out_dir = d.into();
-                }
-            }
-            _ => {}
-        }
-    }
-    let samples = out_dir.join("peer-samples.json");
-    let status = std::process::Command::new(target_dir.join("release/bench-peers"))
-        .args(&peer_args)
-        .arg("--out")
-        .arg(&samples)
-        .status()
-        .map_err(|e| format!("could not start bench-peers: {e}"))?;
-    if !status.success() {
-        return Err(format!("bench-peers failed ({status})"));
-    }
-    Ok(samples.display().to_string())
+    Ok(target_dir.join("release/bench-peers").display().to_string())
 }

@@ -21,8 +21,8 @@ struct Options {
     reps: usize,
     filter: Option<String>,
     out_dir: std::path::PathBuf,
-    /// Samples of peer libraries measured by `bench-peers` in this run.
-    peer_samples: Option<std::path::PathBuf>,
+    /// The peer runner (`bench-peers`), run once per round.
+    peers_bin: Option<std::path::PathBuf>,
 }
 
 fn parse_args() -> Result<Options, String> {
@@ -31,7 +31,7 @@ fn parse_args() -> Result<Options, String> {
         reps: 5,
         filter: None,
         out_dir: std::path::PathBuf::from("target/bench"),
-        peer_samples: None,
+        peers_bin: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -45,18 +45,18 @@ fn parse_args() -> Result<Options, String> {
             }
             "--filter" => o.filter = Some(args.next().ok_or("--filter takes a target name part")?),
             "--out" => o.out_dir = args.next().ok_or("--out takes a directory")?.into(),
-            "--peer-samples" => {
-                o.peer_samples = Some(
+            "--peers-bin" => {
+                o.peers_bin = Some(
                     args.next()
-                        .ok_or("--peer-samples takes the file bench-peers wrote")?
+                        .ok_or("--peers-bin takes the path of the bench-peers binary")?
                         .into(),
                 )
             }
             "-h" | "--help" => {
                 println!(
-                    "vfs-bench [--quick] [--reps N] [--filter NAME] [--out DIR] [--peer-samples FILE]\n\
+                    "vfs-bench [--quick] [--reps N] [--filter NAME] [--out DIR] [--peers-bin PATH]\n\
                      Runs every workload on every target; writes DIR/results.json and DIR/chart.svg.\n\
-                     --peer-samples adds the samples bench-peers measured (cargo xtask bench --peers)."
+                     --peers-bin also runs that bench-peers binary in every round (cargo xtask bench --peers)."
                 );
                 std::process::exit(0);
             }
@@ -103,55 +103,22 @@ fn run(opts: &Options) -> Result<(), Box<dyn std::error::Error>> {
     let mut report = Report::new(opts.quick, opts.reps, machine_description());
     let started = Instant::now();
 
-    for target in &chosen {
-        eprint!("{:<24}", target.name);
-        for rep in 0..opts.reps {
-            let steps = if target.read_only {
-                let Some(conn) = target.open_prefilled(&scale, rep)? else {
-                    continue;
-                };
-                workloads::read_only(&conn, &scale)?
-            } else {
-                let mut conn = target.open_fresh(rep)?;
-                let steps = workloads::single_connection(&mut conn, &scale)?;
-                let mix: Duration = steps.iter().map(|(_, m)| m.elapsed).sum();
-                let mut steps = steps;
-                steps.push((
-                    "mixed",
-                    Measure {
-                        ops: 1,
-                        elapsed: mix,
-                    },
-                ));
-                steps
-            };
-            for (workload, m) in steps {
-                report.add(Sample::new(target, workload, m));
-            }
+    // Repetitions are rounds over every target (not five runs of one target
+    // after another), so a slow spell of the machine or the disk lands on
+    // all targets alike instead of skewing one of them.
+    for rep in 0..opts.reps {
+        eprint!("round {}/{} ", rep + 1, opts.reps);
+        for target in &chosen {
+            measure_round(target, &scale, rep, &mut report)?;
             eprint!(".");
         }
-        if target.concurrent {
-            for readers in [1usize, 2, 4] {
-                for rep in 0..opts.reps {
-                    let m = concurrent_readers(target, &scale, readers, rep, true)?;
-                    report.add(Sample::new(target, concurrent_name(readers), m));
-                }
-                eprint!("r");
-            }
-            if target.readers_without_writer {
-                for rep in 0..opts.reps {
-                    let m = concurrent_readers(target, &scale, 2, rep, false)?;
-                    report.add(Sample::new(target, "readers_2_no_writer", m));
-                }
-            }
-        }
-        for (workload, m) in target.extra_measures(&scale, opts.reps)? {
-            report.add(Sample::new(target, workload, m));
+        if let Some(bin) = &opts.peers_bin {
+            let file = opts.out_dir.join(format!("peer-samples-{rep}.json"));
+            run_peers(bin, opts.quick, &file)?;
+            add_peer_samples(&mut report, &file)?;
+            eprint!("p");
         }
         eprintln!();
-    }
-    if let Some(path) = &opts.peer_samples {
-        add_peer_samples(&mut report, path)?;
     }
     report.finish(started.elapsed());
     print!("{report}");
@@ -179,6 +146,36 @@ const WORKLOADS: [&str; 12] = [
     "small_txns_sync_normal",
     "small_txns_sync_full",
 ];
+
+/// Runs one repetition of the peer runner (another process: it links
+/// SQLCipher, whose SQLite cannot share a process with ours).
+fn run_peers(
+    bin: &std::path::Path,
+    quick: bool,
+    out: &std::path::Path,
+) -> Result<(), Box<dyn std::error::Error>> {
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut cmd = std::process::Command::new(bin);
+    cmd.args(["--reps", "1", "--out"]).arg(out);
+    if quick {
+        cmd.arg("--quick");
+    }
+    let output = cmd
+        .output()
+        .map_err(|e| format!("cannot run the peer runner {}: {e}", bin.display()))?;
+    if !output.status.success() {
+        return Err(format!(
+            "the peer runner {} failed ({}): {}",
+            bin.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        )
+        .into());
+    }
+    Ok(())
+}
 
 /// Folds the samples `bench-peers` wrote into the report.
 fn add_peer_samples(
@@ -222,6 +219,50 @@ fn add_peer_samples(
             .unwrap_or("an unnamed peer library")
             .to_owned(),
     );
+    Ok(())
+}
+
+/// One repetition of everything `target` runs.
+fn measure_round(
+    target: &Target,
+    scale: &Scale,
+    rep: usize,
+    report: &mut Report,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let steps = if target.read_only {
+        match target.open_prefilled(scale, rep)? {
+            Some(conn) => workloads::read_only(&conn, scale)?,
+            None => Vec::new(),
+        }
+    } else {
+        let mut conn = target.open_fresh(rep)?;
+        let mut steps = workloads::single_connection(&mut conn, scale)?;
+        let mixed: Duration = steps.iter().map(|(_, m)| m.elapsed).sum();
+        steps.push((
+            "mixed",
+            Measure {
+                ops: 1,
+                elapsed: mixed,
+            },
+        ));
+        steps
+    };
+    for (workload, m) in steps {
+        report.add(Sample::new(target, workload, m));
+    }
+    if target.concurrent {
+        for readers in [1usize, 2, 4] {
+            let m = concurrent_readers(target, scale, readers, rep, true)?;
+            report.add(Sample::new(target, concurrent_name(readers), m));
+        }
+        if target.readers_without_writer {
+            let m = concurrent_readers(target, scale, 2, rep, false)?;
+            report.add(Sample::new(target, "readers_2_no_writer", m));
+        }
+    }
+    for (workload, m) in target.extra_measures(scale, rep)? {
+        report.add(Sample::new(target, workload, m));
+    }
     Ok(())
 }
 

@@ -297,9 +297,15 @@ impl fmt::Display for Report {
                     continue;
                 };
                 let spread = (s.max - s.min) / s.median * 100.0;
-                let ratio = self
-                    .ratio(w, t)
-                    .map_or("-".to_owned(), |r| format!("{r:.2}×"));
+                let ratio = self.ratio(w, t).map_or("-".to_owned(), |r| {
+                    // SQLite's memdb readers starve behind a writer (a
+                    // few reads per second), so ratios to it round to 0.
+                    if r < 0.01 {
+                        "<0.01×".to_owned()
+                    } else {
+                        format!("{r:.2}×")
+                    }
+                });
                 writeln!(
                     f,
                     "  {:<26} {:>10} {:>7.0}% {:>8}  {}",
