@@ -27,7 +27,7 @@ use std::sync::Arc;
 ///         buf[..n].fill(0x2A);
 ///         Ok(n)
 ///     }
-///     fn len(&self) -> io::Result<u64> {
+///     fn size(&self) -> io::Result<u64> {
 ///         Ok(4096)
 ///     }
 /// }
@@ -46,13 +46,10 @@ pub trait ReadAt: Send + Sync + 'static {
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize>;
 
     /// The size in bytes. A [`Source`] asks once, when it is built, and
-    /// never reads past that size afterwards.
-    fn len(&self) -> io::Result<u64>;
-
-    /// Whether the size is zero.
-    fn is_empty(&self) -> io::Result<bool> {
-        Ok(self.len()? == 0)
-    }
+    /// never reads past that size afterwards. (Named `size`, not `len`, so
+    /// that with the trait in scope `.len()` on a `Vec<u8>` or a
+    /// `Box<[u8]>` still means the inherent method.)
+    fn size(&self) -> io::Result<u64>;
 }
 
 /// Copies from `bytes` at `offset`: the one copy of every read from memory.
@@ -72,7 +69,7 @@ impl ReadAt for &'static [u8] {
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
         Ok(read_slice(self, buf, offset))
     }
-    fn len(&self) -> io::Result<u64> {
+    fn size(&self) -> io::Result<u64> {
         Ok(<[u8]>::len(self) as u64)
     }
 }
@@ -81,7 +78,7 @@ impl ReadAt for Vec<u8> {
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
         Ok(read_slice(self, buf, offset))
     }
-    fn len(&self) -> io::Result<u64> {
+    fn size(&self) -> io::Result<u64> {
         Ok(Vec::len(self) as u64)
     }
 }
@@ -90,7 +87,7 @@ impl ReadAt for Box<[u8]> {
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
         Ok(read_slice(self, buf, offset))
     }
-    fn len(&self) -> io::Result<u64> {
+    fn size(&self) -> io::Result<u64> {
         Ok(<[u8]>::len(self) as u64)
     }
 }
@@ -99,7 +96,7 @@ impl ReadAt for Arc<[u8]> {
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
         Ok(read_slice(self, buf, offset))
     }
-    fn len(&self) -> io::Result<u64> {
+    fn size(&self) -> io::Result<u64> {
         Ok(<[u8]>::len(self) as u64)
     }
 }
@@ -108,8 +105,8 @@ impl<R: ReadAt> ReadAt for Arc<R> {
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
         (**self).read_at(buf, offset)
     }
-    fn len(&self) -> io::Result<u64> {
-        (**self).len()
+    fn size(&self) -> io::Result<u64> {
+        (**self).size()
     }
 }
 
@@ -118,7 +115,7 @@ impl ReadAt for fs::File {
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
         std::os::unix::fs::FileExt::read_at(self, buf, offset)
     }
-    fn len(&self) -> io::Result<u64> {
+    fn size(&self) -> io::Result<u64> {
         Ok(self.metadata()?.len())
     }
 }
@@ -139,7 +136,7 @@ impl ReadAt for Window {
             None => Ok(0),
         }
     }
-    fn len(&self) -> io::Result<u64> {
+    fn size(&self) -> io::Result<u64> {
         Ok(self.len)
     }
 }
@@ -191,7 +188,7 @@ impl Source {
 
     /// Any positional reader; its size is asked once, now.
     pub fn from_reader<R: ReadAt>(reader: R) -> io::Result<Source> {
-        let len = reader.len()?;
+        let len = reader.size()?;
         Ok(Source {
             inner: Arc::new(reader),
             len,
@@ -320,7 +317,7 @@ mod tests {
             let n = buf.len().min(3);
             Ok(read_slice(&self.0, &mut buf[..n], offset))
         }
-        fn len(&self) -> io::Result<u64> {
+        fn size(&self) -> io::Result<u64> {
             Ok(self.0.len() as u64)
         }
     }

@@ -85,7 +85,7 @@ impl ReadAt for Inflated {
             Err(msg) => Err(io::Error::new(io::ErrorKind::InvalidData, msg.clone())),
         }
     }
-    fn len(&self) -> io::Result<u64> {
+    fn size(&self) -> io::Result<u64> {
         Ok(self.size)
     }
 }

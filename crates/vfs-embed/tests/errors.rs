@@ -128,7 +128,7 @@ impl ReadAt for Failing {
         buf.copy_from_slice(&self.bytes[start..start + buf.len()]);
         Ok(buf.len())
     }
-    fn len(&self) -> io::Result<u64> {
+    fn size(&self) -> io::Result<u64> {
         Ok(self.bytes.len() as u64)
     }
 }
@@ -158,7 +158,7 @@ fn a_failing_reader_gives_ioerr_read_with_its_message() {
         fn read_at(&self, _: &mut [u8], _: u64) -> io::Result<usize> {
             Ok(0)
         }
-        fn len(&self) -> io::Result<u64> {
+        fn size(&self) -> io::Result<u64> {
             Err(io::Error::other("size unknown"))
         }
     }

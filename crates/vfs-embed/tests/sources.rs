@@ -107,7 +107,7 @@ impl ReadAt for Dribble {
         buf[..n].copy_from_slice(&self.0[start..start + n]);
         Ok(n)
     }
-    fn len(&self) -> io::Result<u64> {
+    fn size(&self) -> io::Result<u64> {
         Ok(self.0.len() as u64)
     }
 }

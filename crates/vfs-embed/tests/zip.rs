@@ -57,7 +57,7 @@ impl ReadAt for Counting {
         self.read.fetch_add(n as u64, Ordering::Relaxed);
         Ok(n)
     }
-    fn len(&self) -> io::Result<u64> {
+    fn size(&self) -> io::Result<u64> {
         Ok(self.bytes.len() as u64)
     }
 }
