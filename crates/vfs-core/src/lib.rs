@@ -75,6 +75,7 @@ pub mod page;
 mod recorder;
 mod registry;
 pub mod shm;
+pub mod simd;
 mod traits;
 mod types;
 mod wrap;
