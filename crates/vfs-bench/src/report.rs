@@ -335,17 +335,21 @@ impl fmt::Display for Report {
                 continue;
             };
             if !header {
-                writeln!(
-                    f,
-                    "
-targets (cost on the mixed workload)"
-                )?;
+                writeln!(f, "\ntargets (cost on the mixed workload)")?;
                 header = true;
             }
-            let verdict = if r <= limit + 0.005 { "met" } else { "MISSED" };
+            let verdict = if t == "wrap(memdb)" {
+                // register_observed with no recorder registers memdb itself:
+                // this pair measures the bench's own noise.
+                "same code as memdb: the difference is run-to-run noise"
+            } else if r <= limit + 0.005 {
+                "met"
+            } else {
+                "MISSED"
+            };
             writeln!(
                 f,
-                "  {t:<22} vs {other:<14} {r:>6.3}×  (target ≤ {limit:.2}×)  {verdict}"
+                "  {t:<22} vs {other:<16} {r:>6.3}×  (target ≤ {limit:.2}×)  {verdict}"
             )?;
         }
         if let (Some(with), Some(without)) = (
