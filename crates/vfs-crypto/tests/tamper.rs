@@ -394,3 +394,27 @@ fn a_damaged_wal_frame_read_normally() {
         "{message}"
     );
 }
+
+/// The handle that last wrote page 1 keeps its plaintext (SQLite rereads the
+/// change counter at every transaction); damage to any stored byte of page
+/// 1, its body included, must still reach that handle's next transaction,
+/// and the restored page reads again.
+#[test]
+fn damage_to_page_one_under_an_open_connection_reaches_its_next_transaction() {
+    for stack in Stack::ALL {
+        let env = Env::new("p1live", stack);
+        let db = env.db("p.db");
+        let conn = env.open(&db, &hexkey());
+        fill(&conn, ROWS);
+        let good = env.raw(&db, "").unwrap();
+        for at in [200, page_size(&good) / 2] {
+            let mut bad = good.clone();
+            bad[at] ^= 0x01;
+            env.store(&db, &bad);
+            let r = conn.query_row("SELECT count(*) FROM t", [], |r| r.get::<_, i64>(0));
+            assert_eq!(extended_code(r), SQLITE_IOERR_DATA, "{stack:?} byte {at}");
+            env.store(&db, &good);
+            check_rows(&conn, ROWS);
+        }
+    }
+}
