@@ -157,3 +157,72 @@ fn vacuum_into_in_sql() {
     let message = vfs_core::last_error().unwrap().message;
     assert!(message.contains("&reserve=56"), "{message}");
 }
+
+/// An encrypted database kept in memdb leaves it and comes back as bytes:
+/// memdb's `export` refuses while the encrypted WAL holds transactions it
+/// cannot read (instead of returning the older checkpointed state), works
+/// after a checkpoint, and `load_raw` takes the encrypted image that
+/// `load` refuses.
+#[test]
+fn memdb_export_and_load_raw_of_an_encrypted_database() {
+    let memdb = vfs_memdb::MemDb::new();
+    let key = vfs_crypto::Key::from_bytes([3; 32]);
+    let _src = vfs_core::register(
+        "crypto-export-src",
+        vfs_crypto::Crypto::new(memdb.clone(), key.clone()),
+        false,
+    )
+    .unwrap();
+    let conn = Connection::open("file:/e.db?vfs=crypto-export-src").unwrap();
+    conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=0;")
+        .unwrap();
+    fill(&conn, ROWS);
+    assert!(memdb.file_size("/e.db-wal").unwrap() > 0);
+
+    let err = memdb.export("/e.db").unwrap_err();
+    assert_eq!(err.code(), Some(SQLITE_MISUSE));
+    assert!(
+        err.message().contains("checkpoint it first"),
+        "{}",
+        err.message()
+    );
+
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+        .unwrap();
+    let image = memdb.export("/e.db").unwrap();
+    assert!(
+        !contains(&image, MARKER),
+        "the exported image holds plaintext"
+    );
+    assert_ne!(&image[..16], b"SQLite format 3\0");
+
+    let other = vfs_memdb::MemDb::new();
+    assert_eq!(
+        other.load("/copy.db", &image).unwrap_err().code(),
+        Some(SQLITE_NOTADB)
+    );
+    other.load_raw("/copy.db", &image).unwrap();
+    let _dst = vfs_core::register(
+        "crypto-export-dst",
+        vfs_crypto::Crypto::new(other.clone(), key),
+        false,
+    )
+    .unwrap();
+    let copy = Connection::open("file:/copy.db?vfs=crypto-export-dst").unwrap();
+    check_rows(&copy, ROWS);
+    assert_eq!(integrity(&copy), "ok");
+    drop(copy);
+
+    // The same bytes under another key are not a database.
+    let _wrong = vfs_core::register(
+        "crypto-export-wrong",
+        vfs_crypto::Crypto::new(other, vfs_crypto::Key::from_bytes([4; 32])),
+        false,
+    )
+    .unwrap();
+    let wrong = Connection::open("file:/copy.db?vfs=crypto-export-wrong").unwrap();
+    assert_eq!(
+        extended_code(wrong.query_row("SELECT count(*) FROM t", [], |r| r.get::<_, i64>(0))),
+        SQLITE_NOTADB
+    );
+}

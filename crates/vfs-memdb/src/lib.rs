@@ -367,6 +367,24 @@ impl MemDb {
         Some(node.len())
     }
 
+    /// A copy of any file's stored bytes (a database, `<db>-journal`,
+    /// `<db>-wal`) as they are at this instant, taken without any lock and
+    /// with nothing applied: for inspecting what a layer above memdb
+    /// stored. For a consistent database image use
+    /// [`export`](MemDb::export). `None` if there is no such file.
+    ///
+    /// ```
+    /// let mem = vfs_memdb::MemDb::new();
+    /// mem.load_raw("/x.db", b"anything")?;
+    /// assert_eq!(mem.file_bytes("/x.db").as_deref(), Some(&b"anything"[..]));
+    /// assert_eq!(mem.file_bytes("/x.db-wal"), None);
+    /// # Ok::<(), vfs_core::Error>(())
+    /// ```
+    pub fn file_bytes(&self, name: &str) -> Option<Vec<u8>> {
+        let node = self.inner.files.lock().get(name).cloned()?;
+        Some(node.store.read().to_vec())
+    }
+
     /// Stores a database image under the shared name `name` (it must start
     /// with `/`), replacing any database of that name and dropping its
     /// journal and WAL.
@@ -397,6 +415,40 @@ impl MemDb {
                 store.write(&[1], at);
             }
         }
+        self.install(name, store, image.len() as u64)
+    }
+
+    /// Stores `image` under the shared name `name` exactly as given: no
+    /// check that it looks like an SQLite database, no header byte
+    /// changed. For images whose first page a layer above memdb transforms,
+    /// such as a vfs-crypto database (its first 16 bytes are its salt, and
+    /// its header bytes are authenticated, so a WAL-mode image must keep
+    /// bytes 18 and 19). The image must be complete without a WAL: export
+    /// it after a checkpoint. Errors as [`load`](MemDb::load), except that
+    /// no content is refused.
+    ///
+    /// ```
+    /// let memdb = vfs_memdb::MemDb::new();
+    /// memdb.load_raw("/opaque.db", &[0x5a; 4096])?;
+    /// assert_eq!(memdb.export("/opaque.db")?, vec![0x5a; 4096]);
+    /// # Ok::<(), vfs_core::Error>(())
+    /// ```
+    pub fn load_raw(&self, name: &str, image: &[u8]) -> Result<()> {
+        if !is_shared(name) {
+            return Err(Error::new(
+                codes::SQLITE_MISUSE,
+                format!(
+                    "load_raw({name:?}): only a shared name (starting with '/') can be loaded; \
+                     a private name belongs to the one connection that opens it"
+                ),
+            ));
+        }
+        self.install(name, Store::from_bytes(image), image.len() as u64)
+    }
+
+    /// Puts `store` in place of database `name`, dropping its journal and
+    /// WAL, unless the database is open or the budget refuses.
+    fn install(&self, name: &str, store: Store, len: u64) -> Result<()> {
         let mut files = self.inner.files.lock();
         let journal_and_wal = companions(name);
         let old = files.get(name);
@@ -423,7 +475,7 @@ impl MemDb {
             }
         }
         let acct = &self.inner.acct;
-        acct.reserve(image.len() as u64, freed, &format_args!("load({name:?})"))?;
+        acct.reserve(len, freed, &format_args!("load({name:?})"))?;
         let node = Node::new(FileKind::MainDb, store, Some(Arc::clone(acct)));
         files.insert(name.to_owned(), node);
         for companion in &journal_and_wal {
@@ -452,7 +504,12 @@ impl MemDb {
     /// committing on `name`, or with a connection in
     /// `locking_mode=EXCLUSIVE` on it.
     ///
-    /// `SQLITE_NOTFOUND` when there is no database of that name.
+    /// `SQLITE_NOTFOUND` when there is no database of that name;
+    /// `SQLITE_MISUSE` when its WAL holds committed frames memdb cannot
+    /// verify, as when a layer above memdb transforms the WAL (vfs-crypto
+    /// masks its checksums): checkpoint it first (`PRAGMA
+    /// wal_checkpoint(TRUNCATE)` through that layer) rather than get an
+    /// image without those transactions.
     pub fn export(&self, name: &str) -> Result<Vec<u8>> {
         let db = self.database(name)?;
         let mut lock = db.locks.connect();
@@ -474,7 +531,9 @@ impl MemDb {
         }
         let mut image = db.store.read().to_vec();
         if let Some(wal) = &wal {
-            wal::apply(&mut image, &wal.store.read());
+            wal::apply(&mut image, &wal.store.read()).map_err(|why| {
+                Error::new(codes::SQLITE_MISUSE, format!("export({name:?}): {why}"))
+            })?;
         }
         drop(shm);
         lock.unlock(LockLevel::None)?;

@@ -64,15 +64,30 @@ pub(crate) fn header_page_size(header: &[u8; WAL_HEADER]) -> Option<u32> {
 }
 
 /// Applies every committed transaction of `wal` to `image` (a copy of the
-/// database file) in order. A missing, empty or invalid WAL changes nothing.
-/// Returns the number of committed transactions applied.
-pub(crate) fn apply(image: &mut Vec<u8>, wal: &Store) -> usize {
+/// database file) in order and returns how many it applied. A missing or
+/// empty WAL, or one without a whole frame, changes nothing. A WAL that
+/// holds frames behind a header this reader cannot verify (a layer above
+/// memdb transformed it, as vfs-crypto does, or it is damaged) is an
+/// error: ignoring it would silently drop committed transactions.
+pub(crate) fn apply(image: &mut Vec<u8>, wal: &Store) -> Result<usize, String> {
     let mut header = [0u8; WAL_HEADER];
     if wal.read(&mut header, 0) < WAL_HEADER {
-        return 0;
+        return Ok(0);
     }
+    let unreadable = |why: &str| {
+        Err(format!(
+            "its WAL holds {} bytes of frames behind a header memdb cannot verify ({why}): \
+             it was written through a layer that transforms it (such as vfs-crypto), or is \
+             damaged; checkpoint it first (PRAGMA wal_checkpoint(TRUNCATE) on a connection \
+             through that layer), or copy the database through that layer",
+            wal.len().saturating_sub(WAL_HEADER as u64)
+        ))
+    };
     let Some(page_size) = header_page_size(&header) else {
-        return 0;
+        if wal.len() >= (WAL_HEADER + FRAME_HEADER + 512) as u64 {
+            return unreadable("no WAL magic number or page size");
+        }
+        return Ok(0);
     };
     let page_size = page_size as usize;
     let mut sum = Checksum {
@@ -82,7 +97,10 @@ pub(crate) fn apply(image: &mut Vec<u8>, wal: &Store) -> usize {
     };
     sum.add(&header[..24]);
     if !sum.matches(&header[24..]) {
-        return 0;
+        if wal.len() >= (WAL_HEADER + FRAME_HEADER + page_size) as u64 {
+            return unreadable("its checksum does not match");
+        }
+        return Ok(0);
     }
     let mut frame = vec![0u8; FRAME_HEADER + page_size];
     // Frames of the transaction not yet committed: (page number, offset of
@@ -102,6 +120,13 @@ pub(crate) fn apply(image: &mut Vec<u8>, wal: &Store) -> usize {
         sum.add(&frame[..8]);
         sum.add(&frame[FRAME_HEADER..]);
         if !sum.matches(&frame[16..24]) {
+            // SQLite writes frames in order, so a frame still being
+            // written is followed by no commit of this WAL generation. A
+            // commit further on means committed frames this reader cannot
+            // verify.
+            if later_commit(wal, offset, &header[16..24], frame.len() as u64) {
+                return unreadable("a frame's checksum fails, yet later frames commit");
+            }
             break;
         }
         pending.push((page_no, offset + FRAME_HEADER as u64));
@@ -119,7 +144,23 @@ pub(crate) fn apply(image: &mut Vec<u8>, wal: &Store) -> usize {
         }
         offset += frame.len() as u64;
     }
-    commits
+    Ok(commits)
+}
+
+/// Whether a frame after the one at `offset` carries `salts` and commits.
+fn later_commit(wal: &Store, offset: u64, salts: &[u8], frame_len: u64) -> bool {
+    let mut head = [0u8; FRAME_HEADER];
+    let mut at = offset + frame_len;
+    while wal.read(&mut head, at) == FRAME_HEADER {
+        if head[8..16] != *salts || be32(&head[..4]) == 0 {
+            return false;
+        }
+        if be32(&head[4..8]) != 0 {
+            return true;
+        }
+        at += frame_len;
+    }
+    false
 }
 
 #[cfg(test)]
@@ -184,7 +225,7 @@ mod tests {
             b.frame(2, 0, 0x22); // never committed
             let wal = Store::from_bytes(&b.bytes);
             let mut image = vec![0xEE; 512];
-            assert_eq!(apply(&mut image, &wal), 1);
+            assert_eq!(apply(&mut image, &wal), Ok(1));
             assert_eq!(image.len(), 3 * 512);
             assert!(image[..512].iter().all(|&x| x == 0x11));
             assert!(image[512..1024].iter().all(|&x| x == 0), "gap is zero");
@@ -200,7 +241,7 @@ mod tests {
         b.frame(1, 1, 9); // commit shrinking to one page
         let good = b.bytes.clone();
         let mut image = Vec::new();
-        assert_eq!(apply(&mut image, &Store::from_bytes(&good)), 2);
+        assert_eq!(apply(&mut image, &Store::from_bytes(&good)), Ok(2));
         assert_eq!(image, vec![9; 512]);
 
         // Corrupt the last frame's page: only the first commit applies.
@@ -208,17 +249,57 @@ mod tests {
         let last = bad.len() - 1;
         bad[last] ^= 1;
         let mut image = Vec::new();
-        assert_eq!(apply(&mut image, &Store::from_bytes(&bad)), 1);
+        assert_eq!(apply(&mut image, &Store::from_bytes(&bad)), Ok(1));
         assert_eq!(image.len(), 1024);
 
         // A wrong salt in the first frame: nothing applies.
         let mut bad = good;
         bad[WAL_HEADER + 8] ^= 1;
         let mut image = vec![7; 512];
-        assert_eq!(apply(&mut image, &Store::from_bytes(&bad)), 0);
+        assert_eq!(apply(&mut image, &Store::from_bytes(&bad)), Ok(0));
         assert_eq!(image, vec![7; 512]);
 
-        // Not a WAL at all.
-        assert_eq!(apply(&mut image, &Store::from_bytes(&[0; 100])), 0);
+        // Too short to hold a frame, whatever it is: nothing to apply.
+        assert_eq!(apply(&mut image, &Store::from_bytes(&[0; 100])), Ok(0));
+    }
+
+    #[test]
+    fn frames_behind_an_unverifiable_header_are_an_error_not_silence() {
+        let mut b = Builder::new(512, false);
+        b.frame(1, 1, 5);
+        let good = b.bytes;
+        // The header's checksum masked (as vfs-crypto stores it).
+        let mut masked = good.clone();
+        masked[24] ^= 0x5a;
+        let mut image = vec![7; 512];
+        let err = apply(&mut image, &Store::from_bytes(&masked)).unwrap_err();
+        assert!(err.contains("checkpoint it first"), "{err}");
+        assert_eq!(image, vec![7; 512], "nothing applied");
+        // No WAL magic, but frames' worth of bytes.
+        let mut foreign = good.clone();
+        foreign[0] ^= 0xff;
+        assert!(apply(&mut image, &Store::from_bytes(&foreign)).is_err());
+        // Frames whose checksums are masked (as vfs-crypto stores them),
+        // behind a good header: the commit further on gives them away.
+        let mut b = Builder::new(512, false);
+        b.frame(1, 0, 5);
+        b.frame(2, 2, 6);
+        let mut frames_masked = b.bytes.clone();
+        frames_masked[WAL_HEADER + 16] ^= 0x5a;
+        frames_masked[WAL_HEADER + FRAME_HEADER + 512 + 16] ^= 0x5a;
+        let err = apply(&mut image, &Store::from_bytes(&frames_masked)).unwrap_err();
+        assert!(err.contains("later frames commit"), "{err}");
+        // A last frame still being written (its page not there yet) is not
+        // an error: the transaction is not committed.
+        let mut in_progress = b.bytes.clone();
+        let last = in_progress.len() - 1;
+        in_progress[last] ^= 1;
+        let mut image = Vec::new();
+        assert_eq!(apply(&mut image, &Store::from_bytes(&in_progress)), Ok(0));
+        // A lone header (no frame) that does not verify loses nothing.
+        assert_eq!(
+            apply(&mut image, &Store::from_bytes(&masked[..WAL_HEADER])),
+            Ok(0)
+        );
     }
 }
