@@ -399,15 +399,7 @@ impl MemDb {
     /// connection has the database open, `SQLITE_FULL` when the image does
     /// not fit in the budget (nothing changes then).
     pub fn load(&self, name: &str, image: &[u8]) -> Result<()> {
-        if !is_shared(name) {
-            return Err(Error::new(
-                codes::SQLITE_MISUSE,
-                format!(
-                    "load({name:?}): only a shared name (starting with '/') can be loaded; \
-                     a private name belongs to the one connection that opens it"
-                ),
-            ));
-        }
+        shared_name_only("load", name)?;
         check_image(name, image)?;
         let mut store = Store::from_bytes(image);
         for at in [18u64, 19] {
@@ -434,15 +426,7 @@ impl MemDb {
     /// # Ok::<(), vfs_core::Error>(())
     /// ```
     pub fn load_raw(&self, name: &str, image: &[u8]) -> Result<()> {
-        if !is_shared(name) {
-            return Err(Error::new(
-                codes::SQLITE_MISUSE,
-                format!(
-                    "load_raw({name:?}): only a shared name (starting with '/') can be loaded; \
-                     a private name belongs to the one connection that opens it"
-                ),
-            ));
-        }
+        shared_name_only("load_raw", name)?;
         self.install(name, Store::from_bytes(image), image.len() as u64)
     }
 
@@ -583,6 +567,21 @@ fn not_found(name: &str) -> Error {
         codes::SQLITE_NOTFOUND,
         format!("no database named {name:?} in this memdb"),
     )
+}
+
+/// Refuses a private name for `op` (a load): a private database belongs
+/// to the one connection that opens it.
+fn shared_name_only(op: &str, name: &str) -> Result<()> {
+    if is_shared(name) {
+        return Ok(());
+    }
+    Err(Error::new(
+        codes::SQLITE_MISUSE,
+        format!(
+            "{op}({name:?}): only a shared name (starting with '/') can be loaded; \
+             a private name belongs to the one connection that opens it"
+        ),
+    ))
 }
 
 /// Accepts an empty image or one that starts like an SQLite database.
