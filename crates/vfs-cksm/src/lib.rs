@@ -202,33 +202,25 @@ fn step_matrix_pow(mut e: usize) -> Mat {
 /// Pairs per block of the dot-product form (a 4 KiB page is one block).
 const BLOCK: usize = 512;
 
-/// Coefficient tables of the dot-product form for one block: entry `2k`
-/// (`2k + 1`) of the first table is what word `w0` (`w1`) of pair `k`
-/// contributes to `s1`, the second table the same for `s2`. They depend only
-/// on the pair's distance from the end of the block, `d = BLOCK - 1 - k`:
-/// with `M^d = [[p0, p1], [p2, p3]]`, pair `(w0, w1)` adds `(w0, w0 + w1)`
-/// to the state and is then multiplied by `M^d`, giving `s1 += (p0 + p1)·w0
-/// + p1·w1` and `s2 += (p2 + p3)·w0 + p3·w1`.
-struct Coefficients {
-    s1: [u32; 2 * BLOCK],
-    s2: [u32; 2 * BLOCK],
-}
-
-fn coefficients() -> &'static Coefficients {
-    static TABLES: std::sync::OnceLock<Box<Coefficients>> = std::sync::OnceLock::new();
-    TABLES.get_or_init(|| {
-        let mut t = Box::new(Coefficients {
-            s1: [0; 2 * BLOCK],
-            s2: [0; 2 * BLOCK],
-        });
-        let mut p: Mat = [1, 0, 0, 1];
-        for d in 0..BLOCK {
-            let k = BLOCK - 1 - d;
-            t.s1[2 * k] = p[0].wrapping_add(p[1]);
-            t.s1[2 * k + 1] = p[1];
-            t.s2[2 * k] = p[2].wrapping_add(p[3]);
-            t.s2[2 * k + 1] = p[3];
-            p = mat_mul(p, [1, 1, 1, 2]);
+/// The coefficients of the dot-product form for one block, as one table:
+/// word `i` of a block of `2·BLOCK` words adds `F(2·BLOCK − 1 − i)·w` to
+/// `s1` and `F(2·BLOCK − i)·w` to `s2`, where `F` is the Fibonacci sequence
+/// (wrapping). So `table[i] = F(2·BLOCK − i)`, and `s2` reads it from entry
+/// `i`, `s1` from entry `i + 1`.
+///
+/// Why: a pair `(w0, w1)` adds `(w0, w0 + w1)` to the state, which the
+/// remaining `d` steps multiply by `M^d = [[F(2d−1), F(2d)], [F(2d),
+/// F(2d+1)]]` (`M = [[1, 1], [1, 2]]`), so `w0` ends with `F(2d+1)` in `s1`
+/// and `F(2d+2)` in `s2`, `w1` with `F(2d)` and `F(2d+1)`. (The tests check
+/// the result against the serial recurrence.)
+fn coefficients() -> &'static [u32; 2 * BLOCK + 1] {
+    static TABLE: std::sync::OnceLock<Box<[u32; 2 * BLOCK + 1]>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut t = Box::new([0u32; 2 * BLOCK + 1]);
+        let (mut f, mut next) = (0u32, 1u32); // F(0), F(1)
+        for slot in t.iter_mut().rev() {
+            *slot = f;
+            (f, next) = (next, f.wrapping_add(next));
         }
         t
     })
@@ -236,7 +228,7 @@ fn coefficients() -> &'static Coefficients {
 
 /// The two sums. The recurrence is linear (`s ← M·s + (w0, w0 + w1)`), so
 /// over a block of pairs starting from zero it is a dot product of the
-/// block's words with fixed coefficients ([`Coefficients`]), which
+/// block's words with fixed coefficients ([`coefficients`]), which
 /// [`vfs_core::simd::wrapping_dot2`] computes with vector instructions.
 /// Blocks are chained as the recurrence would: a state `s` followed by a
 /// block of `l` pairs whose own sums are `t` gives `M^l·s + t`. The result
@@ -251,10 +243,10 @@ fn fletcher(data: &[u8]) -> (u32, u32) {
     let first = pairs % BLOCK;
     let (head, blocks) = data.split_at(first * 8);
     let skip = 2 * (BLOCK - first);
-    let mut s = vfs_core::simd::wrapping_dot2(head, &t.s1[skip..], &t.s2[skip..]);
+    let mut s = vfs_core::simd::wrapping_dot2(head, &t[skip + 1..], &t[skip..]);
     let m = step_matrix_pow(BLOCK);
     for block in blocks.chunks_exact(BLOCK * 8) {
-        let (t1, t2) = vfs_core::simd::wrapping_dot2(block, &t.s1, &t.s2);
+        let (t1, t2) = vfs_core::simd::wrapping_dot2(block, &t[1..], &t[..2 * BLOCK]);
         s = (
             m[0].wrapping_mul(s.0)
                 .wrapping_add(m[1].wrapping_mul(s.1))
