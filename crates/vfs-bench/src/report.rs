@@ -318,15 +318,17 @@ impl fmt::Display for Report {
             }
         }
         // The project's stated targets, where both sides were measured.
-        let checks: [(&str, &str, &str, f64); 9] = [
+        let checks: [(&str, &str, &str, f64); 11] = [
             ("mixed", "memdb", "sqlite-memdb", 1.15),
             ("mixed", "cksm(memdb)", "memdb", 1.10),
             ("mixed", "crypto(memdb)", "memdb", 1.6),
+            ("mixed", "crypto-ring(memdb)", "memdb", 1.6),
             ("mixed", "wrap(memdb)", "memdb", 1.00),
             ("mixed", "wrap(memdb)+stats", "memdb", 1.05),
             ("mixed", "wrap(native)+stats", "native", 1.05),
             ("mixed", "native", "sqlite-unix", 1.10),
             ("mixed", "crypto(memdb)", "sqlcipher(memdb)", 1.0),
+            ("mixed", "crypto-ring(memdb)", "sqlcipher(memdb)", 1.0),
             ("mixed", "crypto(cksm(native))", "sqlcipher(unix)", 1.0),
         ];
         let mut header = false;

@@ -195,6 +195,23 @@ pub fn all(tmp: &Path) -> Res<Vec<Target>> {
     )?;
     t.push(memory_target("crypto(memdb)", "bench-crypto-memdb", true));
     let _ = vfs_core::register(
+        "bench-crypto-ring-memdb",
+        vfs_crypto::Crypto::with_options(
+            memdb.clone(),
+            vfs_crypto::CryptoOptions {
+                key: Some(key.clone()),
+                cipher: vfs_crypto::PageCipher::Ring,
+                ..vfs_crypto::CryptoOptions::default()
+            },
+        ),
+        false,
+    )?;
+    t.push(memory_target(
+        "crypto-ring(memdb)",
+        "bench-crypto-ring-memdb",
+        true,
+    ));
+    let _ = vfs_core::register(
         "bench-crypto-cksm-memdb",
         vfs_crypto::Crypto::over_cksm(memdb.clone(), Some(key.clone())),
         false,

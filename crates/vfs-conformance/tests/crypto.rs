@@ -1,13 +1,14 @@
 //! The suite on vfs-crypto over memdb and over the native base, alone and
-//! over cksm (the documented stack), Wrap over the full stacks, and the
-//! crash sweeps on crypto over cksm over the native base.
+//! over cksm (the documented stack), with the `ring` page cipher over
+//! memdb, Wrap over the full stacks, and the crash sweeps on crypto over
+//! cksm over the native base.
 
 use std::sync::Arc;
 
 use vfs_conformance::vfs_fault::Fault;
 use vfs_conformance::{Backend, Capabilities, Location, conformance_suite, crash_suite};
 use vfs_core::{Native, StatsRecorder, Wrap};
-use vfs_crypto::{Crypto, Key};
+use vfs_crypto::{Crypto, CryptoOptions, Key, PageCipher};
 use vfs_memdb::MemDb;
 
 /// Encrypted pages need the reserve (so the page size is fixed once the
@@ -33,6 +34,22 @@ conformance_suite!(crypto_memdb, |case: &str| {
     Backend::register(
         &format!("crypto-memdb-{case}"),
         Crypto::new(MemDb::new(), Key::generate()),
+        crypto_caps(false, vfs_crypto::RESERVE),
+    )
+    .at(Location::Prefix("/conf".into()))
+});
+
+conformance_suite!(crypto_ring_memdb, |case: &str| {
+    Backend::register(
+        &format!("crypto-ring-memdb-{case}"),
+        Crypto::with_options(
+            MemDb::new(),
+            CryptoOptions {
+                key: Some(Key::generate()),
+                cipher: PageCipher::Ring,
+                ..CryptoOptions::default()
+            },
+        ),
         crypto_caps(false, vfs_crypto::RESERVE),
     )
     .at(Location::Prefix("/conf".into()))

@@ -5,8 +5,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
 use aes::Aes256;
-use aes_gcm::aead::AeadInOut;
-use aes_gcm::{Aes256Gcm, Nonce, Tag};
 use ctr::Ctr128BE;
 use ctr::cipher::{KeyIvInit, StreamCipher, StreamCipherSeek};
 use parking_lot::Mutex;
@@ -18,6 +16,7 @@ use zeroize::Zeroizing;
 use crate::format::{
     Class, DbKeys, Identity, Kdf, MAGIC, MIN_PAGE_SIZE, NONCE_AT, SLICE, TAG_AT, associated_data,
 };
+use crate::gcm::{PageCipher, PageGcm};
 use crate::key::{KdfParams, Key, KeySource, argon2id};
 
 /// Settings of a crypto layer.
@@ -31,6 +30,9 @@ pub struct CryptoOptions {
     pub reserve_below: u8,
     /// Argon2id cost for new passphrase (`key=`) databases.
     pub kdf: KdfParams,
+    /// The AES-256-GCM implementation ([`PageCipher::RustCrypto`] unless
+    /// chosen otherwise; the format is the same either way).
+    pub cipher: PageCipher,
 }
 
 /// Counters of one crypto layer (all its files).
@@ -54,6 +56,7 @@ pub struct CryptoCodec {
     key: Option<Key>,
     below: usize,
     kdf: KdfParams,
+    cipher: PageCipher,
     dbs: Mutex<HashMap<String, Weak<DbShared>>>,
     encrypted: AtomicU64,
     decrypted: AtomicU64,
@@ -184,26 +187,34 @@ const RECENT: usize = 4;
 /// pages, so the key schedule runs once per session instead of once per
 /// page; the stored nonce is still a 192-bit XAES-256-GCM nonce, decrypted
 /// by any XAES-256-GCM implementation.
-#[derive(Default)]
 struct Ciphers {
+    cipher: PageCipher,
     session: Option<Session>,
-    recent: Vec<([u8; 12], Aes256Gcm)>,
+    recent: Vec<([u8; 12], PageGcm)>,
 }
 
 struct Session {
     n1: [u8; 12],
-    gcm: Aes256Gcm,
+    gcm: PageGcm,
     used: u32,
 }
 
 impl Ciphers {
+    fn new(cipher: PageCipher) -> Ciphers {
+        Ciphers {
+            cipher,
+            session: None,
+            recent: Vec::new(),
+        }
+    }
+
     fn clear(&mut self) {
         self.session = None;
         self.recent.clear();
     }
 
     /// The session's prefix and cipher, counting one more encryption.
-    fn for_encrypt(&mut self, keys: &DbKeys) -> (&[u8; 12], &Aes256Gcm) {
+    fn for_encrypt(&mut self, keys: &DbKeys) -> (&[u8; 12], &PageGcm) {
         if self
             .session
             .as_ref()
@@ -215,7 +226,7 @@ impl Ciphers {
             let mut n1 = [0u8; 12];
             rand::thread_rng().fill_bytes(&mut n1);
             Session {
-                gcm: keys.subkey(&n1),
+                gcm: PageGcm::new(self.cipher, &keys.subkey(&n1)),
                 n1,
                 used: 0,
             }
@@ -225,7 +236,7 @@ impl Ciphers {
     }
 
     /// The cipher for nonces starting with `n1`.
-    fn for_decrypt(&mut self, keys: &DbKeys, n1: &[u8; 12]) -> &Aes256Gcm {
+    fn for_decrypt(&mut self, keys: &DbKeys, n1: &[u8; 12]) -> &PageGcm {
         if let Some(s) = &self.session
             && s.n1 == *n1
         {
@@ -237,7 +248,8 @@ impl Ciphers {
                 if self.recent.len() >= RECENT {
                     self.recent.remove(0);
                 }
-                self.recent.push((*n1, keys.subkey(n1)));
+                self.recent
+                    .push((*n1, PageGcm::new(self.cipher, &keys.subkey(n1))));
                 self.recent.len() - 1
             }
         };
@@ -428,6 +440,7 @@ impl CryptoCodec {
             key: opts.key,
             below: usize::from(opts.reserve_below),
             kdf: opts.kdf,
+            cipher: opts.cipher,
             dbs: Mutex::new(HashMap::new()),
             encrypted: AtomicU64::new(0),
             decrypted: AtomicU64::new(0),
@@ -554,7 +567,8 @@ impl CryptoCodec {
         let (n1, gcm) = ciphers.for_encrypt(keys);
         slice[NONCE_AT..NONCE_AT + 12].copy_from_slice(n1);
         rand::thread_rng().fill_bytes(&mut slice[NONCE_AT + 12..TAG_AT]);
-        let nonce = Nonce::try_from(&slice[NONCE_AT + 12..TAG_AT])
+        let nonce: [u8; 12] = slice[NONCE_AT + 12..TAG_AT]
+            .try_into()
             .map_err(|_| Error::new(codes::SQLITE_INTERNAL, "nonce length"))?;
         let (header, body) = if ctx.pgno == 1 {
             let (h, b) = head.split_at_mut(24);
@@ -565,8 +579,8 @@ impl CryptoCodec {
         };
         let ad = associated_data(&desc, &salt, class, ctx.page_size, ctx.pgno, header);
         let tag = gcm
-            .encrypt_inout_detached(&nonce, &ad, body.into())
-            .map_err(|_| Error::new(codes::SQLITE_IOERR_WRITE, "page too large to encrypt"))?;
+            .seal(&nonce, &ad, body)
+            .ok_or_else(|| Error::new(codes::SQLITE_IOERR_WRITE, "page too large to encrypt"))?;
         slice[TAG_AT..].copy_from_slice(&tag);
         if let Some(mut p) = page1 {
             p.stored.clear();
@@ -658,9 +672,11 @@ impl CryptoCodec {
         }
         let mut n1 = [0u8; 12];
         n1.copy_from_slice(&slice[NONCE_AT..NONCE_AT + 12]);
-        let nonce = Nonce::try_from(&slice[NONCE_AT + 12..TAG_AT])
+        let nonce: [u8; 12] = slice[NONCE_AT + 12..TAG_AT]
+            .try_into()
             .map_err(|_| hard(codes::SQLITE_INTERNAL, "nonce length".into()))?;
-        let tag = Tag::try_from(&slice[TAG_AT..])
+        let tag: [u8; 16] = slice[TAG_AT..]
+            .try_into()
             .map_err(|_| hard(codes::SQLITE_INTERNAL, "tag length".into()))?;
         let (header, body) = if ctx.pgno == 1 {
             let (h, b) = head.split_at_mut(24);
@@ -676,16 +692,13 @@ impl CryptoCodec {
             ctx.pgno,
             header.as_ref().map(|h| &h[16..24]),
         );
-        ciphers
-            .for_decrypt(keys, &n1)
-            .decrypt_inout_detached(&nonce, &ad, body.into(), &tag)
-            .map_err(|_| {
-                Fail::Auth(format!(
-                    "the {} page does not authenticate (damaged, or moved from another place \
-                     or file)",
-                    class.name()
-                ))
-            })?;
+        if !ciphers.for_decrypt(keys, &n1).open(&nonce, &ad, body, &tag) {
+            return Err(Fail::Auth(format!(
+                "the {} page does not authenticate (damaged, or moved from another place \
+                 or file)",
+                class.name()
+            )));
+        }
         if let Some(h) = header {
             h[..16].copy_from_slice(MAGIC);
         }
@@ -766,7 +779,7 @@ impl PageCodec for CryptoCodec {
                 keys: None,
                 keys_gen: 0,
                 page1: None,
-                ciphers: Ciphers::default(),
+                ciphers: Ciphers::new(self.cipher),
                 frame_header_at: None,
                 own_end: 0,
             })),

@@ -3,7 +3,6 @@
 
 use aes::Aes256;
 use aes::cipher::{BlockCipherEncrypt, KeyInit};
-use aes_gcm::Aes256Gcm;
 use hkdf::Hkdf;
 use sha2::Sha256;
 use zeroize::{Zeroize, Zeroizing};
@@ -224,7 +223,7 @@ impl DbKeys {
     /// with `M1 = 00 01 'X' 00 ‖ n1`, `M2 = 00 02 'X' 00 ‖ n1` (C2SP's
     /// XAES-256-GCM, steps 3 to 5). The last 12 bytes of the nonce are the
     /// GCM nonce under `Kx`.
-    pub(crate) fn subkey(&self, n1: &[u8; 12]) -> Aes256Gcm {
+    pub(crate) fn subkey(&self, n1: &[u8; 12]) -> Zeroizing<[u8; 32]> {
         let mut kx = Zeroizing::new([0u8; 32]);
         for (half, tag) in kx.chunks_exact_mut(16).zip([1u8, 2]) {
             let mut m = [0u8; 16];
@@ -239,7 +238,7 @@ impl DbKeys {
             half.copy_from_slice(&out);
             m.zeroize();
         }
-        Aes256Gcm::new((&*kx).into())
+        kx
     }
 
     /// Whether this key is the database's.

@@ -92,6 +92,37 @@
 //! last 8 bytes, crypto's 48-byte slice sits right before it, and the
 //! header's reserve is 56.
 //!
+//! ## Speed: choosing the AES-256-GCM implementation
+//!
+//! Nearly all of this layer's cost is AES-256-GCM itself (a 4 KiB page:
+//! about 1.2 µs of 1.3 µs with RustCrypto's `aes-gcm` on an x86-64 with
+//! AES-NI and carry-less multiplication). With the crate feature `ring`,
+//! [`CryptoOptions::cipher`] can be [`PageCipher::Ring`]: `ring`'s
+//! assembly does the same AES-256-GCM about 2.7 times faster (0.42 µs),
+//! which takes this layer over memdb from about 1.8× to 1.35× memdb's cost
+//! in `cargo xtask bench`. The bytes written are identical, so either
+//! cipher reads what the other wrote. The default stays RustCrypto's pure
+//! Rust, whose key schedules are zeroized when dropped; `ring` does not
+//! zeroize the AES key schedules it keeps (master and derived key bytes
+//! still are).
+//!
+//! ```
+//! # #[cfg(feature = "ring")] {
+//! use vfs_crypto::{Crypto, CryptoOptions, Key, PageCipher};
+//! let crypto = Crypto::with_options(
+//!     vfs_memdb::MemDb::new(),
+//!     CryptoOptions {
+//!         key: Some(Key::generate()),
+//!         cipher: PageCipher::Ring,
+//!         ..CryptoOptions::default()
+//!     },
+//! );
+//! let _reg = vfs_core::register("fast-secure", crypto, false).unwrap();
+//! let conn = rusqlite::Connection::open("file:/f.db?vfs=fast-secure").unwrap();
+//! conn.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1);").unwrap();
+//! # }
+//! ```
+//!
 //! ## SQL
 //!
 //! * `PRAGMA crypto_format` answers `xaes-256-gcm v1, <key derivation>` for
@@ -108,6 +139,7 @@
 mod codec;
 mod copy;
 mod format;
+mod gcm;
 mod key;
 #[cfg(test)]
 mod tests;
@@ -122,6 +154,7 @@ use vfs_core::{OpenName, OpenOptions, Result, Vfs};
 pub use codec::{CryptoCodec, CryptoOptions, CryptoState, CryptoStats};
 pub use copy::{decrypt_database, encrypt_database, rekey_database, vacuum_into};
 pub use format::{FORMAT_VERSION, MIN_PAGE_SIZE, SLICE};
+pub use gcm::PageCipher;
 pub use key::{KdfParams, Key};
 
 /// The reserved bytes per page of a new database when crypto is used alone
