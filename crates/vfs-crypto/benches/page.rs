@@ -1,7 +1,8 @@
 //! Criterion micro-benchmarks of one 4 KiB database page written (encrypted)
 //! and read (decrypted and authenticated) through the layers, beside the
 //! same page through memdb alone and through cksm(memdb), and AES-256-GCM
-//! by itself as the floor. `cargo bench -p vfs-crypto`.
+//! by itself as the floor. `cargo bench -p vfs-crypto --bench page`; add
+//! `--features ring` for the `ring` page cipher.
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -70,6 +71,19 @@ fn pages(c: &mut Criterion) {
         &mut g,
         "crypto(memdb)",
         vfs_crypto::Crypto::new(vfs_memdb::MemDb::new(), key.clone()),
+    );
+    #[cfg(feature = "ring")]
+    page_through(
+        &mut g,
+        "crypto-ring(memdb)",
+        vfs_crypto::Crypto::with_options(
+            vfs_memdb::MemDb::new(),
+            vfs_crypto::CryptoOptions {
+                key: Some(key.clone()),
+                cipher: vfs_crypto::PageCipher::Ring,
+                ..vfs_crypto::CryptoOptions::default()
+            },
+        ),
     );
     page_through(
         &mut g,
