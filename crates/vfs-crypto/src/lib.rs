@@ -99,7 +99,7 @@
 //! AES-NI and carry-less multiplication). With the crate feature `ring`,
 //! [`CryptoOptions::cipher`] can be [`PageCipher::Ring`]: `ring`'s
 //! assembly does the same AES-256-GCM about 2.7 times faster (0.42 µs),
-//! which takes this layer over memdb from about 1.8× to 1.35× memdb's cost
+//! which takes this layer over memdb from about 1.8× to 1.4× memdb's cost
 //! in `cargo xtask bench`. The bytes written are identical, so either
 //! cipher reads what the other wrote. The default stays RustCrypto's pure
 //! Rust, whose key schedules are zeroized when dropped; `ring` does not
