@@ -190,12 +190,30 @@ unsafe fn slot<'a, V: Vfs>(p_vfs: *mut ffi::sqlite3_vfs) -> &'a Slot<V> {
 }
 
 fn backend<V: Vfs>(slot: &Slot<V>) -> Result<Arc<V>> {
-    slot.backend.read().clone().ok_or_else(|| {
-        Error::cant_open(format!(
-            "VFS {:?} has been unregistered",
-            slot.shared.name.to_string_lossy()
-        ))
-    })
+    slot.backend
+        .read()
+        .clone()
+        .ok_or_else(|| unregistered(slot))
+}
+
+fn unregistered<V: Vfs>(slot: &Slot<V>) -> Error {
+    Error::cant_open(format!(
+        "VFS {:?} has been unregistered",
+        slot.shared.name.to_string_lossy()
+    ))
+}
+
+/// Runs `f` on the registered backend under the slot's read lock, without
+/// cloning the `Arc` (two contended atomic operations saved on calls
+/// SQLite makes per transaction, such as the hot-journal `xAccess`).
+/// `unregister` waits for the call to end. The recursive read never waits
+/// behind a queued `unregister`, so a backend whose call re-enters this
+/// VFS cannot deadlock on it.
+fn with_backend<V: Vfs, R>(slot: &Slot<V>, f: impl FnOnce(&V) -> Result<R>) -> Result<R> {
+    match slot.backend.read_recursive().as_deref() {
+        Some(b) => f(b),
+        None => Err(unregistered(slot)),
+    }
 }
 
 /// # Safety
@@ -291,7 +309,7 @@ unsafe extern "C" fn x_delete<V: Vfs>(
         guard(Op::Delete, || {
             // SAFETY: SQLite passes a valid file name.
             let path = unsafe { c_str(z_name) }?;
-            backend(slot)?.delete(path, sync_dir != 0)
+            with_backend(slot, |b| b.delete(path, sync_dir != 0))
         }),
     )
 }
@@ -307,7 +325,7 @@ unsafe extern "C" fn x_access<V: Vfs>(
     let r = guard(Op::Access, || {
         // SAFETY: SQLite passes a valid file name.
         let path = unsafe { c_str(z_name) }?;
-        backend(slot)?.access(path, AccessCheck::from_raw(flags))
+        with_backend(slot, |b| b.access(path, AccessCheck::from_raw(flags)))
     });
     // SAFETY: p_res_out points to an int SQLite owns.
     unsafe { *p_res_out = matches!(r, Ok(true)) as c_int };
@@ -325,7 +343,7 @@ unsafe extern "C" fn x_full_pathname<V: Vfs>(
     let r = guard(Op::FullPathname, || {
         // SAFETY: SQLite passes a valid file name.
         let path = unsafe { c_str(z_name) }?;
-        let resolved = backend(slot)?.resolve_pathname(path)?;
+        let resolved = with_backend(slot, |b| b.resolve_pathname(path))?;
         let full = resolved.path;
         if full.len() + 1 > n_out.max(0) as usize || full.contains('\0') {
             return Err(Error::new(
