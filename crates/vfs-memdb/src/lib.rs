@@ -199,8 +199,48 @@ impl Drop for Node {
     }
 }
 
+/// The instance's files by name. Insertions and removals go through it so
+/// that it can count rollback journals: SQLite asks whether `<db>-journal`
+/// exists at the start of every read transaction, and with no journal in
+/// the instance [`Vfs::access`] answers without the lock or a hash.
+struct Names {
+    map: HashMap<String, Arc<Node>>,
+    journals: Arc<AtomicUsize>,
+}
+
+fn is_journal_name(name: &str) -> bool {
+    name.ends_with("-journal")
+}
+
+impl Names {
+    fn insert(&mut self, name: String, node: Arc<Node>) {
+        let journal = is_journal_name(&name);
+        if self.map.insert(name, node).is_none() && journal {
+            self.journals.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn remove(&mut self, name: &str) -> Option<Arc<Node>> {
+        let node = self.map.remove(name);
+        if node.is_some() && is_journal_name(name) {
+            self.journals.fetch_sub(1, Ordering::SeqCst);
+        }
+        node
+    }
+}
+
+impl std::ops::Deref for Names {
+    type Target = HashMap<String, Arc<Node>>;
+    fn deref(&self) -> &Self::Target {
+        &self.map
+    }
+}
+
 struct Inner {
-    files: Mutex<HashMap<String, Arc<Node>>>,
+    files: Mutex<Names>,
+    /// Journals in `files` (the same count `Names` keeps), read without
+    /// the lock.
+    journals: Arc<AtomicUsize>,
     acct: Arc<Accounting>,
     next_private: AtomicU64,
 }
@@ -321,9 +361,14 @@ impl MemDb {
     }
 
     fn build(budget: Option<u64>) -> MemDb {
+        let journals = Arc::new(AtomicUsize::new(0));
         MemDb {
             inner: Arc::new(Inner {
-                files: Mutex::new(HashMap::new()),
+                files: Mutex::new(Names {
+                    map: HashMap::new(),
+                    journals: Arc::clone(&journals),
+                }),
+                journals,
                 acct: Arc::new(Accounting {
                     budget,
                     used: AtomicU64::new(0),
@@ -701,6 +746,12 @@ impl Vfs for MemDb {
     }
 
     fn access(&self, path: &str, _check: AccessCheck) -> Result<bool> {
+        // The hot-journal check of every read transaction, usually with no
+        // journal anywhere: answered without the lock. (A journal created
+        // concurrently is one this check could as well have preceded.)
+        if is_journal_name(path) && self.inner.journals.load(Ordering::SeqCst) == 0 {
+            return Ok(false);
+        }
         Ok(self.inner.files.lock().contains_key(path))
     }
 

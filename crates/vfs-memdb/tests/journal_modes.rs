@@ -153,3 +153,66 @@ fn switching_between_wal_and_rollback_keeps_data() {
         assert_eq!(count(&d, "t"), 200);
     }
 }
+
+/// `access` answers for journals from a count it keeps (the hot-journal
+/// check of every read transaction skips the lock when no journal exists):
+/// the count must follow journals created, persisted, deleted with their
+/// database and replaced by `load`, and a hot journal must still be found.
+#[test]
+fn journal_existence_follows_every_way_a_journal_comes_and_goes() {
+    use vfs_core::{AccessCheck, Vfs};
+    let fx = Fixture::new("journal-count");
+    let mem = fx.mem.clone();
+    let exists = |p: &str| Vfs::access(&mem, p, AccessCheck::Exists).unwrap();
+    let (a, b) = ("/jc-a.db", "/jc-b.db");
+    let (ja, jb) = (format!("{a}-journal"), format!("{b}-journal"));
+
+    let ca = fx.open(a);
+    ca.execute_batch("CREATE TABLE t(x); BEGIN; INSERT INTO t VALUES (1);")
+        .unwrap();
+    assert!(exists(&ja), "a write transaction's journal");
+    assert!(!exists(&jb));
+    ca.execute_batch("COMMIT").unwrap();
+    assert!(!exists(&ja), "DELETE mode removes it at commit");
+
+    // PERSIST keeps the file; another database's journal does not make
+    // this one exist.
+    let cb = fx.open(b);
+    cb.execute_batch("PRAGMA journal_mode=PERSIST; CREATE TABLE t(x); INSERT INTO t VALUES (1);")
+        .unwrap();
+    assert!(exists(&jb) && !exists(&ja));
+    drop(cb);
+    mem.delete(b).unwrap();
+    assert!(!exists(&jb), "deleting the database deletes its journal");
+
+    // A hot journal, as a crashed writer leaves it: the database with a
+    // spilled, uncommitted transaction and its journal of before-images,
+    // put back by hand. The next reader must find it and roll back.
+    ca.execute_batch(
+        "PRAGMA journal_mode=DELETE; PRAGMA cache_size=5; BEGIN;
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i<200)
+         INSERT INTO t SELECT randomblob(500) FROM n;",
+    )
+    .unwrap();
+    let (db_mid, journal_mid) = (mem.file_bytes(a).unwrap(), mem.file_bytes(&ja).unwrap());
+    assert!(
+        db_mid.len() > 10 * 4096,
+        "the transaction spilled into the database"
+    );
+    ca.execute_batch("ROLLBACK").unwrap();
+    drop(ca);
+    mem.load_raw(a, &db_mid).unwrap();
+    assert!(!exists(&ja), "load drops the journal");
+    {
+        use vfs_core::{File, FileKind, OpenAccess, OpenName, OpenOptions};
+        let opts = OpenOptions::new(FileKind::MainJournal, OpenAccess::Create);
+        let mut j =
+            Vfs::open(&mem, &OpenName::new(Some(&ja), FileKind::MainJournal), opts).unwrap();
+        j.write_at(&journal_mid, 0).unwrap();
+    }
+    assert!(exists(&ja), "the hot journal is there");
+    let c = fx.open(a);
+    assert_eq!(count(&c, "t"), 1, "rolled back from the hot journal");
+    assert_eq!(integrity(&c), "ok");
+    assert!(!exists(&ja), "and removed after the rollback");
+}
