@@ -172,33 +172,6 @@ pub fn cksumvfs_checksum(data: &[u8]) -> [u8; 8] {
     out
 }
 
-/// A 2×2 matrix over u32 (wrapping), row-major.
-type Mat = [u32; 4];
-
-fn mat_mul(a: Mat, b: Mat) -> Mat {
-    let dot = |x: u32, y: u32, z: u32, w: u32| x.wrapping_mul(y).wrapping_add(z.wrapping_mul(w));
-    [
-        dot(a[0], b[0], a[1], b[2]),
-        dot(a[0], b[1], a[1], b[3]),
-        dot(a[2], b[0], a[3], b[2]),
-        dot(a[2], b[1], a[3], b[3]),
-    ]
-}
-
-/// `M^e` for the step matrix `M = [[1, 1], [1, 2]]`: with no data, one step
-/// maps `(s1, s2)` to `(s1 + s2, s1 + 2·s2)`.
-fn step_matrix_pow(mut e: usize) -> Mat {
-    let (mut r, mut b) = ([1, 0, 0, 1], [1, 1, 1, 2]);
-    while e > 0 {
-        if e & 1 == 1 {
-            r = mat_mul(r, b);
-        }
-        b = mat_mul(b, b);
-        e >>= 1;
-    }
-    r
-}
-
 /// Pairs per block of the dot-product form (a 4 KiB page is one block).
 const BLOCK: usize = 512;
 
@@ -244,7 +217,10 @@ fn fletcher(data: &[u8]) -> (u32, u32) {
     let (head, blocks) = data.split_at(first * 8);
     let skip = 2 * (BLOCK - first);
     let mut s = vfs_core::simd::wrapping_dot2(head, &t[skip + 1..], &t[skip..]);
-    let m = step_matrix_pow(BLOCK);
+    // `M^BLOCK = [[F(2B−1), F(2B)], [F(2B), F(2B+1)]]`, read off the table
+    // (`t[0] = F(2B)`, `t[1] = F(2B−1)`).
+    let (f_2b, f_2b_less_1) = (t[0], t[1]);
+    let m = [f_2b_less_1, f_2b, f_2b, f_2b.wrapping_add(f_2b_less_1)];
     for block in blocks.chunks_exact(BLOCK * 8) {
         let (t1, t2) = vfs_core::simd::wrapping_dot2(block, &t[1..], &t[..2 * BLOCK]);
         s = (

@@ -452,7 +452,7 @@ impl MemDb {
                 store.write(&[1], at);
             }
         }
-        self.install(name, store, image.len() as u64)
+        self.install("load", name, store, image.len() as u64)
     }
 
     /// Stores `image` under the shared name `name` exactly as given: no
@@ -472,12 +472,18 @@ impl MemDb {
     /// ```
     pub fn load_raw(&self, name: &str, image: &[u8]) -> Result<()> {
         shared_name_only("load_raw", name)?;
-        self.install(name, Store::from_bytes(image), image.len() as u64)
+        self.install(
+            "load_raw",
+            name,
+            Store::from_bytes(image),
+            image.len() as u64,
+        )
     }
 
     /// Puts `store` in place of database `name`, dropping its journal and
     /// WAL, unless the database is open or the budget refuses.
-    fn install(&self, name: &str, store: Store, len: u64) -> Result<()> {
+    /// `op` names the caller in error messages.
+    fn install(&self, op: &str, name: &str, store: Store, len: u64) -> Result<()> {
         let mut files = self.inner.files.lock();
         let journal_and_wal = companions(name);
         let old = files.get(name);
@@ -486,7 +492,7 @@ impl MemDb {
             if old.kind != FileKind::MainDb {
                 return Err(Error::new(
                     codes::SQLITE_MISUSE,
-                    format!("load({name:?}): that name is not a database"),
+                    format!("{op}({name:?}): that name is not a database"),
                 ));
             }
             freed = old.len();
@@ -499,12 +505,12 @@ impl MemDb {
         for node in busy {
             if node.is_open() {
                 return Err(Error::busy(format!(
-                    "load({name:?}): the database is open; close its connections first"
+                    "{op}({name:?}): the database is open; close its connections first"
                 )));
             }
         }
         let acct = &self.inner.acct;
-        acct.reserve(len, freed, &format_args!("load({name:?})"))?;
+        acct.reserve(len, freed, &format_args!("{op}({name:?})"))?;
         let node = Node::new(FileKind::MainDb, store, Some(Arc::clone(acct)));
         files.insert(name.to_owned(), node);
         for companion in &journal_and_wal {
