@@ -98,10 +98,10 @@ use std::sync::{Arc, OnceLock};
 
 use rusqlite::OptionalExtension;
 use vfs_core::hooks::{self, ArgValue, SqlValue};
-use vfs_core::page::{
+use vfs_core::{Control, Error, FileControl, FileKind, OpenName, OpenOptions, Result, Vfs, codes};
+use vfs_page::{
     FileInfo, FileStatus, Mapping, PageCodec, PageCtx, PageFile, PageVfs, RESERVE_PRAGMA,
 };
-use vfs_core::{Control, Error, FileControl, FileKind, OpenName, OpenOptions, Result, Vfs, codes};
 
 /// Bytes of the cksumvfs trailer (and its reserve when used alone).
 pub const CKSUMVFS_TRAILER: usize = 8;
@@ -287,7 +287,7 @@ pub struct CksmOptions {
 }
 
 /// The checksum codec plugged into the page layer
-/// ([`vfs_core::page::PageCodec`]).
+/// ([`vfs_page::PageCodec`]).
 #[derive(Debug)]
 pub struct CksmCodec {
     opts: CksmOptions,

@@ -5,6 +5,18 @@ use std::marker::PhantomData;
 
 use libsqlite3_sys as ffi;
 
+/// SQLite's file-control opcodes (`SQLITE_FCNTL_*`), for comparing with
+/// [`FileControl::op`] without depending on `libsqlite3-sys`.
+pub mod fcntl {
+    pub use libsqlite3_sys::{
+        SQLITE_FCNTL_BUSYHANDLER, SQLITE_FCNTL_CHUNK_SIZE, SQLITE_FCNTL_COMMIT_PHASETWO,
+        SQLITE_FCNTL_HAS_MOVED, SQLITE_FCNTL_LOCKSTATE, SQLITE_FCNTL_MMAP_SIZE,
+        SQLITE_FCNTL_PERSIST_WAL, SQLITE_FCNTL_POWERSAFE_OVERWRITE, SQLITE_FCNTL_PRAGMA,
+        SQLITE_FCNTL_RESERVE_BYTES, SQLITE_FCNTL_SIZE_HINT, SQLITE_FCNTL_SYNC,
+        SQLITE_FCNTL_VFS_POINTER, SQLITE_FCNTL_VFSNAME,
+    };
+}
+
 /// One `xFileControl` request.
 ///
 /// Read it through [`FileControl::control`]; a shim that does not handle it

@@ -10,8 +10,6 @@
 //! * [`LockManager`]: SQLite's five lock levels for files shared in-process.
 //! * [`ShmGroup`]: in-process WAL shared memory, one line to opt in.
 //! * [`DynVfs`]: the type-erased form for stacks chosen at run time.
-//! * [`Wrap`] and [`Recorder`]: observe every operation of any VFS
-//!   ([`StatsRecorder`], [`TracingRecorder`]); see `docs/observability.md`.
 //!
 //! The only `unsafe` code of the workspace lives in this crate (`dispatch`,
 //! `registry`, `native`, `control`, `name`, `shm`), each block with a
@@ -61,6 +59,7 @@
 //! reg.unregister().unwrap();
 //! ```
 
+#[cfg(feature = "test-support")]
 pub mod alloc_count;
 mod control;
 mod dispatch;
@@ -71,26 +70,19 @@ pub mod hooks;
 mod lock;
 mod name;
 mod native;
-pub mod page;
-mod recorder;
 mod registry;
 pub mod shm;
 pub mod simd;
 mod traits;
 mod types;
-mod wrap;
 
-pub use control::{Control, FileControl, Pragma};
+pub use control::{Control, FileControl, Pragma, fcntl};
 pub use dispatch::{LastError, clear_last_error, last_error, log};
 pub use erased::DynVfs;
 pub use error::{Error, Op, Result, code_name, codes};
 pub use lock::{FileLock, LockManager};
 pub use name::OpenName;
 pub use native::{Native, NativeFile};
-pub use recorder::{
-    Event, KindStats, Latency, LatencyMode, OpStats, Recorder, Stats, StatsRecorder,
-    TRACING_TARGET, TracingRecorder,
-};
 pub use registry::{
     RegisterOptions, Registration, find, open_files, register, register_with, unregister,
 };
@@ -99,7 +91,6 @@ pub use traits::{File, ResolvedPath, ShmSupport, Vfs};
 pub use types::{
     AccessCheck, DeviceCharacteristics, FileKind, LockLevel, OpenAccess, OpenOptions, SyncFlags,
 };
-pub use wrap::{Wrap, WrapFile, register_observed};
 
 /// The README's Rust examples, compiled and run as doctests so they stay
 /// true.

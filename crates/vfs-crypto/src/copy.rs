@@ -1,8 +1,8 @@
 //! Encrypting, decrypting and rekeying by copying (`VACUUM INTO`).
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
-use vfs_core::page::RESERVE_PRAGMA;
 use vfs_core::{Error, Result, codes};
+use vfs_page::RESERVE_PRAGMA;
 use zeroize::Zeroizing;
 
 fn sql_error(e: rusqlite::Error) -> Error {

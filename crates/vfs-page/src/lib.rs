@@ -137,7 +137,7 @@
 //! The main database file of a page layer answers
 //! `PRAGMA vfs_page_reserve` with [`PageCodec::reserve`]. Creating a
 //! [`PageVfs`] installs (once per process) a connection hook
-//! ([`hooks::on_connection`](crate::hooks::on_connection)) that asks every
+//! ([`hooks::on_connection`](vfs_core::hooks::on_connection)) that asks every
 //! new connection's main file this pragma and, when a number comes back,
 //! requests that many reserved bytes (`SQLITE_FCNTL_RESERVE_BYTES`). A new
 //! database is therefore created in the codec's format from its first page;
@@ -147,7 +147,7 @@
 //! # Example: a codec that flips bits
 //!
 //! ```
-//! use vfs_core::page::{Mapping, PageCodec, PageCtx, PageVfs};
+//! use vfs_page::{Mapping, PageCodec, PageCtx, PageVfs};
 //! use vfs_core::{FileKind, Native, OpenName, OpenOptions, Result};
 //!
 //! /// Inverts every byte of main-database pages except page-1 bytes 16..24.
@@ -158,7 +158,7 @@
 //!     fn mapping(&self, kind: FileKind) -> Mapping {
 //!         if kind == FileKind::MainDb { Mapping::Pages } else { Mapping::None }
 //!     }
-//!     fn open(&self, _: &vfs_core::page::FileInfo<'_>, _: &OpenName<'_>, _: OpenOptions) -> Result<()> {
+//!     fn open(&self, _: &vfs_page::FileInfo<'_>, _: &OpenName<'_>, _: OpenOptions) -> Result<()> {
 //!         Ok(())
 //!     }
 //!     fn encode(&self, _: &mut (), ctx: &PageCtx<'_>, image: &mut [u8]) -> Result<()> {
@@ -191,6 +191,8 @@
 //! # Ok::<(), vfs_core::Error>(())
 //! ```
 
+#![forbid(unsafe_code)]
+
 mod db;
 mod journal;
 #[cfg(test)]
@@ -202,13 +204,12 @@ use std::fmt;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 
-use libsqlite3_sys as ffi;
 use parking_lot::Mutex;
 
-use crate::shm::{ShmLockOp, ShmRegion};
-use crate::{
+use vfs_core::shm::{ShmLockOp, ShmRegion};
+use vfs_core::{
     Control, DeviceCharacteristics, Error, File, FileControl, FileKind, LockLevel, OpenName,
-    OpenOptions, Result, ShmSupport, SyncFlags, Vfs, codes,
+    OpenOptions, Result, ShmSupport, SyncFlags, Vfs, codes, fcntl,
 };
 
 use db::DbMap;
@@ -835,7 +836,7 @@ impl<B: Vfs, C: PageCodec> Vfs for PageVfs<B, C> {
         })
     }
 
-    crate::forward_vfs!(base);
+    vfs_core::forward_vfs!(base);
 }
 
 enum Map {
@@ -1029,7 +1030,7 @@ impl<F: File, C: PageCodec> File for PageFile<F, C> {
 
     fn file_control(&mut self, ctl: &mut FileControl<'_>) -> Result<()> {
         if self.state.is_some() {
-            let (page_size, reserve) = self.status(ctl.op() == ffi::SQLITE_FCNTL_PRAGMA)?;
+            let (page_size, reserve) = self.status(ctl.op() == fcntl::SQLITE_FCNTL_PRAGMA)?;
             let status = FileStatus {
                 kind: self.kind,
                 path: &self.path,
@@ -1053,7 +1054,7 @@ impl<F: File, C: PageCodec> File for PageFile<F, C> {
                 // the old size. Swallowed, as cksumvfs does.
                 return Ok(());
             }
-            if ctl.op() == ffi::SQLITE_FCNTL_MMAP_SIZE {
+            if ctl.op() == fcntl::SQLITE_FCNTL_MMAP_SIZE {
                 // No memory mapping under a transform: answer "not handled"
                 // instead of letting the base map the file.
                 return Err(Error::not_found());
@@ -1122,7 +1123,7 @@ impl<F: File, C: PageCodec> File for PageFile<F, C> {
 pub fn install_reserve_hook() {
     static INSTALLED: OnceLock<()> = OnceLock::new();
     INSTALLED.get_or_init(|| {
-        let hooked = crate::hooks::on_connection(|conn| {
+        let hooked = vfs_core::hooks::on_connection(|conn| {
             // Best effort: a connection whose VFS has no page layer answers
             // "not found"; errors never fail the open.
             if let Ok(Some(answer)) = conn.file_control_pragma("main", RESERVE_PRAGMA, None)
@@ -1130,7 +1131,7 @@ pub fn install_reserve_hook() {
                 && n > 0
                 && let Err(e) = conn.set_reserve_bytes("main", n)
             {
-                crate::log(
+                vfs_core::log(
                     e.code().unwrap_or(codes::SQLITE_ERROR),
                     &format!("page layer: could not request {n} reserved bytes: {e}"),
                 );
@@ -1138,7 +1139,7 @@ pub fn install_reserve_hook() {
             Ok(())
         });
         if let Err(e) = hooked {
-            crate::log(
+            vfs_core::log(
                 e.code().unwrap_or(codes::SQLITE_ERROR),
                 &format!("page layer: connection hook unavailable: {e}"),
             );

@@ -6,17 +6,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::recorder::LatencyMode;
-use crate::shm::{ShmLockOp, ShmRegion};
-use crate::{
-    AccessCheck, DeviceCharacteristics, Event, File, FileControl, FileKind, LockLevel, Op,
-    OpenName, OpenOptions, Recorder, Registration, Result, ShmSupport, SyncFlags, Vfs, codes,
-    register,
+use vfs_core::shm::{ShmLockOp, ShmRegion};
+use vfs_core::{
+    AccessCheck, DeviceCharacteristics, File, FileControl, FileKind, LockLevel, Op, OpenName,
+    OpenOptions, Registration, Result, ShmSupport, SyncFlags, Vfs, codes, register,
 };
+
+use crate::{Event, LatencyMode, Recorder};
 
 /// Decorates a VFS so every open, close, read, write, sync, truncate, size
 /// query, lock, unlock, reserved-lock check, delete, access check and
-/// (for files that forward shared memory, such as [`Native`](crate::Native))
+/// (for files that forward shared memory, such as [`Native`](vfs_core::Native))
 /// shared-memory map reports its file, kind, offset, bytes, latency and
 /// result to a [`Recorder`].
 ///
@@ -50,7 +50,8 @@ use crate::{
 ///
 /// ```
 /// use std::sync::Arc;
-/// use vfs_core::{Native, Op, StatsRecorder, Wrap, register};
+/// use vfs_core::{Native, Op, register};
+/// use vfs_observe::{StatsRecorder, Wrap};
 ///
 /// let stats = Arc::new(StatsRecorder::new());
 /// let reg = register("wrap-doc", Wrap::new(Native::new().unwrap(), stats.clone()), false).unwrap();
@@ -297,7 +298,7 @@ impl<V: Vfs, R: Recorder + ?Sized> Vfs for Wrap<V, R> {
     fn full_pathname(&self, path: &str) -> Result<String> {
         self.base.full_pathname(path)
     }
-    fn resolve_pathname(&self, path: &str) -> Result<crate::ResolvedPath> {
+    fn resolve_pathname(&self, path: &str) -> Result<vfs_core::ResolvedPath> {
         self.base.resolve_pathname(path)
     }
 
@@ -580,7 +581,8 @@ impl<F: File, R: Recorder + ?Sized> File for WrapFile<F, R> {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use vfs_core::{Native, Recorder, StatsRecorder, register_observed};
+/// use vfs_core::Native;
+/// use vfs_observe::{Recorder, StatsRecorder, register_observed};
 ///
 /// let observe = std::env::var_os("MYAPP_IO_STATS").is_some();
 /// let stats = Arc::new(StatsRecorder::new());
@@ -678,12 +680,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
         let log = Arc::new(Log(Mutex::default(), mode));
-        let wrap = Wrap::new(crate::Native::new().unwrap(), log.clone());
+        let wrap = Wrap::new(vfs_core::Native::new().unwrap(), log.clone());
         assert_eq!(wrap.latency(), mode.finer(LatencyMode::Off));
-        let flags = libsqlite3_sys::SQLITE_OPEN_READWRITE
-            | libsqlite3_sys::SQLITE_OPEN_CREATE
-            | libsqlite3_sys::SQLITE_OPEN_MAIN_DB;
-        let opts = OpenOptions::from_flags(flags).unwrap();
+        let opts = OpenOptions::new(FileKind::MainDb, vfs_core::OpenAccess::Create);
         let name = path.to_str().unwrap();
         let mut f = wrap
             .open(&OpenName::new(Some(name), FileKind::MainDb), opts)

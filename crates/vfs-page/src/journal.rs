@@ -2,7 +2,7 @@
 //! statement sub-journals (`pgno ‖ page` records, no header).
 
 use super::{Direction, Io, PageCodec, be32, grow, is_page_size, pending_byte_pgno, read_some};
-use crate::{Error, File, Result, codes};
+use vfs_core::{Error, File, Result, codes};
 
 /// The 8 bytes that open a valid rollback-journal header.
 const JOURNAL_MAGIC: [u8; 8] = [0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7];

@@ -15,7 +15,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use parking_lot::Mutex;
 
-use crate::{FileKind, LockLevel, Op, codes};
+use vfs_core::{FileKind, LockLevel, Op, codes};
 
 /// One file operation seen by [`Wrap`](crate::Wrap), lent to a
 /// [`Recorder`] for the duration of [`Recorder::record`].
@@ -97,7 +97,8 @@ impl Event<'_> {
 ///
 /// ```
 /// use std::sync::atomic::{AtomicU64, Ordering};
-/// use vfs_core::{Event, Op, Recorder};
+/// use vfs_core::Op;
+/// use vfs_observe::{Event, Recorder};
 ///
 /// /// Counts bytes written, nothing else.
 /// #[derive(Default)]
@@ -217,20 +218,24 @@ impl<A: Recorder, B: Recorder> Recorder for (A, B) {
 ///
 /// ```
 /// use std::sync::Arc;
-/// let reg = vfs_core::register_observed(
+/// let reg = vfs_observe::register_observed(
 ///     "traced-doc",
 ///     vfs_core::Native::new().unwrap(),
-///     Some(Arc::new(vfs_core::TracingRecorder)),
+///     Some(Arc::new(vfs_observe::TracingRecorder)),
 ///     false,
 /// ).unwrap();
 /// reg.unregister().unwrap();
 /// ```
+#[cfg(feature = "tracing")]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TracingRecorder;
 
-/// The target of [`TracingRecorder`]'s events.
+/// The target of [`TracingRecorder`]'s events (kept from the days the
+/// recorders lived in vfs-core, so log filters keep working).
+#[cfg(feature = "tracing")]
 pub const TRACING_TARGET: &str = "vfs_core::io";
 
+#[cfg(feature = "tracing")]
 macro_rules! io_event {
     ($level:expr, $e:expr) => {{
         let e = $e;
@@ -251,17 +256,18 @@ macro_rules! io_event {
                 target: TRACING_TARGET, $level,
                 op = e.op.name(), kind, file = e.file, offset = e.offset, bytes = e.bytes,
                 micros, code = e.code, level = lock_name(level),
-                error = %crate::code_name(e.code),
+                error = %vfs_core::code_name(e.code),
             ),
             (None, false) => tracing::event!(
                 target: TRACING_TARGET, $level,
                 op = e.op.name(), kind, file = e.file, offset = e.offset, bytes = e.bytes,
-                micros, code = e.code, error = %crate::code_name(e.code),
+                micros, code = e.code, error = %vfs_core::code_name(e.code),
             ),
         }
     }};
 }
 
+#[cfg(feature = "tracing")]
 fn lock_name(level: LockLevel) -> &'static str {
     match level {
         LockLevel::None => "none",
@@ -272,6 +278,7 @@ fn lock_name(level: LockLevel) -> &'static str {
     }
 }
 
+#[cfg(feature = "tracing")]
 impl Recorder for TracingRecorder {
     fn record(&self, e: &Event<'_>) {
         use tracing::Level;
@@ -312,9 +319,11 @@ const OPS: [Op; 17] = [
     Op::FullPathname,
 ];
 
+/// The row of `op`; `None` for an operation this table does not know
+/// (`Op` may grow), which is not counted.
 #[inline]
-fn op_index(op: Op) -> usize {
-    match op {
+fn op_index(op: Op) -> Option<usize> {
+    Some(match op {
         Op::Open => 0,
         Op::Close => 1,
         Op::Read => 2,
@@ -332,7 +341,8 @@ fn op_index(op: Op) -> usize {
         Op::ShmUnmap => 14,
         Op::FileControl => 15,
         Op::FullPathname => 16,
-    }
+        _ => return None,
+    })
 }
 
 /// Slot 0 is "no file kind" (delete, access); then `FileKind::ALL`.
@@ -361,8 +371,8 @@ fn kind_of_slot(i: usize) -> Option<FileKind> {
 const CELLS: usize = OPS.len() * KIND_SLOTS;
 
 #[inline]
-fn cell_index(op: Op, kind: Option<FileKind>) -> usize {
-    op_index(op) * KIND_SLOTS + kind_index(kind)
+fn cell_index(op: Op, kind: Option<FileKind>) -> Option<usize> {
+    Some(op_index(op)? * KIND_SLOTS + kind_index(kind))
 }
 
 /// Significant figures of the latency histograms (1 % resolution).
@@ -414,7 +424,10 @@ impl Shard {
     /// suffice; readers see each counter whole (relaxed atomics).
     #[inline]
     fn add<const EXCLUSIVE: bool>(&self, e: &Event<'_>) {
-        let c = &self.cells[cell_index(e.op, e.kind)].0;
+        let Some(cell) = cell_index(e.op, e.kind) else {
+            return;
+        };
+        let c = &self.cells[cell].0;
         let bump = |field: usize, v: u64| {
             if EXCLUSIVE {
                 let a = &c[field];
@@ -443,15 +456,15 @@ impl Shard {
             let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
             bump(TIMED, 1);
             bump(NANOS, nanos);
-            self.add_latency(e.op, nanos);
+            self.add_latency(cell / KIND_SLOTS, nanos);
         }
     }
 
     /// Out of line: only timed calls take the histogram's lock.
     #[inline(never)]
-    fn add_latency(&self, op: Op, nanos: u64) {
+    fn add_latency(&self, op_row: usize, nanos: u64) {
         let mut latency = self.latency.lock();
-        let slot = &mut latency[op_index(op)];
+        let slot = &mut latency[op_row];
         if slot.is_none() {
             *slot = Histogram::new(SIGFIG).ok();
         }
@@ -562,7 +575,8 @@ mod slots {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use vfs_core::{Native, Op, StatsRecorder, Wrap, register};
+/// use vfs_core::{Native, Op, register};
+/// use vfs_observe::{StatsRecorder, Wrap};
 ///
 /// let stats = Arc::new(StatsRecorder::new());
 /// let reg = register("stats-doc", Wrap::new(Native::new().unwrap(), stats.clone()), false).unwrap();
@@ -721,8 +735,8 @@ impl StatsRecorder {
 
         let mut kinds = Vec::new();
         for k in 0..KIND_SLOTS {
-            let cell = |op: Op| &cells[cell_index(op, kind_of_slot(k))];
             let column = |o: usize| &cells[o * KIND_SLOTS + k];
+            let cell = |op: Op, field: usize| op_index(op).map_or(0, |o| column(o)[field]);
             let ops_count: u64 = (0..OPS.len()).map(|o| column(o)[COUNT]).sum();
             if ops_count == 0 {
                 continue;
@@ -731,12 +745,12 @@ impl StatsRecorder {
             kinds.push(KindStats {
                 kind: kind_of_slot(k),
                 ops: ops_count,
-                opens: cell(Op::Open)[COUNT],
-                reads: cell(Op::Read)[COUNT],
-                read_bytes: cell(Op::Read)[BYTES],
-                writes: cell(Op::Write)[COUNT],
-                write_bytes: cell(Op::Write)[BYTES],
-                syncs: cell(Op::Sync)[COUNT],
+                opens: cell(Op::Open, COUNT),
+                reads: cell(Op::Read, COUNT),
+                read_bytes: cell(Op::Read, BYTES),
+                writes: cell(Op::Write, COUNT),
+                write_bytes: cell(Op::Write, BYTES),
+                syncs: cell(Op::Sync, COUNT),
                 errors: (0..OPS.len()).map(|o| column(o)[ERRORS]).sum(),
                 busy: (0..OPS.len()).map(|o| column(o)[BUSY]).sum(),
                 time: Duration::from_nanos(time as u64),
@@ -1086,7 +1100,7 @@ mod tests {
     fn every_op_has_its_own_slot() {
         let mut seen = [false; OPS.len()];
         for op in OPS {
-            let i = op_index(op);
+            let i = op_index(op).unwrap();
             assert!(!seen[i], "{op:?} shares a slot");
             seen[i] = true;
             assert_eq!(OPS[i], op);
@@ -1253,8 +1267,8 @@ mod tests {
         assert_eq!(Sampled(4).finer(Sampled(16)), Sampled(4));
         assert_eq!(Sampled(1).finer(Off), Every);
         let stats = StatsRecorder::new();
-        let pair = (StatsRecorder::new(), TracingRecorder);
-        assert_eq!(pair.latency(), Every);
+        #[cfg(feature = "tracing")]
+        assert_eq!((StatsRecorder::new(), TracingRecorder).latency(), Every);
         assert_eq!(
             Arc::new(stats).latency(),
             Sampled(StatsRecorder::DEFAULT_SAMPLING)

@@ -1,7 +1,7 @@
 //! WAL files: a 32-byte header, then frames of a 24-byte header and a page.
 
 use super::{Direction, Io, PageCodec, be32, db_header, grow, is_page_size, read_some};
-use crate::{Error, File, Result, codes};
+use vfs_core::{Error, File, Result, codes};
 
 const WAL_HEADER: u64 = 32;
 const FRAME_HEADER: usize = 24;

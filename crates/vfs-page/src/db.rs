@@ -1,7 +1,7 @@
 //! Database files (main, temp, transient): one image per page.
 
 use super::{Io, PageCodec, db_header, grow, is_page_size, read_some};
-use crate::{Error, File, Result, codes};
+use vfs_core::{Error, File, Result, codes};
 
 /// Sub-page reads ending within this many bytes of the file's start are
 /// served from one read that starts at offset 0.
