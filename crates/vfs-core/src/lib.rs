@@ -66,6 +66,7 @@ mod dispatch;
 mod erased;
 mod error;
 pub mod extension;
+mod forward;
 pub mod hooks;
 mod lock;
 mod name;
@@ -78,7 +79,7 @@ mod types;
 
 pub use control::{Control, FileControl, Pragma, fcntl};
 pub use dispatch::{LastError, clear_last_error, last_error, log};
-pub use erased::DynVfs;
+pub use erased::{DynVfs, erase};
 pub use error::{Error, Op, Result, code_name, codes};
 pub use lock::{FileLock, LockManager};
 pub use name::OpenName;

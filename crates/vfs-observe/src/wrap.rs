@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use vfs_core::shm::{ShmLockOp, ShmRegion};
+use vfs_core::shm::ShmRegion;
 use vfs_core::{
-    AccessCheck, DeviceCharacteristics, File, FileControl, FileKind, LockLevel, Op, OpenName,
-    OpenOptions, Registration, Result, ShmSupport, SyncFlags, Vfs, codes, register,
+    AccessCheck, File, FileKind, LockLevel, Op, OpenName, OpenOptions, Registration, Result,
+    SyncFlags, Vfs, codes, register,
 };
 
 use crate::{Event, LatencyMode, Recorder};
@@ -295,28 +295,7 @@ impl<V: Vfs, R: Recorder + ?Sized> Vfs for Wrap<V, R> {
         r
     }
 
-    fn full_pathname(&self, path: &str) -> Result<String> {
-        self.base.full_pathname(path)
-    }
-    fn resolve_pathname(&self, path: &str) -> Result<vfs_core::ResolvedPath> {
-        self.base.resolve_pathname(path)
-    }
-
-    fn max_pathname(&self) -> usize {
-        self.base.max_pathname()
-    }
-
-    fn randomness(&self, buf: &mut [u8]) -> Option<usize> {
-        self.base.randomness(buf)
-    }
-
-    fn sleep(&self, duration: Duration) -> Option<Duration> {
-        self.base.sleep(duration)
-    }
-
-    fn current_time_ms(&self) -> Option<i64> {
-        self.base.current_time_ms()
-    }
+    vfs_core::forward_vfs!(base, except delete, access);
 }
 
 /// A file opened through [`Wrap`]: the base's file plus what its events
@@ -525,26 +504,6 @@ impl<F: File, R: Recorder + ?Sized> File for WrapFile<F, R> {
         r
     }
 
-    fn file_control(&mut self, ctl: &mut FileControl<'_>) -> Result<()> {
-        self.inner.file_control(ctl)
-    }
-
-    fn sector_size(&self) -> u32 {
-        self.inner.sector_size()
-    }
-
-    fn device_characteristics(&self) -> DeviceCharacteristics {
-        self.inner.device_characteristics()
-    }
-
-    fn is_read_only(&self) -> bool {
-        self.inner.is_read_only()
-    }
-
-    fn shm(&self) -> ShmSupport {
-        self.inner.shm()
-    }
-
     fn shm_map(&mut self, region: u32, size: u32, extend: bool) -> Result<Option<ShmRegion>> {
         let start = self.meta.timing.start_always();
         let r = self.inner.shm_map(region, size, extend);
@@ -559,17 +518,18 @@ impl<F: File, R: Recorder + ?Sized> File for WrapFile<F, R> {
         r
     }
 
-    fn shm_lock(&mut self, offset: u32, n: u32, op: ShmLockOp) -> Result<()> {
-        self.inner.shm_lock(offset, n, op)
-    }
-
-    fn shm_barrier(&mut self) {
-        self.inner.shm_barrier()
-    }
-
-    fn shm_unmap(&mut self, delete: bool) -> Result<()> {
-        self.inner.shm_unmap(delete)
-    }
+    vfs_core::forward_file!(
+        inner,
+        except read_at,
+        write_at,
+        truncate,
+        sync,
+        size,
+        lock,
+        unlock,
+        check_reserved_lock,
+        shm_map
+    );
 }
 
 /// Registers `base` under `name`, observed by `recorder` when there is one.

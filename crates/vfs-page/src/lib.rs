@@ -127,8 +127,8 @@
 //! * No memory mapping: vfs-core offers no `xFetch`, and
 //!   `SQLITE_FCNTL_MMAP_SIZE` is not forwarded to the base of a transformed
 //!   file.
-//! * Locks, shared memory (both [`ShmSupport::Group`] and
-//!   [`ShmSupport::Forward`]), sector size, sync, truncate and size go to the
+//! * Locks, shared memory (both [`ShmSupport::Group`](vfs_core::ShmSupport::Group) and
+//!   [`ShmSupport::Forward`](vfs_core::ShmSupport::Forward)), sector size, sync, truncate and size go to the
 //!   base. File controls go first to [`PageCodec::file_control`], then to the
 //!   layer (the `vfs_page_reserve` pragma below), then to the base.
 //!
@@ -206,10 +206,9 @@ use std::sync::{Arc, OnceLock, Weak};
 
 use parking_lot::Mutex;
 
-use vfs_core::shm::{ShmLockOp, ShmRegion};
 use vfs_core::{
     Control, DeviceCharacteristics, Error, File, FileControl, FileKind, LockLevel, OpenName,
-    OpenOptions, Result, ShmSupport, SyncFlags, Vfs, codes, fcntl,
+    OpenOptions, Result, SyncFlags, Vfs, codes, fcntl,
 };
 
 use db::DbMap;
@@ -1013,19 +1012,11 @@ impl<F: File, C: PageCodec> File for PageFile<F, C> {
         })
     }
 
-    fn lock(&mut self, level: LockLevel) -> Result<()> {
-        self.base.lock(level)
-    }
-
     fn unlock(&mut self, level: LockLevel) -> Result<()> {
         if let Map::Db(m) = &mut self.map {
             m.invalidate();
         }
         self.base.unlock(level)
-    }
-
-    fn check_reserved_lock(&mut self) -> Result<bool> {
-        self.base.check_reserved_lock()
     }
 
     fn file_control(&mut self, ctl: &mut FileControl<'_>) -> Result<()> {
@@ -1079,10 +1070,6 @@ impl<F: File, C: PageCodec> File for PageFile<F, C> {
         self.base.file_control(ctl)
     }
 
-    fn sector_size(&self) -> u32 {
-        self.base.sector_size()
-    }
-
     fn device_characteristics(&self) -> DeviceCharacteristics {
         let caps = self.base.device_characteristics();
         if self.state.is_some() {
@@ -1092,29 +1079,17 @@ impl<F: File, C: PageCodec> File for PageFile<F, C> {
         }
     }
 
-    fn is_read_only(&self) -> bool {
-        self.base.is_read_only()
-    }
-
-    fn shm(&self) -> ShmSupport {
-        self.base.shm()
-    }
-
-    fn shm_map(&mut self, region: u32, size: u32, extend: bool) -> Result<Option<ShmRegion>> {
-        self.base.shm_map(region, size, extend)
-    }
-
-    fn shm_lock(&mut self, offset: u32, n: u32, op: ShmLockOp) -> Result<()> {
-        self.base.shm_lock(offset, n, op)
-    }
-
-    fn shm_barrier(&mut self) {
-        self.base.shm_barrier()
-    }
-
-    fn shm_unmap(&mut self, delete: bool) -> Result<()> {
-        self.base.shm_unmap(delete)
-    }
+    vfs_core::forward_file!(
+        base,
+        except read_at,
+        write_at,
+        truncate,
+        sync,
+        size,
+        unlock,
+        file_control,
+        device_characteristics
+    );
 }
 
 /// Installs (once per process) the hook that requests
