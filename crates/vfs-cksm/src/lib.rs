@@ -375,14 +375,6 @@ impl CksmCodec {
     }
 }
 
-fn parse_bool(v: &str) -> Option<bool> {
-    match v.trim().to_ascii_lowercase().as_str() {
-        "1" | "on" | "yes" | "true" => Some(true),
-        "0" | "off" | "no" | "false" => Some(false),
-        _ => None,
-    }
-}
-
 impl PageCodec for CksmCodec {
     type State = CksmState;
 
@@ -489,7 +481,7 @@ impl PageCodec for CksmCodec {
         let format = self.detect(file.reserve);
         if p.name().eq_ignore_ascii_case("checksum_verification") {
             if let Some(v) = p.value() {
-                match parse_bool(v) {
+                match vfs_core::parse_bool(v) {
                     Some(on) => state.verify = on,
                     None => {
                         return Some(Err(Error::new(

@@ -73,7 +73,11 @@ mod name;
 mod native;
 mod registry;
 pub mod shm;
+// An internal kernel of vfs-cksm, not API: it lives here only because its
+// runtime CPU dispatch needs `unsafe` (see docs/architecture.md).
+#[doc(hidden)]
 pub mod simd;
+mod sqlite_string;
 mod traits;
 mod types;
 
@@ -91,6 +95,7 @@ pub use shm::{ShmConnection, ShmGroup, ShmLockOp, ShmRegion};
 pub use traits::{File, ResolvedPath, ShmSupport, Vfs};
 pub use types::{
     AccessCheck, DeviceCharacteristics, FileKind, LockLevel, OpenAccess, OpenOptions, SyncFlags,
+    parse_bool,
 };
 
 /// The README's Rust examples, compiled and run as doctests so they stay
