@@ -9,8 +9,13 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
+use vfs_core::{
+    DeviceCharacteristics, File, FileKind, Native, OpenName, OpenOptions, Registration, Result,
+    Vfs, codes, register,
+};
+
 use super::*;
-use vfs_core::{Native, Registration, register};
+use crate::sqlite_format::db_header;
 
 const MARKER: &[u8; 8] = b"XORPAGE!";
 const SLICE: usize = 8;
