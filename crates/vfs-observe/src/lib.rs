@@ -34,12 +34,17 @@
 
 #![forbid(unsafe_code)]
 
-mod recorder;
+mod event;
+mod report;
+mod slots;
+mod stats;
+#[cfg(feature = "tracing")]
+mod trace;
 mod wrap;
 
-pub use recorder::{
-    Event, KindStats, Latency, LatencyMode, OpStats, Recorder, Stats, StatsRecorder,
-};
+pub use event::{Event, LatencyMode, Recorder};
+pub use report::{KindStats, Latency, OpStats, Stats};
+pub use stats::StatsRecorder;
 #[cfg(feature = "tracing")]
-pub use recorder::{TRACING_TARGET, TracingRecorder};
+pub use trace::{TRACING_TARGET, TracingRecorder};
 pub use wrap::{Wrap, WrapFile, register_observed};

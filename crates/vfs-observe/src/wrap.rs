@@ -22,8 +22,8 @@ use crate::{Event, LatencyMode, Recorder};
 ///
 /// Everything else is forwarded unchanged: file controls (the same
 /// `&mut FileControl`), sector size, device characteristics, read-only
-/// status, the shared-memory capability ([`ShmSupport::Group`] or
-/// [`ShmSupport::Forward`] passes through as is, so WAL works), shared-memory
+/// status, the shared-memory capability ([`ShmSupport::Group`](vfs_core::ShmSupport::Group) or
+/// [`ShmSupport::Forward`](vfs_core::ShmSupport::Forward) passes through as is, so WAL works), shared-memory
 /// locks and barriers, path names, randomness, sleep and time. Errors reach
 /// SQLite exactly as the base returned them.
 ///
