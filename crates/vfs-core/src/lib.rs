@@ -9,11 +9,26 @@
 //! * [`Native`]: SQLite's platform VFS as a base for shims over real files.
 //! * [`LockManager`]: SQLite's five lock levels for files shared in-process.
 //! * [`ShmGroup`]: in-process WAL shared memory, one line to opt in.
-//! * [`DynVfs`]: the type-erased form for stacks chosen at run time.
+//! * [`DynVfs`] / [`erase`]: the type-erased form for stacks chosen at run
+//!   time.
+//! * [`forward_vfs!`], [`forward_file!`], [`lock_via!`], [`no_lock!`]: the
+//!   repetitive parts of a shim's or a backend's impls, in one line.
+//! * [`hooks`]: safe code run on every new connection;
+//!   [`extension`]: the entry point of a loadable extension.
 //!
-//! The only `unsafe` code of the workspace lives in this crate (`dispatch`,
-//! `registry`, `native`, `control`, `name`, `shm`), each block with a
-//! `// SAFETY:` comment. See `docs/architecture.md` and `docs/contract.md`.
+//! Built on it, in their own crates: the page-mapping layer of the
+//! transforming shims (`vfs-page`) and `Wrap` with its recorders
+//! (`vfs-observe`).
+//!
+//! The only `unsafe` code of the workspace lives in this crate, each block
+//! with a `// SAFETY:` comment, in these modules: `dispatch` (the
+//! trampolines), `registry`, `native`, `control` (file-control arguments),
+//! `name` (`xOpen`'s name and URI parameters), `shm` (region pointers),
+//! `hooks` and `extension` (SQLite's connection and extension API),
+//! `sqlite_string` (strings SQLite frees), `simd` (the runtime CPU dispatch
+//! of vfs-cksm's kernel) and, with the `test-support` feature only,
+//! `alloc_count` (a counting global allocator). Everything else is safe
+//! code. See `docs/architecture.md` and `docs/contract.md`.
 //!
 //! ```
 //! use vfs_core::{AccessCheck, File, OpenName, OpenOptions, Result, SyncFlags, Vfs};
