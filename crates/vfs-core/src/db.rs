@@ -6,7 +6,7 @@
 //! but `libsqlite3-sys` and resolve next to whatever binding the
 //! application uses (rusqlite, sqlx, diesel, or none). It is deliberately
 //! small: open a URI, run SQL with text parameters, read the first value of
-//! a result, reach the file controls of [`hooks::Connection`], close.
+//! a result, reach the file controls of [`Connection`], close.
 //!
 //! ```
 //! use vfs_core::db::{Database, OpenMode};

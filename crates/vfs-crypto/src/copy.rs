@@ -30,6 +30,12 @@ fn target_reserve(target: &str) -> Result<u8> {
 /// writes a copy that is encrypted, re-encrypted under another key, or
 /// decrypted, depending on the source and the target.
 ///
+/// SQLite reads `reserve=` in a `VACUUM INTO` target from 3.53 on; before
+/// that the copy gets the reserve requested on the source connection, so
+/// on an older SQLite also request it there first
+/// (`SQLITE_FCNTL_RESERVE_BYTES`; rusqlite: `conn.file_control(Some("main"),
+/// FileControl::ReserveBytes(&mut n))`), as [`encrypt_database`] does.
+///
 /// It opens `target` once to ask its VFS, which creates the file empty
 /// (`VACUUM INTO` accepts an empty file). The result holds the key when
 /// `target` does, and is zeroized when dropped; pass it as a parameter, not
@@ -69,6 +75,11 @@ fn target_reserve(target: &str) -> Result<u8> {
 /// # Ok::<(), vfs_core::Error>(())
 /// ```
 pub fn vacuum_into_target(target: &str) -> Result<Zeroizing<String>> {
+    target_and_reserve(target).map(|(uri, _)| uri)
+}
+
+/// [`vacuum_into_target`], and the reserve it names.
+fn target_and_reserve(target: &str) -> Result<(Zeroizing<String>, u8)> {
     if !target.starts_with("file:") {
         return Err(Error::new(
             codes::SQLITE_MISUSE,
@@ -88,7 +99,10 @@ pub fn vacuum_into_target(target: &str) -> Result<Zeroizing<String>> {
     }
     let reserve = target_reserve(target)?;
     let sep = if target.contains('?') { '&' } else { '?' };
-    Ok(Zeroizing::new(format!("{target}{sep}reserve={reserve}")))
+    Ok((
+        Zeroizing::new(format!("{target}{sep}reserve={reserve}")),
+        reserve,
+    ))
 }
 
 /// Copies the database at URI `from` into a new database at URI `to` (see
@@ -98,7 +112,12 @@ fn copy(from: &str, to: &str) -> Result<()> {
     let src = Database::open(from, OpenMode::ReadOnly)?;
     // Writers of the source may hold it briefly.
     src.set_busy_timeout(std::time::Duration::from_secs(5))?;
-    let into = vacuum_into_target(to)?;
+    let (into, reserve) = target_and_reserve(to)?;
+    // SQLite before 3.53 ignores VACUUM INTO's `reserve=` and gives the
+    // copy the reserve requested on the source connection (at least the
+    // source's own): request the target's there too. Nothing is written to
+    // the read-only source.
+    src.connection().set_reserve_bytes("main", reserve)?;
     src.execute("VACUUM INTO ?1", &[into.as_str()])
 }
 
