@@ -89,25 +89,33 @@ pub fn compat(args: &[String]) -> ExitCode {
                 .env("CARGO_TARGET_DIR", &target),
             "cargo tree",
         )?;
-        step("compat: rusqlite, sqlx and diesel on crypto(cksm(memdb)) and cksm(native)");
+        // One build of the whole compat workspace (the program and the sqlx
+        // and diesel examples): features are unified once, so SQLite and
+        // the drivers compile once.
+        step("compat: cargo build --workspace (compat, examples/sqlx, examples/diesel)");
         run(
             cargo()
-                .args(["run", "--quiet", "--locked", "--manifest-path"])
+                .args([
+                    "build",
+                    "--quiet",
+                    "--locked",
+                    "--workspace",
+                    "--manifest-path",
+                ])
                 .arg(&manifest)
                 .env("CARGO_TARGET_DIR", &target),
-            "the compat program",
+            "cargo build",
         )?;
-        // The sqlx and diesel examples live in compat's workspace (see
-        // docs/bindings.md): same lockfile, same target directory.
-        for example in ["sqlx", "diesel"] {
-            step(&format!("compat: examples/{example}"));
-            run(
-                cargo()
-                    .args(["run", "--quiet", "--locked", "--manifest-path"])
-                    .arg(root.join(format!("examples/{example}/Cargo.toml")))
-                    .env("CARGO_TARGET_DIR", &target),
-                &format!("examples/{example}"),
-            )?;
+        for (bin, what) in [
+            (
+                "vfs-compat",
+                "rusqlite, sqlx and diesel on crypto(cksm(memdb)) and cksm(native)",
+            ),
+            ("example-sqlx", "examples/sqlx"),
+            ("example-diesel", "examples/diesel"),
+        ] {
+            step(&format!("compat: {what}"));
+            run(&mut Command::new(target.join("debug").join(bin)), bin)?;
         }
         Ok(())
     })();
