@@ -149,10 +149,10 @@ fn locked_version(lock: &Path, name: &str) -> Result<String, String> {
     let text = std::fs::read_to_string(lock).map_err(|e| format!("reading the lockfile: {e}"))?;
     let mut lines = text.lines();
     while let Some(l) = lines.next() {
-        if l == format!("name = \"{name}\"") {
-            if let Some(v) = lines.next().and_then(|v| v.strip_prefix("version = \"")) {
-                return Ok(v.trim_end_matches('"').to_owned());
-            }
+        if l == format!("name = \"{name}\"")
+            && let Some(v) = lines.next().and_then(|v| v.strip_prefix("version = \""))
+        {
+            return Ok(v.trim_end_matches('"').to_owned());
         }
     }
     Err(format!("{name} is not in the lockfile"))
