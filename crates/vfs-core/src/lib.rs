@@ -13,6 +13,8 @@
 //!   time.
 //! * [`forward_vfs!`], [`forward_file!`], [`lock_via!`], [`no_lock!`]: the
 //!   repetitive parts of a shim's or a backend's impls, in one line.
+//! * [`db::Database`]: a minimal owned connection for helpers that must
+//!   run SQL without depending on a Rust SQLite binding.
 //! * [`hooks`]: safe code run on every new connection;
 //!   [`extension`]: the entry point of a loadable extension.
 //!
@@ -24,7 +26,8 @@
 //! with a `// SAFETY:` comment, in these modules: `dispatch` (the
 //! trampolines), `registry`, `native`, `control` (file-control arguments),
 //! `name` (`xOpen`'s name and URI parameters), `shm` (region pointers),
-//! `hooks` and `extension` (SQLite's connection and extension API),
+//! `hooks`, `db` and `extension` (SQLite's connection, SQL and extension
+//! APIs),
 //! `sqlite_string` (strings SQLite frees), `simd` (the runtime CPU dispatch
 //! of vfs-cksm's kernel) and, with the `test-support` feature only,
 //! `alloc_count` (a counting global allocator). Everything else is safe
@@ -77,6 +80,7 @@
 #[cfg(feature = "test-support")]
 pub mod alloc_count;
 mod control;
+pub mod db;
 mod dispatch;
 mod erased;
 mod error;
