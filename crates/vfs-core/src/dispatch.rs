@@ -22,8 +22,8 @@ use crate::registry::{Slot, SlotShared};
 use crate::shm::{ShmConnection, ShmLockOp};
 use crate::sqlite_string::SqliteString;
 use crate::{
-    AccessCheck, Error, File, FileControl, FileKind, LockLevel, Op, OpenName, OpenOptions, Result,
-    ShmSupport, SyncFlags, Vfs, codes,
+    AccessCheck, Error, File, FileControl, FileKind, FileName, FileNameBuf, LockLevel, Op,
+    OpenName, OpenOptions, Result, ShmSupport, SyncFlags, Vfs, codes,
 };
 
 /// The `sqlite3_file` SQLite allocates (`szOsFile` bytes) for each open file.
@@ -38,7 +38,7 @@ struct FileState<V: Vfs> {
     shared: &'static SlotShared,
     lock: LockLevel,
     shm: ShmState,
-    delete_on_close: Option<(Arc<V>, String)>,
+    delete_on_close: Option<(Arc<V>, FileNameBuf)>,
     kind: FileKind,
 }
 
@@ -207,16 +207,17 @@ fn with_backend<V: Vfs, R>(slot: &Slot<V>, f: impl FnOnce(&V) -> Result<R>) -> R
     }
 }
 
+/// The name SQLite passed, as the bytes it is (no encoding assumed).
+///
 /// # Safety
 /// `p` is null or a NUL-terminated string valid for `'a`.
-unsafe fn c_str<'a>(p: *const c_char) -> Result<&'a str> {
+unsafe fn file_name<'a>(p: *const c_char) -> Result<&'a FileName> {
     if p.is_null() {
         return Err(Error::io("null file name"));
     }
     // SAFETY: caller guarantees a valid NUL-terminated string.
-    unsafe { CStr::from_ptr(p) }
-        .to_str()
-        .map_err(|_| Error::io("file name is not valid UTF-8"))
+    let name = unsafe { CStr::from_ptr(p) };
+    Ok(FileName::from_bytes(name.to_bytes()))
 }
 
 unsafe extern "C" fn x_open<V: Vfs>(
@@ -240,7 +241,7 @@ unsafe extern "C" fn x_open<V: Vfs>(
             .ok_or_else(|| Error::cant_open(format!("open flags {flags:#x} name no file type")))?;
         // SAFETY: z_name is null or the name SQLite passes to xOpen, valid
         // for the duration of this call (and of the open file).
-        let name = unsafe { OpenName::from_sqlite(z_name, opts.kind) }?;
+        let name = unsafe { OpenName::from_sqlite(z_name, opts.kind) };
         let backend = backend(slot)?;
         let file = backend.open(&name, opts)?;
         let shm = match file.shm() {
@@ -299,8 +300,8 @@ unsafe extern "C" fn x_delete<V: Vfs>(
         Op::Delete,
         guard(Op::Delete, || {
             // SAFETY: SQLite passes a valid file name.
-            let path = unsafe { c_str(z_name) }?;
-            with_backend(slot, |b| b.delete(path, sync_dir != 0))
+            let name = unsafe { file_name(z_name) }?;
+            with_backend(slot, |b| b.delete(name, sync_dir != 0))
         }),
     )
 }
@@ -315,8 +316,8 @@ unsafe extern "C" fn x_access<V: Vfs>(
     let slot = unsafe { slot::<V>(p_vfs) };
     let r = guard(Op::Access, || {
         // SAFETY: SQLite passes a valid file name.
-        let path = unsafe { c_str(z_name) }?;
-        with_backend(slot, |b| b.access(path, AccessCheck::from_raw(flags)))
+        let name = unsafe { file_name(z_name) }?;
+        with_backend(slot, |b| b.access(name, AccessCheck::from_raw(flags)))
     });
     // SAFETY: p_res_out points to an int SQLite owns.
     unsafe { *p_res_out = matches!(r, Ok(true)) as c_int };
@@ -333,13 +334,22 @@ unsafe extern "C" fn x_full_pathname<V: Vfs>(
     let slot = unsafe { slot::<V>(p_vfs) };
     let r = guard(Op::FullPathname, || {
         // SAFETY: SQLite passes a valid file name.
-        let path = unsafe { c_str(z_name) }?;
-        let resolved = with_backend(slot, |b| b.resolve_pathname(path))?;
-        let full = resolved.path;
-        if full.len() + 1 > n_out.max(0) as usize || full.contains('\0') {
+        let name = unsafe { file_name(z_name) }?;
+        let resolved = with_backend(slot, |b| b.resolve_pathname(name))?;
+        let full = resolved.path.as_bytes();
+        if full.contains(&0) {
             return Err(Error::new(
                 ffi::SQLITE_CANTOPEN_FULLPATH,
-                format!("full path of {path:?} is longer than {n_out} bytes"),
+                format!(
+                    "full path of {name:?} contains a NUL byte: {:?}",
+                    resolved.path
+                ),
+            ));
+        }
+        if full.len() + 1 > n_out.max(0) as usize {
+            return Err(Error::new(
+                ffi::SQLITE_CANTOPEN_FULLPATH,
+                format!("full path of {name:?} is longer than {n_out} bytes"),
             ));
         }
         // SAFETY: z_out has n_out bytes; we write len + 1 <= n_out.

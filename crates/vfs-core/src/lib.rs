@@ -4,6 +4,8 @@
 //! audited `unsafe` core that connects them to SQLite's C interface.
 //!
 //! * [`Vfs`] and [`File`]: what a backend implements, in safe Rust.
+//! * [`FileName`] / [`FileNameBuf`]: file names as the bytes SQLite passes
+//!   (UTF-8 or not), with `&str` and `Path` views.
 //! * [`register`] / [`unregister`]: make a backend available as
 //!   `?vfs=<name>`.
 //! * [`Native`]: SQLite's platform VFS as a base for shims over real files.
@@ -34,7 +36,7 @@
 //! code. See `docs/architecture.md` and `docs/contract.md`.
 //!
 //! ```
-//! use vfs_core::{AccessCheck, File, OpenName, OpenOptions, Result, SyncFlags, Vfs};
+//! use vfs_core::{AccessCheck, File, FileName, OpenName, OpenOptions, Result, SyncFlags, Vfs};
 //!
 //! /// A VFS whose every file is a private in-memory vector.
 //! struct Scratch;
@@ -45,8 +47,8 @@
 //!     fn open(&self, _: &OpenName<'_>, _: OpenOptions) -> Result<ScratchFile> {
 //!         Ok(ScratchFile(Vec::new()))
 //!     }
-//!     fn delete(&self, _: &str, _: bool) -> Result<()> { Ok(()) }
-//!     fn access(&self, _: &str, _: AccessCheck) -> Result<bool> { Ok(false) }
+//!     fn delete(&self, _: &FileName, _: bool) -> Result<()> { Ok(()) }
+//!     fn access(&self, _: &FileName, _: AccessCheck) -> Result<bool> { Ok(false) }
 //! }
 //!
 //! impl File for ScratchFile {
@@ -85,6 +87,7 @@ mod dispatch;
 mod erased;
 mod error;
 pub mod extension;
+mod filename;
 mod forward;
 pub mod hooks;
 mod lock;
@@ -104,6 +107,7 @@ pub use control::{Control, FileControl, Pragma, fcntl};
 pub use dispatch::{LastError, clear_last_error, last_error, log};
 pub use erased::{DynVfs, erase};
 pub use error::{Error, Op, Result, code_name, codes};
+pub use filename::{FileName, FileNameBuf};
 pub use lock::{FileLock, LockManager};
 pub use name::OpenName;
 pub use native::{Native, NativeFile};

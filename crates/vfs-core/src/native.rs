@@ -10,8 +10,8 @@ use libsqlite3_sys as ffi;
 use crate::registry::platform_vfs;
 use crate::shm::{ShmLockOp, ShmRegion};
 use crate::{
-    AccessCheck, DeviceCharacteristics, Error, File, FileControl, LockLevel, OpenName, OpenOptions,
-    ResolvedPath, Result, ShmSupport, SyncFlags, Vfs, code_name, codes,
+    AccessCheck, DeviceCharacteristics, Error, File, FileControl, FileName, FileNameBuf, LockLevel,
+    OpenName, OpenOptions, ResolvedPath, Result, ShmSupport, SyncFlags, Vfs, code_name, codes,
 };
 
 /// The platform VFS as a base for shims.
@@ -65,15 +65,21 @@ impl Native {
         Ok(Native { vfs })
     }
 
-    fn rc(&self, rc: c_int, what: &str, path: &str) -> Result<()> {
+    fn rc(&self, rc: c_int, what: &str, name: &FileName) -> Result<()> {
         if rc == ffi::SQLITE_OK {
             return Ok(());
         }
         Err(Error::new(
             rc,
-            format!("native {what} of {path:?} failed: {}", code_name(rc)),
+            format!("native {what} of {name:?} failed: {}", code_name(rc)),
         ))
     }
+}
+
+/// `name` as a C string, or an error naming it (C strings end at a NUL).
+fn c_name(name: &FileName) -> Result<CString> {
+    CString::new(name.as_bytes())
+        .map_err(|_| Error::cant_open(format!("file name {name:?} contains a NUL byte")))
 }
 
 impl Vfs for Native {
@@ -87,13 +93,22 @@ impl Vfs for Native {
         let mut mem = vec![0u64; size.div_ceil(8).max(1)].into_boxed_slice();
         let file = mem.as_mut_ptr().cast::<ffi::sqlite3_file>();
         let mut out_flags: c_int = 0;
+        let rust_name = match (name.sqlite_ptr(), name.path()) {
+            (None, Some(path)) => Some(c_name(path)?),
+            _ => None,
+        };
+        let raw = match (&rust_name, name.sqlite_ptr()) {
+            (Some(c), _) => c.as_ptr(),
+            (None, Some(p)) => p.as_ptr().cast_const(),
+            (None, None) => ptr::null(),
+        };
         // SAFETY: xOpen gets the name pointer SQLite gave us (or null), a
         // zeroed block of szOsFile bytes, and our out-flags slot.
         let rc = unsafe {
             let x_open = (*self.vfs)
                 .xOpen
                 .ok_or_else(|| Error::cant_open("no xOpen"))?;
-            x_open(self.vfs, name.raw(), file, opts.flags, &mut out_flags)
+            x_open(self.vfs, raw, file, opts.flags, &mut out_flags)
         };
         // SAFETY: xOpen set pMethods to a valid table or null.
         let methods = unsafe { (*file).pMethods };
@@ -111,7 +126,7 @@ impl Vfs for Native {
                 rc,
                 format!(
                     "native open of {:?} ({}) failed: {}",
-                    name.path().unwrap_or("<temp>"),
+                    name.path().unwrap_or(FileName::new("<temp>")),
                     opts.kind.name(),
                     code_name(rc)
                 ),
@@ -124,12 +139,12 @@ impl Vfs for Native {
             mem,
             methods,
             out_flags,
-            path: name.path().unwrap_or("<temp>").to_owned(),
+            path: name.path().unwrap_or(FileName::new("<temp>")).to_owned(),
         })
     }
 
-    fn delete(&self, path: &str, sync_dir: bool) -> Result<()> {
-        let c = CString::new(path).map_err(|_| Error::io("path contains NUL"))?;
+    fn delete(&self, name: &FileName, sync_dir: bool) -> Result<()> {
+        let c = c_name(name)?;
         // SAFETY: valid VFS and C string.
         let rc = unsafe {
             match (*self.vfs).xDelete {
@@ -137,11 +152,11 @@ impl Vfs for Native {
                 None => ffi::SQLITE_IOERR_DELETE,
             }
         };
-        self.rc(rc, "delete", path)
+        self.rc(rc, "delete", name)
     }
 
-    fn access(&self, path: &str, check: AccessCheck) -> Result<bool> {
-        let c = CString::new(path).map_err(|_| Error::io("path contains NUL"))?;
+    fn access(&self, name: &FileName, check: AccessCheck) -> Result<bool> {
+        let c = c_name(name)?;
         let mut out: c_int = 0;
         // SAFETY: valid VFS, C string and out pointer.
         let rc = unsafe {
@@ -150,16 +165,16 @@ impl Vfs for Native {
                 None => ffi::SQLITE_IOERR_ACCESS,
             }
         };
-        self.rc(rc, "access", path)?;
+        self.rc(rc, "access", name)?;
         Ok(out != 0)
     }
 
-    fn full_pathname(&self, path: &str) -> Result<String> {
-        self.resolve_pathname(path).map(|r| r.path)
+    fn full_pathname(&self, name: &FileName) -> Result<FileNameBuf> {
+        self.resolve_pathname(name).map(|r| r.path)
     }
 
-    fn resolve_pathname(&self, path: &str) -> Result<ResolvedPath> {
-        let c = CString::new(path).map_err(|_| Error::io("path contains NUL"))?;
+    fn resolve_pathname(&self, name: &FileName) -> Result<ResolvedPath> {
+        let c = c_name(name)?;
         let n = self.max_pathname() + 1;
         let mut buf = vec![0u8; n];
         // SAFETY: valid VFS and C string; buf has n bytes.
@@ -171,12 +186,12 @@ impl Vfs for Native {
         };
         // The unix VFS answers SQLITE_OK_SYMLINK (an OK code) for links.
         if rc & 0xff != ffi::SQLITE_OK {
-            self.rc(rc, "full_pathname", path)?;
+            self.rc(rc, "full_pathname", name)?;
         }
         let s = CStr::from_bytes_until_nul(&buf)
             .map_err(|_| Error::new(codes::SQLITE_CANTOPEN_FULLPATH, "unterminated path"))?;
         Ok(ResolvedPath {
-            path: s.to_string_lossy().into_owned(),
+            path: FileNameBuf::from(s.to_bytes().to_vec()),
             via_symlink: rc == ffi::SQLITE_OK_SYMLINK,
         })
     }
@@ -192,7 +207,7 @@ pub struct NativeFile {
     mem: Box<[u64]>,
     methods: *const ffi::sqlite3_io_methods,
     out_flags: c_int,
-    path: String,
+    path: FileNameBuf,
 }
 
 // SAFETY: SQLite's native files may be used from any thread, one at a time
@@ -216,7 +231,7 @@ impl NativeFile {
     }
 
     /// The path the platform VFS opened (`"<temp>"` for anonymous files).
-    pub fn path(&self) -> &str {
+    pub fn path(&self) -> &FileName {
         &self.path
     }
 }

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use parking_lot::{Mutex, MutexGuard};
 use vfs_core::shm::{ShmLockOp, ShmRegion};
 use vfs_core::{
-    AccessCheck, Control, DeviceCharacteristics, Error, File, FileControl, FileKind, LockLevel, Op,
-    OpenAccess, OpenName, OpenOptions, Result, SyncFlags, Vfs, codes,
+    AccessCheck, Control, DeviceCharacteristics, Error, File, FileControl, FileKind, FileName,
+    FileNameBuf, LockLevel, Op, OpenAccess, OpenName, OpenOptions, Result, SyncFlags, Vfs, codes,
 };
 
 use crate::model::{
@@ -96,7 +96,7 @@ pub struct FaultEvent {
     /// The file's kind, when known.
     pub kind: Option<FileKind>,
     /// The file's path, when it has one.
-    pub path: Option<String>,
+    pub path: Option<FileNameBuf>,
     /// What happened.
     pub action: Action,
 }
@@ -117,7 +117,7 @@ struct State {
     total: u64,
     rules: Vec<ActiveRule>,
     next_rule: u64,
-    nodes: HashMap<String, Node>,
+    nodes: HashMap<FileNameBuf, Node>,
     next_live: u64,
     faults: u64,
     cuts: u64,
@@ -168,7 +168,7 @@ impl<B: Vfs> Machine<B> {
         st: &mut State,
         op: Op,
         kind: Option<FileKind>,
-        path: Option<&str>,
+        path: Option<&FileName>,
         boot: Option<u64>,
     ) -> Result<Go> {
         if st.off {
@@ -210,14 +210,14 @@ impl<B: Vfs> Machine<B> {
             index,
             op,
             kind,
-            path: path.map(str::to_owned),
+            path: path.map(FileName::to_owned),
             action,
         });
         let what = format!(
             "{} #{index} on {} {}",
             op.name(),
             kind.map_or("file", FileKind::name),
-            path.unwrap_or("<anonymous>")
+            path.unwrap_or(FileName::new("<anonymous>"))
         );
         match action {
             Action::Fail(failure) => {
@@ -236,11 +236,9 @@ impl<B: Vfs> Machine<B> {
     }
 
     /// Opens a file of the base by path for the model's own use.
-    fn reopen(&self, path: &str, kind: FileKind, access: OpenAccess) -> Result<B::File> {
-        self.base.open(
-            &OpenName::new(Some(path), kind),
-            OpenOptions::new(kind, access),
-        )
+    fn reopen(&self, path: &FileName, kind: FileKind, access: OpenAccess) -> Result<B::File> {
+        self.base
+            .open(&OpenName::new(path, kind), OpenOptions::new(kind, access))
     }
 
     /// The power cut: bring every path back to its durable state, then turn
@@ -248,7 +246,7 @@ impl<B: Vfs> Machine<B> {
     fn cut(&self, st: &mut State) {
         st.cuts += 1;
         st.off = true;
-        let mut paths: Vec<String> = st.nodes.keys().cloned().collect();
+        let mut paths: Vec<FileNameBuf> = st.nodes.keys().cloned().collect();
         paths.sort();
         for path in paths {
             let Some(node) = st.nodes.get(&path).cloned() else {
@@ -280,7 +278,7 @@ impl<B: Vfs> Machine<B> {
     }
 
     /// Brings one path to its durable state; answers whether it exists.
-    fn restore(&self, path: &str, node: &Node) -> Result<bool> {
+    fn restore(&self, path: &FileName, node: &Node) -> Result<bool> {
         match (&node.live, &node.durable) {
             (Some(live), Durable::Current) => {
                 if !live.undo.is_empty() {
@@ -309,7 +307,7 @@ impl<B: Vfs> Machine<B> {
         }
     }
 
-    fn is_tracked(name: Option<&str>, opts: &OpenOptions) -> bool {
+    fn is_tracked(name: Option<&FileName>, opts: &OpenOptions) -> bool {
         name.is_some() && !opts.delete_on_close && !opts.kind.is_temporary()
     }
 }
@@ -508,9 +506,9 @@ impl FaultController {
 
     /// Paths a power cut now would change (unsynced data, or a creation or
     /// deletion whose directory entry is not durable), sorted.
-    pub fn unsynced_paths(&self) -> Vec<String> {
+    pub fn unsynced_paths(&self) -> Vec<FileNameBuf> {
         let st = self.machine.lock();
-        let mut v: Vec<String> = st
+        let mut v: Vec<FileNameBuf> = st
             .nodes
             .iter()
             .filter(|(_, n)| n.has_unsynced())
@@ -595,7 +593,7 @@ impl<B: Vfs> Vfs for Fault<B> {
         Ok(FaultFile {
             inner,
             machine: m.clone(),
-            path: path.map(Arc::from),
+            path: path.map(FileName::to_owned),
             kind: opts.kind,
             live_id,
             dirsync,
@@ -603,7 +601,7 @@ impl<B: Vfs> Vfs for Fault<B> {
         })
     }
 
-    fn delete(&self, path: &str, sync_dir: bool) -> Result<()> {
+    fn delete(&self, path: &FileName, sync_dir: bool) -> Result<()> {
         let m = &self.machine;
         let mut st = m.state.lock();
         let kind = st.nodes.get(path).map(|n| n.kind);
@@ -647,7 +645,7 @@ impl<B: Vfs> Vfs for Fault<B> {
         Ok(())
     }
 
-    fn access(&self, path: &str, check: AccessCheck) -> Result<bool> {
+    fn access(&self, path: &FileName, check: AccessCheck) -> Result<bool> {
         let m = &self.machine;
         let mut st = m.state.lock();
         let kind = st.nodes.get(path).map(|n| n.kind);
@@ -662,7 +660,7 @@ impl<B: Vfs> Vfs for Fault<B> {
 pub struct FaultFile<B: Vfs> {
     inner: B::File,
     machine: Arc<Machine<B>>,
-    path: Option<Arc<str>>,
+    path: Option<FileNameBuf>,
     kind: FileKind,
     /// The incarnation this handle writes to, for files whose durability is
     /// tracked.
@@ -757,7 +755,7 @@ impl<B: Vfs> File for FaultFile<B> {
                     TearOutcome::ReportError(f) => Err(f.error(format!(
                         "vfs-fault: torn write of {} bytes at {offset} on {} ({keep} written)",
                         buf.len(),
-                        self.path.as_deref().unwrap_or("<anonymous>")
+                        self.path.as_deref().unwrap_or(FileName::new("<anonymous>"))
                     ))),
                 }
             }
@@ -793,8 +791,8 @@ impl<B: Vfs> File for FaultFile<B> {
         self.inner.sync(flags)?;
         if let Some(live) = self.live(&mut st) {
             live.undo.clear();
-            let path = self.path.clone().unwrap_or_else(|| Arc::from(""));
-            if let Some(node) = st.nodes.get_mut(&*path) {
+            let path = self.path.clone().unwrap_or_default();
+            if let Some(node) = st.nodes.get_mut(path.as_file_name()) {
                 node.durable = Durable::Current;
             }
             if self.dirsync {

@@ -86,9 +86,9 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock};
 use vfs_core::{
-    AccessCheck, DeviceCharacteristics, Error, File, FileKind, FileLock, LockLevel, LockManager,
-    OpenAccess, OpenName, OpenOptions, Result, ShmGroup, ShmLockOp, ShmSupport, SyncFlags, Vfs,
-    codes,
+    AccessCheck, DeviceCharacteristics, Error, File, FileKind, FileLock, FileName, FileNameBuf,
+    LockLevel, LockManager, OpenAccess, OpenName, OpenOptions, Result, ShmGroup, ShmLockOp,
+    ShmSupport, SyncFlags, Vfs, codes,
 };
 
 use store::Store;
@@ -104,13 +104,13 @@ const PRIVATE_MARK: &str = "#private-";
 const SHM_CHECKPOINT_SLOT: u32 = 1;
 
 /// Whether `name` names a database shared by all connections.
-fn is_shared(name: &str) -> bool {
-    name.starts_with('/')
+fn is_shared(name: &FileName) -> bool {
+    name.starts_with("/")
 }
 
 /// The names of the journal and WAL files SQLite derives from a database.
-fn companions(db: &str) -> [String; 2] {
-    [format!("{db}-journal"), format!("{db}-wal")]
+fn companions(db: &FileName) -> [FileNameBuf; 2] {
+    [db.with_suffix("-journal"), db.with_suffix("-wal")]
 }
 
 /// The byte budget of one instance and what its database files use.
@@ -204,23 +204,23 @@ impl Drop for Node {
 /// exists at the start of every read transaction, and with no journal in
 /// the instance [`Vfs::access`] answers without the lock or a hash.
 struct Names {
-    map: HashMap<String, Arc<Node>>,
+    map: HashMap<FileNameBuf, Arc<Node>>,
     journals: Arc<AtomicUsize>,
 }
 
-fn is_journal_name(name: &str) -> bool {
+fn is_journal_name(name: &FileName) -> bool {
     name.ends_with("-journal")
 }
 
 impl Names {
-    fn insert(&mut self, name: String, node: Arc<Node>) {
+    fn insert(&mut self, name: FileNameBuf, node: Arc<Node>) {
         let journal = is_journal_name(&name);
         if self.map.insert(name, node).is_none() && journal {
             self.journals.fetch_add(1, Ordering::SeqCst);
         }
     }
 
-    fn remove(&mut self, name: &str) -> Option<Arc<Node>> {
+    fn remove(&mut self, name: &FileName) -> Option<Arc<Node>> {
         let node = self.map.remove(name);
         if node.is_some() && is_journal_name(name) {
             self.journals.fetch_sub(1, Ordering::SeqCst);
@@ -230,7 +230,7 @@ impl Names {
 }
 
 impl std::ops::Deref for Names {
-    type Target = HashMap<String, Arc<Node>>;
+    type Target = HashMap<FileNameBuf, Arc<Node>>;
     fn deref(&self) -> &Self::Target {
         &self.map
     }
@@ -247,7 +247,7 @@ struct Inner {
 
 impl Inner {
     /// Removes `name` if it still refers to `node`.
-    fn forget(&self, name: &str, node: &Arc<Node>) {
+    fn forget(&self, name: &FileName, node: &Arc<Node>) {
         let mut files = self.files.lock();
         if files.get(name).is_some_and(|n| Arc::ptr_eq(n, node)) {
             files.remove(name);
@@ -255,7 +255,7 @@ impl Inner {
     }
 
     /// Removes a private database and its journal and WAL.
-    fn forget_database(&self, name: &str, node: &Arc<Node>) {
+    fn forget_database(&self, name: &FileName, node: &Arc<Node>) {
         let mut files = self.files.lock();
         if files.get(name).is_some_and(|n| Arc::ptr_eq(n, node)) {
             files.remove(name);
@@ -392,8 +392,8 @@ impl MemDb {
     /// appear under their own name (`/app.db`); a private database appears
     /// only while its connection has it open, under its unique name
     /// (`app.db#private-7`).
-    pub fn list(&self) -> Vec<String> {
-        let mut names: Vec<String> = self
+    pub fn list(&self) -> Vec<FileNameBuf> {
+        let mut names: Vec<FileNameBuf> = self
             .inner
             .files
             .lock()
@@ -407,8 +407,8 @@ impl MemDb {
 
     /// The size of any file in the store (a database, `<db>-journal`,
     /// `<db>-wal`), or `None` if there is no such file.
-    pub fn file_size(&self, name: &str) -> Option<u64> {
-        let node = self.inner.files.lock().get(name).cloned()?;
+    pub fn file_size(&self, name: impl AsRef<FileName>) -> Option<u64> {
+        let node = self.inner.files.lock().get(name.as_ref()).cloned()?;
         Some(node.len())
     }
 
@@ -425,8 +425,8 @@ impl MemDb {
     /// assert_eq!(mem.file_bytes("/x.db-wal"), None);
     /// # Ok::<(), vfs_core::Error>(())
     /// ```
-    pub fn file_bytes(&self, name: &str) -> Option<Vec<u8>> {
-        let node = self.inner.files.lock().get(name).cloned()?;
+    pub fn file_bytes(&self, name: impl AsRef<FileName>) -> Option<Vec<u8>> {
+        let node = self.inner.files.lock().get(name.as_ref()).cloned()?;
         Some(node.store.read().to_vec())
     }
 
@@ -443,7 +443,8 @@ impl MemDb {
     /// bytes that are not an SQLite database, `SQLITE_BUSY` while a
     /// connection has the database open, `SQLITE_FULL` when the image does
     /// not fit in the budget (nothing changes then).
-    pub fn load(&self, name: &str, image: &[u8]) -> Result<()> {
+    pub fn load(&self, name: impl AsRef<FileName>, image: &[u8]) -> Result<()> {
+        let name = name.as_ref();
         shared_name_only("load", name)?;
         check_image(name, image)?;
         let mut store = Store::from_bytes(image);
@@ -470,7 +471,8 @@ impl MemDb {
     /// assert_eq!(memdb.export("/opaque.db")?, vec![0x5a; 4096]);
     /// # Ok::<(), vfs_core::Error>(())
     /// ```
-    pub fn load_raw(&self, name: &str, image: &[u8]) -> Result<()> {
+    pub fn load_raw(&self, name: impl AsRef<FileName>, image: &[u8]) -> Result<()> {
+        let name = name.as_ref();
         shared_name_only("load_raw", name)?;
         self.install(
             "load_raw",
@@ -483,7 +485,7 @@ impl MemDb {
     /// Puts `store` in place of database `name`, dropping its journal and
     /// WAL, unless the database is open or the budget refuses.
     /// `op` names the caller in error messages.
-    fn install(&self, op: &str, name: &str, store: Store, len: u64) -> Result<()> {
+    fn install(&self, op: &str, name: &FileName, store: Store, len: u64) -> Result<()> {
         let mut files = self.inner.files.lock();
         let journal_and_wal = companions(name);
         let old = files.get(name);
@@ -500,7 +502,7 @@ impl MemDb {
         let busy = old.into_iter().chain(
             journal_and_wal
                 .iter()
-                .filter_map(|companion| files.get(companion)),
+                .filter_map(|companion| files.get(companion.as_file_name())),
         );
         for node in busy {
             if node.is_open() {
@@ -545,13 +547,19 @@ impl MemDb {
     /// masks its checksums): checkpoint it first (`PRAGMA
     /// wal_checkpoint(TRUNCATE)` through that layer) rather than get an
     /// image without those transactions.
-    pub fn export(&self, name: &str) -> Result<Vec<u8>> {
+    pub fn export(&self, name: impl AsRef<FileName>) -> Result<Vec<u8>> {
+        let name = name.as_ref();
         let db = self.database(name)?;
         let mut lock = db.locks.connect();
         retry_busy(name, || lock.lock(LockLevel::Shared))?;
         // Under SHARED nobody can switch journal modes or delete the WAL;
         // look for it only now.
-        let wal = self.inner.files.lock().get(&companions(name)[1]).cloned();
+        let wal = self
+            .inner
+            .files
+            .lock()
+            .get(name.with_suffix("-wal").as_file_name())
+            .cloned();
         let wal = wal.filter(|w| w.len() > 0);
         let mut shm = db.shm.as_ref().map(|g| g.connect());
         if let (Some(_), Some(shm)) = (&wal, &mut shm) {
@@ -578,7 +586,8 @@ impl MemDb {
     /// Deletes database `name` with its journal and WAL. Refused with
     /// `SQLITE_BUSY` while a connection has it open; `SQLITE_NOTFOUND` when
     /// there is no such database.
-    pub fn delete(&self, name: &str) -> Result<()> {
+    pub fn delete(&self, name: impl AsRef<FileName>) -> Result<()> {
+        let name = name.as_ref();
         let mut files = self.inner.files.lock();
         let Some(node) = files.get(name) else {
             return Err(not_found(name));
@@ -591,7 +600,11 @@ impl MemDb {
         }
         let journal_and_wal = companions(name);
         let open = std::iter::once(node)
-            .chain(journal_and_wal.iter().filter_map(|c| files.get(c)))
+            .chain(
+                journal_and_wal
+                    .iter()
+                    .filter_map(|c| files.get(c.as_file_name())),
+            )
             .any(|n| n.is_open());
         if open {
             return Err(Error::busy(format!(
@@ -605,7 +618,7 @@ impl MemDb {
         Ok(())
     }
 
-    fn database(&self, name: &str) -> Result<Arc<Node>> {
+    fn database(&self, name: &FileName) -> Result<Arc<Node>> {
         match self.inner.files.lock().get(name) {
             Some(node) if node.kind == FileKind::MainDb => Ok(Arc::clone(node)),
             _ => Err(not_found(name)),
@@ -613,7 +626,7 @@ impl MemDb {
     }
 }
 
-fn not_found(name: &str) -> Error {
+fn not_found(name: &FileName) -> Error {
     Error::new(
         codes::SQLITE_NOTFOUND,
         format!("no database named {name:?} in this memdb"),
@@ -622,7 +635,7 @@ fn not_found(name: &str) -> Error {
 
 /// Refuses a private name for `op` (a load): a private database belongs
 /// to the one connection that opens it.
-fn shared_name_only(op: &str, name: &str) -> Result<()> {
+fn shared_name_only(op: &str, name: &FileName) -> Result<()> {
     if is_shared(name) {
         return Ok(());
     }
@@ -636,7 +649,7 @@ fn shared_name_only(op: &str, name: &str) -> Result<()> {
 }
 
 /// Accepts an empty image or one that starts like an SQLite database.
-fn check_image(name: &str, image: &[u8]) -> Result<()> {
+fn check_image(name: &FileName, image: &[u8]) -> Result<()> {
     if image.is_empty() {
         return Ok(());
     }
@@ -660,7 +673,7 @@ fn check_image(name: &str, image: &[u8]) -> Result<()> {
 
 /// Runs `f` until it stops answering `SQLITE_BUSY` or [`EXPORT_WAIT`]
 /// passes.
-fn retry_busy(name: &str, mut f: impl FnMut() -> Result<()>) -> Result<()> {
+fn retry_busy(name: &FileName, mut f: impl FnMut() -> Result<()>) -> Result<()> {
     let deadline = Instant::now() + EXPORT_WAIT;
     let mut pause = Duration::from_micros(20);
     loop {
@@ -734,7 +747,7 @@ impl Vfs for MemDb {
         Ok(MemFile::new(node, opts, cleanup, wal_db))
     }
 
-    fn delete(&self, path: &str, _sync_dir: bool) -> Result<()> {
+    fn delete(&self, path: &FileName, _sync_dir: bool) -> Result<()> {
         let mut files = self.inner.files.lock();
         match files.get(path) {
             None => Err(Error::from(io::Error::new(
@@ -751,7 +764,7 @@ impl Vfs for MemDb {
         }
     }
 
-    fn access(&self, path: &str, _check: AccessCheck) -> Result<bool> {
+    fn access(&self, path: &FileName, _check: AccessCheck) -> Result<bool> {
         // The hot-journal check of every read transaction, usually with no
         // journal anywhere: answered without the lock. (A journal created
         // concurrently is one this check could as well have preceded.)
@@ -766,12 +779,12 @@ impl Vfs for MemDb {
     /// this once per database it opens and derives the journal and WAL
     /// names from the result, so each connection gets its own database,
     /// journal and WAL.
-    fn full_pathname(&self, path: &str) -> Result<String> {
+    fn full_pathname(&self, path: &FileName) -> Result<FileNameBuf> {
         if is_shared(path) {
             return Ok(path.to_owned());
         }
         let n = self.inner.next_private.fetch_add(1, Ordering::Relaxed);
-        Ok(format!("{path}{PRIVATE_MARK}{n}"))
+        Ok(path.with_suffix(format!("{PRIVATE_MARK}{n}")))
     }
 }
 
@@ -779,10 +792,10 @@ impl Vfs for MemDb {
 enum Cleanup {
     None,
     /// Remove the file (SQLITE_OPEN_DELETEONCLOSE with a name).
-    DeleteOnClose(Arc<Inner>, String),
+    DeleteOnClose(Arc<Inner>, FileNameBuf),
     /// A private database: when its last handle closes, remove it with its
     /// journal and WAL.
-    PrivateDatabase(Arc<Inner>, String),
+    PrivateDatabase(Arc<Inner>, FileNameBuf),
 }
 
 /// An open file of a [`MemDb`].
