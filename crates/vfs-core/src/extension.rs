@@ -59,11 +59,12 @@ use crate::error::panic_message;
 pub use libsqlite3_sys as __ffi;
 
 /// The oldest host SQLite the entry point accepts, as
-/// `sqlite3_libversion_number()` reports it: 3.31.0, the first version whose
-/// API table has every function vfs-core calls (`sqlite3_filename_database`
-/// is the newest of them) and whose journal and WAL names carry the URI
-/// parameters of their database.
-pub const MIN_HOST_VERSION: i32 = 3_031_000;
+/// `sqlite3_libversion_number()` reports it: 3.32.0, the first version whose
+/// API table has every function vfs-core calls (`sqlite3_create_filename`,
+/// with which the native base gives the platform VFS a name that lives as
+/// long as its file, is the newest of them) and whose journal and WAL names
+/// carry the URI parameters of their database.
+pub const MIN_HOST_VERSION: i32 = 3_032_000;
 
 /// `3045003` as `"3.45.3"`.
 #[cfg_attr(not(feature = "loadable_extension"), allow(dead_code))]
@@ -404,7 +405,12 @@ mod host {
             free,
             log,
             uri_parameter,
+            uri_key,
             filename_database,
+            filename_journal,
+            filename_wal,
+            create_filename,
+            free_filename,
             auto_extension,
             file_control,
             create_function_v2
@@ -542,6 +548,6 @@ mod tests {
     #[test]
     fn version_text_splits_the_number() {
         assert_eq!(version_text(3_040_001), "3.40.1");
-        assert_eq!(version_text(MIN_HOST_VERSION), "3.31.0");
+        assert_eq!(version_text(MIN_HOST_VERSION), "3.32.0");
     }
 }

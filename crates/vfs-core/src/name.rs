@@ -5,7 +5,7 @@ use std::ptr::NonNull;
 
 use libsqlite3_sys as ffi;
 
-use crate::{FileKind, FileName};
+use crate::{Error, FileKind, FileName, Result};
 
 /// The name of a file being opened, as SQLite passed it to `xOpen`.
 ///
@@ -133,6 +133,35 @@ impl<'a> OpenName<'a> {
             .unwrap_or(default)
     }
 
+    /// Every URI parameter as (key, value), in order, for a name that has
+    /// them: what the native base copies into the name it gives `unix`.
+    pub(crate) fn parameters(&self) -> Vec<(&'a CStr, &'a CStr)> {
+        let mut out = Vec::new();
+        let Some(name) = self.uri_name() else {
+            return out;
+        };
+        for n in 0.. {
+            // SAFETY: as in parameter_bytes; sqlite3_uri_key answers null
+            // past the last parameter.
+            let key = unsafe { ffi::sqlite3_uri_key(name.as_ptr(), n) };
+            if key.is_null() {
+                break;
+            }
+            // SAFETY: the key is a NUL-terminated string inside the name's
+            // allocation, which lives for 'a.
+            let key = unsafe { CStr::from_ptr(key) };
+            // SAFETY: as in parameter_bytes. SQLite answers the first value
+            // of a repeated key, as every lookup through its API does.
+            let value = unsafe { ffi::sqlite3_uri_parameter(name.as_ptr(), key.as_ptr()) };
+            if value.is_null() {
+                continue;
+            }
+            // SAFETY: as for the key.
+            out.push((key, unsafe { CStr::from_ptr(value) }));
+        }
+        out
+    }
+
     /// The name of the main database this file belongs to: the path itself
     /// for a main database, the database's name for its journal or WAL,
     /// `None` for other kinds.
@@ -160,18 +189,143 @@ impl<'a> OpenName<'a> {
     }
 }
 
-impl OpenName<'_> {
-    /// SQLite's own name pointer, when SQLite built this name.
-    pub(crate) fn sqlite_ptr(&self) -> Option<NonNull<c_char>> {
-        self.sqlite
-    }
-}
-
 impl std::fmt::Debug for OpenName<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OpenName")
             .field("path", &self.path)
             .field("kind", &self.kind)
             .finish()
+    }
+}
+
+/// A file name in SQLite's own layout, made with `sqlite3_create_filename`
+/// and owned: what a native VFS may keep a pointer to for the whole life of
+/// its file (`unix` does, and reads URI parameters past the terminator).
+/// Freed with `sqlite3_free_filename` on drop, so it must outlive the file
+/// it was opened with.
+pub(crate) struct SqliteFilename {
+    /// The block's database name (what `sqlite3_free_filename` takes).
+    database: NonNull<c_char>,
+    /// The name to open: the database, journal or WAL name in the block.
+    open: NonNull<c_char>,
+}
+
+// SAFETY: the block is plain memory from SQLite's allocator, owned by this
+// value alone; SQLite's functions on it only read, from any thread.
+unsafe impl Send for SqliteFilename {}
+
+impl SqliteFilename {
+    /// A copy of `name` (`None` for an anonymous file) with the URI
+    /// parameters it carries, laid out as SQLite lays out the names it
+    /// builds: the database name, its parameters, the journal and WAL names.
+    pub(crate) fn new(name: &OpenName<'_>) -> Result<Option<SqliteFilename>> {
+        let Some(path) = name.path() else {
+            return Ok(None);
+        };
+        let c = |n: &FileName| {
+            CString::new(n.as_bytes())
+                .map_err(|_| Error::cant_open(format!("file name {n:?} contains a NUL byte")))
+        };
+        let (database, journal, wal) = match (name.kind(), name.database_name()) {
+            (FileKind::MainJournal, Some(db)) => (c(db)?, c(path)?, c(&db.with_suffix("-wal"))?),
+            (FileKind::Wal, Some(db)) => (c(db)?, c(&db.with_suffix("-journal"))?, c(path)?),
+            _ => (
+                c(path)?,
+                c(&path.with_suffix("-journal"))?,
+                c(&path.with_suffix("-wal"))?,
+            ),
+        };
+        let params = name.parameters();
+        let mut flat: Vec<*const c_char> = params
+            .iter()
+            .flat_map(|(k, v)| [k.as_ptr(), v.as_ptr()])
+            .collect();
+        let n =
+            i32::try_from(params.len()).map_err(|_| Error::cant_open("too many URI parameters"))?;
+        // SAFETY: three NUL-terminated strings and 2 * n more in `flat`, all
+        // alive for the call; SQLite copies them into one fresh allocation.
+        let block = unsafe {
+            ffi::sqlite3_create_filename(
+                database.as_ptr(),
+                journal.as_ptr(),
+                wal.as_ptr(),
+                n,
+                flat.as_mut_ptr(),
+            )
+        };
+        let Some(database) = NonNull::new(block.cast_mut()) else {
+            return Err(Error::new(
+                ffi::SQLITE_NOMEM,
+                format!("out of memory copying the file name {path:?}"),
+            ));
+        };
+        let open = match name.kind() {
+            // SAFETY: `block` came from sqlite3_create_filename, which
+            // sqlite3_filename_journal accepts; the result points into it.
+            FileKind::MainJournal => unsafe { ffi::sqlite3_filename_journal(block) },
+            // SAFETY: as above, for the WAL name.
+            FileKind::Wal => unsafe { ffi::sqlite3_filename_wal(block) },
+            _ => block,
+        };
+        // Owned from here: an error below frees the block.
+        let mut owned = SqliteFilename {
+            database,
+            open: database,
+        };
+        owned.open = NonNull::new(open.cast_mut()).ok_or_else(|| {
+            Error::cant_open(format!(
+                "SQLite has no {} name in the block for {path:?}",
+                name.kind().name()
+            ))
+        })?;
+        Ok(Some(owned))
+    }
+
+    /// The name to hand to the native `xOpen`: valid until `self` drops.
+    pub(crate) fn as_ptr(&self) -> *const c_char {
+        self.open.as_ptr()
+    }
+}
+
+impl Drop for SqliteFilename {
+    fn drop(&mut self) {
+        // SAFETY: the block came from sqlite3_create_filename, is owned by
+        // this value alone and is freed exactly once, here.
+        unsafe { ffi::sqlite3_free_filename(self.database.as_ptr()) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owned_filenames_keep_the_kind_and_answer_their_database() {
+        for (path, kind, db) in [
+            ("/d/a.db", FileKind::MainDb, "/d/a.db"),
+            ("/d/a.db-journal", FileKind::MainJournal, "/d/a.db"),
+            ("/d/a.db-wal", FileKind::Wal, "/d/a.db"),
+            ("/d/x", FileKind::SuperJournal, "/d/x"),
+        ] {
+            let name = OpenName::new(path, kind);
+            let owned = SqliteFilename::new(&name).unwrap().unwrap();
+            // SAFETY: the owned block is alive; each function answers a
+            // NUL-terminated string inside it.
+            let (open, database) = unsafe {
+                (
+                    CStr::from_ptr(owned.as_ptr()),
+                    CStr::from_ptr(ffi::sqlite3_filename_database(owned.as_ptr())),
+                )
+            };
+            assert_eq!(open.to_bytes(), path.as_bytes());
+            assert_eq!(database.to_bytes(), db.as_bytes());
+        }
+        assert!(
+            SqliteFilename::new(&OpenName::anonymous(FileKind::TempDb))
+                .unwrap()
+                .is_none()
+        );
+        let nul = OpenName::new(&b"a\0b"[..], FileKind::MainDb);
+        assert!(SqliteFilename::new(&nul).is_err());
     }
 }

@@ -3,10 +3,11 @@
 //! cross-process WAL keeps working under a shim.
 
 use std::ffi::{CStr, CString, c_int, c_void};
-use std::ptr;
+use std::ptr::{self, NonNull};
 
 use libsqlite3_sys as ffi;
 
+use crate::name::SqliteFilename;
 use crate::registry::platform_vfs;
 use crate::shm::{ShmLockOp, ShmRegion};
 use crate::{
@@ -88,28 +89,24 @@ impl Vfs for Native {
     fn open(&self, name: &OpenName<'_>, opts: OpenOptions) -> Result<NativeFile> {
         // SAFETY: self.vfs is a live built-in VFS.
         let size = unsafe { (*self.vfs).szOsFile }.max(0) as usize;
-        // u64 words keep the native struct 8-byte aligned; the box never
-        // moves while the file is open.
-        let mut mem = vec![0u64; size.div_ceil(8).max(1)].into_boxed_slice();
-        let file = mem.as_mut_ptr().cast::<ffi::sqlite3_file>();
+        let block = NativeBlock::new(size);
+        let file = block.file();
+        // The platform VFS keeps the name pointer for the file's life and
+        // reads URI parameters past its terminator: it gets a copy in
+        // SQLite's layout that the NativeFile owns and frees after closing,
+        // whoever built `name` and however long `name` lives.
+        let owned_name = SqliteFilename::new(name)?;
+        let raw = owned_name.as_ref().map_or(ptr::null(), |n| n.as_ptr());
+        let x_open = {
+            // SAFETY: self.vfs is a live built-in VFS.
+            let vfs = unsafe { &*self.vfs };
+            vfs.xOpen.ok_or_else(|| Error::cant_open("no xOpen"))?
+        };
         let mut out_flags: c_int = 0;
-        let rust_name = match (name.sqlite_ptr(), name.path()) {
-            (None, Some(path)) => Some(c_name(path)?),
-            _ => None,
-        };
-        let raw = match (&rust_name, name.sqlite_ptr()) {
-            (Some(c), _) => c.as_ptr(),
-            (None, Some(p)) => p.as_ptr().cast_const(),
-            (None, None) => ptr::null(),
-        };
-        // SAFETY: xOpen gets the name pointer SQLite gave us (or null), a
-        // zeroed block of szOsFile bytes, and our out-flags slot.
-        let rc = unsafe {
-            let x_open = (*self.vfs)
-                .xOpen
-                .ok_or_else(|| Error::cant_open("no xOpen"))?;
-            x_open(self.vfs, raw, file, opts.flags, &mut out_flags)
-        };
+        // SAFETY: xOpen gets a name that lives as long as the NativeFile
+        // (or null for an anonymous file), a zeroed block of szOsFile
+        // bytes, and our out-flags slot.
+        let rc = unsafe { x_open(self.vfs, raw, file, opts.flags, &mut out_flags) };
         // SAFETY: xOpen set pMethods to a valid table or null.
         let methods = unsafe { (*file).pMethods };
         if rc != ffi::SQLITE_OK {
@@ -136,7 +133,8 @@ impl Vfs for Native {
             return Err(Error::cant_open("native xOpen left no methods"));
         }
         Ok(NativeFile {
-            mem,
+            block,
+            _name: owned_name,
             methods,
             out_flags,
             path: name.path().unwrap_or(FileName::new("<temp>")).to_owned(),
@@ -202,21 +200,59 @@ impl Vfs for Native {
     }
 }
 
+/// The `szOsFile` bytes the platform VFS keeps an open file's state in:
+/// 8-byte aligned, at an address that never changes, and reached only
+/// through raw pointers. The platform VFS writes into it during calls Rust
+/// makes through `&self` (`xSectorSize`, `xDeviceCharacteristics`), so no
+/// Rust reference may ever cover these bytes: they are owned through the
+/// pointer `Box::into_raw` gave, not through a `Box`.
+struct NativeBlock {
+    words: NonNull<[u64]>,
+}
+
+impl NativeBlock {
+    fn new(bytes: usize) -> NativeBlock {
+        let boxed = vec![0u64; bytes.div_ceil(8).max(1)].into_boxed_slice();
+        // Box::into_raw never answers null.
+        let words = NonNull::new(Box::into_raw(boxed)).expect("Box::into_raw is never null");
+        NativeBlock { words }
+    }
+
+    /// The block as the platform VFS's `sqlite3_file`.
+    fn file(&self) -> *mut ffi::sqlite3_file {
+        self.words.as_ptr().cast()
+    }
+}
+
+impl Drop for NativeBlock {
+    fn drop(&mut self) {
+        // SAFETY: the pointer came from Box::into_raw in `new` and is
+        // turned back into its Box exactly once, here, after the file that
+        // used it was closed (NativeFile closes it before its fields drop).
+        drop(unsafe { Box::from_raw(self.words.as_ptr()) });
+    }
+}
+
 /// A file opened by the platform VFS.
 pub struct NativeFile {
-    mem: Box<[u64]>,
+    block: NativeBlock,
+    /// The name the platform VFS keeps a pointer to; freed after the file
+    /// closes (fields drop after `Drop::drop`).
+    _name: Option<SqliteFilename>,
     methods: *const ffi::sqlite3_io_methods,
     out_flags: c_int,
     path: FileNameBuf,
 }
 
-// SAFETY: SQLite's native files may be used from any thread, one at a time
-// (which `&mut self` guarantees).
+// SAFETY: SQLite's native files may be used from any thread, one at a time.
+// A NativeFile is not Sync (its raw pointers are not), so even its `&self`
+// methods, which let the platform VFS write into the block, never run on two
+// threads at once.
 unsafe impl Send for NativeFile {}
 
 impl NativeFile {
-    fn file(&mut self) -> *mut ffi::sqlite3_file {
-        self.mem.as_mut_ptr().cast()
+    fn file(&self) -> *mut ffi::sqlite3_file {
+        self.block.file()
     }
 
     fn check(&self, rc: c_int, what: &str) -> Result<()> {
@@ -239,14 +275,17 @@ impl NativeFile {
 /// Calls method `$m` of the native table, or answers `$missing`.
 macro_rules! call {
     ($self:ident, $m:ident, $missing:expr $(, $arg:expr)*) => {{
-        let f = $self.file();
-        // SAFETY: `methods` is the valid table xOpen returned for `f`, and
-        // the file stays open until drop; arguments follow the C signature.
-        unsafe {
-            match (*$self.methods).$m {
-                Some(m) => m(f $(, $arg)*),
-                None => $missing,
-            }
+        // SAFETY: `methods` is the table xOpen returned for this file, a
+        // static of the platform VFS.
+        let method = unsafe { (*$self.methods).$m };
+        match method {
+            // SAFETY: the file is open (it closes only in Drop), and
+            // `file()` is its block, reached only through raw pointers (see
+            // NativeBlock), so the platform VFS writing into it aliases no
+            // Rust reference, even when `$self` is `&self`; the arguments
+            // follow the method's C signature.
+            Some(m) => unsafe { m($self.file() $(, $arg)*) },
+            None => $missing,
         }
     }};
 }
@@ -337,27 +376,14 @@ impl File for NativeFile {
     }
 
     fn sector_size(&self) -> u32 {
-        let f = self.mem.as_ptr() as *mut ffi::sqlite3_file;
-        // SAFETY: valid table and open file; xSectorSize does not mutate
-        // through the pointer in ways that conflict with `&self`.
-        unsafe {
-            match (*self.methods).xSectorSize {
-                Some(m) => m(f).max(0) as u32,
-                None => 4096,
-            }
-        }
+        // `unix` writes into its file struct here (it caches the sector
+        // size): through the block's raw pointer, never a reference.
+        let size = call!(self, xSectorSize, 4096);
+        size.max(0) as u32
     }
 
     fn device_characteristics(&self) -> DeviceCharacteristics {
-        let f = self.mem.as_ptr() as *mut ffi::sqlite3_file;
-        // SAFETY: as for sector_size.
-        let caps = unsafe {
-            match (*self.methods).xDeviceCharacteristics {
-                Some(m) => m(f),
-                None => 0,
-            }
-        };
-        DeviceCharacteristics(caps)
+        DeviceCharacteristics(call!(self, xDeviceCharacteristics, 0))
     }
 
     fn is_read_only(&self) -> bool {
@@ -407,13 +433,7 @@ impl File for NativeFile {
     }
 
     fn shm_barrier(&mut self) {
-        let f = self.file();
-        // SAFETY: valid table and open file.
-        unsafe {
-            if let Some(m) = (*self.methods).xShmBarrier {
-                m(f)
-            }
-        }
+        call!(self, xShmBarrier, ());
     }
 
     fn shm_unmap(&mut self, delete: bool) -> Result<()> {
