@@ -187,6 +187,17 @@ fn backend<V: Vfs>(slot: &Slot<V>) -> Result<Arc<V>> {
         .ok_or_else(|| unregistered(slot))
 }
 
+/// The backend, with one more file counted open: under the slot's read
+/// lock, so `unregister` (which checks the count under the write lock)
+/// either sees this file or has already retired the backend. The caller
+/// uncounts the file if the open fails.
+fn reserve_open<V: Vfs>(slot: &Slot<V>) -> Result<Arc<V>> {
+    let backend = slot.backend.read_recursive();
+    let backend = backend.as_ref().ok_or_else(|| unregistered(slot))?;
+    slot.shared.open_files.fetch_add(1, Ordering::SeqCst);
+    Ok(Arc::clone(backend))
+}
+
 fn unregistered<V: Vfs>(slot: &Slot<V>) -> Error {
     Error::cant_open(format!(
         "VFS {:?} has been unregistered",
@@ -236,13 +247,16 @@ unsafe extern "C" fn x_open<V: Vfs>(
     }
     // SAFETY: p_vfs is the struct registered for V.
     let slot = unsafe { slot::<V>(p_vfs) };
+    let backend = match reserve_open(slot) {
+        Ok(backend) => backend,
+        Err(e) => return fail(Op::Open, e),
+    };
     let opened = guard(Op::Open, || {
         let opts = OpenOptions::from_flags(flags)
             .ok_or_else(|| Error::cant_open(format!("open flags {flags:#x} name no file type")))?;
         // SAFETY: z_name is null or the name SQLite passes to xOpen, valid
         // for the duration of this call (and of the open file).
         let name = unsafe { OpenName::from_sqlite(z_name, opts.kind) };
-        let backend = backend(slot)?;
         let file = backend.open(&name, opts)?;
         let shm = match file.shm() {
             ShmSupport::None => ShmState::None,
@@ -258,7 +272,10 @@ unsafe extern "C" fn x_open<V: Vfs>(
     });
     let (file, shm, read_only, delete_on_close, kind) = match opened {
         Ok(parts) => parts,
-        Err(e) => return fail(Op::Open, e),
+        Err(e) => {
+            slot.shared.open_files.fetch_sub(1, Ordering::SeqCst);
+            return fail(Op::Open, e);
+        }
     };
     let methods: &'static ffi::sqlite3_io_methods = match shm {
         ShmState::None => &Tables::<V>::V1,
@@ -272,7 +289,6 @@ unsafe extern "C" fn x_open<V: Vfs>(
         delete_on_close,
         kind,
     });
-    slot.shared.open_files.fetch_add(1, Ordering::SeqCst);
     // SAFETY: handle is valid (see above); p_out_flags is null or writable.
     unsafe {
         (*handle).state = Box::into_raw(state);
