@@ -40,6 +40,53 @@ struct FileState<V: Vfs> {
     shm: ShmState,
     delete_on_close: Option<(Arc<V>, FileNameBuf)>,
     kind: FileKind,
+    /// Why the file is unusable: backend code panicked on it, so its state
+    /// (a WAL map, a codec's keys, a half-written page) may be half
+    /// updated. Every later call but close is refused with this text.
+    poisoned: Option<String>,
+}
+
+impl<V: Vfs> FileState<V> {
+    /// The refusal of `what` on a poisoned file.
+    fn refused(&self, what: &str) -> Option<Error> {
+        let why = self.poisoned.as_ref()?;
+        Some(Error::io(format!(
+            "{what} refused: {why}; the file is unusable until it is closed"
+        )))
+    }
+
+    /// Runs backend code named `what` on the file and its shared memory:
+    /// nothing on a poisoned file, and a panic poisons it (never unwinds
+    /// into C).
+    fn run<R>(
+        &mut self,
+        what: &str,
+        f: impl FnOnce(&mut V::File, &mut ShmState) -> Result<R>,
+    ) -> Result<R> {
+        if let Some(e) = self.refused(what) {
+            return Err(e);
+        }
+        let (file, shm) = (&mut self.file, &mut self.shm);
+        match catch_unwind(AssertUnwindSafe(|| f(file, shm))) {
+            Ok(r) => r,
+            Err(payload) => {
+                let why = format!(
+                    "the backend panicked during {what}: {}",
+                    panic_message(&*payload)
+                );
+                self.poisoned = Some(why.clone());
+                Err(Error::io(format!(
+                    "{why}; the file is unusable until it is closed"
+                )))
+            }
+        }
+    }
+
+    /// [`run`](Self::run) for methods that cannot fail: `fallback` on a
+    /// poisoned file or a panic.
+    fn run_value<R>(&mut self, what: &str, f: impl FnOnce(&mut V::File) -> R, fallback: R) -> R {
+        self.run(what, |file, _| Ok(f(file))).unwrap_or(fallback)
+    }
 }
 
 enum ShmState {
@@ -288,6 +335,7 @@ unsafe extern "C" fn x_open<V: Vfs>(
         shm,
         delete_on_close,
         kind,
+        poisoned: None,
     });
     // SAFETY: handle is valid (see above); p_out_flags is null or writable.
     unsafe {
@@ -630,7 +678,7 @@ unsafe extern "C" fn x_read<V: Vfs>(
             std::slice::from_raw_parts_mut(p_buf.cast::<u8>(), amt.max(0) as usize),
         )
     };
-    match guard(Op::Read, || st.file.read_at(buf, offset.max(0) as u64)) {
+    match st.run("read", |file, _| file.read_at(buf, offset.max(0) as u64)) {
         Ok(n) if n >= buf.len() => ffi::SQLITE_OK,
         Ok(n) => {
             buf[n..].fill(0);
@@ -664,7 +712,7 @@ unsafe extern "C" fn x_write<V: Vfs>(
             std::slice::from_raw_parts(p_buf.cast::<u8>(), amt.max(0) as usize),
         )
     };
-    match guard(Op::Write, || st.file.write_at(buf, offset.max(0) as u64)) {
+    match st.run("write", |file, _| file.write_at(buf, offset.max(0) as u64)) {
         Ok(()) => ffi::SQLITE_OK,
         Err(e) => fail(Op::Write, e),
     }
@@ -678,14 +726,17 @@ unsafe extern "C" fn x_truncate<V: Vfs>(
     let st = unsafe { state::<V>(p_file) };
     to_rc(
         Op::Truncate,
-        guard(Op::Truncate, || st.file.truncate(size.max(0) as u64)),
+        st.run("truncate", |file, _| file.truncate(size.max(0) as u64)),
     )
 }
 
 unsafe extern "C" fn x_sync<V: Vfs>(p_file: *mut ffi::sqlite3_file, flags: c_int) -> c_int {
     // SAFETY: see state().
     let st = unsafe { state::<V>(p_file) };
-    to_rc(Op::Sync, guard(Op::Sync, || st.file.sync(SyncFlags(flags))))
+    to_rc(
+        Op::Sync,
+        st.run("sync", |file, _| file.sync(SyncFlags(flags))),
+    )
 }
 
 unsafe extern "C" fn x_file_size<V: Vfs>(
@@ -694,7 +745,7 @@ unsafe extern "C" fn x_file_size<V: Vfs>(
 ) -> c_int {
     // SAFETY: see state(); p_size is writable.
     let st = unsafe { state::<V>(p_file) };
-    match guard(Op::FileSize, || st.file.size()) {
+    match st.run("file_size", |file, _| file.size()) {
         Ok(size) => {
             // SAFETY: p_size points to an i64 SQLite owns.
             unsafe { *p_size = size.min(i64::MAX as u64) as i64 };
@@ -708,7 +759,7 @@ unsafe extern "C" fn x_lock<V: Vfs>(p_file: *mut ffi::sqlite3_file, level: c_int
     // SAFETY: see state().
     let st = unsafe { state::<V>(p_file) };
     let level = LockLevel::from_raw(level);
-    match guard(Op::Lock, || st.file.lock(level)) {
+    match st.run("lock", |file, _| file.lock(level)) {
         Ok(()) => {
             st.lock = st.lock.max(level);
             ffi::SQLITE_OK
@@ -721,7 +772,7 @@ unsafe extern "C" fn x_unlock<V: Vfs>(p_file: *mut ffi::sqlite3_file, level: c_i
     // SAFETY: see state().
     let st = unsafe { state::<V>(p_file) };
     let level = LockLevel::from_raw(level);
-    match guard(Op::Unlock, || st.file.unlock(level)) {
+    match st.run("unlock", |file, _| file.unlock(level)) {
         Ok(()) => {
             st.lock = st.lock.min(level);
             ffi::SQLITE_OK
@@ -736,7 +787,7 @@ unsafe extern "C" fn x_check_reserved_lock<V: Vfs>(
 ) -> c_int {
     // SAFETY: see state(); p_res_out is writable.
     let st = unsafe { state::<V>(p_file) };
-    let r = guard(Op::CheckReservedLock, || st.file.check_reserved_lock());
+    let r = st.run("check_reserved_lock", |file, _| file.check_reserved_lock());
     // SAFETY: p_res_out points to an int SQLite owns.
     unsafe { *p_res_out = matches!(r, Ok(true)) as c_int };
     to_rc(Op::CheckReservedLock, r.map(|_| ()))
@@ -749,16 +800,20 @@ unsafe extern "C" fn x_file_control<V: Vfs>(
 ) -> c_int {
     // SAFETY: see state().
     let st = unsafe { state::<V>(p_file) };
-    if op == ffi::SQLITE_FCNTL_VFSNAME && !p_arg.is_null() {
+    let outcome = if let Some(e) = st.refused("file_control") {
+        Err(e)
+    } else if op == ffi::SQLITE_FCNTL_VFSNAME && !p_arg.is_null() {
         let name = SqliteString::new(&st.shared.name.to_string_lossy());
         // SAFETY: for VFSNAME the argument is a `char**` SQLite frees with
         // sqlite3_free, null or set by a layer below the same way.
         unsafe { SqliteString::store(p_arg.cast(), name) };
         return ffi::SQLITE_OK;
-    }
-    // SAFETY: op/arg are what SQLite passed, valid for this call.
-    let mut ctl = unsafe { FileControl::from_raw(op, p_arg) };
-    match guard(Op::FileControl, || st.file.file_control(&mut ctl)) {
+    } else {
+        // SAFETY: op/arg are what SQLite passed, valid for this call.
+        let mut ctl = unsafe { FileControl::from_raw(op, p_arg) };
+        st.run("file_control", |file, _| file.file_control(&mut ctl))
+    };
+    match outcome {
         Ok(()) => ffi::SQLITE_OK,
         Err(e) if e.is_not_found() => {
             if op == ffi::SQLITE_FCNTL_LOCKSTATE && !p_arg.is_null() {
@@ -769,6 +824,12 @@ unsafe extern "C" fn x_file_control<V: Vfs>(
             ffi::SQLITE_NOTFOUND
         }
         Err(e) => {
+            // A file control's own default code is SQLITE_ERROR; a poisoned
+            // file's refusal is an I/O error like every other.
+            let e = match st.poisoned {
+                Some(_) => Error::new(codes::SQLITE_IOERR, e.message().to_owned()),
+                None => e,
+            };
             if op == ffi::SQLITE_FCNTL_PRAGMA && !p_arg.is_null() {
                 // SQLite shows azArg[0] as the error message of the PRAGMA.
                 // SAFETY: for PRAGMA the argument is the `char*[3]` of this
@@ -783,13 +844,18 @@ unsafe extern "C" fn x_file_control<V: Vfs>(
 unsafe extern "C" fn x_sector_size<V: Vfs>(p_file: *mut ffi::sqlite3_file) -> c_int {
     // SAFETY: see state().
     let st = unsafe { state::<V>(p_file) };
-    guard_value(|| st.file.sector_size(), 4096).min(c_int::MAX as u32) as c_int
+    st.run_value("sector_size", |file| file.sector_size(), 4096)
+        .min(c_int::MAX as u32) as c_int
 }
 
 unsafe extern "C" fn x_device_characteristics<V: Vfs>(p_file: *mut ffi::sqlite3_file) -> c_int {
     // SAFETY: see state().
     let st = unsafe { state::<V>(p_file) };
-    guard_value(|| st.file.device_characteristics().0, 0)
+    st.run_value(
+        "device_characteristics",
+        |file| file.device_characteristics().0,
+        0,
+    )
 }
 
 unsafe extern "C" fn x_shm_map<V: Vfs>(
@@ -804,9 +870,9 @@ unsafe extern "C" fn x_shm_map<V: Vfs>(
     // SAFETY: pp points to a pointer SQLite owns.
     unsafe { *pp = ptr::null_mut() };
     let (region, size, extend) = (region.max(0) as u32, size.max(0) as u32, extend != 0);
-    let r = guard(Op::ShmMap, || match &mut st.shm {
+    let r = st.run("shm_map", |file, shm| match shm {
         ShmState::Group(conn) => conn.map(region, size, extend),
-        ShmState::Forward => st.file.shm_map(region, size, extend),
+        ShmState::Forward => file.shm_map(region, size, extend),
         ShmState::None => Err(Error::io("no shared memory")),
     });
     match r {
@@ -833,7 +899,7 @@ unsafe extern "C" fn x_shm_lock<V: Vfs>(
 ) -> c_int {
     // SAFETY: see state().
     let st = unsafe { state::<V>(p_file) };
-    let r = guard(Op::ShmLock, || {
+    let r = st.run("shm_lock", |file, shm| {
         let op = ShmLockOp::from_flags(flags).ok_or_else(|| {
             Error::new(
                 ffi::SQLITE_IOERR_SHMLOCK,
@@ -841,9 +907,9 @@ unsafe extern "C" fn x_shm_lock<V: Vfs>(
             )
         })?;
         let (offset, n) = (offset.max(0) as u32, n.max(0) as u32);
-        match &mut st.shm {
+        match shm {
             ShmState::Group(conn) => conn.lock(offset, n, op),
-            ShmState::Forward => st.file.shm_lock(offset, n, op),
+            ShmState::Forward => file.shm_lock(offset, n, op),
             ShmState::None => Err(Error::io("no shared memory")),
         }
     });
@@ -853,23 +919,24 @@ unsafe extern "C" fn x_shm_lock<V: Vfs>(
 unsafe extern "C" fn x_shm_barrier<V: Vfs>(p_file: *mut ffi::sqlite3_file) {
     // SAFETY: see state().
     let st = unsafe { state::<V>(p_file) };
-    match st.shm {
-        ShmState::Forward => guard_value(|| st.file.shm_barrier(), ()),
-        // A real full fence: SQLite's wal-index protocol depends on it on
-        // weakly ordered CPUs.
-        _ => fence(Ordering::SeqCst),
+    if matches!(st.shm, ShmState::Forward) {
+        st.run_value("shm_barrier", |file| file.shm_barrier(), ());
     }
+    // A real full fence (also after the base's own barrier, and on a
+    // poisoned file): SQLite's wal-index protocol depends on it on weakly
+    // ordered CPUs.
+    fence(Ordering::SeqCst);
 }
 
 unsafe extern "C" fn x_shm_unmap<V: Vfs>(p_file: *mut ffi::sqlite3_file, delete: c_int) -> c_int {
     // SAFETY: see state().
     let st = unsafe { state::<V>(p_file) };
-    let r = guard(Op::ShmUnmap, || match &mut st.shm {
+    let r = st.run("shm_unmap", |file, shm| match shm {
         ShmState::Group(conn) => {
             conn.unmap(delete != 0);
             Ok(())
         }
-        ShmState::Forward => st.file.shm_unmap(delete != 0),
+        ShmState::Forward => file.shm_unmap(delete != 0),
         ShmState::None => Ok(()),
     });
     to_rc(Op::ShmUnmap, r)
