@@ -5,7 +5,7 @@
 //! (remembering the message for `xGetLastError`), and borrows SQLite's
 //! buffers instead of copying them.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -104,10 +104,18 @@ pub struct LastError {
     pub op: Op,
     /// The backend's message.
     pub message: String,
+    /// The operating system's error number behind it, if any
+    /// ([`Error::os_error`]).
+    pub os_error: Option<i32>,
 }
 
 thread_local! {
     static LAST_ERROR: RefCell<Option<LastError>> = const { RefCell::new(None) };
+    /// The `errno` of the last failure returned to SQLite on this thread (0
+    /// when it had none), until `xGetLastError` reports it: SQLite asks
+    /// once per failed statement, and a later failure from elsewhere must
+    /// not be told this one's number.
+    static PENDING_ERRNO: Cell<Option<c_int>> = const { Cell::new(None) };
 }
 
 /// The last error a vfs-core VFS returned to SQLite on this thread: the code
@@ -154,8 +162,10 @@ fn fail(op: Op, e: Error) -> c_int {
             code,
             op,
             message: e.message().to_owned(),
+            os_error: e.os_error(),
         });
     });
+    PENDING_ERRNO.with(|p| p.set(Some(e.os_error().unwrap_or(0))));
     code
 }
 
@@ -498,6 +508,12 @@ unsafe extern "C" fn x_randomness<V: Vfs>(
     n_byte: c_int,
     z_out: *mut c_char,
 ) -> c_int {
+    if z_out.is_null() || n_byte <= 0 {
+        // Nothing to fill (SQLite's own callers never ask this, but the
+        // contract allows it): neither the backend nor the platform VFS is
+        // handed a null buffer.
+        return 0;
+    }
     // SAFETY: p_vfs is registered for V; z_out has n_byte writable bytes.
     unsafe {
         let slot = slot::<V>(p_vfs);
@@ -565,16 +581,27 @@ unsafe extern "C" fn x_current_time_int64<V: Vfs>(
     }
 }
 
+/// SQLite's `xGetLastError`: the operating system's error number of the
+/// last failure this thread returned to SQLite (what
+/// `sqlite3_system_errno` then reports; 0 when that failure had none), and
+/// its message in `z_buf`. Answered once: until the next failure, a later
+/// call answers 0 and an empty message, as the failure SQLite asks about
+/// then did not come from here.
 unsafe extern "C" fn x_get_last_error(
     _p_vfs: *mut ffi::sqlite3_vfs,
     n_buf: c_int,
     z_buf: *mut c_char,
 ) -> c_int {
-    let Some(last) = last_error() else {
+    let Some(errno) = PENDING_ERRNO.with(Cell::take) else {
+        if n_buf > 0 && !z_buf.is_null() {
+            // SAFETY: z_buf has n_buf > 0 writable bytes.
+            unsafe { *z_buf = 0 };
+        }
         return 0;
     };
     if n_buf > 0 && !z_buf.is_null() {
-        let bytes = last.message.as_bytes();
+        let message = last_error().map(|l| l.message).unwrap_or_default();
+        let bytes = message.as_bytes();
         let n = bytes.len().min(n_buf as usize - 1);
         // SAFETY: z_buf has n_buf bytes; we write n + 1 <= n_buf.
         unsafe {
@@ -582,7 +609,7 @@ unsafe extern "C" fn x_get_last_error(
             *z_buf.add(n) = 0;
         }
     }
-    last.code
+    errno
 }
 
 // ---------------------------------------------------------------------------

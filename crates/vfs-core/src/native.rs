@@ -70,10 +70,37 @@ impl Native {
         if rc == ffi::SQLITE_OK {
             return Ok(());
         }
-        Err(Error::new(
-            rc,
-            format!("native {what} of {name:?} failed: {}", code_name(rc)),
+        let errno = system_errno(self.vfs);
+        Err(with_errno(
+            Error::new(
+                rc,
+                format!("native {what} of {name:?} failed: {}", code_name(rc)),
+            ),
+            errno,
         ))
+    }
+}
+
+/// The operating system's error number behind the platform VFS's last
+/// failure on this thread (`xGetLastError`: `errno` for `unix`). Read right
+/// after the failing call, before anything else can change it.
+fn system_errno(vfs: *mut ffi::sqlite3_vfs) -> c_int {
+    // SAFETY: `vfs` is a live built-in VFS (a static of SQLite).
+    let get = unsafe { (*vfs).xGetLastError };
+    match get {
+        // SAFETY: xGetLastError takes its VFS and an optional buffer; with
+        // none (0, null) it only answers the number.
+        Some(get) => unsafe { get(vfs, 0, ptr::null_mut()) },
+        None => 0,
+    }
+}
+
+/// `e`, carrying `errno` when there is one.
+fn with_errno(e: Error, errno: c_int) -> Error {
+    if errno == 0 {
+        e
+    } else {
+        e.with_os_error(errno)
     }
 }
 
@@ -107,6 +134,11 @@ impl Vfs for Native {
         // (or null for an anonymous file), a zeroed block of szOsFile
         // bytes, and our out-flags slot.
         let rc = unsafe { x_open(self.vfs, raw, file, opts.flags, &mut out_flags) };
+        let errno = if rc == ffi::SQLITE_OK {
+            0
+        } else {
+            system_errno(self.vfs)
+        };
         // SAFETY: xOpen set pMethods to a valid table or null.
         let methods = unsafe { (*file).pMethods };
         if rc != ffi::SQLITE_OK {
@@ -119,14 +151,17 @@ impl Vfs for Native {
                     }
                 }
             }
-            return Err(Error::new(
-                rc,
-                format!(
-                    "native open of {:?} ({}) failed: {}",
-                    name.path().unwrap_or(FileName::new("<temp>")),
-                    opts.kind.name(),
-                    code_name(rc)
+            return Err(with_errno(
+                Error::new(
+                    rc,
+                    format!(
+                        "native open of {:?} ({}) failed: {}",
+                        name.path().unwrap_or(FileName::new("<temp>")),
+                        opts.kind.name(),
+                        code_name(rc)
+                    ),
                 ),
+                errno,
             ));
         }
         if methods.is_null() {
@@ -137,6 +172,7 @@ impl Vfs for Native {
             _name: owned_name,
             methods,
             out_flags,
+            vfs: self.vfs,
             path: name.path().unwrap_or(FileName::new("<temp>")).to_owned(),
         })
     }
@@ -241,6 +277,8 @@ pub struct NativeFile {
     _name: Option<SqliteFilename>,
     methods: *const ffi::sqlite3_io_methods,
     out_flags: c_int,
+    /// The platform VFS that opened the file (for its `xGetLastError`).
+    vfs: *mut ffi::sqlite3_vfs,
     path: FileNameBuf,
 }
 
@@ -257,13 +295,16 @@ impl NativeFile {
 
     fn check(&self, rc: c_int, what: &str) -> Result<()> {
         if rc == ffi::SQLITE_OK {
-            Ok(())
-        } else {
-            Err(Error::new(
+            return Ok(());
+        }
+        let errno = system_errno(self.vfs);
+        Err(with_errno(
+            Error::new(
                 rc,
                 format!("native {what} on {:?} failed: {}", self.path, code_name(rc)),
-            ))
-        }
+            ),
+            errno,
+        ))
     }
 
     /// The path the platform VFS opened (`"<temp>"` for anonymous files).

@@ -21,6 +21,8 @@ pub enum Fault {
     Code(i32),
     /// Return a plain `io::Error` (the operation's default code).
     Io,
+    /// Return the `io::Error` of operating-system error `errno`.
+    Os(i32),
     /// Panic inside the backend.
     Panic,
 }
@@ -152,6 +154,7 @@ impl TestVfs {
             Some(Fault::Io) => {
                 Err(std::io::Error::other(format!("injected {op:?} I/O error")).into())
             }
+            Some(Fault::Os(errno)) => Err(std::io::Error::from_raw_os_error(errno).into()),
             Some(Fault::Panic) => panic!("injected panic in {op:?}"),
         }
     }
