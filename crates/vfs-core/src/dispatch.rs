@@ -18,7 +18,7 @@ use libsqlite3_sys as ffi;
 
 use crate::control::Pragma;
 use crate::error::panic_message;
-use crate::registry::{Slot, SlotShared};
+use crate::registry::{Slot, SlotShared, builtin_vfs_call};
 use crate::shm::{ShmConnection, ShmLockOp};
 use crate::sqlite_string::SqliteString;
 use crate::{
@@ -31,6 +31,30 @@ use crate::{
 struct Handle<V: Vfs> {
     base: ffi::sqlite3_file,
     state: *mut FileState<V>,
+}
+
+impl<V: Vfs> Handle<V> {
+    /// No methods, no state: what a failed open or a close leaves.
+    fn closed() -> Handle<V> {
+        Handle {
+            base: ffi::sqlite3_file {
+                pMethods: ptr::null(),
+            },
+            state: ptr::null_mut(),
+        }
+    }
+}
+
+/// Copies `bytes` and a terminating NUL into `out`, a C buffer of `n`
+/// bytes; the caller checked that `bytes.len() < n`.
+///
+/// # Safety
+/// `out` is valid for `n` writes, and nothing else refers to them.
+unsafe fn write_c_string(out: *mut c_char, n: usize, bytes: &[u8]) {
+    // SAFETY: the caller's contract.
+    let out = unsafe { std::slice::from_raw_parts_mut(out.cast::<u8>(), n) };
+    out[..bytes.len()].copy_from_slice(bytes);
+    out[bytes.len()] = 0;
 }
 
 struct FileState<V: Vfs> {
@@ -232,9 +256,12 @@ pub(crate) fn vfs_struct<V: Vfs>(max_pathname: c_int) -> ffi::sqlite3_vfs {
 /// # Safety
 /// `p_vfs` is a VFS registered by [`crate::register`] for type `V`.
 unsafe fn slot<'a, V: Vfs>(p_vfs: *mut ffi::sqlite3_vfs) -> &'a Slot<V> {
-    // SAFETY: pAppData was set to a leaked `Slot<V>` at registration and the
-    // trampolines of this struct are instantiated for the same `V`.
-    unsafe { &*((*p_vfs).pAppData as *const Slot<V>) }
+    // SAFETY: p_vfs is a live struct of ours (the caller's contract), whose
+    // pAppData nobody writes after registration.
+    let app = unsafe { (*p_vfs).pAppData };
+    // SAFETY: pAppData was set to a leaked `Slot<V>` at registration, and
+    // the trampolines of this struct are instantiated for the same `V`.
+    unsafe { &*(app as *const Slot<V>) }
 }
 
 fn backend<V: Vfs>(slot: &Slot<V>) -> Result<Arc<V>> {
@@ -297,11 +324,9 @@ unsafe extern "C" fn x_open<V: Vfs>(
 ) -> c_int {
     let handle = p_file as *mut Handle<V>;
     // SAFETY: SQLite allocated szOsFile = size_of::<Handle<V>>() bytes at
-    // p_file; pMethods must be null unless the open succeeds.
-    unsafe {
-        (*handle).base.pMethods = ptr::null();
-        (*handle).state = ptr::null_mut();
-    }
+    // p_file (suitably aligned, as for any sqlite3_file); pMethods must be
+    // null unless the open succeeds.
+    unsafe { handle.write(Handle::closed()) };
     // SAFETY: p_vfs is the struct registered for V.
     let slot = unsafe { slot::<V>(p_vfs) };
     let backend = match reserve_open(slot) {
@@ -347,18 +372,21 @@ unsafe extern "C" fn x_open<V: Vfs>(
         kind,
         poisoned: None,
     });
-    // SAFETY: handle is valid (see above); p_out_flags is null or writable.
-    unsafe {
-        (*handle).state = Box::into_raw(state);
-        (*handle).base.pMethods = methods;
-        if !p_out_flags.is_null() {
-            *p_out_flags = if read_only {
-                (flags & !(ffi::SQLITE_OPEN_READWRITE | ffi::SQLITE_OPEN_CREATE))
-                    | ffi::SQLITE_OPEN_READONLY
-            } else {
-                flags
-            };
-        }
+    let open = Handle {
+        base: ffi::sqlite3_file { pMethods: methods },
+        state: Box::into_raw(state),
+    };
+    // SAFETY: handle is valid (see above).
+    unsafe { handle.write(open) };
+    if !p_out_flags.is_null() {
+        let out = if read_only {
+            (flags & !(ffi::SQLITE_OPEN_READWRITE | ffi::SQLITE_OPEN_CREATE))
+                | ffi::SQLITE_OPEN_READONLY
+        } else {
+            flags
+        };
+        // SAFETY: a non-null p_out_flags is an int SQLite owns.
+        unsafe { *p_out_flags = out };
     }
     ffi::SQLITE_OK
 }
@@ -426,11 +454,9 @@ unsafe extern "C" fn x_full_pathname<V: Vfs>(
                 format!("full path of {name:?} is longer than {n_out} bytes"),
             ));
         }
-        // SAFETY: z_out has n_out bytes; we write len + 1 <= n_out.
-        unsafe {
-            ptr::copy_nonoverlapping(full.as_ptr(), z_out.cast::<u8>(), full.len());
-            *z_out.add(full.len()) = 0;
-        }
+        // SAFETY: z_out has n_out bytes for SQLite's answer, and the path
+        // with its NUL fits (checked above).
+        unsafe { write_c_string(z_out, n_out as usize, full) };
         Ok(resolved.via_symlink)
     });
     match r {
@@ -448,18 +474,17 @@ unsafe fn platform<V: Vfs>(p_vfs: *mut ffi::sqlite3_vfs) -> *mut ffi::sqlite3_vf
     unsafe { slot::<V>(p_vfs) }.shared.platform.0
 }
 
+// The xDl* methods delegate to the platform VFS, so `load_extension` works
+// on connections opened through a Rust VFS; the arguments are SQLite's,
+// passed on unchanged.
+
 unsafe extern "C" fn x_dl_open<V: Vfs>(
     p_vfs: *mut ffi::sqlite3_vfs,
     z_filename: *const c_char,
 ) -> *mut c_void {
-    // SAFETY: delegate to the platform VFS, which implements xDlOpen.
-    unsafe {
-        let p = platform::<V>(p_vfs);
-        match (*p).xDlOpen {
-            Some(f) => f(p, z_filename),
-            None => ptr::null_mut(),
-        }
-    }
+    // SAFETY: SQLite calls this trampoline with the struct registered for V.
+    let p = unsafe { platform::<V>(p_vfs) };
+    builtin_vfs_call!(p, xDlOpen, ptr::null_mut(), z_filename)
 }
 
 unsafe extern "C" fn x_dl_error<V: Vfs>(
@@ -467,13 +492,9 @@ unsafe extern "C" fn x_dl_error<V: Vfs>(
     n_byte: c_int,
     z_err_msg: *mut c_char,
 ) {
-    // SAFETY: delegate to the platform VFS.
-    unsafe {
-        let p = platform::<V>(p_vfs);
-        if let Some(f) = (*p).xDlError {
-            f(p, n_byte, z_err_msg)
-        }
-    }
+    // SAFETY: as in x_dl_open.
+    let p = unsafe { platform::<V>(p_vfs) };
+    builtin_vfs_call!(p, xDlError, (), n_byte, z_err_msg)
 }
 
 type DlSym = Option<unsafe extern "C" fn(*mut ffi::sqlite3_vfs, *mut c_void, *const c_char)>;
@@ -483,24 +504,15 @@ unsafe extern "C" fn x_dl_sym<V: Vfs>(
     handle: *mut c_void,
     z_symbol: *const c_char,
 ) -> DlSym {
-    // SAFETY: delegate to the platform VFS.
-    unsafe {
-        let p = platform::<V>(p_vfs);
-        match (*p).xDlSym {
-            Some(f) => f(p, handle, z_symbol),
-            None => None,
-        }
-    }
+    // SAFETY: as in x_dl_open.
+    let p = unsafe { platform::<V>(p_vfs) };
+    builtin_vfs_call!(p, xDlSym, None, handle, z_symbol)
 }
 
 unsafe extern "C" fn x_dl_close<V: Vfs>(p_vfs: *mut ffi::sqlite3_vfs, handle: *mut c_void) {
-    // SAFETY: delegate to the platform VFS.
-    unsafe {
-        let p = platform::<V>(p_vfs);
-        if let Some(f) = (*p).xDlClose {
-            f(p, handle)
-        }
-    }
+    // SAFETY: as in x_dl_open.
+    let p = unsafe { platform::<V>(p_vfs) };
+    builtin_vfs_call!(p, xDlClose, (), handle)
 }
 
 unsafe extern "C" fn x_randomness<V: Vfs>(
@@ -514,71 +526,60 @@ unsafe extern "C" fn x_randomness<V: Vfs>(
         // handed a null buffer.
         return 0;
     }
-    // SAFETY: p_vfs is registered for V; z_out has n_byte writable bytes.
-    unsafe {
-        let slot = slot::<V>(p_vfs);
-        if let Ok(b) = backend(slot) {
-            let buf = std::slice::from_raw_parts_mut(z_out.cast::<u8>(), n_byte.max(0) as usize);
-            if let Some(n) = guard_value(|| b.randomness(buf), None) {
-                return n as c_int;
-            }
-        }
-        let p = slot.shared.platform.0;
-        match (*p).xRandomness {
-            Some(f) => f(p, n_byte, z_out),
-            None => 0,
+    // SAFETY: SQLite calls this trampoline with the struct registered for V.
+    let slot = unsafe { slot::<V>(p_vfs) };
+    if let Ok(b) = backend(slot) {
+        // SAFETY: z_out (not null) has n_byte > 0 writable bytes for the
+        // call, and the slice is gone before the platform VFS may use them.
+        let buf = unsafe { std::slice::from_raw_parts_mut(z_out.cast::<u8>(), n_byte as usize) };
+        if let Some(n) = guard_value(|| b.randomness(buf), None) {
+            return n as c_int;
         }
     }
+    builtin_vfs_call!(slot.shared.platform.0, xRandomness, 0, n_byte, z_out)
 }
 
 unsafe extern "C" fn x_sleep<V: Vfs>(p_vfs: *mut ffi::sqlite3_vfs, micros: c_int) -> c_int {
-    // SAFETY: p_vfs is registered for V; delegation to the platform VFS.
-    unsafe {
-        let slot = slot::<V>(p_vfs);
-        if let Ok(b) = backend(slot) {
-            let d = Duration::from_micros(micros.max(0) as u64);
-            if let Some(slept) = guard_value(|| b.sleep(d), None) {
-                return slept.as_micros().min(c_int::MAX as u128) as c_int;
-            }
-        }
-        let p = slot.shared.platform.0;
-        match (*p).xSleep {
-            Some(f) => f(p, micros),
-            None => 0,
+    // SAFETY: SQLite calls this trampoline with the struct registered for V.
+    let slot = unsafe { slot::<V>(p_vfs) };
+    if let Ok(b) = backend(slot) {
+        let d = Duration::from_micros(micros.max(0) as u64);
+        if let Some(slept) = guard_value(|| b.sleep(d), None) {
+            return slept.as_micros().min(c_int::MAX as u128) as c_int;
         }
     }
+    builtin_vfs_call!(slot.shared.platform.0, xSleep, 0, micros)
 }
 
 unsafe extern "C" fn x_current_time<V: Vfs>(p_vfs: *mut ffi::sqlite3_vfs, out: *mut f64) -> c_int {
     let mut ms: i64 = 0;
-    // SAFETY: forwards to our own xCurrentTimeInt64; out is writable.
-    unsafe {
-        let rc = x_current_time_int64::<V>(p_vfs, &mut ms);
-        *out = ms as f64 / 86_400_000.0;
-        rc
-    }
+    // SAFETY: our own xCurrentTimeInt64, with SQLite's p_vfs and a local.
+    let rc = unsafe { x_current_time_int64::<V>(p_vfs, &mut ms) };
+    // SAFETY: `out` is the double SQLite asks to be filled.
+    unsafe { *out = ms as f64 / 86_400_000.0 };
+    rc
 }
 
 unsafe extern "C" fn x_current_time_int64<V: Vfs>(
     p_vfs: *mut ffi::sqlite3_vfs,
     out: *mut ffi::sqlite3_int64,
 ) -> c_int {
-    // SAFETY: p_vfs is registered for V; out is writable; delegation to the
-    // platform VFS, which implements version 2 of sqlite3_vfs.
-    unsafe {
-        let slot = slot::<V>(p_vfs);
-        if let Ok(b) = backend(slot)
-            && let Some(ms) = guard_value(|| b.current_time_ms(), None)
-        {
-            *out = ms;
-            return ffi::SQLITE_OK;
-        }
-        let p = slot.shared.platform.0;
-        match (*p).xCurrentTimeInt64 {
-            Some(f) => f(p, out),
-            None => ffi::SQLITE_ERROR,
-        }
+    // SAFETY: SQLite calls this trampoline with the struct registered for V.
+    let slot = unsafe { slot::<V>(p_vfs) };
+    if let Ok(b) = backend(slot)
+        && let Some(ms) = guard_value(|| b.current_time_ms(), None)
+    {
+        // SAFETY: `out` is the integer SQLite asks to be filled.
+        unsafe { *out = ms };
+        return ffi::SQLITE_OK;
     }
+    // The platform VFS implements version 2 of sqlite3_vfs.
+    builtin_vfs_call!(
+        slot.shared.platform.0,
+        xCurrentTimeInt64,
+        ffi::SQLITE_ERROR,
+        out
+    )
 }
 
 /// SQLite's `xGetLastError`: the operating system's error number of the
@@ -603,11 +604,8 @@ unsafe extern "C" fn x_get_last_error(
         let message = last_error().map(|l| l.message).unwrap_or_default();
         let bytes = message.as_bytes();
         let n = bytes.len().min(n_buf as usize - 1);
-        // SAFETY: z_buf has n_buf bytes; we write n + 1 <= n_buf.
-        unsafe {
-            ptr::copy_nonoverlapping(bytes.as_ptr(), z_buf.cast::<u8>(), n);
-            *z_buf.add(n) = 0;
-        }
+        // SAFETY: z_buf has n_buf bytes for SQLite's answer; n < n_buf.
+        unsafe { write_c_string(z_buf, n_buf as usize, &bytes[..n]) };
     }
     errno
 }
@@ -655,24 +653,26 @@ const fn io_methods<V: Vfs>(version: c_int) -> ffi::sqlite3_io_methods {
 /// `p_file` was opened by [`x_open::<V>`] and not yet closed; SQLite calls a
 /// file from one thread at a time, so the `&mut` is unique.
 unsafe fn state<'a, V: Vfs>(p_file: *mut ffi::sqlite3_file) -> &'a mut FileState<V> {
-    // SAFETY: x_open stored a live Box<FileState<V>> before setting pMethods;
-    // SQLite only calls methods through a non-null pMethods.
-    unsafe { &mut *(*(p_file as *mut Handle<V>)).state }
+    // SAFETY: p_file is the handle x_open filled (the caller's contract).
+    let raw = unsafe { (*(p_file as *mut Handle<V>)).state };
+    // SAFETY: x_open stored a live Box<FileState<V>> before setting
+    // pMethods, and SQLite only calls methods through a non-null pMethods,
+    // one thread at a time (the caller's contract).
+    unsafe { &mut *raw }
 }
 
 unsafe extern "C" fn x_close<V: Vfs>(p_file: *mut ffi::sqlite3_file) -> c_int {
     let handle = p_file as *mut Handle<V>;
-    // SAFETY: see state(); we take ownership of the Box exactly once and
-    // clear the pointers so a stray second close is harmless.
-    let state = unsafe {
-        let raw = (*handle).state;
-        (*handle).state = ptr::null_mut();
-        (*handle).base.pMethods = ptr::null();
-        if raw.is_null() {
-            return ffi::SQLITE_OK;
-        }
-        Box::from_raw(raw)
-    };
+    // SAFETY: p_file is a handle x_open filled, as for state().
+    let raw = unsafe { (*handle).state };
+    // SAFETY: as above. Cleared so that a stray second close is harmless.
+    unsafe { handle.write(Handle::closed()) };
+    if raw.is_null() {
+        return ffi::SQLITE_OK;
+    }
+    // SAFETY: the Box x_open leaked, taken back exactly once: the handle no
+    // longer points to it.
+    let state = unsafe { Box::from_raw(raw) };
     let shared = state.shared;
     let mut state = state;
     let delete = state.delete_on_close.take();
@@ -698,13 +698,11 @@ unsafe extern "C" fn x_read<V: Vfs>(
     amt: c_int,
     offset: ffi::sqlite3_int64,
 ) -> c_int {
-    // SAFETY: see state(); p_buf has `amt` writable bytes for this call.
-    let (st, buf) = unsafe {
-        (
-            state::<V>(p_file),
-            std::slice::from_raw_parts_mut(p_buf.cast::<u8>(), amt.max(0) as usize),
-        )
-    };
+    // SAFETY: see state().
+    let st = unsafe { state::<V>(p_file) };
+    // SAFETY: p_buf has `amt` writable bytes for this call, SQLite's own
+    // buffer that nothing else touches meanwhile.
+    let buf = unsafe { std::slice::from_raw_parts_mut(p_buf.cast::<u8>(), amt.max(0) as usize) };
     match st.run("read", |file, _| file.read_at(buf, offset.max(0) as u64)) {
         Ok(n) if n >= buf.len() => ffi::SQLITE_OK,
         Ok(n) => {
@@ -732,13 +730,11 @@ unsafe extern "C" fn x_write<V: Vfs>(
     amt: c_int,
     offset: ffi::sqlite3_int64,
 ) -> c_int {
-    // SAFETY: see state(); p_buf has `amt` readable bytes for this call.
-    let (st, buf) = unsafe {
-        (
-            state::<V>(p_file),
-            std::slice::from_raw_parts(p_buf.cast::<u8>(), amt.max(0) as usize),
-        )
-    };
+    // SAFETY: see state().
+    let st = unsafe { state::<V>(p_file) };
+    // SAFETY: p_buf has `amt` readable bytes for this call, which SQLite
+    // does not change meanwhile.
+    let buf = unsafe { std::slice::from_raw_parts(p_buf.cast::<u8>(), amt.max(0) as usize) };
     match st.run("write", |file, _| file.write_at(buf, offset.max(0) as u64)) {
         Ok(()) => ffi::SQLITE_OK,
         Err(e) => fail(Op::Write, e),

@@ -251,15 +251,13 @@ pub(crate) unsafe fn auto_extension(entry: EntryPoint) -> c_int {
     // SAFETY: entry has the signature SQLite calls auto extensions with.
     let rc = unsafe { ffi::sqlite3_auto_extension(Some(entry)) };
     #[cfg(feature = "loadable_extension")]
-    // SAFETY: SQLite stores the pointer and calls it with the entry-point
-    // signature, which is entry's; the cast only matches the table's
-    // declared type (function pointers share one representation).
-    let rc = unsafe {
-        ffi::sqlite3_auto_extension(Some(std::mem::transmute::<
-            EntryPoint,
-            unsafe extern "C" fn(),
-        >(entry)))
-    };
+    // SAFETY: the cast only matches the table's declared type (function
+    // pointers share one representation); SQLite casts it back to the
+    // entry-point signature, which is entry's, before calling it.
+    let erased = unsafe { std::mem::transmute::<EntryPoint, unsafe extern "C" fn()>(entry) };
+    #[cfg(feature = "loadable_extension")]
+    // SAFETY: SQLite stores the pointer and calls it as an auto extension.
+    let rc = unsafe { ffi::sqlite3_auto_extension(Some(erased)) };
     rc
 }
 
@@ -275,9 +273,11 @@ unsafe fn copy_with(
     message: &str,
 ) -> *mut c_char {
     let bytes = &message.as_bytes()[..message.len().min(1 << 20)];
-    // SAFETY: `malloc(n)` returns null or n bytes (contract); n is at most
-    // 1 MiB + 1, which fits in a c_int.
-    unsafe { crate::sqlite_string::copy_with(|n| malloc(n as c_int), bytes) }
+    // SAFETY: `malloc` is a sqlite3_malloc (contract); n is at most 1 MiB
+    // + 1, which fits in a c_int.
+    let alloc = |n: usize| unsafe { malloc(n as c_int) };
+    // SAFETY: `alloc(n)` returns null or n writable bytes.
+    unsafe { crate::sqlite_string::copy_with(alloc, bytes) }
 }
 
 #[cfg(not(feature = "loadable_extension"))]
@@ -387,9 +387,11 @@ mod host {
                 let mut missing = Vec::new();
                 $(
                     // SAFETY: p_api is a host table of at least
-                    // MIN_HOST_VERSION, which has all these fields; reading
-                    // one field through the raw pointer touches no other.
-                    if unsafe { (&raw const (*p_api).$field).read() }.is_none() {
+                    // MIN_HOST_VERSION, which has all these fields.
+                    let field = unsafe { &raw const (*p_api).$field };
+                    // SAFETY: reading one field through the raw pointer
+                    // touches no other.
+                    if unsafe { field.read() }.is_none() {
                         missing.push(concat!("sqlite3_", stringify!($field)));
                     }
                 )*
@@ -426,8 +428,10 @@ mod host {
             );
         }
         // SAFETY: libversion_number is among the first fields of every
-        // version's table; reading it touches nothing else.
-        let Some(version_fn) = (unsafe { (&raw const (*p_api).libversion_number).read() }) else {
+        // version's table.
+        let field = unsafe { &raw const (*p_api).libversion_number };
+        // SAFETY: reading the field touches nothing else.
+        let Some(version_fn) = (unsafe { field.read() }) else {
             return Err("the host's API table has no sqlite3_libversion_number".to_owned());
         };
         // SAFETY: the host's own function, callable at any time.
@@ -485,7 +489,9 @@ mod host {
             return std::ptr::null_mut();
         }
         // SAFETY: malloc is among the first fields of every version's table.
-        match unsafe { (&raw const (*p_api).malloc).read() } {
+        let field = unsafe { &raw const (*p_api).malloc };
+        // SAFETY: reading the field touches nothing else.
+        match unsafe { field.read() } {
             // SAFETY: the host's sqlite3_malloc.
             Some(malloc) => unsafe { copy_with(malloc, message) },
             None => std::ptr::null_mut(),

@@ -24,16 +24,20 @@
 //! transforming shims (`vfs-page`) and `Wrap` with its recorders
 //! (`vfs-observe`).
 //!
-//! The only `unsafe` code of the workspace lives in this crate, each block
-//! with a `// SAFETY:` comment, in these modules: `dispatch` (the
-//! trampolines), `registry`, `native`, `control` (file-control arguments),
-//! `name` (`xOpen`'s name and URI parameters), `shm` (region pointers),
-//! `hooks`, `db` and `extension` (SQLite's connection, SQL and extension
-//! APIs),
-//! `sqlite_string` (strings SQLite frees), `simd` (the runtime CPU dispatch
-//! of vfs-cksm's kernel) and, with the `test-support` feature only,
-//! `alloc_count` (a counting global allocator). Everything else is safe
-//! code. See `docs/architecture.md` and `docs/contract.md`.
+//! The only `unsafe` code of the workspace lives in this crate, in these
+//! modules: `dispatch` (the trampolines), `registry` (the C struct and
+//! calls into SQLite's built-in VFSes), `native`, `control` (file-control
+//! arguments), `name` (`xOpen`'s name, its URI parameters, and the names
+//! the native base owns), `filename` (the `[u8]`-to-`FileName` cast),
+//! `shm` (region memory), `hooks`, `db` and `extension` (SQLite's
+//! connection, SQL and extension APIs), `sqlite_string` (strings SQLite
+//! frees), `simd` (the runtime CPU dispatch of vfs-cksm's kernel) and, with
+//! the `test-support` feature only, `alloc_count` (a counting global
+//! allocator). Everything else is safe code. Two lints hold every block to
+//! the audit's rules: `clippy::undocumented_unsafe_blocks` (a `// SAFETY:`
+//! comment argues why it is sound) and `clippy::multiple_unsafe_ops_per_block`
+//! (one operation per block, so the argument is about that operation). See
+//! `docs/architecture.md` and `docs/contract.md`.
 //!
 //! ```
 //! use vfs_core::{AccessCheck, File, FileName, OpenName, OpenOptions, Result, SyncFlags, Vfs};
@@ -78,6 +82,13 @@
 //! drop(conn);
 //! reg.unregister().unwrap();
 //! ```
+
+// The audit's rules, checked: every `unsafe` block says why it is sound,
+// and says it about one operation.
+#![deny(
+    clippy::undocumented_unsafe_blocks,
+    clippy::multiple_unsafe_ops_per_block
+)]
 
 #[cfg(feature = "test-support")]
 pub mod alloc_count;

@@ -301,7 +301,7 @@ mod tests {
 
     #[test]
     fn owned_filenames_keep_the_kind_and_answer_their_database() {
-        for (path, kind, db) in [
+        for (path, kind, expected_db) in [
             ("/d/a.db", FileKind::MainDb, "/d/a.db"),
             ("/d/a.db-journal", FileKind::MainJournal, "/d/a.db"),
             ("/d/a.db-wal", FileKind::Wal, "/d/a.db"),
@@ -309,16 +309,14 @@ mod tests {
         ] {
             let name = OpenName::new(path, kind);
             let owned = SqliteFilename::new(&name).unwrap().unwrap();
-            // SAFETY: the owned block is alive; each function answers a
-            // NUL-terminated string inside it.
-            let (open, database) = unsafe {
-                (
-                    CStr::from_ptr(owned.as_ptr()),
-                    CStr::from_ptr(ffi::sqlite3_filename_database(owned.as_ptr())),
-                )
-            };
+            // SAFETY: the owned block is alive and holds NUL-terminated names.
+            let open = unsafe { CStr::from_ptr(owned.as_ptr()) };
+            // SAFETY: a name made by sqlite3_create_filename.
+            let db = unsafe { ffi::sqlite3_filename_database(owned.as_ptr()) };
+            // SAFETY: a NUL-terminated string inside the block.
+            let database = unsafe { CStr::from_ptr(db) };
             assert_eq!(open.to_bytes(), path.as_bytes());
-            assert_eq!(database.to_bytes(), db.as_bytes());
+            assert_eq!(database.to_bytes(), expected_db.as_bytes());
         }
         assert!(
             SqliteFilename::new(&OpenName::anonymous(FileKind::TempDb))

@@ -8,7 +8,7 @@ use std::ptr::{self, NonNull};
 use libsqlite3_sys as ffi;
 
 use crate::name::SqliteFilename;
-use crate::registry::platform_vfs;
+use crate::registry::{builtin_vfs_call, platform_vfs};
 use crate::shm::{ShmLockOp, ShmRegion};
 use crate::{
     AccessCheck, DeviceCharacteristics, Error, File, FileControl, FileName, FileNameBuf, LockLevel,
@@ -85,14 +85,8 @@ impl Native {
 /// failure on this thread (`xGetLastError`: `errno` for `unix`). Read right
 /// after the failing call, before anything else can change it.
 fn system_errno(vfs: *mut ffi::sqlite3_vfs) -> c_int {
-    // SAFETY: `vfs` is a live built-in VFS (a static of SQLite).
-    let get = unsafe { (*vfs).xGetLastError };
-    match get {
-        // SAFETY: xGetLastError takes its VFS and an optional buffer; with
-        // none (0, null) it only answers the number.
-        Some(get) => unsafe { get(vfs, 0, ptr::null_mut()) },
-        None => 0,
-    }
+    // With no buffer (0, null) xGetLastError only answers the number.
+    builtin_vfs_call!(vfs, xGetLastError, 0, 0, ptr::null_mut())
 }
 
 /// `e`, carrying `errno` when there is one.
@@ -124,16 +118,19 @@ impl Vfs for Native {
         // whoever built `name` and however long `name` lives.
         let owned_name = SqliteFilename::new(name)?;
         let raw = owned_name.as_ref().map_or(ptr::null(), |n| n.as_ptr());
-        let x_open = {
-            // SAFETY: self.vfs is a live built-in VFS.
-            let vfs = unsafe { &*self.vfs };
-            vfs.xOpen.ok_or_else(|| Error::cant_open("no xOpen"))?
-        };
         let mut out_flags: c_int = 0;
-        // SAFETY: xOpen gets a name that lives as long as the NativeFile
-        // (or null for an anonymous file), a zeroed block of szOsFile
-        // bytes, and our out-flags slot.
-        let rc = unsafe { x_open(self.vfs, raw, file, opts.flags, &mut out_flags) };
+        // xOpen gets a name that lives as long as the NativeFile (or null
+        // for an anonymous file), a zeroed block of szOsFile bytes, and our
+        // out-flags slot.
+        let rc = builtin_vfs_call!(
+            self.vfs,
+            xOpen,
+            ffi::SQLITE_CANTOPEN,
+            raw,
+            file,
+            opts.flags,
+            &mut out_flags
+        );
         let errno = if rc == ffi::SQLITE_OK {
             0
         } else {
@@ -143,12 +140,13 @@ impl Vfs for Native {
         let methods = unsafe { (*file).pMethods };
         if rc != ffi::SQLITE_OK {
             if !methods.is_null() {
-                // SAFETY: a non-null table after a failed open must still be
-                // closed (the documented contract of xOpen).
-                unsafe {
-                    if let Some(close) = (*methods).xClose {
-                        close(file);
-                    }
+                // A non-null table after a failed open must still be closed
+                // (the documented contract of xOpen).
+                // SAFETY: the table xOpen set, a static of the platform VFS.
+                let close = unsafe { (*methods).xClose };
+                if let Some(close) = close {
+                    // SAFETY: the block xOpen filled, closed once.
+                    unsafe { close(file) };
                 }
             }
             return Err(with_errno(
@@ -179,26 +177,27 @@ impl Vfs for Native {
 
     fn delete(&self, name: &FileName, sync_dir: bool) -> Result<()> {
         let c = c_name(name)?;
-        // SAFETY: valid VFS and C string.
-        let rc = unsafe {
-            match (*self.vfs).xDelete {
-                Some(f) => f(self.vfs, c.as_ptr(), sync_dir as c_int),
-                None => ffi::SQLITE_IOERR_DELETE,
-            }
-        };
+        let rc = builtin_vfs_call!(
+            self.vfs,
+            xDelete,
+            ffi::SQLITE_IOERR_DELETE,
+            c.as_ptr(),
+            sync_dir as c_int
+        );
         self.rc(rc, "delete", name)
     }
 
     fn access(&self, name: &FileName, check: AccessCheck) -> Result<bool> {
         let c = c_name(name)?;
         let mut out: c_int = 0;
-        // SAFETY: valid VFS, C string and out pointer.
-        let rc = unsafe {
-            match (*self.vfs).xAccess {
-                Some(f) => f(self.vfs, c.as_ptr(), check.to_raw(), &mut out),
-                None => ffi::SQLITE_IOERR_ACCESS,
-            }
-        };
+        let rc = builtin_vfs_call!(
+            self.vfs,
+            xAccess,
+            ffi::SQLITE_IOERR_ACCESS,
+            c.as_ptr(),
+            check.to_raw(),
+            &mut out
+        );
         self.rc(rc, "access", name)?;
         Ok(out != 0)
     }
@@ -211,13 +210,15 @@ impl Vfs for Native {
         let c = c_name(name)?;
         let n = self.max_pathname() + 1;
         let mut buf = vec![0u8; n];
-        // SAFETY: valid VFS and C string; buf has n bytes.
-        let rc = unsafe {
-            match (*self.vfs).xFullPathname {
-                Some(f) => f(self.vfs, c.as_ptr(), n as c_int, buf.as_mut_ptr().cast()),
-                None => ffi::SQLITE_CANTOPEN_FULLPATH,
-            }
-        };
+        // buf has the n bytes the call is told of.
+        let rc = builtin_vfs_call!(
+            self.vfs,
+            xFullPathname,
+            ffi::SQLITE_CANTOPEN_FULLPATH,
+            c.as_ptr(),
+            n as c_int,
+            buf.as_mut_ptr().cast()
+        );
         // The unix VFS answers SQLITE_OK_SYMLINK (an OK code) for links.
         if rc & 0xff != ffi::SQLITE_OK {
             self.rc(rc, "full_pathname", name)?;

@@ -57,6 +57,27 @@ unsafe impl Send for PlatformVfs {}
 // SAFETY: as above.
 unsafe impl Sync for PlatformVfs {}
 
+/// Calls method `$m` of the built-in VFS `$vfs` (a `*mut sqlite3_vfs`)
+/// with `$vfs` and the arguments, or answers `$missing` when the slot is
+/// empty. The arguments must follow the method's C signature (pointers
+/// valid for the call): the caller's part of the bargain.
+macro_rules! builtin_vfs_call {
+    ($vfs:expr, $m:ident, $missing:expr $(, $arg:expr)*) => {{
+        let vfs: *mut ::libsqlite3_sys::sqlite3_vfs = $vfs;
+        // SAFETY: `vfs` is a built-in VFS of SQLite, static for the process;
+        // reading one method slot races with nothing (SQLite only ever
+        // writes its pNext).
+        let method = unsafe { (*vfs).$m };
+        match method {
+            // SAFETY: the VFS's own method, given itself and arguments that
+            // follow its C signature (see the macro's documentation).
+            Some(f) => unsafe { f(vfs $(, $arg)*) },
+            None => $missing,
+        }
+    }};
+}
+pub(crate) use builtin_vfs_call;
+
 #[cfg(unix)]
 pub(crate) const PLATFORM_VFS_NAME: &CStr = c"unix";
 #[cfg(windows)]
@@ -212,10 +233,9 @@ pub fn register_with<V: Vfs>(name: &str, vfs: V, opts: RegisterOptions) -> Resul
         Ok(retired.unwrap_or_else(|| Box::new(())))
     }));
     // SAFETY: vfs_struct is our own fresh allocation, not yet shared.
-    unsafe {
-        (*vfs_struct).zName = shared.name.as_ptr();
-        (*vfs_struct).pAppData = slot as *const Slot<V> as *mut std::ffi::c_void;
-    }
+    let c_struct = unsafe { &mut *vfs_struct };
+    c_struct.zName = shared.name.as_ptr();
+    c_struct.pAppData = slot as *const Slot<V> as *mut std::ffi::c_void;
     // SAFETY: vfs_struct is a fully initialised sqlite3_vfs that lives
     // forever (leaked).
     let rc = unsafe { ffi::sqlite3_vfs_register(vfs_struct, opts.make_default as i32) };
