@@ -158,6 +158,12 @@ fn run(opts: &Options) -> Res<serde_json::Value> {
         for rep in 0..opts.reps {
             let u = uri(peer, tmp.path(), &next_tag(&format!("single-{rep}")));
             let mut conn = connect(peer, &u)?;
+            // Disk targets run fewer small transactions (fsync-bound).
+            let scale = if peer.family == "disk" {
+                scale.for_disk()
+            } else {
+                scale
+            };
             let steps = workloads::single_connection(&mut conn, &scale)?;
             check_encrypted(peer, &u)?;
             let mixed: Duration = steps.iter().map(|(_, m)| m.elapsed).sum();
@@ -190,7 +196,7 @@ fn run(opts: &Options) -> Res<serde_json::Value> {
                     let conn = connect(peer, &u)?;
                     conn.execute_batch(&format!("PRAGMA synchronous={sync}"))?;
                     workloads::schema(&conn)?;
-                    let m = workloads::small_transactions(&conn, &scale)?;
+                    let m = workloads::small_transactions(&conn, &scale.for_disk())?;
                     samples.push(Sample {
                         target: peer.name,
                         family: peer.family,
