@@ -84,21 +84,21 @@ mod wal;
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 use vfs_core::{Error, FileKind, Result, codes};
 
 pub use file::MemFile;
-use names::Names;
+use names::{Companions, Names};
 use node::{Accounting, Node};
 
 /// The state every clone of a [`MemDb`] shares.
 struct Inner {
     files: Mutex<Names>,
-    /// Journals in `files` (the same count `Names` keeps), read without
+    /// Journals and WAL files in `files` (kept by `Names`), read without
     /// the lock.
-    journals: Arc<AtomicUsize>,
+    companions: Arc<Companions>,
     acct: Arc<Accounting>,
     next_private: AtomicU64,
 }
@@ -198,11 +198,11 @@ impl MemDb {
     }
 
     fn build(budget: Option<u64>) -> MemDb {
-        let journals = Arc::new(AtomicUsize::new(0));
+        let companions = Arc::new(Companions::default());
         MemDb {
             inner: Arc::new(Inner {
-                files: Mutex::new(Names::new(Arc::clone(&journals))),
-                journals,
+                files: Mutex::new(Names::new(Arc::clone(&companions))),
+                companions,
                 acct: Arc::new(Accounting {
                     budget,
                     used: AtomicU64::new(0),

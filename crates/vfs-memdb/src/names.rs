@@ -21,39 +21,73 @@ pub(crate) fn companions(db: &str) -> [String; 2] {
     [format!("{db}-journal"), format!("{db}-wal")]
 }
 
-/// The instance's files by name. Insertions and removals go through it so
-/// that it can count rollback journals: SQLite asks whether `<db>-journal`
-/// exists at the start of every read transaction, and with no journal in
-/// the instance [`vfs_core::Vfs::access`] answers without the lock or a hash.
-pub(crate) struct Names {
-    map: HashMap<String, Arc<Node>>,
-    journals: Arc<AtomicUsize>,
+/// How many rollback journals and WAL files an instance holds, kept by
+/// [`Names`] under its lock and read without it.
+///
+/// At the start of every read transaction in rollback-journal mode SQLite
+/// asks whether `<db>-journal` and `<db>-wal` exist; with none of that kind
+/// anywhere in the instance [`vfs_core::Vfs::access`] answers from these
+/// counts, without the map's lock or a hash of the name. (A file of that
+/// kind created concurrently is one the check could as well have preceded:
+/// SQLite makes both under locks the asking connection's SHARED lock
+/// orders it against.)
+#[derive(Debug, Default)]
+pub(crate) struct Companions {
+    journals: AtomicUsize,
+    wals: AtomicUsize,
 }
 
-pub(crate) fn is_journal_name(name: &str) -> bool {
-    name.ends_with("-journal")
+impl Companions {
+    /// The count `name`'s kind is kept in, if it is a journal or a WAL.
+    fn of(&self, name: &str) -> Option<&AtomicUsize> {
+        if name.ends_with("-journal") {
+            Some(&self.journals)
+        } else if name.ends_with("-wal") {
+            Some(&self.wals)
+        } else {
+            None
+        }
+    }
+
+    /// Whether `name` is a journal or WAL name and the instance holds no
+    /// file of that kind (otherwise the map must be asked).
+    pub(crate) fn surely_absent(&self, name: &str) -> bool {
+        self.of(name)
+            .is_some_and(|count| count.load(Ordering::SeqCst) == 0)
+    }
+}
+
+/// The instance's files by name. Insertions and removals go through it so
+/// that it can keep the [`Companions`] counts.
+pub(crate) struct Names {
+    map: HashMap<String, Arc<Node>>,
+    companions: Arc<Companions>,
 }
 
 impl Names {
-    /// An empty map counting its journals in `journals`.
-    pub(crate) fn new(journals: Arc<AtomicUsize>) -> Names {
+    /// An empty map keeping `companions`.
+    pub(crate) fn new(companions: Arc<Companions>) -> Names {
         Names {
             map: HashMap::new(),
-            journals,
+            companions,
         }
     }
 
     pub(crate) fn insert(&mut self, name: String, node: Arc<Node>) {
-        let journal = is_journal_name(&name);
-        if self.map.insert(name, node).is_none() && journal {
-            self.journals.fetch_add(1, Ordering::SeqCst);
+        let count = self.companions.of(&name);
+        if self.map.insert(name, node).is_none()
+            && let Some(count) = count
+        {
+            count.fetch_add(1, Ordering::SeqCst);
         }
     }
 
     pub(crate) fn remove(&mut self, name: &str) -> Option<Arc<Node>> {
         let node = self.map.remove(name);
-        if node.is_some() && is_journal_name(name) {
-            self.journals.fetch_sub(1, Ordering::SeqCst);
+        if node.is_some()
+            && let Some(count) = self.companions.of(name)
+        {
+            count.fetch_sub(1, Ordering::SeqCst);
         }
         node
     }

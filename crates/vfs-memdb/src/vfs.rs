@@ -8,7 +8,7 @@ use vfs_core::{AccessCheck, Error, FileKind, OpenAccess, OpenName, OpenOptions, 
 
 use crate::MemDb;
 use crate::file::{Cleanup, MemFile};
-use crate::names::{PRIVATE_MARK, is_journal_name, is_shared};
+use crate::names::{PRIVATE_MARK, is_shared};
 use crate::node::Node;
 use crate::store::Store;
 
@@ -83,10 +83,9 @@ impl Vfs for MemDb {
     }
 
     fn access(&self, path: &str, _check: AccessCheck) -> Result<bool> {
-        // The hot-journal check of every read transaction, usually with no
-        // journal anywhere: answered without the lock. (A journal created
-        // concurrently is one this check could as well have preceded.)
-        if is_journal_name(path) && self.inner.journals.load(Ordering::SeqCst) == 0 {
+        // The hot-journal and WAL checks of every read transaction, usually
+        // with no such file anywhere: answered without the lock or a hash.
+        if self.inner.companions.surely_absent(path) {
             return Ok(false);
         }
         Ok(self.inner.files.lock().contains_key(path))
