@@ -35,7 +35,7 @@ Runs every workload on every target in rounds; writes DIR/results.json,
 DIR/chart.svg and DIR/curves.svg.
   --quick       smoke scale (CI), at most 2 rounds unless --reps says more
   --reps N      rounds (default 6): the intervals narrow with more
-  --filter NAME only targets whose name contains NAME (baselines always run)
+  --filter NAME only targets whose name contains NAME (and the baselines they need)
   --no-curves   skip the size sweep and the memory probes
   --sizes LIST  database sizes of the sweep, in rows (default 10000,100000,1000000)
   --peers-bin   also run that bench-peers binary in every round (cargo xtask bench --peers)
@@ -154,13 +154,19 @@ fn run(opts: &Options) -> Res<()> {
     };
     let tmp = tempfile::tempdir()?;
     let all = targets::all(tmp.path())?;
+    let matches = |t: &Target| {
+        opts.filter
+            .as_ref()
+            .is_none_or(|f| t.name.contains(f.as_str()))
+    };
+    // A baseline runs when it matches or when a chosen target of its
+    // family needs it.
     let chosen: Vec<&Target> = all
         .iter()
         .filter(|t| {
-            opts.filter
-                .as_ref()
-                .is_none_or(|f| t.name.contains(f.as_str()))
+            matches(t)
                 || t.name == t.family.baseline()
+                    && all.iter().any(|o| o.family == t.family && matches(o))
         })
         .collect();
     let mut report = Report::new(opts.quick, opts.reps, machine_description());
