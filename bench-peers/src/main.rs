@@ -167,6 +167,7 @@ fn run(opts: &Options) -> Res<serde_json::Value> {
             let steps = workloads::single_connection(&mut conn, &scale)?;
             check_encrypted(peer, &u)?;
             let mixed: Duration = steps.iter().map(|(_, m)| m.elapsed).sum();
+            let mixed_cpu: Option<Duration> = steps.iter().map(|(_, m)| m.cpu).sum();
             for (workload, m) in steps {
                 samples.push(Sample {
                     target: peer.name,
@@ -182,6 +183,7 @@ fn run(opts: &Options) -> Res<serde_json::Value> {
                 m: Measure {
                     ops: 1,
                     elapsed: mixed,
+                    cpu: mixed_cpu,
                 },
             });
             eprint!(".");
@@ -226,6 +228,7 @@ fn run(opts: &Options) -> Res<serde_json::Value> {
             "workload": s.workload,
             "ops": s.m.ops,
             "seconds": s.m.elapsed.as_secs_f64(),
+            "cpu_seconds": s.m.cpu.map(|c| c.as_secs_f64()),
         })).collect::<Vec<_>>(),
     }))
 }

@@ -81,6 +81,9 @@ pub fn add_samples(report: &mut Report, path: &Path, round: usize) -> Res<()> {
         let m = Measure {
             ops,
             elapsed: Duration::from_secs_f64(secs.max(0.0)),
+            cpu: s["cpu_seconds"]
+                .as_f64()
+                .map(|c| Duration::from_secs_f64(c.max(0.0))),
         };
         report.add(Sample::named(target.to_owned(), family, workload, round, m));
     }

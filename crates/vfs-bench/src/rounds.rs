@@ -39,6 +39,7 @@ struct Live<'t> {
     /// The scale (fewer small transactions on disk).
     scale: Scale,
     mixed: Duration,
+    mixed_cpu: Option<Duration>,
 }
 
 /// The single-connection workloads, step by step across `targets`.
@@ -58,6 +59,7 @@ pub fn single_connection(
                     db: None,
                     scale: *scale,
                     mixed: Duration::ZERO,
+                    mixed_cpu: Some(Duration::ZERO),
                 });
             }
             continue;
@@ -74,6 +76,7 @@ pub fn single_connection(
                 Family::Disk => scale.for_disk(),
             },
             mixed: Duration::ZERO,
+            mixed_cpu: Some(Duration::ZERO),
         });
     }
     for (k, step) in STEPS.iter().enumerate() {
@@ -84,6 +87,7 @@ pub fn single_connection(
             }
             let m = (step.run)(&mut l.conn, &l.scale).map_err(context(l.target, step.name))?;
             l.mixed += m.elapsed;
+            l.mixed_cpu = l.mixed_cpu.zip(m.cpu).map(|(a, b)| a + b);
             report.add(Sample::new(l.target, step.name, round, m));
         }
     }
@@ -93,6 +97,7 @@ pub fn single_connection(
             let m = Measure {
                 ops: 1,
                 elapsed: l.mixed,
+                cpu: l.mixed_cpu,
             };
             report.add(Sample::new(l.target, "mixed", round, m));
         }
@@ -215,8 +220,5 @@ fn concurrent_readers(
     writer.join().map_err(|_| "writer panicked")??;
     drop(setup);
     target.discard(&db);
-    Ok(Measure {
-        ops: total.load(Ordering::Relaxed),
-        elapsed,
-    })
+    Ok(Measure::wall(total.load(Ordering::Relaxed), elapsed))
 }

@@ -406,13 +406,7 @@ fn mvcc_snapshot_extra(mvcc: vfs_mvcc::Mvcc) -> ExtraFn {
                 let snap = mvcc.snapshot(&name)?;
                 std::hint::black_box(&snap);
             }
-            out.push((
-                label,
-                Measure {
-                    ops: n,
-                    elapsed: start.elapsed(),
-                },
-            ));
+            out.push((label, Measure::wall(n, start.elapsed())));
         }
         Ok(out)
     })

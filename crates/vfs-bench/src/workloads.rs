@@ -54,16 +54,51 @@ impl Scale {
 pub struct Measure {
     /// Operations done (rows, lookups, transactions, queries).
     pub ops: u64,
-    /// Time taken.
+    /// Wall-clock time taken.
     pub elapsed: Duration,
+    /// CPU time the measuring thread used meanwhile, where the platform
+    /// tells it (`CLOCK_THREAD_CPUTIME_ID`): unlike wall time it leaves out
+    /// the time other processes took the CPU away, the bulk of the noise
+    /// on a shared machine. `None` for multi-threaded measurements.
+    pub cpu: Option<Duration>,
+}
+
+impl Measure {
+    /// A measure by wall-clock time only.
+    pub fn wall(ops: u64, elapsed: Duration) -> Measure {
+        Measure {
+            ops,
+            elapsed,
+            cpu: None,
+        }
+    }
+}
+
+/// The CPU time the calling thread has used.
+#[cfg(unix)]
+pub fn thread_cpu_time() -> Option<Duration> {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Some(Duration::new(
+        u64::try_from(t.tv_sec).ok()?,
+        u32::try_from(t.tv_nsec).ok()?,
+    ))
+}
+
+/// The CPU time the calling thread has used (not known here).
+#[cfg(not(unix))]
+pub fn thread_cpu_time() -> Option<Duration> {
+    None
 }
 
 fn timed(ops: u64, f: impl FnOnce() -> rusqlite::Result<()>) -> rusqlite::Result<Measure> {
+    let cpu = thread_cpu_time();
     let start = Instant::now();
     f()?;
+    let elapsed = start.elapsed();
     Ok(Measure {
         ops,
-        elapsed: start.elapsed(),
+        elapsed,
+        cpu: cpu.and_then(|before| Some(thread_cpu_time()?.saturating_sub(before))),
     })
 }
 

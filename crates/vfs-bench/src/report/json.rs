@@ -2,8 +2,8 @@
 
 use serde_json::{Value, json};
 
-use super::Report;
 use super::goals::{self, Check};
+use super::{Clock, Report};
 use crate::stats::Estimate;
 
 fn estimate(e: Option<Estimate>) -> Value {
@@ -48,6 +48,9 @@ impl Report {
                         "ops_per_s": estimate(Some(thr)),
                         "baseline": baseline,
                         "cost_ratio_to_baseline": estimate(self.cost(w, None, t)),
+                        "clock": if self.uses_cpu_time(w, t) { "thread cpu" } else { "wall" },
+                        "cost_ratio_to_baseline_wall_clock":
+                            estimate(self.cost_by(Clock::Wall, w, None, t)),
                     }),
                 );
             }
@@ -111,6 +114,7 @@ impl Report {
                     "round": s.round,
                     "ops": s.ops,
                     "seconds": s.secs,
+                    "cpu_seconds": s.cpu_secs,
                 })
             })
             .collect();
@@ -121,6 +125,7 @@ impl Report {
             "rounds": self.reps,
             "duration_seconds": self.elapsed.as_secs_f64(),
             "interval": "95% percentile bootstrap of the median over paired rounds",
+            "clock": "in-memory single-threaded steps: the measuring thread's CPU time; disk targets and multi-threaded workloads: wall time",
             "targets_issue_25": checks(self, &goals::issue_25()),
             "targets_standing": checks(self, &goals::standing(self.quick)),
             "calibration": checks(self, &[goals::calibration()]),

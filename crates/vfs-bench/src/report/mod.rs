@@ -25,7 +25,21 @@ pub struct Sample {
     size: Option<i64>,
     round: usize,
     ops: u64,
+    /// Wall-clock seconds.
     secs: f64,
+    /// CPU seconds of the measuring thread, for single-threaded steps.
+    cpu_secs: Option<f64>,
+}
+
+/// Which time a figure divides by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Clock {
+    /// The measuring thread's CPU time for in-memory targets (other
+    /// processes' time left out; nothing there waits for a device), wall
+    /// time for disk targets and multi-threaded workloads.
+    Preferred,
+    /// Wall-clock time, always.
+    Wall,
 }
 
 impl Sample {
@@ -65,11 +79,16 @@ impl Sample {
             round,
             ops: m.ops,
             secs: m.elapsed.as_secs_f64(),
+            cpu_secs: m.cpu.map(|c| c.as_secs_f64()),
         }
     }
 
-    fn throughput(&self) -> f64 {
-        self.ops as f64 / self.secs.max(1e-9)
+    fn throughput(&self, clock: Clock) -> f64 {
+        let secs = match (clock, self.family, self.cpu_secs) {
+            (Clock::Preferred, Family::Memory, Some(cpu)) => cpu,
+            _ => self.secs,
+        };
+        self.ops as f64 / secs.max(1e-9)
     }
 }
 
@@ -262,10 +281,20 @@ impl Report {
 
     /// Throughput of `target` on `workload` (at `size`) per round.
     fn per_round(&self, workload: &str, size: Option<i64>, target: &str) -> BTreeMap<usize, f64> {
+        self.per_round_by(Clock::Preferred, workload, size, target)
+    }
+
+    fn per_round_by(
+        &self,
+        clock: Clock,
+        workload: &str,
+        size: Option<i64>,
+        target: &str,
+    ) -> BTreeMap<usize, f64> {
         self.samples
             .iter()
             .filter(|s| s.workload == workload && s.size == size && s.target == target)
-            .map(|s| (s.round, s.throughput()))
+            .map(|s| (s.round, s.throughput(clock)))
             .collect()
     }
 
@@ -303,22 +332,56 @@ impl Report {
         target: &str,
         other: &str,
     ) -> Option<Estimate> {
+        self.relative_by(Clock::Preferred, workload, size, target, other)
+    }
+
+    /// [`relative`](Report::relative) by the chosen clock.
+    pub fn relative_by(
+        &self,
+        clock: Clock,
+        workload: &str,
+        size: Option<i64>,
+        target: &str,
+        other: &str,
+    ) -> Option<Estimate> {
         if self.is_incomparable(workload, other) {
             return None;
         }
-        let mine = self.per_round(workload, size, target);
-        let theirs = self.per_round(workload, size, other);
+        let mine = self.per_round_by(clock, workload, size, target);
+        let theirs = self.per_round_by(clock, workload, size, other);
         let v: Vec<f64> = mine
             .iter()
             .filter_map(|(r, t)| theirs.get(r).map(|o| o / t.max(1e-12)))
             .collect();
-        Estimate::of(&v, &format!("cost/{workload}/{size:?}/{target}/{other}"))
+        let tag = if clock == Clock::Wall { "wall" } else { "cost" };
+        Estimate::of(&v, &format!("{tag}/{workload}/{size:?}/{target}/{other}"))
+    }
+
+    /// Whether `target`'s samples of `workload` are timed by CPU time.
+    pub fn uses_cpu_time(&self, workload: &str, target: &str) -> bool {
+        self.samples.iter().any(|s| {
+            s.workload == workload
+                && s.target == target
+                && s.family == Family::Memory
+                && s.cpu_secs.is_some()
+        })
     }
 
     /// The cost of `target` relative to SQLite's own VFS of its family.
     pub fn cost(&self, workload: &str, size: Option<i64>, target: &str) -> Option<Estimate> {
+        self.cost_by(Clock::Preferred, workload, size, target)
+    }
+
+    /// [`cost`](Report::cost) by the chosen clock.
+    pub fn cost_by(
+        &self,
+        clock: Clock,
+        workload: &str,
+        size: Option<i64>,
+        target: &str,
+    ) -> Option<Estimate> {
         let base = self.family_of(target)?.baseline();
-        self.relative(workload, size, target, base)
+        self.relative_by(clock, workload, size, target, base)
     }
 
     /// Per round, `target`'s throughput on `workload` over its throughput on

@@ -3,7 +3,7 @@
 use std::fmt;
 
 use super::goals::{self, Check};
-use super::{Report, human, human_rows, human_secs};
+use super::{Clock, Report, human, human_rows, human_secs};
 use crate::stats::{Estimate, MIN_ROUNDS, Verdict};
 
 /// The reader-scaling workloads, by reader count.
@@ -60,8 +60,8 @@ impl Report {
             writeln!(f, "\n{w}")?;
             writeln!(
                 f,
-                "  {:<26} {:>10} {:>8} {:>15}  vs",
-                "target", "ops/s", "cost", "95% interval"
+                "  {:<26} {:>10} {:>8} {:>15} {:>7}  vs",
+                "target", "ops/s", "cost", "95% interval", "wall"
             )?;
             for t in self.targets() {
                 let Some(thr) = self.throughput(w, None, t) else {
@@ -85,13 +85,18 @@ impl Report {
                     }
                     None => ("-".to_owned(), String::new()),
                 };
+                let wall = match self.cost_by(Clock::Wall, w, None, t) {
+                    Some(e) if t != family && self.uses_cpu_time(w, t) => ratio_text(&e),
+                    _ => String::new(),
+                };
                 writeln!(
                     f,
-                    "  {:<26} {:>10} {:>8} {:>15}  {}",
+                    "  {:<26} {:>10} {:>8} {:>15} {:>7}  {}",
                     t,
                     human(thr.median),
                     cost,
                     iv,
+                    wall,
                     family
                 )?;
             }
@@ -257,7 +262,9 @@ impl fmt::Display for Report {
             f,
             "ops/s = median throughput over rounds; cost = the baseline's ops/s ÷ the target's, per round \
              (measured back to back), median over rounds, lower is better; 95% interval = bootstrap of that \
-             median over rounds (none with fewer than {MIN_ROUNDS} rounds)"
+             median over rounds (none with fewer than {MIN_ROUNDS} rounds). Time is the measuring thread's CPU \
+             time for in-memory single-threaded steps (what other processes take is left out), wall time for \
+             disk targets and reader threads; wall = the same cost by wall-clock time, for comparison"
         )?;
         self.write_workloads(f)?;
         self.write_scaling(f)?;
