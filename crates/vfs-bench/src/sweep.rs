@@ -10,7 +10,7 @@
 use rusqlite::Connection;
 
 use crate::report::{Report, Sample};
-use crate::rounds::Res;
+use crate::rounds::{READ_REPEATS, Res, time_of};
 use crate::stats::shuffled;
 use crate::targets::{Family, Target};
 use crate::workloads::{self, Measure, Scale};
@@ -21,6 +21,9 @@ pub const FULL_SIZES: [i64; 3] = [10_000, 100_000, 1_000_000];
 pub const QUICK_SIZES: [i64; 2] = [1_000, 4_000];
 
 type StepFn = fn(&mut Connection, &Scale) -> rusqlite::Result<Measure>;
+
+/// The steps that only read.
+const READS: [&str; 3] = ["point_rowid", "point_index", "range_scan"];
 
 /// The steps at each size, in order.
 const STEPS: [(&str, StepFn); 5] = [
@@ -65,16 +68,34 @@ pub fn round(
             live.push((t, conn, db));
         }
         for (k, (name, step)) in STEPS.iter().enumerate() {
-            for i in shuffled(live.len(), &format!("sweep {rows} round {round} step {k}")) {
-                let (t, conn, _) = &mut live[i];
-                if *name == "small_txns" && t.family == Family::Disk {
-                    // Bound by fsync, whatever the size: the main tables
-                    // measure it.
-                    continue;
+            // Lookups and scans leave the database as it was: the fastest
+            // of a few, as in the main rounds.
+            let repeats = if READS.contains(name) {
+                READ_REPEATS
+            } else {
+                1
+            };
+            let mut best: Vec<Option<Measure>> = vec![None; live.len()];
+            for rep in 0..repeats {
+                let seed = format!("sweep {rows} round {round} step {k} rep {rep}");
+                for i in shuffled(live.len(), &seed) {
+                    let (t, conn, _) = &mut live[i];
+                    if *name == "small_txns" && t.family == Family::Disk {
+                        // Bound by fsync, whatever the size: the main tables
+                        // measure it.
+                        continue;
+                    }
+                    let m = step(conn, &scale)
+                        .map_err(|e| format!("{}: sweep {name} at {rows} rows: {e}", t.name))?;
+                    if best[i].is_none_or(|b| time_of(&m) < time_of(&b)) {
+                        best[i] = Some(m);
+                    }
                 }
-                let m = step(conn, &scale)
-                    .map_err(|e| format!("{}: sweep {name} at {rows} rows: {e}", t.name))?;
-                report.add(Sample::sized(t, name, rows, round, m));
+            }
+            for ((t, _, _), m) in live.iter().zip(best) {
+                if let Some(m) = m {
+                    report.add(Sample::sized(t, name, rows, round, m));
+                }
             }
         }
         for (t, conn, db) in live {
