@@ -7,9 +7,10 @@ use std::fmt::Write as _;
 use super::text::READERS;
 use super::{Report, human, human_rows, human_secs};
 
-const PALETTE: [&str; 14] = [
+const PALETTE: [&str; 20] = [
     "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-    "#bcbd22", "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39",
+    "#bcbd22", "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd",
+    "#e6550d", "#31a354", "#756bb1", "#636363",
 ];
 
 fn esc(s: &str) -> String {
@@ -108,7 +109,7 @@ impl Panel {
         let top = y0 + 22.0;
         let px = |x: f64| {
             if xmax > xmin {
-                left + 10.0 + (x - xmin) / (xmax - xmin) * (plot_w - 20.0)
+                left + 40.0 + (x - xmin) / (xmax - xmin) * (plot_w - 80.0)
             } else {
                 left + plot_w / 2.0
             }
@@ -299,12 +300,20 @@ impl Report {
             let bars: Vec<(&str, crate::stats::Estimate)> = self
                 .targets()
                 .into_iter()
+                .filter(|t| self.family_of(t).is_some_and(|f| f.baseline() != *t))
                 .filter_map(|t| self.cost(w, None, t).map(|e| (t, e)))
                 .collect();
-            let skipped = self
-                .targets()
-                .into_iter()
-                .any(|t| self.throughput(w, None, t).is_some() && self.cost(w, None, t).is_none());
+            // Targets left without a ratio because their baseline cannot
+            // run this workload: the scaling plots show them.
+            let skipped = self.targets().into_iter().any(|t| {
+                self.throughput(w, None, t).is_some()
+                    && self
+                        .family_of(t)
+                        .is_some_and(|f| self.is_incomparable(w, f.baseline()))
+            });
+            if bars.is_empty() && !skipped {
+                continue;
+            }
             for (_, e) in &bars {
                 max_ratio = max_ratio.max(e.bounds.map_or(e.median, |b| b.1));
             }
