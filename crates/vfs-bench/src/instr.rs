@@ -37,6 +37,7 @@ pub fn instr_measured<T>(f: impl FnOnce() -> T) -> T {
 /// Runs every step on `target` and prints its family and one line per
 /// step.
 pub fn run(target: &str) -> Res<()> {
+    workloads::CPU_CLOCK.store(false, std::sync::atomic::Ordering::Relaxed);
     let tmp = tempfile::tempdir()?;
     let all = targets::all(tmp.path())?;
     let t = all

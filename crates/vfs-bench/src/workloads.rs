@@ -74,9 +74,17 @@ impl Measure {
     }
 }
 
+/// Whether [`thread_cpu_time`] reads the clock (the instruction-count
+/// mode turns it off: under valgrind rustix's direct vDSO call faults, and
+/// the count needs no clock).
+pub static CPU_CLOCK: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
 /// The CPU time the calling thread has used.
 #[cfg(unix)]
 pub fn thread_cpu_time() -> Option<Duration> {
+    if !CPU_CLOCK.load(std::sync::atomic::Ordering::Relaxed) {
+        return None;
+    }
     let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
     Some(Duration::new(
         u64::try_from(t.tv_sec).ok()?,
