@@ -145,7 +145,7 @@ fn encrypt_cmd(a: EncryptArgs, ui: &Ui) -> Result<u8> {
             "--generate-key makes the key: it cannot be combined with --key-file or --key-env",
         ));
     }
-    copy::check_output(&Disk, &output, a.force)?;
+    copy::check_output(&Disk, &input, &output, a.force)?;
     let secret = keys::new_key(
         a.key.key_file.as_deref(),
         a.key.key_env.as_deref(),
@@ -181,7 +181,7 @@ fn decrypt_cmd(a: DecryptArgs, ui: &Ui) -> Result<u8> {
             layout.layers
         )));
     }
-    copy::check_output(&Disk, &output, a.force)?;
+    copy::check_output(&Disk, &input, &output, a.force)?;
     let secret = keys::existing(&a.key, key_kind(&layout), &input)?;
     let job = CopyJob {
         input: &input,
@@ -210,7 +210,7 @@ fn checksum_cmd(a: ChecksumArgs, ui: &Ui) -> Result<u8> {
         return Err(CliError::new(format!("{input}: already has {what}"))
             .hint("choose another --mode (cksumvfs, crc32 or none)"));
     }
-    copy::check_output(&Disk, &output, a.force)?;
+    copy::check_output(&Disk, &input, &output, a.force)?;
     let (secret, kdf) = match &layout.encryption {
         Some(h) => (
             Some(keys::existing(&a.key, key_kind(&layout), &input)?),

@@ -53,8 +53,15 @@ pub struct CopyReport {
     pub journal_mode: String,
 }
 
-/// Refuses to go on when `output` exists, unless `force`.
-pub fn check_output(storage: &dyn Storage, output: &str, force: bool) -> Result<bool> {
+/// Refuses to go on when `output` is `input`, or exists and `force` is
+/// not given; answers whether it exists.
+pub fn check_output(storage: &dyn Storage, input: &str, output: &str, force: bool) -> Result<bool> {
+    if input == output {
+        return Err(
+            CliError::new(format!("{input}: input and output are the same file"))
+                .hint("write to a new file; `sqlite-vfs rekey` changes a key in place"),
+        );
+    }
     let exists = storage.size(output)?.is_some();
     if exists && !force {
         return Err(
@@ -94,19 +101,13 @@ pub fn copy(
     job: &CopyJob<'_>,
     ui: &Ui,
 ) -> Result<CopyReport> {
-    if job.input == job.output {
-        return Err(
-            CliError::new(format!("{}: input and output are the same file", job.input))
-                .hint("write to a new file; `sqlite-vfs rekey` changes a key in place"),
-        );
-    }
     if layout.layers.encrypted {
         let key = job.input_key.ok_or_else(|| {
             CliError::new(format!("{}: encrypted, and no key was given", job.input))
         })?;
         db::check_key(layout, key)?;
     }
-    let existed = check_output(storage, job.output, job.force)?;
+    let existed = check_output(storage, job.input, job.output, job.force)?;
     if existed {
         refuse_live_sidecars(storage, job.output)?;
     }

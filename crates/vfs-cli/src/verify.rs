@@ -357,6 +357,14 @@ fn integrity(
     key: Option<&Secret>,
     report: &mut VerifyReport,
 ) {
+    if layout.journal.as_ref().is_some_and(|j| j.hot) {
+        report.notes.push(
+            "integrity_check not run: a hot journal beside it must be rolled back first (open \
+             the database read-write once, e.g. with `sqlite-vfs stats FILE -- 'SELECT 1'`)"
+                .into(),
+        );
+        return;
+    }
     let vfs = match storage.register(&StackSpec::new(layout.layers)) {
         Ok(v) => v,
         Err(e) => {
@@ -364,8 +372,17 @@ fn integrity(
             return;
         }
     };
+    // Without WAL frames to read, the file alone is the database: read it
+    // as immutable, so that SQLite creates no -wal or -shm beside a
+    // WAL-mode file (a read-only connection could not remove them).
+    let frames = layout.wal.as_ref().map_or(0, |w| w.frames);
+    let params: &[(&str, &str)] = if frames == 0 {
+        &[("immutable", "1")]
+    } else {
+        &[]
+    };
     let run = || -> rusqlite::Result<Vec<String>> {
-        let uri = crate::uri::database(&layout.path, vfs.name(), key, &[]);
+        let uri = crate::uri::database(&layout.path, vfs.name(), key, params);
         let conn = rusqlite::Connection::open_with_flags(uri.as_str(), READ_ONLY)?;
         let mut stmt = conn.prepare("PRAGMA integrity_check")?;
         let rows = stmt
