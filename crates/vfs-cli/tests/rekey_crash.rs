@@ -223,7 +223,7 @@ fn rekey(storage: &FaultStorage) -> Result<vfs_cli::rekey::RekeyReport> {
     )
 }
 
-fn sweep(s: &Start, journal_mode: &str) {
+fn sweep(label: &str, s: &Start, journal_mode: &str) {
     // A run without faults: how many durability operations it does.
     let storage = machine(s);
     let ctl = storage.fault.controller();
@@ -271,7 +271,8 @@ fn sweep(s: &Start, journal_mode: &str) {
     // rename is durable only with it.
     assert!(outcomes[0] > 0, "{outcomes:?}");
     eprintln!(
-        "{journal_mode}: {total} cut points, old key after {} of them, new key after {}",
+        "{label}: {total} cut points; the old key opens it after {} of them, the new key after \
+         {} (and after a cut right after success)",
         outcomes[0], outcomes[1]
     );
 }
@@ -285,7 +286,7 @@ fn rekey_survives_a_power_cut_before_every_durability_operation_rollback() {
         },
         "rollback",
     );
-    sweep(&s, "rollback");
+    sweep("rollback", &s, "rollback");
 }
 
 #[test]
@@ -297,7 +298,7 @@ fn rekey_survives_a_power_cut_before_every_durability_operation_wal() {
         },
         "wal",
     );
-    sweep(&s, "wal");
+    sweep("wal with frames", &s, "wal");
 }
 
 #[test]
@@ -309,7 +310,7 @@ fn rekey_survives_a_power_cut_before_every_durability_operation_hot_journal() {
         },
         "hot",
     );
-    sweep(&s, "rollback");
+    sweep("hot journal", &s, "rollback");
 }
 
 /// The database at `path` through `layers` with `secret`, if it opens,
