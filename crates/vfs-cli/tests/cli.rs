@@ -772,6 +772,31 @@ fn rekey_refuses_a_database_in_use() {
             "new",
         ],
     ));
+    // In WAL mode: a reader elsewhere keeps the file in use too.
+    let vfs = crypto_vfs("cli-in-use-wal", false);
+    let app = open_encrypted("cli-in-use-wal", &d.join("s.db"), HEX2);
+    app.execute_batch("PRAGMA journal_mode=WAL; INSERT INTO t(v) VALUES ('w');")
+        .unwrap();
+    app.execute_batch("BEGIN; SELECT count(*) FROM t;").unwrap();
+    let back = [
+        "rekey",
+        "s.db",
+        "--key-file",
+        "new",
+        "--new-key-file",
+        "old",
+    ];
+    let r = sv(d, &back);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("in use"), "{}", r.stderr);
+    app.execute_batch("COMMIT").unwrap();
+    drop(app);
+    vfs.unregister().map_err(|(_, e)| e).unwrap();
+    ok(&sv(d, &back));
+    assert_eq!(
+        sv(d, &["info", "--json", "s.db"]).json()["journal_mode"],
+        "wal"
+    );
 }
 
 #[test]
