@@ -1,6 +1,6 @@
 //! `encrypt`, `decrypt` and `checksum`: a copy of a database into a new
 //! file with other layers (or another key), through `VACUUM INTO`, put in
-//! place crash-safely (see [`replace`](crate::replace)).
+//! place crash-safely (see [`replace`]).
 
 use serde::Serialize;
 use vfs_crypto::{KdfParams, Secret};

@@ -40,7 +40,7 @@ pub struct NewKeyKind {
     /// 256-bit key
     #[arg(long)]
     pub passphrase: bool,
-    /// Argon2id cost of a new passphrase: m=<KiB, a power of two>,t=<passes>,p=<lanes>
+    /// Argon2id cost of a new passphrase: m=KiB (a power of two),t=passes,p=lanes
     #[arg(long, value_name = "m=KiB,t=N,p=N", value_parser = parse_kdf, default_value = "m=65536,t=3,p=1", requires = "passphrase")]
     pub kdf: KdfParams,
     /// Generate a fresh random raw key and write it to FILE (created with

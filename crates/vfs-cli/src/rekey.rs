@@ -15,7 +15,7 @@
 //!    command stops); page 1 as stored is remembered.
 //! 5. The copy gets the old journal mode back and passes `PRAGMA
 //!    quick_check` under the new key.
-//! 6. [`install`](crate::replace::install): sync the copy, sync the
+//! 6. [`install`]: sync the copy, sync the
 //!    directory, check that page 1 and the size are unchanged and no
 //!    journal or WAL appeared, rename over the old file, sync the
 //!    directory.
