@@ -117,7 +117,8 @@ pub fn quick_check(conn: &Connection, what: &str) -> Result<()> {
 
 /// Writes a copy of `conn`'s main database to the new database at
 /// `target` (a URI naming its VFS and key): `VACUUM INTO` with the reserve
-/// the target's layers need, through vfs-crypto's helper.
+/// the target's layers need (`vfs_crypto::vacuum_into_target`; the bundled
+/// SQLite reads `reserve=` there).
 ///
 /// The copy is written without syncs (`VACUUM INTO` takes the source
 /// connection's `synchronous` setting, switched off for it and restored
@@ -128,12 +129,13 @@ pub fn vacuum_into(conn: &Connection, target: &str, what: &str) -> Result<()> {
     conn.execute_batch("PRAGMA synchronous = OFF")
         .context(|| what.into())?;
     vfs_core::clear_last_error();
-    let copied = vfs_crypto::vacuum_into(conn, target).map_err(|e| {
-        let layer = vfs_core::last_error()
-            .map(|l| format!(": {}", l.message))
-            .unwrap_or_default();
-        CliError::new(format!("copying into {what}: {}{layer}", e.message()))
-    });
+    let copied = vfs_crypto::vacuum_into_target(target)
+        .map_err(|e| CliError::new(format!("preparing {what}: {}", e.message())))
+        .and_then(|into| {
+            conn.execute("VACUUM INTO ?1", [into.as_str()])
+                .map(drop)
+                .context(|| format!("copying into {what}"))
+        });
     let restored = conn
         .execute_batch(&format!("PRAGMA synchronous = {}", synchronous.trim()))
         .context(|| what.into());
