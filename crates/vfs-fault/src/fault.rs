@@ -3,13 +3,12 @@
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 
 use parking_lot::{Mutex, MutexGuard};
 use vfs_core::shm::{ShmLockOp, ShmRegion};
 use vfs_core::{
     AccessCheck, Control, DeviceCharacteristics, Error, File, FileControl, FileKind, LockLevel, Op,
-    OpenAccess, OpenName, OpenOptions, Result, ShmSupport, SyncFlags, Vfs, codes,
+    OpenAccess, OpenName, OpenOptions, Result, SyncFlags, Vfs, codes,
 };
 
 use crate::model::{
@@ -795,28 +794,7 @@ impl<B: Vfs> Vfs for Fault<B> {
         m.base.access(path, check)
     }
 
-    fn full_pathname(&self, path: &str) -> Result<String> {
-        self.machine.base.full_pathname(path)
-    }
-    fn resolve_pathname(&self, path: &str) -> Result<vfs_core::ResolvedPath> {
-        self.machine.base.resolve_pathname(path)
-    }
-
-    fn max_pathname(&self) -> usize {
-        self.machine.base.max_pathname()
-    }
-
-    fn randomness(&self, buf: &mut [u8]) -> Option<usize> {
-        self.machine.base.randomness(buf)
-    }
-
-    fn sleep(&self, duration: Duration) -> Option<Duration> {
-        self.machine.base.sleep(duration)
-    }
-
-    fn current_time_ms(&self) -> Option<i64> {
-        self.machine.base.current_time_ms()
-    }
+    vfs_core::forward_vfs!(machine.base, except delete, access);
 }
 
 /// A file opened through [`Fault`].
@@ -1028,22 +1006,10 @@ impl<B: Vfs> File for FaultFile<B> {
         r
     }
 
-    fn sector_size(&self) -> u32 {
-        self.inner.sector_size()
-    }
-
     fn device_characteristics(&self) -> DeviceCharacteristics {
         // Torn writes and power cuts break every atomicity promise.
         let atomic_bits = 0x1ff | DeviceCharacteristics::BATCH_ATOMIC;
         DeviceCharacteristics(self.inner.device_characteristics().0 & !atomic_bits)
-    }
-
-    fn is_read_only(&self) -> bool {
-        self.inner.is_read_only()
-    }
-
-    fn shm(&self) -> ShmSupport {
-        self.inner.shm()
     }
 
     fn shm_map(&mut self, region: u32, size: u32, extend: bool) -> Result<Option<ShmRegion>> {
@@ -1064,12 +1030,22 @@ impl<B: Vfs> File for FaultFile<B> {
         self.inner.shm_lock(offset, n, op)
     }
 
-    fn shm_barrier(&mut self) {
-        self.inner.shm_barrier()
-    }
-
-    fn shm_unmap(&mut self, delete: bool) -> Result<()> {
-        // Always released (shared memory is not on the medium).
-        self.inner.shm_unmap(delete)
-    }
+    // Sector size, read-only status, the shared-memory capability, barriers
+    // and unmapping go straight to the base (shared memory is not on the
+    // medium: unmapping always succeeds as the base says).
+    vfs_core::forward_file!(
+        inner,
+        except read_at,
+        write_at,
+        truncate,
+        sync,
+        size,
+        lock,
+        unlock,
+        check_reserved_lock,
+        file_control,
+        device_characteristics,
+        shm_map,
+        shm_lock
+    );
 }

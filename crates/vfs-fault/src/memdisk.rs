@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 use vfs_core::{
-    AccessCheck, Error, File, FileKind, FileLock, LockLevel, LockManager, OpenAccess, OpenName,
-    OpenOptions, Result, ShmGroup, ShmSupport, SyncFlags, Vfs,
+    AccessCheck, Error, File, FileKind, FileLock, LockManager, OpenAccess, OpenName, OpenOptions,
+    Result, ShmGroup, ShmSupport, SyncFlags, Vfs,
 };
 
 /// A minimal in-memory file system with POSIX-like semantics, shared by
@@ -191,17 +191,7 @@ impl File for MemDiskFile {
         Ok(self.inode.data.lock().len() as u64)
     }
 
-    fn lock(&mut self, level: LockLevel) -> Result<()> {
-        self.lock.lock(level)
-    }
-
-    fn unlock(&mut self, level: LockLevel) -> Result<()> {
-        self.lock.unlock(level)
-    }
-
-    fn check_reserved_lock(&mut self) -> Result<bool> {
-        Ok(self.lock.check_reserved())
-    }
+    vfs_core::lock_via!(lock);
 
     fn is_read_only(&self) -> bool {
         self.read_only
