@@ -8,8 +8,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 use vfs_cksm::{Cksm, CksmOptions, Mode};
-use vfs_core::{Recorder, Registration, Vfs, register_observed};
+use vfs_core::{Registration, Vfs};
 use vfs_crypto::{Crypto, CryptoOptions, KdfParams, SLICE};
+use vfs_observe::{Recorder, register_observed};
 
 use crate::error::{Context, Result};
 
@@ -153,7 +154,7 @@ pub fn register_over<B: Vfs>(base: B, spec: &StackSpec) -> Result<Registered> {
         (spec.recorder.clone(), None)
     };
     let registration = match bottom {
-        Some(r) => layered(&name, vfs_core::Wrap::new(base, r), spec, top),
+        Some(r) => layered(&name, vfs_observe::Wrap::new(base, r), spec, top),
         None => layered(&name, base, spec, top),
     }
     .context(|| format!("registering the VFS stack for a {} database", spec.layers))?;

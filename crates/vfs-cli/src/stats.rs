@@ -1,5 +1,5 @@
 //! `stats`: runs SQL on a database through its layers, wrapped in
-//! `vfs_core::Wrap` with a `StatsRecorder`, and reports every operation
+//! `vfs_observe::Wrap` with a `StatsRecorder`, and reports every operation
 //! (counts, bytes, errors, latency quantiles) per operation and per file
 //! kind.
 
@@ -8,8 +8,8 @@ use std::sync::Arc;
 use rusqlite::fallible_iterator::FallibleIterator;
 use rusqlite::types::ValueRef;
 use serde::Serialize;
-use vfs_core::{Recorder, Stats, StatsRecorder};
 use vfs_crypto::Secret;
+use vfs_observe::{Recorder, Stats, StatsRecorder};
 
 use crate::db::{self, READ_ONLY, READ_WRITE};
 use crate::detect::detect;

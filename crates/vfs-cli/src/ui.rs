@@ -5,7 +5,8 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use vfs_core::{Event, FileKind, LatencyMode, Op, Recorder};
+use vfs_core::{FileKind, Op};
+use vfs_observe::{Event, LatencyMode, Recorder};
 
 /// How chatty to be.
 #[derive(Clone, Copy, Debug, Default)]
