@@ -1,6 +1,6 @@
 //! Rust heap allocations on the page I/O path of whole stacks under real
 //! SQL: the bench's global allocator counts (per thread, only inside
-//! [`count_allocations`]), a [`Wrap`](vfs_core::Wrap) with a counting
+//! [`count_allocations`]), a [`Wrap`](vfs_observe::Wrap) with a counting
 //! recorder counts page-sized reads and writes, and the workload is one
 //! that allocates nothing in Rust by itself (integer parameters and
 //! results): point lookups with a 10-page cache, so most of them read
@@ -18,7 +18,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use rusqlite::Connection;
 use vfs_core::alloc_count::count_allocations;
-use vfs_core::{Event, LatencyMode, Op, Recorder, Vfs};
+use vfs_core::{Op, Vfs};
+use vfs_observe::{Event, LatencyMode, Recorder};
 
 use crate::report::{AllocProbe, Report};
 use crate::rounds::Res;
@@ -49,7 +50,7 @@ fn probe<V: Vfs>(name: &str, vfs: V, uri_of: impl Fn(&str) -> String) -> Res<All
     let registered = format!("bench-alloc-{}", name.replace(['(', ')'], "-"));
     let reg = vfs_core::register(
         &registered,
-        vfs_core::Wrap::new(vfs, Arc::clone(&ios)),
+        vfs_observe::Wrap::new(vfs, Arc::clone(&ios)),
         false,
     )?;
     let mut conn = Connection::open(uri_of(&registered))?;
