@@ -25,7 +25,7 @@ pub(crate) enum Cleanup {
     PrivateDatabase(Arc<Inner>, String),
 }
 
-/// An open file of a [`MemDb`].
+/// An open file of a [`MemDb`](crate::MemDb).
 pub struct MemFile {
     node: Arc<Node>,
     lock: FileLock,
