@@ -140,6 +140,7 @@ mod codec;
 mod copy;
 mod format;
 mod gcm;
+mod inspect;
 mod key;
 #[cfg(test)]
 mod tests;
@@ -155,6 +156,7 @@ pub use codec::{CryptoCodec, CryptoOptions, CryptoState, CryptoStats};
 pub use copy::{decrypt_database, encrypt_database, rekey_database, vacuum_into_target};
 pub use format::{FORMAT_VERSION, MIN_PAGE_SIZE, SLICE};
 pub use gcm::PageCipher;
+pub use inspect::{EncryptionHeader, KeyDerivation, PageOpener, Secret};
 pub use key::{KdfParams, Key};
 
 /// The reserved bytes per page of a new database when crypto is used alone

@@ -75,6 +75,134 @@ impl<B: Vfs> Fault<B> {
     pub fn base(&self) -> &B {
         &self.machine.base
     }
+
+    /// Syncs directory `dir` (`fsync` of the directory, a path without the
+    /// trailing `/`): every creation, deletion and [`rename`](Fault::rename)
+    /// of an entry directly in `dir` becomes durable. SQLite never does
+    /// this itself except through `delete(path, sync_dir = true)` and the
+    /// first sync of a journal or WAL; tools that replace files do.
+    ///
+    /// Counted and matched by rules as a `sync` whose path is `dir` (no
+    /// file kind), so a power-cut sweep over [`OpSet::DURABILITY`] cuts
+    /// before it too.
+    pub fn sync_dir(&self, dir: impl AsRef<FileName>) -> Result<()> {
+        let dir = dir.as_ref();
+        let m = &self.machine;
+        let mut st = m.state.lock();
+        m.gate(&mut st, Op::Sync, None, Some(dir), None)?;
+        dir_sync(&mut st.nodes, dir);
+        st.nodes
+            .retain(|_, n| n.live.is_some() || !matches!(n.durable, Durable::Absent));
+        Ok(())
+    }
+}
+
+impl<B: Vfs + Rename> Fault<B> {
+    /// Renames `from` to `to`, replacing `to` if it exists, as `rename(2)`
+    /// does: atomic for the processes that see the files, and durable only
+    /// once the directory is synced ([`sync_dir`](Fault::sync_dir) of both
+    /// directories when they differ). A power cut before that brings both
+    /// entries back as the last directory sync left them: `from` with its
+    /// durable bytes as of the rename, `to` with its own old durable bytes
+    /// (or absent). The file's unsynced data moves with it and is lost at
+    /// a cut as usual.
+    ///
+    /// Counted and matched by rules as a `delete` of `from` (it removes
+    /// that directory entry), so a power-cut sweep over
+    /// [`OpSet::DURABILITY`] cuts before it too.
+    ///
+    /// Close the handles this layer opened on `from` first: the file's
+    /// durability record moves to `to`, and writes through an old handle
+    /// would no longer be tracked.
+    pub fn rename(&self, from: impl AsRef<FileName>, to: impl AsRef<FileName>) -> Result<()> {
+        let (from, to) = (from.as_ref(), to.as_ref());
+        let m = &self.machine;
+        let mut st = m.state.lock();
+        let kind = st.nodes.get(from).map(|n| n.kind);
+        m.gate(&mut st, Op::Delete, kind, Some(from), None)?;
+        let from_durable = m.durable_entry(&st, from)?;
+        let to_durable = m.durable_entry(&st, to)?;
+        m.base.rename(from, to)?;
+        let st = &mut *st;
+        let next = st.next_live + 1;
+        let moved = st.nodes.remove(from);
+        let (kind, live) = match moved {
+            Some(Node {
+                kind,
+                live: Some(live),
+                ..
+            }) => (kind, live),
+            // Never opened through this layer (or not tracked): a file that
+            // was durable as it is.
+            other => {
+                st.next_live = next;
+                (
+                    other.map_or(FileKind::MainDb, |n| n.kind),
+                    Live {
+                        id: next,
+                        undo: vec![],
+                    },
+                )
+            }
+        };
+        st.nodes.insert(
+            from.to_owned(),
+            Node {
+                kind,
+                durable: from_durable,
+                live: None,
+            },
+        );
+        st.nodes.insert(
+            to.to_owned(),
+            Node {
+                kind,
+                durable: to_durable,
+                live: Some(live),
+            },
+        );
+        st.nodes
+            .retain(|_, n| n.live.is_some() || !matches!(n.durable, Durable::Absent));
+        Ok(())
+    }
+}
+
+/// Renaming, for bases that can ([`Fault::rename`]): SQLite's VFS interface
+/// has no rename, but tools that replace a database atomically need one.
+pub trait Rename {
+    /// Renames `from` to `to`, replacing `to` if it exists.
+    fn rename(&self, from: &FileName, to: &FileName) -> Result<()>;
+}
+
+impl<T: Rename + ?Sized> Rename for Arc<T> {
+    fn rename(&self, from: &FileName, to: &FileName) -> Result<()> {
+        (**self).rename(from, to)
+    }
+}
+
+/// `name` as a path of this machine (exact on Unix, where a path is bytes).
+fn os_path(name: &FileName) -> Result<&std::path::Path> {
+    #[cfg(unix)]
+    return Ok(name.as_path());
+    #[cfg(not(unix))]
+    name.to_str().map(std::path::Path::new).ok_or_else(|| {
+        Error::new(
+            codes::SQLITE_CANTOPEN,
+            format!("{name:?} is not a path of this system"),
+        )
+    })
+}
+
+/// `std::fs::rename` on the real file system.
+impl Rename for vfs_core::Native {
+    fn rename(&self, from: &FileName, to: &FileName) -> Result<()> {
+        std::fs::rename(os_path(from)?, os_path(to)?).map_err(|e| {
+            Error::new(
+                codes::SQLITE_IOERR,
+                format!("renaming {from:?} to {to:?}: {e}"),
+            )
+        })
+    }
 }
 
 impl<B: Vfs + fmt::Debug> fmt::Debug for Fault<B> {
@@ -231,6 +359,32 @@ impl<B: Vfs> Machine<B> {
             Action::PowerCut => {
                 self.cut(st);
                 Err(off_error(op, &format!("power cut before {what}")))
+            }
+        }
+    }
+
+    /// What a power cut would leave at `path` if its directory entry
+    /// changed now without a directory sync: the entry's durable bytes, or
+    /// nothing.
+    fn durable_entry(&self, st: &State, path: &FileName) -> Result<Durable> {
+        match st.nodes.get(path) {
+            Some(node) => match (&node.live, &node.durable) {
+                (Some(live), Durable::Current) => {
+                    let mut f = self.reopen(path, node.kind, OpenAccess::ReadWrite)?;
+                    let mut bytes = read_all(&mut f)?;
+                    drop(f);
+                    roll_back(&mut bytes, &live.undo)?;
+                    Ok(Durable::Old(bytes))
+                }
+                (_, durable) => Ok(durable.clone()),
+            },
+            None => {
+                if self.base.access(path, AccessCheck::Exists)? {
+                    let mut f = self.reopen(path, FileKind::MainDb, OpenAccess::ReadWrite)?;
+                    Ok(Durable::Old(read_all(&mut f)?))
+                } else {
+                    Ok(Durable::Absent)
+                }
             }
         }
     }

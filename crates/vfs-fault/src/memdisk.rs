@@ -83,6 +83,24 @@ impl MemDisk {
     }
 }
 
+/// Moves the file (handles already open keep it, as on POSIX).
+impl crate::Rename for MemDisk {
+    fn rename(&self, from: &FileName, to: &FileName) -> Result<()> {
+        let mut files = self.files.lock();
+        match files.remove(from) {
+            Some(inode) => {
+                files.insert(to.to_owned(), inode);
+                Ok(())
+            }
+            None => Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("rename: no file {from:?}"),
+            )
+            .into()),
+        }
+    }
+}
+
 impl Vfs for MemDisk {
     type File = MemDiskFile;
 
