@@ -9,7 +9,10 @@ use ctr::Ctr128BE;
 use ctr::cipher::{KeyIvInit, StreamCipher, StreamCipherSeek};
 use parking_lot::Mutex;
 use rand::RngCore;
-use vfs_core::{Control, Error, FileControl, FileKind, OpenName, OpenOptions, Result, codes};
+use vfs_core::{
+    Control, Error, FileControl, FileKind, FileName, FileNameBuf, OpenName, OpenOptions, Result,
+    codes,
+};
 use vfs_page::{Direction, FileInfo, FileStatus, Mapping, PageCodec, PageCtx, StreamCtx};
 use zeroize::Zeroizing;
 
@@ -57,7 +60,7 @@ pub struct CryptoCodec {
     below: usize,
     kdf: KdfParams,
     cipher: PageCipher,
-    dbs: Mutex<HashMap<String, Weak<DbShared>>>,
+    dbs: Mutex<HashMap<FileNameBuf, Weak<DbShared>>>,
     encrypted: AtomicU64,
     decrypted: AtomicU64,
     failures: AtomicU64,
@@ -464,7 +467,7 @@ impl CryptoCodec {
         }
     }
 
-    fn shared(&self, db: Option<&str>) -> Arc<DbShared> {
+    fn shared(&self, db: Option<&FileName>) -> Arc<DbShared> {
         let Some(db) = db else {
             return Arc::new(DbShared::default());
         };

@@ -92,7 +92,7 @@ impl<B: Vfs> Vfs for Spy<B> {
         Ok(SpyFile {
             base: self.base.open(name, opts)?,
             kind: opts.kind,
-            path: name.path().unwrap_or("<temp>").to_owned(),
+            path: name.path().map_or("<temp>".to_owned(), |p| p.to_string()),
             log: self.log.clone(),
         })
     }
