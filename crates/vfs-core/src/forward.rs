@@ -18,7 +18,9 @@
 
 /// Forwards every [`Vfs`](crate::Vfs) method but `open` (and the associated
 /// `File` type) to a base: the one line a shim writes for the methods it
-/// does not change.
+/// does not change. The calls name the trait (`Vfs::delete(&base, …)`), so a
+/// base with an inherent method of the same name (`MemDb::delete`) still
+/// gets the trait's.
 ///
 /// * `forward_vfs!(base)`: to the field `base` (a name, a tuple index, or a
 ///   path of fields such as `machine.base`);
@@ -53,7 +55,7 @@ macro_rules! forward_vfs {
     };
     (@delete $to:tt $skip:tt) => {
         fn delete(&self, path: &str, sync_dir: bool) -> $crate::Result<()> {
-            $crate::forward_vfs!(@to self $to).delete(path, sync_dir)
+            $crate::Vfs::delete(&$crate::forward_vfs!(@to self $to), path, sync_dir)
         }
         $crate::forward_vfs!(@access $to $skip);
     };
@@ -62,7 +64,7 @@ macro_rules! forward_vfs {
     };
     (@access $to:tt $skip:tt) => {
         fn access(&self, path: &str, check: $crate::AccessCheck) -> $crate::Result<bool> {
-            $crate::forward_vfs!(@to self $to).access(path, check)
+            $crate::Vfs::access(&$crate::forward_vfs!(@to self $to), path, check)
         }
         $crate::forward_vfs!(@full_pathname $to $skip);
     };
@@ -71,7 +73,7 @@ macro_rules! forward_vfs {
     };
     (@full_pathname $to:tt $skip:tt) => {
         fn full_pathname(&self, path: &str) -> $crate::Result<::std::string::String> {
-            $crate::forward_vfs!(@to self $to).full_pathname(path)
+            $crate::Vfs::full_pathname(&$crate::forward_vfs!(@to self $to), path)
         }
         $crate::forward_vfs!(@resolve_pathname $to $skip);
     };
@@ -80,7 +82,7 @@ macro_rules! forward_vfs {
     };
     (@resolve_pathname $to:tt $skip:tt) => {
         fn resolve_pathname(&self, path: &str) -> $crate::Result<$crate::ResolvedPath> {
-            $crate::forward_vfs!(@to self $to).resolve_pathname(path)
+            $crate::Vfs::resolve_pathname(&$crate::forward_vfs!(@to self $to), path)
         }
         $crate::forward_vfs!(@max_pathname $to $skip);
     };
@@ -89,7 +91,7 @@ macro_rules! forward_vfs {
     };
     (@max_pathname $to:tt $skip:tt) => {
         fn max_pathname(&self) -> usize {
-            $crate::forward_vfs!(@to self $to).max_pathname()
+            $crate::Vfs::max_pathname(&$crate::forward_vfs!(@to self $to))
         }
         $crate::forward_vfs!(@randomness $to $skip);
     };
@@ -98,7 +100,7 @@ macro_rules! forward_vfs {
     };
     (@randomness $to:tt $skip:tt) => {
         fn randomness(&self, buf: &mut [u8]) -> ::std::option::Option<usize> {
-            $crate::forward_vfs!(@to self $to).randomness(buf)
+            $crate::Vfs::randomness(&$crate::forward_vfs!(@to self $to), buf)
         }
         $crate::forward_vfs!(@sleep $to $skip);
     };
@@ -110,7 +112,7 @@ macro_rules! forward_vfs {
             &self,
             duration: ::std::time::Duration,
         ) -> ::std::option::Option<::std::time::Duration> {
-            $crate::forward_vfs!(@to self $to).sleep(duration)
+            $crate::Vfs::sleep(&$crate::forward_vfs!(@to self $to), duration)
         }
         $crate::forward_vfs!(@current_time_ms $to $skip);
     };
@@ -119,7 +121,7 @@ macro_rules! forward_vfs {
     };
     (@current_time_ms $to:tt $skip:tt) => {
         fn current_time_ms(&self) -> ::std::option::Option<i64> {
-            $crate::forward_vfs!(@to self $to).current_time_ms()
+            $crate::Vfs::current_time_ms(&$crate::forward_vfs!(@to self $to))
         }
         $crate::forward_vfs!(@end $to $skip);
     };
