@@ -153,11 +153,18 @@ macro_rules! forward_vfs {
 /// * `forward_file!(**self)`: to what `self` points to;
 /// * `forward_file!(base, except read_at, write_at)`: all but the methods
 ///   named, which the impl writes itself, listed in the trait's order:
-///   `read_at`, `write_at`, `truncate`, `sync`, `size`, `lock`, `unlock`,
-///   `check_reserved_lock`, `file_control`, `sector_size`,
-///   `device_characteristics`, `is_read_only`, `shm`, `shm_map`, `shm_lock`,
-///   `shm_barrier`, `shm_unmap` (a name out of order or unknown is a
-///   compile error).
+///   `read_at`, `can_fetch`, `fetch`, `unfetch`, `unmap_file`, `write_at`,
+///   `truncate`, `sync`, `size`, `lock`, `unlock`, `check_reserved_lock`,
+///   `file_control`, `sector_size`, `device_characteristics`,
+///   `is_read_only`, `shm`, `shm_map`, `shm_lock`, `shm_barrier`,
+///   `shm_unmap` (a name out of order or unknown is a compile error).
+///
+/// Mapped reads fail closed: when the impl writes its own `read_at` (it
+/// transforms, verifies or counts reads), the macro's `can_fetch` answers
+/// `false` and its `fetch` lends nothing, since a page SQLite read in place
+/// would bypass that `read_at`. Such a shim that still wants its base's
+/// mappings writes `can_fetch` and `fetch` itself (as
+/// `vfs_observe::Wrap` does, to count them).
 ///
 /// ```
 /// use vfs_core::{File, NativeFile, Result};
@@ -193,11 +200,69 @@ macro_rules! forward_file {
     (@to $self:ident (field $($field:tt).+)) => { $self.$($field).+ };
 
     (@read_at $to:tt [read_at $($skip:ident)*]) => {
-        $crate::forward_file!(@write_at $to [$($skip)*]);
+        $crate::forward_file!(@can_fetch $to own [$($skip)*]);
     };
     (@read_at $to:tt $skip:tt) => {
         fn read_at(&mut self, buf: &mut [u8], offset: u64) -> $crate::Result<usize> {
             $crate::forward_file!(@to self $to).read_at(buf, offset)
+        }
+        $crate::forward_file!(@can_fetch $to forwarded $skip);
+    };
+    // Mapped reads follow `read_at`: a forwarder that reads its own way
+    // (`own`) lends no mapping unless it writes `can_fetch` and `fetch`.
+    (@can_fetch $to:tt $reads:ident [can_fetch $($skip:ident)*]) => {
+        $crate::forward_file!(@fetch $to $reads [$($skip)*]);
+    };
+    (@can_fetch $to:tt own $skip:tt) => {
+        fn can_fetch(&self) -> bool {
+            false
+        }
+        $crate::forward_file!(@fetch $to own $skip);
+    };
+    (@can_fetch $to:tt forwarded $skip:tt) => {
+        fn can_fetch(&self) -> bool {
+            $crate::forward_file!(@to self $to).can_fetch()
+        }
+        $crate::forward_file!(@fetch $to forwarded $skip);
+    };
+    (@fetch $to:tt $reads:ident [fetch $($skip:ident)*]) => {
+        $crate::forward_file!(@unfetch $to [$($skip)*]);
+    };
+    (@fetch $to:tt own $skip:tt) => {
+        fn fetch(
+            &mut self,
+            _offset: u64,
+            _len: usize,
+        ) -> $crate::Result<::std::option::Option<$crate::Mapping>> {
+            ::std::result::Result::Ok(::std::option::Option::None)
+        }
+        $crate::forward_file!(@unfetch $to $skip);
+    };
+    (@fetch $to:tt forwarded $skip:tt) => {
+        fn fetch(
+            &mut self,
+            offset: u64,
+            len: usize,
+        ) -> $crate::Result<::std::option::Option<$crate::Mapping>> {
+            $crate::forward_file!(@to self $to).fetch(offset, len)
+        }
+        $crate::forward_file!(@unfetch $to $skip);
+    };
+    (@unfetch $to:tt [unfetch $($skip:ident)*]) => {
+        $crate::forward_file!(@unmap_file $to [$($skip)*]);
+    };
+    (@unfetch $to:tt $skip:tt) => {
+        fn unfetch(&mut self, offset: u64, mapping: $crate::Mapping) -> $crate::Result<()> {
+            $crate::forward_file!(@to self $to).unfetch(offset, mapping)
+        }
+        $crate::forward_file!(@unmap_file $to $skip);
+    };
+    (@unmap_file $to:tt [unmap_file $($skip:ident)*]) => {
+        $crate::forward_file!(@write_at $to [$($skip)*]);
+    };
+    (@unmap_file $to:tt $skip:tt) => {
+        fn unmap_file(&mut self) -> $crate::Result<()> {
+            $crate::forward_file!(@to self $to).unmap_file()
         }
         $crate::forward_file!(@write_at $to $skip);
     };
@@ -356,10 +421,10 @@ macro_rules! forward_file {
         ::std::compile_error!(::std::concat!(
             "forward_file!: `except ",
             $(::std::stringify!($skip), " ",)+
-            "`: not a File method, or out of the trait's order (read_at, write_at, truncate, \
-             sync, size, lock, unlock, check_reserved_lock, file_control, sector_size, \
-             device_characteristics, is_read_only, shm, shm_map, shm_lock, shm_barrier, \
-             shm_unmap)"
+            "`: not a File method, or out of the trait's order (read_at, can_fetch, fetch, \
+             unfetch, unmap_file, write_at, truncate, sync, size, lock, unlock, \
+             check_reserved_lock, file_control, sector_size, device_characteristics, \
+             is_read_only, shm, shm_map, shm_lock, shm_barrier, shm_unmap)"
         ));
     };
 

@@ -9,6 +9,8 @@
 //! * [`Native`]: SQLite's platform VFS as a base for shims over real files.
 //! * [`LockManager`]: SQLite's five lock levels for files shared in-process.
 //! * [`ShmGroup`]: in-process WAL shared memory, one line to opt in.
+//! * [`Mapping`]: file bytes lent to SQLite for memory-mapped reads
+//!   ([`File::fetch`]).
 //! * [`DynVfs`] / [`erase`]: the type-erased form for stacks chosen at run
 //!   time.
 //! * [`forward_vfs!`], [`forward_file!`], [`lock_via!`], [`no_lock!`]: the
@@ -24,7 +26,8 @@
 //!
 //! The only `unsafe` code of the workspace lives in this crate, each block
 //! with a `// SAFETY:` comment, in these modules: `dispatch` (the
-//! trampolines), `registry`, `native`, `control` (file-control arguments),
+//! trampolines), `registry`, `native`, `mapping` (lent pages),
+//! `control` (file-control arguments),
 //! `name` (`xOpen`'s name and URI parameters), `shm` (region pointers),
 //! `hooks`, `db` and `extension` (SQLite's connection, SQL and extension
 //! APIs),
@@ -88,6 +91,7 @@ pub mod extension;
 mod forward;
 pub mod hooks;
 mod lock;
+mod mapping;
 mod name;
 mod native;
 mod registry;
@@ -105,6 +109,7 @@ pub use dispatch::{LastError, clear_last_error, last_error, log};
 pub use erased::{DynVfs, erase};
 pub use error::{Error, Op, Result, code_name, codes};
 pub use lock::{FileLock, LockManager};
+pub use mapping::Mapping;
 pub use name::OpenName;
 pub use native::{Native, NativeFile};
 pub use registry::{
