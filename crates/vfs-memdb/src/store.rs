@@ -1,28 +1,72 @@
 //! The bytes of one in-memory file, kept as fixed-size pages.
 //!
 //! Invariant: `pages` holds exactly `ceil(len / PAGE)` pages, each of
-//! capacity [`PAGE`], and each page's length is the number of the file's
-//! bytes in it ([`PAGE`] for all but the last). Bytes past the end are not
-//! stored at all, so appending (how journals and WAL files grow) copies
-//! into fresh capacity without zeroing it first; only growing over bytes
-//! no write supplied (a write past the end, a `truncate` upwards) writes
-//! zeros.
+//! capacity at least [`PAGE`], and each page's length is the number of the
+//! file's bytes in it ([`PAGE`] for all but the last). Bytes past the end
+//! are not stored at all, so appending (how journals and WAL files grow)
+//! copies into fresh capacity without zeroing it first; only growing over
+//! bytes no write supplied (a write past the end, a `truncate` upwards)
+//! writes zeros.
+//!
+//! Each page is an `Arc`, so that SQLite can read it in place
+//! ([`Store::lend`], memory-mapped reads): a lent page is shared, and a
+//! write to it (or the cut of a `truncate`) goes to a copy that replaces it
+//! here while SQLite keeps reading the bytes it was lent; dropping the page
+//! from the store (truncation, deletion) leaves it to its last reader.
+//! SQLite's locking means a page is not written while another connection
+//! reads it, so the copy is a safety net, not a path taken in practice.
+
+use std::sync::Arc;
+
+use vfs_core::Mapping;
 
 /// Size of one storage page. SQLite's default page size, so an aligned
 /// database page is one `memcpy` from or to one storage page; other page
 /// sizes, journal records and WAL frames simply span pages.
 pub(crate) const PAGE: usize = 4096;
 
+/// One storage page, shared while lent to SQLite.
+type Page = Arc<Vec<u8>>;
+
+/// What [`Store::lend`] answers.
+pub(crate) enum Lend {
+    /// The bytes, lent.
+    Lent(Mapping),
+    /// The bytes lie in one page, which lacks the spare capacity a lent
+    /// page needs: [`Store::make_lendable`] gives it.
+    NeedsRoom,
+    /// Not lendable: past the end of the file, or across storage pages.
+    Never,
+}
+
 /// A growable byte file made of [`PAGE`]-sized heap blocks.
 #[derive(Default)]
 pub(crate) struct Store {
-    pages: Vec<Vec<u8>>,
+    pages: Vec<Page>,
     len: u64,
 }
 
 /// Splits a byte position into (page index, offset in page).
 fn split(pos: usize) -> (usize, usize) {
     (pos / PAGE, pos % PAGE)
+}
+
+/// A new, empty page (its one allocation of [`PAGE`] bytes, plus the
+/// `Arc`'s).
+fn new_page() -> Page {
+    Arc::new(Vec::with_capacity(PAGE))
+}
+
+/// `page` for writing: the page itself unless it is lent, else a copy put
+/// in its place (the lent bytes stay with their readers).
+fn writable(page: &mut Page) -> &mut Vec<u8> {
+    if Arc::get_mut(page).is_none() {
+        let mut copy = Vec::with_capacity(PAGE);
+        copy.extend_from_slice(page);
+        *page = Arc::new(copy);
+    }
+    // Unique now: `make_mut` copies nothing.
+    Arc::make_mut(page)
 }
 
 impl Store {
@@ -57,9 +101,55 @@ impl Store {
         n
     }
 
+    /// Lends the `len` bytes at `offset` for SQLite to read in place. Never
+    /// allocates.
+    pub(crate) fn lend(&self, offset: u64, len: usize) -> Lend {
+        let Ok(start) = usize::try_from(offset) else {
+            return Lend::Never;
+        };
+        let (page, at) = split(start);
+        let Some(page) = self.pages.get(page) else {
+            return Lend::Never;
+        };
+        if len == 0 || at + len > page.len() {
+            // Past the end of the file, or across storage pages (database
+            // pages larger than 4 KiB): SQLite reads those.
+            return Lend::Never;
+        }
+        match Mapping::lend(page, at, len) {
+            Some(m) => Lend::Lent(m),
+            None => Lend::NeedsRoom,
+        }
+    }
+
+    /// Gives the page holding `offset` the spare capacity after its
+    /// [`PAGE`] bytes that a lent page needs ([`Mapping::OVERREAD`]),
+    /// zeroed, once: what [`Store::lend`] needs besides the bytes. Pages
+    /// never lent keep their plain size.
+    pub(crate) fn make_lendable(&mut self, offset: u64) {
+        let Some(page) = usize::try_from(offset)
+            .ok()
+            .and_then(|o| self.pages.get_mut(split(o).0))
+        else {
+            return;
+        };
+        if page.capacity() >= PAGE + Mapping::OVERREAD {
+            return;
+        }
+        let page = writable(page);
+        let room = PAGE + Mapping::OVERREAD - page.len();
+        page.reserve_exact(room);
+        // What a corrupt database makes SQLite overread reads as zeros, as
+        // in its own page cache.
+        for b in &mut page.spare_capacity_mut()[..room] {
+            b.write(0);
+        }
+    }
+
     /// Writes all of `buf` at `offset`, growing the file (with zeros in any
     /// gap) when it ends past the current size. The caller has checked that
-    /// `offset + buf.len()` fits in `usize`. Allocates only new pages.
+    /// `offset + buf.len()` fits in `usize`. Allocates only new pages, and
+    /// a copy of a page lent to SQLite.
     pub(crate) fn write(&mut self, buf: &[u8], offset: u64) {
         let start = offset as usize;
         if offset > self.len {
@@ -72,9 +162,9 @@ impl Store {
             let (page, at) = split(start + done);
             let take = (buf.len() - done).min(PAGE - at);
             if page == self.pages.len() {
-                self.pages.push(Vec::with_capacity(PAGE));
+                self.pages.push(new_page());
             }
-            let page = &mut self.pages[page];
+            let page = writable(&mut self.pages[page]);
             let overlap = page.len().saturating_sub(at).min(take);
             page[at..at + overlap].copy_from_slice(&buf[done..done + overlap]);
             page.extend_from_slice(&buf[done + overlap..done + take]);
@@ -93,24 +183,25 @@ impl Store {
             let (page, at) = split(pos);
             let take = (size - pos).min(PAGE - at);
             if page == self.pages.len() {
-                self.pages.push(Vec::with_capacity(PAGE));
+                self.pages.push(new_page());
             }
-            self.pages[page].resize(at + take, 0);
+            writable(&mut self.pages[page]).resize(at + take, 0);
             pos += take;
         }
         self.len = size as u64;
     }
 
-    /// Sets the size to `size`: shrinking frees whole pages and drops the
-    /// cut bytes of the last one; growing appends zeros. The caller has
-    /// checked that `size` fits in `usize`.
+    /// Sets the size to `size`: shrinking frees whole pages (a lent one
+    /// lives on with its readers) and drops the cut bytes of the last one;
+    /// growing appends zeros. The caller has checked that `size` fits in
+    /// `usize`.
     pub(crate) fn truncate(&mut self, size: u64) {
         let size_usize = size as usize;
         if size < self.len {
             self.pages.truncate(size_usize.div_ceil(PAGE));
             let (page, at) = split(size_usize);
             if at != 0 {
-                self.pages[page].truncate(at);
+                writable(&mut self.pages[page]).truncate(at);
             }
             self.len = size;
         } else if size > self.len {
@@ -141,7 +232,7 @@ mod tests {
         for (i, page) in store.pages.iter().enumerate() {
             let expected = (model.len() - i * PAGE).min(PAGE);
             assert_eq!(page.len(), expected, "page {i}");
-            assert_eq!(page.capacity(), PAGE, "page {i}");
+            assert!(page.capacity() >= PAGE, "page {i}");
         }
     }
 
@@ -201,6 +292,51 @@ mod tests {
         check(&s, &model);
         s.truncate(0);
         check(&s, &[]);
+    }
+
+    /// A lent page is SQLite's to read until it gives it back: writes over
+    /// it, the cut of a truncation through it, truncating it away and
+    /// dropping the store all leave its bytes as lent, while the store
+    /// itself shows the changes; the spare room is zeroed.
+    #[test]
+    fn a_lent_page_keeps_its_bytes_while_the_store_changes() {
+        let mut s = Store::from_bytes(&[0x11; 3 * PAGE]);
+        assert!(
+            matches!(s.lend(PAGE as u64, PAGE), Lend::NeedsRoom),
+            "no spare room after the page yet"
+        );
+        let Lend::Lent(quarter) = s.lend(PAGE as u64 + 1024, 1024) else {
+            panic!("a 1 KiB database page with its page's bytes after it")
+        };
+        s.make_lendable(PAGE as u64);
+        let Lend::Lent(whole) = s.lend(PAGE as u64, PAGE) else {
+            panic!("page 1 lendable")
+        };
+        assert!(matches!(s.lend(PAGE as u64 + 2048, 4096), Lend::Never));
+        assert!(matches!(s.lend(3 * PAGE as u64, 512), Lend::Never));
+        assert_eq!(whole.shared_bytes(), Some(&[0x11; PAGE][..]));
+        // Overwrite, then truncate through, then drop the lent page.
+        s.write(&[0x22; 100], PAGE as u64 + 1024);
+        let mut buf = [0u8; 100];
+        s.read(&mut buf, PAGE as u64 + 1024);
+        assert_eq!(buf, [0x22; 100], "the store has the new bytes");
+        s.truncate(PAGE as u64 + 10);
+        check(&s, &[&[0x11; PAGE][..], &[0x11; 10][..]].concat());
+        s.truncate(0);
+        s.write(&[0x33; 2 * PAGE], 0);
+        drop(s);
+        assert_eq!(whole.shared_bytes(), Some(&[0x11; PAGE][..]), "as lent");
+        assert_eq!(quarter.shared_bytes(), Some(&[0x11; 1024][..]));
+        // A partly filled last page gets room for the rest of its 4 KiB
+        // and the overread, and lends what it holds.
+        let mut s = Store::from_bytes(&[0x44; PAGE + 1024]);
+        s.make_lendable(PAGE as u64);
+        assert!(s.pages[1].capacity() >= PAGE + Mapping::OVERREAD);
+        let Lend::Lent(tail) = s.lend(PAGE as u64, 1024) else {
+            panic!("the last page's bytes")
+        };
+        assert_eq!(tail.shared_bytes(), Some(&[0x44; 1024][..]));
+        assert!(matches!(s.lend(PAGE as u64, 2048), Lend::Never));
     }
 
     /// Seeded random writes (appends, overwrites, writes past the end) and
