@@ -14,8 +14,12 @@ use std::thread;
 use std::time::Duration;
 
 use rusqlite::{Connection, TransactionBehavior};
+use vfs_core::alloc_count::{CountingAllocator, count_allocations};
 use vfs_core::{File, Mapping, OpenName, OpenOptions, Registration, Result, Vfs};
 use vfs_memdb::{MemDb, MemFile};
+
+#[global_allocator]
+static GLOBAL: CountingAllocator = CountingAllocator;
 
 /// MemDb, counting the pages it lends.
 struct Counting {
@@ -381,4 +385,44 @@ fn wal_readers_and_a_writer_with_mapped_reads() {
     assert_eq!(entries, TRANSFERS as i64);
     integrity(&w);
     assert!(f.lent() > 0, "readers read mapped pages");
+}
+
+/// Reading in place allocates nothing in Rust once every page has been
+/// lent once (a page gets its overread room the first time): point lookups
+/// with a 10-page cache, every page they touch lent.
+#[test]
+fn mapped_reads_do_not_allocate() {
+    let f = Fixture::new("no-alloc");
+    let c = f.open("/n.db", 0);
+    fill(&c, 5_000);
+    c.execute_batch("PRAGMA cache_size = 10").unwrap();
+    let size: i64 = c
+        .query_row(&format!("PRAGMA mmap_size = {MMAP}"), [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(size, MMAP);
+    let scan = |c: &Connection| -> i64 {
+        c.query_row("SELECT sum(length(b)) FROM t", [], |r| r.get(0))
+            .unwrap()
+    };
+    let bytes = scan(&c);
+    let mut lookup = c.prepare("SELECT a FROM t WHERE id = ?1").unwrap();
+    let mut x: u64 = 0x5eed;
+    let mut run = |n: usize| {
+        for _ in 0..n {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let id = (x % 5_000) as i64 + 1;
+            let a: i64 = lookup.query_row([id], |r| r.get(0)).unwrap();
+            assert_eq!(a, (id * 7919) % 1000);
+        }
+    };
+    run(100);
+    let before = f.lent();
+    let ((), allocations) = count_allocations(|| run(2_000));
+    let lent = f.lent() - before;
+    assert!(lent >= 2_000, "every lookup read lent pages ({lent})");
+    assert_eq!(allocations, 0, "{lent} pages lent");
+    drop(lookup);
+    assert_eq!(scan(&c), bytes);
 }
