@@ -7,7 +7,7 @@
 //! stays referenced while a cursor sits on it). A [`Mapping`] is what keeps
 //! those bytes valid and unchanged for that long:
 //!
-//! * a Rust backend lends a page it keeps behind an `Arc<Vec<u8>>`
+//! * a Rust backend lends a page it keeps behind an `Arc<[u8]>`
 //!   ([`Mapping::lend`]): while SQLite holds the mapping the core holds a
 //!   clone of the `Arc`, so the bytes can be neither freed nor written (a
 //!   writer gets `None` from `Arc::get_mut` and writes a copy instead);
@@ -29,7 +29,7 @@ use crate::native::NativeMapped;
 /// [`File::unfetch`](crate::File::unfetch).
 ///
 /// A backend makes one with [`Mapping::lend`] over a page it keeps in an
-/// `Arc<Vec<u8>>`, or passes on the one its base returned. Dropping a
+/// `Arc<[u8]>`, or passes on the one its base returned. Dropping a
 /// mapping releases it (the platform VFS's mappings are released by giving
 /// them back to the file that lent them, through `unfetch`).
 ///
@@ -37,11 +37,11 @@ use crate::native::NativeMapped;
 /// use std::sync::Arc;
 /// use vfs_core::Mapping;
 ///
-/// // A 4 KiB page with the spare capacity SQLite may overread.
-/// let mut bytes = Vec::with_capacity(4096 + Mapping::OVERREAD);
-/// bytes.resize(4096, 7);
-/// let page = Arc::new(bytes);
-/// let lent = Mapping::lend(&page, 1024, 1024).expect("inside the page, with slack");
+/// // A 4 KiB page followed by the room SQLite may overread.
+/// let mut bytes = vec![7u8; 4096];
+/// bytes.resize(4096 + Mapping::OVERREAD, 0);
+/// let page: Arc<[u8]> = bytes.into();
+/// let lent = Mapping::lend(&page, 1024, 1024).expect("inside the page, with room after");
 /// assert_eq!(lent.len(), 1024);
 /// assert_eq!(lent.shared_bytes(), Some(&[7u8; 1024][..]));
 /// // While it is lent, the page cannot be changed in place.
@@ -50,13 +50,15 @@ use crate::native::NativeMapped;
 /// drop(lent);
 /// assert!(Arc::get_mut(&mut page).is_some());
 ///
-/// // No spare capacity after the range: not lendable.
-/// let tight = Arc::new(vec![0u8; 4096]);
+/// // No room after the range: not lendable.
+/// let tight: Arc<[u8]> = vec![0u8; 4096].into();
 /// assert!(Mapping::lend(&tight, 0, 4096).is_none());
+/// assert!(Mapping::lend(&tight, 0, 4096 - Mapping::OVERREAD).is_some());
 /// ```
 pub struct Mapping {
     /// The first lent byte; `len` bytes from it are readable, and
-    /// [`Mapping::OVERREAD`] more are addressable.
+    /// [`Mapping::OVERREAD`] more (also readable for a shared page; mapped
+    /// for the platform VFS's).
     ptr: NonNull<u8>,
     len: usize,
     keep: Keep,
@@ -66,14 +68,14 @@ pub struct Mapping {
 enum Keep {
     /// A Rust backend's page, shared (so immutable) while this clone lives,
     /// and where the lent bytes start in it.
-    Shared(Arc<Vec<u8>>, usize),
+    Shared(Arc<[u8]>, usize),
     /// A page of the platform VFS's mapping of a native file.
     Native(NativeMapped),
 }
 
 // SAFETY: the pointer is never dereferenced by Rust; it is only handed to
 // SQLite (which reads through it on whatever thread uses the file) and
-// compared. What keeps it valid is `Send`: `Arc<Vec<u8>>` is, and
+// compared. What keeps it valid is `Send`: `Arc<[u8]>` is, and
 // `NativeMapped` holds the native file's `Arc`, whose target is `Send +
 // Sync` (see native.rs).
 unsafe impl Send for Mapping {}
@@ -85,17 +87,16 @@ impl Mapping {
     /// they lend.
     pub const OVERREAD: usize = 256;
 
-    /// Lends `len` bytes of `page` from `start`: `None` unless they lie
-    /// within `page.len()` and the page's allocation extends at least
-    /// [`OVERREAD`](Mapping::OVERREAD) bytes past them (reserve spare
-    /// capacity for that: `Vec::reserve_exact`). The mapping holds a clone
-    /// of the `Arc` until SQLite gives it back; meanwhile the page cannot
-    /// be changed in place (`Arc::get_mut` answers `None`), so write a
-    /// copy (`Arc::make_mut`) and SQLite keeps reading the bytes it was
-    /// lent.
-    pub fn lend(page: &Arc<Vec<u8>>, start: usize, len: usize) -> Option<Mapping> {
+    /// Lends `len` bytes of `page` from `start`: `None` unless they, and
+    /// [`OVERREAD`](Mapping::OVERREAD) more bytes after them, lie within
+    /// the page (keep pages that many bytes longer than their content, zero
+    /// filled). The mapping holds a clone of the `Arc` until SQLite gives it
+    /// back; meanwhile the page cannot be changed in place (`Arc::get_mut`
+    /// answers `None`), so write a copy (`Arc::make_mut`) and SQLite keeps
+    /// reading the bytes it was lent.
+    pub fn lend(page: &Arc<[u8]>, start: usize, len: usize) -> Option<Mapping> {
         let end = start.checked_add(len)?;
-        if len == 0 || end > page.len() || end.checked_add(Mapping::OVERREAD)? > page.capacity() {
+        if len == 0 || end.checked_add(Mapping::OVERREAD)? > page.len() {
             return None;
         }
         let ptr = NonNull::new(page.as_ptr().wrapping_add(start).cast_mut())?;

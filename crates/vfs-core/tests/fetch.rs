@@ -22,12 +22,13 @@ use vfs_core::{
 
 const SIZE: usize = 64 * 1024;
 
-/// Files of 64 KiB, one shared page each, that lend any range of it.
+/// Files of 64 KiB (and the overread room after them), one shared page
+/// each, that lend any range of it.
 #[derive(Clone, Default)]
 struct Lender {
     shm: bool,
     /// The last file opened, for the tests to look at.
-    last: Arc<Mutex<Option<Arc<Vec<u8>>>>>,
+    last: Arc<Mutex<Option<Arc<[u8]>>>>,
     /// Lend fewer bytes than asked (a misbehaving shim).
     short: Arc<AtomicBool>,
     /// Panic in fetch.
@@ -36,7 +37,7 @@ struct Lender {
 }
 
 struct LenderFile {
-    bytes: Arc<Vec<u8>>,
+    bytes: Arc<[u8]>,
     shm: Option<Arc<ShmGroup>>,
     vfs: Lender,
 }
@@ -44,9 +45,7 @@ struct LenderFile {
 impl Vfs for Lender {
     type File = LenderFile;
     fn open(&self, _: &OpenName<'_>, _: OpenOptions) -> Result<LenderFile> {
-        let mut v = Vec::with_capacity(SIZE + Mapping::OVERREAD);
-        v.resize(SIZE, 0);
-        let bytes = Arc::new(v);
+        let bytes: Arc<[u8]> = vec![0; SIZE + Mapping::OVERREAD].into();
         *self.last.lock() = Some(Arc::clone(&bytes));
         Ok(LenderFile {
             bytes,

@@ -64,7 +64,7 @@ fn read_write_path_does_not_allocate() {
 /// Files of 16 pages, each lendable, as a backend that keeps pages in
 /// `Arc`s does.
 struct Lending;
-struct LendingFile(Vec<std::sync::Arc<Vec<u8>>>);
+struct LendingFile(Vec<std::sync::Arc<[u8]>>);
 
 impl vfs_core::Vfs for Lending {
     type File = LendingFile;
@@ -73,11 +73,7 @@ impl vfs_core::Vfs for Lending {
         _: &vfs_core::OpenName<'_>,
         _: vfs_core::OpenOptions,
     ) -> vfs_core::Result<LendingFile> {
-        let page = || {
-            let mut v = Vec::with_capacity(4096 + vfs_core::Mapping::OVERREAD);
-            v.resize(4096, 0);
-            std::sync::Arc::new(v)
-        };
+        let page = || vec![0u8; 4096 + vfs_core::Mapping::OVERREAD].into();
         Ok(LendingFile((0..16).map(|_| page()).collect()))
     }
     fn delete(&self, _: &str, _: bool) -> vfs_core::Result<()> {

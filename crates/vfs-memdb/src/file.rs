@@ -173,9 +173,10 @@ impl File for MemFile {
 
     /// Lends a page of the store, within `PRAGMA mmap_size` bytes of the
     /// start, when it lies in one 4 KiB storage page (database pages up to
-    /// 4 KiB; larger ones are read). The first time a page is lent it gets
-    /// the spare room SQLite may overread (256 bytes), under the write lock;
-    /// later lending takes the read lock and allocates nothing. A lent page
+    /// 4 KiB; larger ones are read). The first time a page is lent it is
+    /// copied into a block with the zeroed room SQLite may overread (256
+    /// bytes) after it, under the write lock; later lending takes the read
+    /// lock and allocates nothing. A lent page
     /// is never changed in place: a write to it, a truncation through it,
     /// or deleting the file goes to the store, and the lent bytes live on
     /// until SQLite gives them back, so nothing has to be refused while a

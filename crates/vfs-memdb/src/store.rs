@@ -1,14 +1,14 @@
 //! The bytes of one in-memory file, kept as fixed-size pages.
 //!
 //! Invariant: `pages` holds exactly `ceil(len / PAGE)` pages, each of
-//! capacity at least [`PAGE`], and each page's length is the number of the
-//! file's bytes in it ([`PAGE`] for all but the last). Bytes past the end
-//! are not stored at all, so appending (how journals and WAL files grow)
-//! copies into fresh capacity without zeroing it first; only growing over
-//! bytes no write supplied (a write past the end, a `truncate` upwards)
-//! writes zeros.
+//! [`PAGE`] bytes, or [`LENDABLE`] once it has been lent; the bytes past the
+//! end of the file (in the last page, and after [`PAGE`] in a lendable one)
+//! are zero. A page written whole when it is created is made from the
+//! written bytes, with no zeroing first (how files grow by aligned pages);
+//! others start zeroed.
 //!
-//! Each page is an `Arc`, so that SQLite can read it in place
+//! Each page is an `Arc<[u8]>` (its reference counts sit right before its
+//! bytes, in the same allocation), so that SQLite can read it in place
 //! ([`Store::lend`], memory-mapped reads): a lent page is shared, and a
 //! write to it (or the cut of a `truncate`) goes to a copy that replaces it
 //! here while SQLite keeps reading the bytes it was lent; dropping the page
@@ -16,6 +16,7 @@
 //! SQLite's locking means a page is not written while another connection
 //! reads it, so the copy is a safety net, not a path taken in practice.
 
+use std::iter::repeat_n;
 use std::sync::Arc;
 
 use vfs_core::Mapping;
@@ -25,15 +26,19 @@ use vfs_core::Mapping;
 /// sizes, journal records and WAL frames simply span pages.
 pub(crate) const PAGE: usize = 4096;
 
+/// The length of a page once it has been lent: its bytes, then the zeroed
+/// room SQLite may overread ([`Mapping::OVERREAD`]).
+pub(crate) const LENDABLE: usize = PAGE + Mapping::OVERREAD;
+
 /// One storage page, shared while lent to SQLite.
-type Page = Arc<Vec<u8>>;
+type Page = Arc<[u8]>;
 
 /// What [`Store::lend`] answers.
 pub(crate) enum Lend {
     /// The bytes, lent.
     Lent(Mapping),
-    /// The bytes lie in one page, which lacks the spare capacity a lent
-    /// page needs: [`Store::make_lendable`] gives it.
+    /// The bytes lie in one page, which lacks the room after its bytes a
+    /// lent page needs: [`Store::make_lendable`] gives it.
     NeedsRoom,
     /// Not lendable: past the end of the file, or across storage pages.
     Never,
@@ -51,19 +56,16 @@ fn split(pos: usize) -> (usize, usize) {
     (pos / PAGE, pos % PAGE)
 }
 
-/// A new, empty page (its one allocation of [`PAGE`] bytes, plus the
-/// `Arc`'s).
-fn new_page() -> Page {
-    Arc::new(Vec::with_capacity(PAGE))
+/// A new page of `n` zeros (one allocation).
+fn zeros(n: usize) -> Page {
+    repeat_n(0u8, n).collect()
 }
 
 /// `page` for writing: the page itself unless it is lent, else a copy put
 /// in its place (the lent bytes stay with their readers).
-fn writable(page: &mut Page) -> &mut Vec<u8> {
+fn writable(page: &mut Page) -> &mut [u8] {
     if Arc::get_mut(page).is_none() {
-        let mut copy = Vec::with_capacity(PAGE);
-        copy.extend_from_slice(page);
-        *page = Arc::new(copy);
+        *page = Arc::from(&page[..]);
     }
     // Unique now: `make_mut` copies nothing.
     Arc::make_mut(page)
@@ -104,28 +106,26 @@ impl Store {
     /// Lends the `len` bytes at `offset` for SQLite to read in place. Never
     /// allocates.
     pub(crate) fn lend(&self, offset: u64, len: usize) -> Lend {
-        let Ok(start) = usize::try_from(offset) else {
-            return Lend::Never;
-        };
-        let (page, at) = split(start);
-        let Some(page) = self.pages.get(page) else {
-            return Lend::Never;
-        };
-        if len == 0 || at + len > page.len() {
-            // Past the end of the file, or across storage pages (database
-            // pages larger than 4 KiB): SQLite reads those.
+        let end = offset.saturating_add(len as u64);
+        if len == 0 || end > self.len {
             return Lend::Never;
         }
-        match Mapping::lend(page, at, len) {
+        // offset < len, which fits in usize.
+        let (page, at) = split(offset as usize);
+        if at + len > PAGE {
+            // Across storage pages (database pages larger than 4 KiB):
+            // SQLite reads those.
+            return Lend::Never;
+        }
+        match Mapping::lend(&self.pages[page], at, len) {
             Some(m) => Lend::Lent(m),
             None => Lend::NeedsRoom,
         }
     }
 
-    /// Gives the page holding `offset` the spare capacity after its
-    /// [`PAGE`] bytes that a lent page needs ([`Mapping::OVERREAD`]),
-    /// zeroed, once: what [`Store::lend`] needs besides the bytes. Pages
-    /// never lent keep their plain size.
+    /// Makes the page holding `offset` [`LENDABLE`] bytes long (a copy with
+    /// zeros after its bytes), once: what [`Store::lend`] needs besides the
+    /// bytes. Pages never lent keep their plain size.
     pub(crate) fn make_lendable(&mut self, offset: u64) {
         let Some(page) = usize::try_from(offset)
             .ok()
@@ -133,16 +133,12 @@ impl Store {
         else {
             return;
         };
-        if page.capacity() >= PAGE + Mapping::OVERREAD {
-            return;
-        }
-        let page = writable(page);
-        let room = PAGE + Mapping::OVERREAD - page.len();
-        page.reserve_exact(room);
-        // What a corrupt database makes SQLite overread reads as zeros, as
-        // in its own page cache.
-        for b in &mut page.spare_capacity_mut()[..room] {
-            b.write(0);
+        if page.len() < LENDABLE {
+            *page = page
+                .iter()
+                .copied()
+                .chain(repeat_n(0, LENDABLE - page.len()))
+                .collect();
         }
     }
 
@@ -155,19 +151,20 @@ impl Store {
         if offset > self.len {
             self.grow_with_zeros(start);
         }
-        // Every byte before `start` now exists, so the first page touched
-        // holds at least `at` bytes and later ones start at 0.
         let mut done = 0;
         while done < buf.len() {
             let (page, at) = split(start + done);
             let take = (buf.len() - done).min(PAGE - at);
+            let bytes = &buf[done..done + take];
             if page == self.pages.len() {
-                self.pages.push(new_page());
+                if take == PAGE {
+                    self.pages.push(Arc::from(bytes));
+                    done += take;
+                    continue;
+                }
+                self.pages.push(zeros(PAGE));
             }
-            let page = writable(&mut self.pages[page]);
-            let overlap = page.len().saturating_sub(at).min(take);
-            page[at..at + overlap].copy_from_slice(&buf[done..done + overlap]);
-            page.extend_from_slice(&buf[done + overlap..done + take]);
+            writable(&mut self.pages[page])[at..at + take].copy_from_slice(bytes);
             done += take;
         }
         let end = (start + buf.len()) as u64;
@@ -176,23 +173,18 @@ impl Store {
         }
     }
 
-    /// Extends the file with zeros to `size` bytes (`size > len`).
+    /// Extends the file with zeros to `size` bytes (`size > len`): the
+    /// bytes past the end of the last page are zero already; whole new
+    /// pages are added.
     fn grow_with_zeros(&mut self, size: usize) {
-        let mut pos = self.len as usize;
-        while pos < size {
-            let (page, at) = split(pos);
-            let take = (size - pos).min(PAGE - at);
-            if page == self.pages.len() {
-                self.pages.push(new_page());
-            }
-            writable(&mut self.pages[page]).resize(at + take, 0);
-            pos += take;
+        while self.pages.len() < size.div_ceil(PAGE) {
+            self.pages.push(zeros(PAGE));
         }
         self.len = size as u64;
     }
 
     /// Sets the size to `size`: shrinking frees whole pages (a lent one
-    /// lives on with its readers) and drops the cut bytes of the last one;
+    /// lives on with its readers) and zeroes the cut bytes of the last one;
     /// growing appends zeros. The caller has checked that `size` fits in
     /// `usize`.
     pub(crate) fn truncate(&mut self, size: u64) {
@@ -200,8 +192,9 @@ impl Store {
         if size < self.len {
             self.pages.truncate(size_usize.div_ceil(PAGE));
             let (page, at) = split(size_usize);
-            if at != 0 {
-                writable(&mut self.pages[page]).truncate(at);
+            let cut_end = (self.len as usize - page * PAGE).min(PAGE);
+            if at != 0 && at < cut_end {
+                writable(&mut self.pages[page])[at..cut_end].fill(0);
             }
             self.len = size;
         } else if size > self.len {
@@ -213,7 +206,8 @@ impl Store {
     pub(crate) fn to_vec(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.len as usize);
         for page in &self.pages {
-            out.extend_from_slice(page);
+            let n = (self.len as usize - out.len()).min(PAGE);
+            out.extend_from_slice(&page[..n]);
         }
         out
     }
@@ -224,15 +218,16 @@ mod tests {
     use super::*;
 
     /// A reference model: the same operations on a plain vector; and the
-    /// layout invariant (every page full but the last, none reallocated).
+    /// layout invariant (pages of PAGE or LENDABLE bytes, zero past the end
+    /// of the file).
     fn check(store: &Store, model: &[u8]) {
         assert_eq!(store.len(), model.len() as u64);
         assert_eq!(store.to_vec(), model);
         assert_eq!(store.pages.len(), model.len().div_ceil(PAGE));
         for (i, page) in store.pages.iter().enumerate() {
-            let expected = (model.len() - i * PAGE).min(PAGE);
-            assert_eq!(page.len(), expected, "page {i}");
-            assert!(page.capacity() >= PAGE, "page {i}");
+            assert!(page.len() == PAGE || page.len() == LENDABLE, "page {i}");
+            let held = (model.len() - i * PAGE).min(PAGE);
+            assert!(page[held..].iter().all(|&b| b == 0), "page {i} tail");
         }
     }
 
@@ -297,13 +292,13 @@ mod tests {
     /// A lent page is SQLite's to read until it gives it back: writes over
     /// it, the cut of a truncation through it, truncating it away and
     /// dropping the store all leave its bytes as lent, while the store
-    /// itself shows the changes; the spare room is zeroed.
+    /// itself shows the changes; the room after a lent page is zeroed.
     #[test]
     fn a_lent_page_keeps_its_bytes_while_the_store_changes() {
         let mut s = Store::from_bytes(&[0x11; 3 * PAGE]);
         assert!(
             matches!(s.lend(PAGE as u64, PAGE), Lend::NeedsRoom),
-            "no spare room after the page yet"
+            "no room after the page yet"
         );
         let Lend::Lent(quarter) = s.lend(PAGE as u64 + 1024, 1024) else {
             panic!("a 1 KiB database page with its page's bytes after it")
@@ -327,11 +322,12 @@ mod tests {
         drop(s);
         assert_eq!(whole.shared_bytes(), Some(&[0x11; PAGE][..]), "as lent");
         assert_eq!(quarter.shared_bytes(), Some(&[0x11; 1024][..]));
-        // A partly filled last page gets room for the rest of its 4 KiB
+        // A partly filled last page gets zeros for the rest of its 4 KiB
         // and the overread, and lends what it holds.
         let mut s = Store::from_bytes(&[0x44; PAGE + 1024]);
         s.make_lendable(PAGE as u64);
-        assert!(s.pages[1].capacity() >= PAGE + Mapping::OVERREAD);
+        assert_eq!(s.pages[1].len(), LENDABLE);
+        assert!(s.pages[1][1024..].iter().all(|&b| b == 0));
         let Lend::Lent(tail) = s.lend(PAGE as u64, 1024) else {
             panic!("the last page's bytes")
         };
@@ -339,9 +335,10 @@ mod tests {
         assert!(matches!(s.lend(PAGE as u64, 2048), Lend::Never));
     }
 
-    /// Seeded random writes (appends, overwrites, writes past the end) and
-    /// truncations (down and up) agree with a plain vector after every
-    /// step, and keep the page layout.
+    /// Seeded random writes (appends, overwrites, writes past the end),
+    /// truncations (down and up) and pages lent along the way agree with a
+    /// plain vector after every step, keep the page layout, and every page
+    /// still lent keeps the bytes it was lent with.
     #[test]
     fn random_operations_match_a_vector() {
         let mut x: u64 = 0x5eed;
@@ -353,11 +350,25 @@ mod tests {
         };
         let mut s = Store::default();
         let mut model: Vec<u8> = Vec::new();
+        // Pages lent along the way, with the bytes they held when lent.
+        let mut lent: Vec<(Mapping, Vec<u8>)> = Vec::new();
         for step in 0..3_000usize {
-            if next(5) == 0 {
+            let op = next(7);
+            if op == 0 {
                 let size = next(6 * PAGE);
                 s.truncate(size as u64);
                 model.resize(size, 0);
+            } else if op == 1 && model.len() >= 512 {
+                // Lend a 512-byte database page, keep it a while.
+                let off = next(model.len() / 512) * 512;
+                s.make_lendable(off as u64);
+                let Lend::Lent(m) = s.lend(off as u64, 512) else {
+                    panic!("a lendable page at {off}")
+                };
+                lent.push((m, model[off..off + 512].to_vec()));
+                if lent.len() > 20 {
+                    lent.swap_remove(next(lent.len()));
+                }
             } else {
                 let off = match next(3) {
                     0 => model.len(),                  // append
@@ -373,6 +384,9 @@ mod tests {
                 model[off..off + len].copy_from_slice(&data);
             }
             check(&s, &model);
+            for (m, was) in &lent {
+                assert_eq!(m.shared_bytes(), Some(&was[..]), "step {step}");
+            }
         }
     }
 }
