@@ -162,14 +162,20 @@ pub fn concurrent(
 }
 
 /// The workloads of the memory-mapping comparison: the read mix without
-/// and with `PRAGMA mmap_size`.
-pub const MMAP_WORKLOADS: [(&str, i64); 2] =
-    [("read_mix", 0), ("read_mix_mmap", workloads::MMAP_SIZE)];
+/// and with `PRAGMA mmap_size`, with SQLite's default page cache (2 MB)
+/// and with a small one (100 pages: a database much larger than its
+/// cache, where a page read in place saves a copy).
+pub const MMAP_WORKLOADS: [(&str, i64, i64); 4] = [
+    ("read_mix", 0, -2000),
+    ("read_mix_mmap", workloads::MMAP_SIZE, -2000),
+    ("read_mix_small_cache", 0, 100),
+    ("read_mix_small_cache_mmap", workloads::MMAP_SIZE, 100),
+];
 
 /// The memory-mapped reads comparison: on the targets marked `mmap`, a
 /// database filled once per round, read by the same read mix without and
-/// with memory mapping, interleaved across targets like the other steps
-/// (best of [`READ_REPEATS`]).
+/// with memory mapping, with two cache sizes, interleaved across targets
+/// like the other steps (best of [`READ_REPEATS`]).
 pub fn mapped_reads(
     targets: &[&Target],
     scale: &Scale,
@@ -184,13 +190,13 @@ pub fn mapped_reads(
         workloads::bulk_insert(&mut conn, scale).map_err(context(target, "bulk_insert"))?;
         live.push((target, conn, db));
     }
-    for (name, mmap_size) in MMAP_WORKLOADS {
+    for (name, mmap_size, cache_size) in MMAP_WORKLOADS {
         let mut best: Vec<Option<Measure>> = vec![None; live.len()];
         for rep in 0..READ_REPEATS {
             for i in shuffled(live.len(), &format!("round {round} {name} rep {rep}")) {
                 let (target, conn, _) = &live[i];
-                let m =
-                    workloads::read_mix(conn, scale, mmap_size).map_err(context(target, name))?;
+                let m = workloads::read_mix(conn, scale, mmap_size, cache_size)
+                    .map_err(context(target, name))?;
                 if best[i].is_none_or(|b| time_of(&m) < time_of(&b)) {
                     best[i] = Some(m);
                 }

@@ -309,9 +309,18 @@ pub const MMAP_SIZE: i64 = 1 << 30;
 
 /// The read-heavy mix of the memory-mapping comparison: point lookups by
 /// rowid and through the index, then range scans, on a filled database;
-/// with `mmap_size` bytes mapped (`PRAGMA mmap_size`, 0 for none).
-pub fn read_mix(conn: &Connection, scale: &Scale, mmap_size: i64) -> rusqlite::Result<Measure> {
-    conn.execute_batch(&format!("PRAGMA mmap_size = {mmap_size}"))?;
+/// with `mmap_size` bytes mapped (`PRAGMA mmap_size`, 0 for none) and
+/// SQLite's page cache at `cache_size` (`PRAGMA cache_size`: pages, or KiB
+/// when negative; SQLite's default is -2000).
+pub fn read_mix(
+    conn: &Connection,
+    scale: &Scale,
+    mmap_size: i64,
+    cache_size: i64,
+) -> rusqlite::Result<Measure> {
+    conn.execute_batch(&format!(
+        "PRAGMA mmap_size = {mmap_size}; PRAGMA cache_size = {cache_size};"
+    ))?;
     let parts = [
         point_rowid(conn, scale)?,
         point_index(conn, scale)?,

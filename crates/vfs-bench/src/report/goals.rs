@@ -158,6 +158,15 @@ pub fn issue_25() -> Vec<Check> {
         Goal::AtMost(1.05),
     ));
     v.push(Check::new(
+        "memdb vs sqlite-memdb, read_mix_small_cache_mmap",
+        Figure::Cost {
+            workload: "read_mix_small_cache_mmap",
+            target: "memdb",
+            other: "sqlite-memdb",
+        },
+        Goal::AtMost(1.05),
+    ));
+    v.push(Check::new(
         "native vs sqlite-unix, read_mix_mmap",
         Figure::Cost {
             workload: "read_mix_mmap",
