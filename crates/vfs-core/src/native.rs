@@ -2,7 +2,9 @@
 //! real files. Locks and shared memory pass straight through, so
 //! cross-process WAL keeps working under a shim.
 
+use std::cell::Cell;
 use std::ffi::{CStr, CString, c_int, c_void};
+use std::marker::PhantomData;
 use std::ptr::{self, NonNull};
 use std::sync::Arc;
 
@@ -126,6 +128,7 @@ impl Vfs for Native {
             out_flags,
             path: name.path().unwrap_or("<temp>").to_owned(),
             lent: 0,
+            _one_thread_at_a_time: PhantomData,
         })
     }
 
@@ -197,6 +200,10 @@ pub struct NativeFile {
     /// platform VFS's own count (`nFetchOut`), which must be zero before
     /// it may unmap the file.
     lent: usize,
+    /// `Send` but not `Sync`: even the `&self` methods call the platform
+    /// VFS, which may update the file's state (`unixSectorSize` fills in
+    /// its sector size on first use), so two threads must not share one.
+    _one_thread_at_a_time: PhantomData<Cell<()>>,
 }
 
 /// The platform VFS's open file: the `sqlite3_file` block it was opened in
@@ -213,8 +220,8 @@ pub(crate) struct NativeHandle {
 
 // SAFETY: the platform VFS's files may be used from any thread, one call at
 // a time. Every call goes through the one `NativeFile` that owns the handle
-// (`&mut self`, or `&self` for the two methods that only read fixed
-// properties); the other holders, lent `Mapping`s, never call anything but
+// (`&mut self`, or `&self` on the one thread that has it: `NativeFile` is
+// not `Sync`); the other holders, lent `Mapping`s, never call anything but
 // `xClose` when they are the last, after the `NativeFile` is gone.
 unsafe impl Send for NativeHandle {}
 // SAFETY: as above: a shared `&NativeHandle` is only used to read the two
@@ -376,8 +383,9 @@ impl File for NativeFile {
 
     fn sector_size(&self) -> u32 {
         let f = self.handle.file();
-        // SAFETY: valid table and open file; xSectorSize does not mutate
-        // through the pointer in ways that conflict with `&self`.
+        // SAFETY: valid table and open file; `NativeFile` is not `Sync`, so
+        // no other call on this file runs meanwhile (xSectorSize may fill
+        // in the file's sector size).
         unsafe {
             match (*self.handle.methods).xSectorSize {
                 Some(m) => m(f).max(0) as u32,
