@@ -46,8 +46,8 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for Setup {
 const CUSTOMER: &str = "Globex Corporation";
 
 fn main() -> Result<(), Box<dyn Error>> {
-    // Keys from URLs: `Crypto::over_cksm(base, None)`.
-    let reg = vfs_core::register("orders-vfs", Crypto::over_cksm(Native::new()?, None), false)?;
+    // Keys from URLs: `Crypto::keyless(vfs_cksm::Cksm::new(base))`.
+    let reg = vfs_core::register("orders-vfs", Crypto::keyless(vfs_cksm::Cksm::new(Native::new()?)), false)?;
     let dir = std::env::temp_dir().join(format!("vfs-example-diesel-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let path = dir.join("orders.db");

@@ -27,7 +27,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let key = Key::generate();
     let reg = vfs_core::register(
         "notes-vfs",
-        Crypto::over_cksm(mem.clone(), Some(key)),
+        Crypto::new(vfs_cksm::Cksm::new(mem.clone()), key),
         false,
     )?;
 

@@ -87,7 +87,7 @@ fn write_key(dir: &Path, name: &str, hex: &str) -> PathBuf {
 fn crypto_vfs(name: &str, over_cksm: bool) -> Registration {
     let native = Native::new().unwrap();
     if over_cksm {
-        register(name, Crypto::over_cksm(native, None), false).unwrap()
+        register(name, Crypto::keyless(vfs_cksm::Cksm::new(native)), false).unwrap()
     } else {
         register(name, Crypto::keyless(native), false).unwrap()
     }

@@ -67,7 +67,7 @@ conformance_suite!(crypto_native, |case: &str| {
 conformance_suite!(crypto_cksm_memdb, |case: &str| {
     Backend::register(
         &format!("crypto-cksm-memdb-{case}"),
-        Crypto::over_cksm(MemDb::new(), Some(Key::generate())),
+        Crypto::new(vfs_cksm::Cksm::new(MemDb::new()), Key::generate()),
         crypto_caps(false, OVER_CKSM),
     )
     .at(Location::Prefix("/conf".into()))
@@ -76,7 +76,7 @@ conformance_suite!(crypto_cksm_memdb, |case: &str| {
 conformance_suite!(crypto_cksm_native, |case: &str| {
     Backend::register(
         &format!("crypto-cksm-native-{case}"),
-        Crypto::over_cksm(native(), Some(Key::generate())),
+        Crypto::new(vfs_cksm::Cksm::new(native()), Key::generate()),
         crypto_caps(true, OVER_CKSM),
     )
 });
@@ -85,7 +85,7 @@ conformance_suite!(wrap_crypto_cksm_memdb, |case: &str| {
     Backend::register(
         &format!("wrap-crypto-cksm-memdb-{case}"),
         Wrap::new(
-            Crypto::over_cksm(MemDb::new(), Some(Key::generate())),
+            Crypto::new(vfs_cksm::Cksm::new(MemDb::new()), Key::generate()),
             Arc::new(StatsRecorder::new()),
         ),
         crypto_caps(false, OVER_CKSM),
@@ -99,7 +99,10 @@ crash_suite!(
     || {
         let fault = Fault::new(native());
         let ctl = fault.controller();
-        (Crypto::over_cksm(fault, Some(Key::generate())), ctl)
+        (
+            Crypto::new(vfs_cksm::Cksm::new(fault), Key::generate()),
+            ctl,
+        )
     },
     Location::RamTempDir
 );

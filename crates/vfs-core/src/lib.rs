@@ -90,6 +90,7 @@ pub mod hooks;
 mod lock;
 mod name;
 mod native;
+mod page_layers;
 mod registry;
 pub mod shm;
 // An internal kernel of vfs-cksm, not API: it lives here only because its
@@ -107,6 +108,7 @@ pub use error::{Error, Op, Result, code_name, codes};
 pub use lock::{FileLock, LockManager};
 pub use name::OpenName;
 pub use native::{Native, NativeFile};
+pub use page_layers::{MAX_RESERVE, MIN_USABLE_SIZE, PageLayer, PageLayers};
 pub use registry::{
     RegisterOptions, Registration, find, open_files, register, register_with, unregister,
 };

@@ -124,7 +124,7 @@ fn damaged_and_moved_pages_do_not_authenticate() {
     let path = dir.path().join("cksm.db");
     let reg = register(
         "inspect-cksm",
-        Crypto::over_cksm(Native::new().unwrap(), None),
+        Crypto::keyless(vfs_cksm::Cksm::new(Native::new().unwrap())),
         false,
     )
     .unwrap();
