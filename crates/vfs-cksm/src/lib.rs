@@ -469,7 +469,10 @@ impl PageCodec for CksmCodec {
                 ),
             ));
         }
-        let n = image.len() - ctx.stacking.below;
+        // The trailer ends where the layers below begin.
+        let end = image.len() - ctx.stacking.below;
+        let image = &mut image[..end];
+        let n = image.len();
         match mode {
             Some(Mode::Cksumvfs) => {
                 let sum = cksumvfs_checksum(&image[..n - 8]);
