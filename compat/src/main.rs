@@ -375,7 +375,7 @@ fn run() -> Res<Tally> {
     let mem = MemDb::new();
     let crypto = register(
         "compat-crypto-mem",
-        Crypto::new(vfs_cksm::Cksm::new(mem.clone()), Key::generate()),
+        Crypto::new(Cksm::new(mem.clone()), Key::generate()),
         false,
     )?;
     let cksm = register("compat-cksm-disk", Cksm::new(Native::new()?), false)?;

@@ -8,6 +8,7 @@ use std::process::{Command, Stdio};
 
 use rusqlite::Connection;
 use serde_json::Value;
+use vfs_cksm::Cksm;
 use vfs_core::{Native, Registration, register};
 use vfs_crypto::Crypto;
 
@@ -87,7 +88,7 @@ fn write_key(dir: &Path, name: &str, hex: &str) -> PathBuf {
 fn crypto_vfs(name: &str, over_cksm: bool) -> Registration {
     let native = Native::new().unwrap();
     if over_cksm {
-        register(name, Crypto::keyless(vfs_cksm::Cksm::new(native)), false).unwrap()
+        register(name, Crypto::keyless(Cksm::new(native)), false).unwrap()
     } else {
         register(name, Crypto::keyless(native), false).unwrap()
     }

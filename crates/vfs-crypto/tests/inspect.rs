@@ -3,6 +3,7 @@
 //! gives back exactly what the crypto layer gives SQLite.
 
 use rusqlite::Connection;
+use vfs_cksm::Cksm;
 use vfs_core::codes::{SQLITE_IOERR_DATA, SQLITE_NOTADB};
 use vfs_core::{File, FileKind, Native, OpenAccess, OpenName, OpenOptions, Vfs, register};
 use vfs_crypto::{Crypto, CryptoOptions, EncryptionHeader, KdfParams, Key, KeyDerivation, Secret};
@@ -124,7 +125,7 @@ fn damaged_and_moved_pages_do_not_authenticate() {
     let path = dir.path().join("cksm.db");
     let reg = register(
         "inspect-cksm",
-        Crypto::keyless(vfs_cksm::Cksm::new(Native::new().unwrap())),
+        Crypto::keyless(Cksm::new(Native::new().unwrap())),
         false,
     )
     .unwrap();
