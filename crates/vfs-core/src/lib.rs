@@ -13,6 +13,9 @@
 //!   time.
 //! * [`forward_vfs!`], [`forward_file!`], [`lock_via!`], [`no_lock!`]: the
 //!   repetitive parts of a shim's or a backend's impls, in one line.
+//! * [`PageLayers`] ([`Vfs::page_layers`]): the reserved bytes the page
+//!   layers of a stack claim in every page, so layers compose by nesting
+//!   and [`register`] refuses a stack that cannot work.
 //! * [`db::Database`]: a minimal owned connection for helpers that must
 //!   run SQL without depending on a Rust SQLite binding.
 //! * [`hooks`]: safe code run on every new connection;
