@@ -190,7 +190,8 @@ impl EncryptionHeader {
             (Err(why), None | Some(Err(_))) => return Err(not_encrypted(why)),
             (Ok(_), Some(Ok(_))) => {
                 return Err(not_encrypted(format!(
-                    "page 1 holds an encryption descriptor both after the content and at the                      end of the page ({reserve} reserved bytes): the layout is ambiguous"
+                    "page 1 holds an encryption descriptor both after the content and at the \
+                     end of the page ({reserve} reserved bytes): the layout is ambiguous"
                 )));
             }
         };
