@@ -666,8 +666,9 @@ fn a_file_opened_through_another_stack_is_an_error_not_garbage() {
     let rows = Ok(ROWS as i64);
     let notadb = Err(codes::SQLITE_NOTADB);
     let damaged = Err(codes::SQLITE_IOERR_DATA);
-    let cases: &[(&[Layer], &[Layer], Result<i64, i32>)] = &[
-        // (written by, bottom first; read through; answer)
+    // (written by, bottom first; read through; answer)
+    type Case<'a> = (&'a [Layer], &'a [Layer], Result<i64, i32>);
+    let cases: &[Case<'_>] = &[
         (&[cksumvfs, X], &[cksumvfs, X], rows),
         (&[cksumvfs, X], &[X, cksumvfs], notadb),
         (&[X, cksumvfs], &[cksumvfs, X], damaged),
