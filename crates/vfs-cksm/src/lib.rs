@@ -123,12 +123,12 @@ use vfs_page::{
 
 /// Bytes of the cksumvfs trailer (and its reserve when used alone).
 pub const CKSUMVFS_TRAILER: usize = 8;
-/// The smallest page size cksm handles: SQLite's smallest.
-pub const MIN_PAGE_SIZE: usize = 512;
 /// Bytes of the CRC-32 trailer (and its reserve when used alone).
 pub const CRC_TRAILER: usize = 12;
 /// The tag in bytes 4..8 of a CRC-32 trailer.
 pub const CRC_TAG: [u8; 4] = *b"CRC1";
+/// The smallest page size cksm handles: SQLite's smallest.
+pub const MIN_PAGE_SIZE: usize = 512;
 
 /// A checksum format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
@@ -469,8 +469,9 @@ impl PageCodec for CksmCodec {
                 ),
             ));
         }
-        // The trailer ends where the layers below begin.
-        let end = image.len() - ctx.stacking.below;
+        // The trailer ends where the layers below begin (a format was
+        // detected only if the page holds them: the reserve is their sum).
+        let end = image.len().saturating_sub(ctx.stacking.below);
         let image = &mut image[..end];
         let n = image.len();
         match mode {
