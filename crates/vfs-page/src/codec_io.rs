@@ -3,7 +3,7 @@
 use vfs_core::{File, FileKind, FileName, Result, codes};
 
 use crate::geometry::PageGeometry;
-use crate::{PageCodec, PageCtx};
+use crate::{PageCodec, PageCtx, Stacking};
 
 /// `scratch[..n]`, growing it if needed (only the first time a size is
 /// seen).
@@ -34,6 +34,7 @@ pub(crate) struct CodecIo<'a, F: File, C: PageCodec> {
     pub(crate) kind: FileKind,
     pub(crate) path: &'a FileName,
     pub(crate) geometry: &'a PageGeometry,
+    pub(crate) stacking: Stacking,
 }
 
 impl<'a, F: File, C: PageCodec> CodecIo<'a, F, C> {
@@ -54,6 +55,7 @@ impl<'a, F: File, C: PageCodec> CodecIo<'a, F, C> {
             stored_reserve: reserve,
             offset,
             partial,
+            stacking: self.stacking,
         }
     }
 
@@ -84,6 +86,7 @@ impl<'a, F: File, C: PageCodec> CodecIo<'a, F, C> {
             stored_reserve,
             offset,
             partial: false,
+            stacking: self.stacking,
         };
         self.codec
             .encode(self.state, &ctx, image)
@@ -107,6 +110,7 @@ impl<'a, F: File, C: PageCodec> CodecIo<'a, F, C> {
             stored_reserve: reserve,
             offset,
             partial,
+            stacking: self.stacking,
         };
         self.codec
             .decode(self.state, &ctx, image)
