@@ -1,0 +1,583 @@
+//! One database as this process knows it: its newest known state (the
+//! head), the in-process writer slot, and the two things that talk to the
+//! store about it — catching up with the log, and publishing a commit.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::StreamExt;
+use object_store::path::Path;
+use parking_lot::Mutex;
+use vfs_core::{Error, Result, codes};
+
+use crate::cache::{DiskKey, PageCache, PageKey};
+use crate::client::{Client, FailureKind, StoreError};
+use crate::format::{self, FormatError, HEADER_LEN, Index};
+use crate::keys::DbKeys;
+use crate::runtime::Runtime;
+use crate::version::{Loc, Version};
+
+/// Objects up to this size are read whole when catching up (their pages go
+/// into the cache); larger ones only as far as their index.
+const WHOLE_OBJECT_MAX: u64 = 1 << 20;
+/// First range read of a large object: enough for the header and the index
+/// of about 4,000 pages.
+const INDEX_PROBE: u64 = 64 << 10;
+/// Commits fetched at once when catching up.
+const FETCH_CONCURRENCY: usize = 16;
+
+/// What the backend's files share: the store client, the runtime and the
+/// cache.
+pub struct Ctx {
+    pub client: Client,
+    pub runtime: Runtime,
+    pub cache: PageCache,
+}
+
+/// What a page read needs to know about a commit.
+#[derive(Clone, Copy, Debug)]
+struct CommitMeta {
+    txid: [u8; 16],
+    data_offset: u64,
+    chunk_size: u32,
+}
+
+static NEXT_DB: AtomicU64 = AtomicU64::new(1);
+
+pub struct Db {
+    /// Unique in the process (cache keys).
+    pub uid: u64,
+    /// The name SQLite opened (for messages).
+    pub name: String,
+    pub keys: DbKeys,
+    state: Mutex<DbState>,
+    /// Held while catching up, so concurrent read transactions share one
+    /// listing instead of each making their own.
+    refresh_lock: Mutex<()>,
+    commits: Mutex<HashMap<u64, CommitMeta>>,
+    /// Opened with SQLITE_OPEN_CREATE by this process: exists (empty) even
+    /// before its first commit.
+    created: AtomicBool,
+}
+
+struct DbState {
+    head: Arc<Version>,
+    /// The connection holding RESERVED or stronger.
+    writer: Option<u64>,
+    /// When the last completed catch-up started.
+    last_refresh: Option<Instant>,
+    /// Catch up at the next read transaction whatever the poll interval
+    /// (after a lost race or an unknown commit outcome).
+    refresh_due: bool,
+}
+
+/// Why a connection may not become the writer.
+pub enum WriteRefused {
+    Busy,
+    Stale { head: u64 },
+}
+
+/// How a publication ended.
+pub enum Published {
+    /// The commit is LSN `version.lsn`.
+    Committed(Arc<Version>),
+    /// Anything else: the error to report (the transaction is over).
+    Failed(Error),
+}
+
+impl Db {
+    pub fn new(name: &str, keys: DbKeys) -> Arc<Db> {
+        Arc::new(Db {
+            uid: NEXT_DB.fetch_add(1, Ordering::Relaxed),
+            name: name.to_owned(),
+            keys,
+            state: Mutex::new(DbState {
+                head: Arc::new(Version::empty()),
+                writer: None,
+                last_refresh: None,
+                refresh_due: true,
+            }),
+            refresh_lock: Mutex::new(()),
+            commits: Mutex::new(HashMap::new()),
+            created: AtomicBool::new(false),
+        })
+    }
+
+    /// The newest state this process knows (no request).
+    pub fn head(&self) -> Arc<Version> {
+        Arc::clone(&self.state.lock().head)
+    }
+
+    /// Whether a connection of this process opened it with
+    /// SQLITE_OPEN_CREATE.
+    pub fn opened_for_create(&self) -> bool {
+        self.created.load(Ordering::Relaxed)
+    }
+
+    pub fn mark_opened_for_create(&self) {
+        self.created.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the log has been read at least once.
+    pub fn loaded(&self) -> bool {
+        self.state.lock().last_refresh.is_some()
+    }
+
+    /// The state a read transaction beginning at `began` reads: the head,
+    /// after looking for newer commits in the store if the last look
+    /// started more than `poll` ago (or before `began` when `poll` is 0).
+    /// Store failures become errors with `code`.
+    pub fn read_state(
+        &self,
+        ctx: &Ctx,
+        poll: Duration,
+        began: Instant,
+        code: i32,
+    ) -> Result<Arc<Version>> {
+        if let Some(v) = self.fresh_enough(poll, began) {
+            return Ok(v);
+        }
+        let _one_at_a_time = self.refresh_lock.lock();
+        if let Some(v) = self.fresh_enough(poll, began) {
+            return Ok(v);
+        }
+        self.catch_up(ctx)
+            .map_err(|e| e.into_error(code, &self.name))
+    }
+
+    fn fresh_enough(&self, poll: Duration, began: Instant) -> Option<Arc<Version>> {
+        let st = self.state.lock();
+        let last = st.last_refresh?;
+        let fresh = last >= began || last.elapsed() < poll;
+        (fresh && !st.refresh_due).then(|| Arc::clone(&st.head))
+    }
+
+    /// Lists the log after the head and applies what it finds, in order.
+    fn catch_up(&self, ctx: &Ctx) -> Result<Arc<Version>, CatchUpError> {
+        let started = Instant::now();
+        let head = self.head();
+        let client = ctx.client.clone();
+        let keys = self.keys.clone();
+        let after = keys.commit(head.lsn);
+        let from = head.lsn;
+        let fetched = ctx.runtime.run(async move {
+            let listed = client
+                .list_after(keys.log_dir(), &after)
+                .await
+                .map_err(CatchUpError::Store)?;
+            let mut found: Vec<(u64, u64)> = listed
+                .iter()
+                .filter_map(|m| keys.lsn_of(&m.location).map(|l| (l, m.size)))
+                .collect();
+            found.sort_unstable();
+            // Only the run that continues the head: a gap means a commit
+            // not visible yet, and what follows it waits for it.
+            let run: Vec<(u64, u64)> = found
+                .into_iter()
+                .enumerate()
+                .take_while(|(i, (l, _))| *l == from + 1 + *i as u64)
+                .map(|(_, x)| x)
+                .collect();
+            futures::stream::iter(run.into_iter().map(|(lsn, size)| {
+                let client = client.clone();
+                let key = keys.commit(lsn);
+                async move { fetch_commit(&client, key, lsn, size).await }
+            }))
+            .buffered(FETCH_CONCURRENCY)
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()
+        });
+        let fetched = fetched.map_err(|e| CatchUpError::Runtime(e.message().to_owned()))??;
+        let mut version = head;
+        for (idx, whole) in fetched {
+            let key = self.keys.commit(idx.header.lsn);
+            let next = version
+                .apply(&idx)
+                .map_err(|m| CatchUpError::Format(key.to_string(), FormatError(m)))?;
+            self.remember(&idx);
+            if let Some(bytes) = whole {
+                self.cache_pages(&ctx.cache, &idx, &bytes, |i| idx.page_offset(i))
+                    .map_err(|m| CatchUpError::Format(key.to_string(), FormatError(m)))?;
+            }
+            version = Arc::new(next);
+        }
+        let mut st = self.state.lock();
+        if version.lsn > st.head.lsn {
+            st.head = version;
+        }
+        st.last_refresh = Some(started);
+        st.refresh_due = false;
+        Ok(Arc::clone(&st.head))
+    }
+
+    fn remember(&self, idx: &Index) {
+        self.commits.lock().insert(
+            idx.header.lsn,
+            CommitMeta {
+                txid: idx.header.txid,
+                data_offset: idx.header.data_offset,
+                chunk_size: idx.header.chunk_size,
+            },
+        );
+    }
+
+    /// Puts the pages of commit `idx` into the memory cache, from `bytes`
+    /// where entry `i` starts at `offset(i)`.
+    fn cache_pages(
+        &self,
+        cache: &PageCache,
+        idx: &Index,
+        bytes: &[u8],
+        offset: impl Fn(usize) -> u64,
+    ) -> Result<(), String> {
+        let c = idx.header.chunk_size as usize;
+        for (i, e) in idx.entries.iter().enumerate() {
+            let at = offset(i) as usize;
+            let page = bytes
+                .get(at..at + c)
+                .ok_or_else(|| format!("page of chunk {} is missing", e.chunk))?;
+            if !format::check_page(e.crc, page) {
+                return Err(format!("page of chunk {} fails its CRC-32", e.chunk));
+            }
+            cache.insert(
+                PageKey {
+                    db: self.uid,
+                    lsn: idx.header.lsn,
+                    chunk: u64::from(e.chunk),
+                },
+                page.into(),
+            );
+        }
+        Ok(())
+    }
+
+    /// The bytes of `chunk` at `loc`: from the cache, or one range GET.
+    pub fn read_chunk(&self, ctx: &Ctx, chunk: u64, loc: Loc) -> Result<Arc<[u8]>> {
+        let key = PageKey {
+            db: self.uid,
+            lsn: loc.lsn,
+            chunk,
+        };
+        if let Some(p) = ctx.cache.get(&key) {
+            return Ok(p);
+        }
+        let meta = self.commits.lock().get(&loc.lsn).copied().ok_or_else(|| {
+            Error::new(
+                codes::SQLITE_IOERR_READ,
+                format!(
+                    "vfs-object: {:?}: no index known for commit {} (internal error)",
+                    self.name, loc.lsn
+                ),
+            )
+        })?;
+        let disk_db = self.keys.log_dir().to_string();
+        let disk_key = DiskKey {
+            db: &disk_db,
+            lsn: loc.lsn,
+            txid: meta.txid,
+            chunk,
+        };
+        if ctx.cache.has_dir()
+            && let Some(p) = ctx.cache.disk_get(&disk_key, loc.crc)
+        {
+            ctx.cache.insert(key, Arc::clone(&p));
+            return Ok(p);
+        }
+        let object = self.keys.commit(loc.lsn);
+        let start = meta.data_offset + u64::from(loc.entry) * u64::from(meta.chunk_size);
+        let range = start..start + u64::from(meta.chunk_size);
+        let client = ctx.client.clone();
+        let key_for_request = object.clone();
+        let bytes = ctx
+            .runtime
+            .run(async move { client.get_range(&key_for_request, range).await })?
+            .map_err(|e| store_error(codes::SQLITE_IOERR_READ, &self.name, &e))?;
+        if bytes.len() != meta.chunk_size as usize || !format::check_page(loc.crc, &bytes) {
+            return Err(Error::new(
+                codes::SQLITE_IOERR_DATA,
+                format!(
+                    "vfs-object: {:?}: page {chunk} read from {object} at offset {start} fails its CRC-32 ({} bytes)",
+                    self.name,
+                    bytes.len()
+                ),
+            ));
+        }
+        let page: Arc<[u8]> = bytes.as_ref().into();
+        if ctx.cache.has_dir() {
+            ctx.cache.disk_put(&disk_key, &page);
+        }
+        ctx.cache.insert(key, Arc::clone(&page));
+        Ok(page)
+    }
+
+    /// Makes connection `id`, reading LSN `snapshot`, the writer.
+    pub fn begin_write(&self, id: u64, snapshot: u64) -> std::result::Result<(), WriteRefused> {
+        let mut st = self.state.lock();
+        match st.writer {
+            Some(w) if w == id => return Ok(()),
+            Some(_) => return Err(WriteRefused::Busy),
+            None => {}
+        }
+        if st.head.lsn != snapshot {
+            return Err(WriteRefused::Stale { head: st.head.lsn });
+        }
+        st.writer = Some(id);
+        Ok(())
+    }
+
+    /// Ends connection `id`'s write (whatever became of it).
+    pub fn end_write(&self, id: u64) {
+        let mut st = self.state.lock();
+        if st.writer == Some(id) {
+            st.writer = None;
+        }
+    }
+
+    /// Whether any connection of the process holds RESERVED or stronger.
+    pub fn has_writer(&self) -> bool {
+        self.state.lock().writer.is_some()
+    }
+
+    /// Publishes commit `idx` (encoded as `body`) on top of `base` with one
+    /// conditional create, resolving every ambiguous outcome (see
+    /// `docs/object.md`, §2).
+    pub fn publish(&self, ctx: &Ctx, base: &Arc<Version>, idx: Index, body: Vec<u8>) -> Published {
+        let lsn = idx.header.lsn;
+        let txid = idx.header.txid;
+        let key = self.keys.commit(lsn);
+        let fence_txid: [u8; 16] = rand::random();
+        let fence = format::encode(&format::NewCommit {
+            lsn,
+            txid: fence_txid,
+            db_size: base.size,
+            chunk_size: if base.chunk_size == 0 {
+                idx.header.chunk_size
+            } else {
+                base.chunk_size
+            },
+            time_ms: idx.header.time_ms,
+            flags: format::FLAG_VOID,
+            pages: &[],
+        });
+        let client = ctx.client.clone();
+        let k = key.clone();
+        let body = Bytes::from(body);
+        let cached_body = body.clone();
+        let outcome = ctx.runtime.run(async move {
+            resolve_publication(&client, &k, lsn, body, txid, Bytes::from(fence), fence_txid).await
+        });
+        let outcome = match outcome {
+            Ok(o) => o,
+            Err(e) => Outcome::Unknown(e.message().to_owned()),
+        };
+        match outcome {
+            Outcome::Committed => {
+                let version = match base.apply(&idx) {
+                    Ok(v) => Arc::new(v),
+                    Err(m) => {
+                        // Our own encoder produced it: cannot happen, but
+                        // never publish a state we cannot read.
+                        self.state.lock().refresh_due = true;
+                        return Published::Failed(Error::new(
+                            codes::SQLITE_IOERR_WRITE,
+                            format!(
+                                "vfs-object: {:?}: commit {lsn} stored but not readable: {m}",
+                                self.name
+                            ),
+                        ));
+                    }
+                };
+                self.remember(&idx);
+                let _ = self.cache_pages(&ctx.cache, &idx, &cached_body, |i| idx.page_offset(i));
+                let mut st = self.state.lock();
+                if version.lsn > st.head.lsn {
+                    st.head = Arc::clone(&version);
+                }
+                Published::Committed(version)
+            }
+            Outcome::Lost { winner } => {
+                self.state.lock().refresh_due = true;
+                let by = match winner {
+                    Some(t) => format!("transaction {}", hex(&t[..8])),
+                    None => "an object this build cannot read".to_owned(),
+                };
+                Published::Failed(Error::new(
+                    codes::SQLITE_BUSY_SNAPSHOT,
+                    format!(
+                        "vfs-object: {:?}: another writer committed LSN {lsn} first ({key} holds {by}); \
+                         this transaction was rolled back and nothing of it was stored: retry it",
+                        self.name
+                    ),
+                ))
+            }
+            Outcome::NotCommitted(why) => {
+                self.state.lock().refresh_due = true;
+                Published::Failed(Error::new(
+                    codes::SQLITE_IOERR_WRITE,
+                    format!(
+                        "vfs-object: {:?}: the transaction was NOT committed: {why}",
+                        self.name
+                    ),
+                ))
+            }
+            Outcome::Unknown(why) => {
+                self.state.lock().refresh_due = true;
+                Published::Failed(Error::new(
+                    codes::SQLITE_IOERR_WRITE,
+                    format!(
+                        "vfs-object: {:?}: the outcome of commit {lsn} ({key}) is UNKNOWN: {why}; \
+                         the next read transaction will see whether it landed",
+                        self.name
+                    ),
+                ))
+            }
+        }
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// How the publication of one commit ended.
+enum Outcome {
+    Committed,
+    /// Another object holds the LSN (its transaction id, if readable).
+    Lost {
+        winner: Option<[u8; 16]>,
+    },
+    /// Certainly not stored (refused, or fenced).
+    NotCommitted(String),
+    Unknown(String),
+}
+
+/// The transaction id of the commit object at `key`.
+async fn read_txid(client: &Client, key: &Path, lsn: u64) -> Result<Option<[u8; 16]>, StoreError> {
+    let head = client.get_range(key, 0..HEADER_LEN as u64).await?;
+    Ok(format::decode_header(&head)
+        .ok()
+        .filter(|h| h.lsn == lsn)
+        .map(|h| h.txid))
+}
+
+async fn resolve_publication(
+    client: &Client,
+    key: &Path,
+    lsn: u64,
+    body: Bytes,
+    txid: [u8; 16],
+    fence: Bytes,
+    fence_txid: [u8; 16],
+) -> Outcome {
+    let first = match client.put_create(key, body).await {
+        Ok(()) => return Outcome::Committed,
+        Err(e) if e.kind == FailureKind::Permanent => {
+            return Outcome::NotCommitted(format!("the store refused it: {e}"));
+        }
+        Err(e) => e,
+    };
+    // Taken, or no answer: read back who holds the key.
+    match read_txid(client, key, lsn).await {
+        Ok(Some(t)) if t == txid => return Outcome::Committed,
+        Ok(winner) => return Outcome::Lost { winner },
+        Err(e) if e.kind == FailureKind::NotFound => {}
+        Err(e) => {
+            return Outcome::Unknown(format!("{first}; reading {key} back failed: {e}"));
+        }
+    }
+    // Nothing there, but a PUT of ours may still be in flight: fence the
+    // LSN so that it can never land, then read back once more.
+    match client.put_create(key, fence).await {
+        Ok(()) => {
+            return Outcome::NotCommitted(format!(
+                "{first}; LSN {lsn} was fenced with a void commit, so it never will be"
+            ));
+        }
+        Err(e) if e.kind == FailureKind::Permanent => {
+            return Outcome::Unknown(format!("{first}; fencing {key} failed: {e}"));
+        }
+        Err(_) => {}
+    }
+    match read_txid(client, key, lsn).await {
+        Ok(Some(t)) if t == txid => Outcome::Committed,
+        Ok(Some(t)) if t == fence_txid => Outcome::NotCommitted(format!(
+            "{first}; LSN {lsn} was fenced with a void commit, so it never will be"
+        )),
+        Ok(winner) => Outcome::Lost { winner },
+        Err(e) => Outcome::Unknown(format!("{first}; reading {key} back failed: {e}")),
+    }
+}
+
+/// Reads commit `lsn` (listed with `size` bytes): its index, and the whole
+/// object when it is small.
+async fn fetch_commit(
+    client: &Client,
+    key: Path,
+    lsn: u64,
+    size: u64,
+) -> Result<(Index, Option<Bytes>), CatchUpError> {
+    let format_err = |e: FormatError| CatchUpError::Format(key.to_string(), e);
+    let (idx, whole) = if size <= WHOLE_OBJECT_MAX {
+        let bytes = client.get(&key).await.map_err(CatchUpError::Store)?;
+        let idx = format::decode_index(&bytes, Some(bytes.len() as u64)).map_err(format_err)?;
+        (idx, Some(bytes))
+    } else {
+        let probe = client
+            .get_range(&key, 0..INDEX_PROBE.min(size))
+            .await
+            .map_err(CatchUpError::Store)?;
+        let header = format::decode_header(&probe).map_err(format_err)?;
+        let end = header.index_end();
+        let prefix = if end > probe.len() as u64 {
+            let rest = client
+                .get_range(&key, probe.len() as u64..end)
+                .await
+                .map_err(CatchUpError::Store)?;
+            let mut all = probe.to_vec();
+            all.extend_from_slice(&rest);
+            Bytes::from(all)
+        } else {
+            probe
+        };
+        let idx = format::decode_index(&prefix, Some(size)).map_err(format_err)?;
+        (idx, None)
+    };
+    if idx.header.lsn != lsn {
+        return Err(format_err(FormatError(format!(
+            "the object says it is LSN {}",
+            idx.header.lsn
+        ))));
+    }
+    Ok((idx, whole))
+}
+
+/// Why catching up failed.
+#[derive(Debug)]
+enum CatchUpError {
+    Store(StoreError),
+    Format(String, FormatError),
+    Runtime(String),
+}
+
+impl CatchUpError {
+    fn into_error(self, code: i32, db: &str) -> Error {
+        match self {
+            CatchUpError::Store(e) => store_error(code, db, &e),
+            CatchUpError::Format(key, e) => Error::new(
+                codes::SQLITE_CORRUPT,
+                format!("vfs-object: {db:?}: commit object {key} is damaged: {e}"),
+            ),
+            CatchUpError::Runtime(m) => Error::new(code, format!("vfs-object: {db:?}: {m}")),
+        }
+    }
+}
+
+/// A store failure as an SQLite error with `code`, naming the request.
+pub fn store_error(code: i32, db: &str, e: &StoreError) -> Error {
+    Error::new(code, format!("vfs-object: {db:?}: {e}"))
+}
