@@ -3,6 +3,7 @@
 
 mod ext;
 mod fuzz;
+mod moto;
 mod sqlite_tests;
 
 use std::process::{Command, ExitCode};
@@ -22,6 +23,9 @@ commands:
         SQLite's own test programs (speedtest1, mptest, the TCL suite's
         VFS scripts) built from SQLite's source and run on every stack,
         compared with SQLite's unix VFS; writes target/sqlite-tests/results.json
+  moto-install
+        install moto (an S3-protocol server, pinned, from PyPI) into a
+        virtualenv under target/moto/venv for vfs-object's tests
   fuzz [--seconds N] [TARGET]...
         run the cargo-fuzz targets under fuzz/ (vfs_ops, cksm_page,
         embed_image, crypto_image), 60 s each by default
@@ -33,6 +37,7 @@ fn main() -> ExitCode {
         Some("bench") => bench(&args[1..]),
         Some("ext-test") => ext::run(&args[1..]),
         Some("fuzz") => fuzz::run(&args[1..]),
+        Some("moto-install") => moto::run(&args[1..]),
         Some("sqlite-tests") => sqlite_tests::run(&args[1..]),
         Some("help") | Some("--help") | Some("-h") | None => {
             println!("{HELP}");
