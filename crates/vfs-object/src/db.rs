@@ -201,8 +201,7 @@ impl Db {
                 .map_err(|m| CatchUpError::Format(key.to_string(), FormatError(m)))?;
             self.remember(&idx);
             if let Some(bytes) = whole {
-                self.cache_pages(&ctx.cache, &idx, &bytes, |i| idx.page_offset(i))
-                    .map_err(|m| CatchUpError::Format(key.to_string(), FormatError(m)))?;
+                self.cache_pages(&ctx.cache, &idx, &bytes, |i| idx.page_offset(i));
             }
             version = Arc::new(next);
         }
@@ -227,33 +226,32 @@ impl Db {
     }
 
     /// Puts the pages of commit `idx` into the memory cache, from `bytes`
-    /// where entry `i` starts at `offset(i)`.
+    /// where entry `i` starts at `offset(i)`. A page that fails its CRC is
+    /// left out: reading it fetches it again and reports the damage.
     fn cache_pages(
         &self,
         cache: &PageCache,
         idx: &Index,
         bytes: &[u8],
         offset: impl Fn(usize) -> u64,
-    ) -> Result<(), String> {
+    ) {
         let c = idx.header.chunk_size as usize;
         for (i, e) in idx.entries.iter().enumerate() {
             let at = offset(i) as usize;
-            let page = bytes
-                .get(at..at + c)
-                .ok_or_else(|| format!("page of chunk {} is missing", e.chunk))?;
-            if !format::check_page(e.crc, page) {
-                return Err(format!("page of chunk {} fails its CRC-32", e.chunk));
+            let Some(page) = bytes.get(at..at + c) else {
+                continue;
+            };
+            if format::check_page(e.crc, page) {
+                cache.insert(
+                    PageKey {
+                        db: self.uid,
+                        lsn: idx.header.lsn,
+                        chunk: u64::from(e.chunk),
+                    },
+                    page.into(),
+                );
             }
-            cache.insert(
-                PageKey {
-                    db: self.uid,
-                    lsn: idx.header.lsn,
-                    chunk: u64::from(e.chunk),
-                },
-                page.into(),
-            );
         }
-        Ok(())
     }
 
     /// The bytes of `chunk` at `loc`: from the cache, or one range GET.
@@ -393,7 +391,7 @@ impl Db {
                     }
                 };
                 self.remember(&idx);
-                let _ = self.cache_pages(&ctx.cache, &idx, &cached_body, |i| idx.page_offset(i));
+                self.cache_pages(&ctx.cache, &idx, &cached_body, |i| idx.page_offset(i));
                 let mut st = self.state.lock();
                 if version.lsn > st.head.lsn {
                     st.head = Arc::clone(&version);
