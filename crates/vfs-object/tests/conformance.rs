@@ -1,6 +1,6 @@
 //! The conformance suite on vfs-object over `object_store`'s `InMemory`:
 //! snapshot-isolation reads, WAL refused (as vfs-mvcc), persistent for as
-//! long as the store lives; and Wrap over it.
+//! long as the store lives; Wrap over it, and vfs-crypto over it.
 
 use std::sync::Arc;
 
@@ -31,6 +31,20 @@ conformance_suite!(wrap_object_memory, |case: &str| {
         &format!("wrap-object-{case}"),
         vfs_core::Wrap::new(object(), Arc::new(vfs_core::StatsRecorder::new())),
         caps(),
+    )
+    .at(Location::Prefix("/conf".into()))
+});
+
+conformance_suite!(crypto_object_memory, |case: &str| {
+    Backend::register(
+        &format!("crypto-object-{case}"),
+        vfs_crypto::Crypto::new(object(), vfs_crypto::Key::generate()),
+        Capabilities {
+            page_size_change: false,
+            reserve: Some(vfs_crypto::RESERVE as u8),
+            page_sizes: vec![1024, 2048, 4096, 8192, 16384, 32768, 65536],
+            ..caps()
+        },
     )
     .at(Location::Prefix("/conf".into()))
 });
