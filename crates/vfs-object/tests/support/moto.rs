@@ -17,7 +17,8 @@ use object_store::aws::AmazonS3Builder;
 pub const BUCKET: &str = "vfs-object-test";
 
 const LAUNCHER: &str = r#"
-import sys
+import logging, sys
+logging.getLogger("werkzeug").setLevel(logging.ERROR)
 from moto.server import ThreadedMotoServer
 import boto3
 server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
