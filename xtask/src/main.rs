@@ -1,6 +1,7 @@
 //! Project automation: `cargo xtask <command>`.
 #![forbid(unsafe_code)]
 
+mod deps;
 mod ext;
 mod fuzz;
 mod moto;
@@ -23,6 +24,14 @@ commands:
         SQLite's own test programs (speedtest1, mptest, the TCL suite's
         VFS scripts) built from SQLite's source and run on every stack,
         compared with SQLite's unix VFS; writes target/sqlite-tests/results.json
+  compat [--update]
+        build and run compat/: rusqlite, sqlx and diesel at their newest, in
+        one binary and one SQLite with the workspace's crates (--update first
+        moves compat/Cargo.lock to the newest releases)
+  deps-floor
+        build and run the library crates against the lowest libsqlite3-sys of
+        the declared range (generated crate in target/deps-floor), on the
+        system SQLite and on the bundled one
   moto-install
         install moto (an S3-protocol server, pinned, from PyPI) into a
         virtualenv under target/moto/venv for vfs-object's tests
@@ -35,6 +44,8 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("bench") => bench(&args[1..]),
+        Some("compat") => deps::compat(&args[1..]),
+        Some("deps-floor") => deps::floor(&args[1..]),
         Some("ext-test") => ext::run(&args[1..]),
         Some("fuzz") => fuzz::run(&args[1..]),
         Some("moto-install") => moto::run(&args[1..]),
