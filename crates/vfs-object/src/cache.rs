@@ -1,36 +1,45 @@
 //! The local page cache: memory with a byte budget, optionally backed by a
 //! directory that survives the process.
 //!
-//! Keys name immutable bytes, so nothing is ever invalidated: in memory a
-//! page is (database instance, LSN, chunk); on disk it is (database key,
-//! LSN, transaction id, chunk), so a database deleted and created again
-//! under the same name can never be served from another life's files.
-//! Every page read from the directory is checked against its CRC-32 from
-//! the commit index before use; a bad file is deleted and refetched.
+//! In memory, a page's bytes hang off its [`Page`] (one stored page of one
+//! commit, immutable), so a warm read is two array indexings and a shared
+//! lock, and nothing is ever invalidated. Bytes are evicted, oldest first
+//! with a second chance for pages read since the last pass, when the total
+//! passes the budget; a page no version needs any more frees its bytes
+//! with it.
+//!
+//! On disk a page is (database key, LSN, transaction id, chunk), so a
+//! database deleted and created again under the same name can never be
+//! served from another life's files. Every page read from the directory is
+//! checked against its CRC-32 from the commit index before use; a bad file
+//! is deleted and refetched.
 
+use std::collections::VecDeque;
 use std::path::{Path as FsPath, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 
-use quick_cache::Weighter;
-use quick_cache::sync::Cache;
+use parking_lot::Mutex;
 
-/// One page in memory.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct PageKey {
-    /// [`Db::uid`](crate::db::Db): unique per database per process.
-    pub db: u64,
-    pub lsn: u64,
-    pub chunk: u64,
+use crate::version::Page;
+
+/// Bytes held by the pages of one cache.
+#[derive(Debug, Default)]
+pub struct Budget {
+    used: AtomicU64,
 }
 
-#[derive(Clone)]
-struct ByBytes;
+impl Budget {
+    pub fn used(&self) -> u64 {
+        self.used.load(Ordering::Relaxed)
+    }
 
-impl Weighter<PageKey, Arc<[u8]>> for ByBytes {
-    fn weight(&self, _key: &PageKey, val: &Arc<[u8]>) -> u64 {
-        // The bytes plus a rough per-entry overhead, so a budget of tiny
-        // pages cannot hold unbounded entries.
-        val.len() as u64 + 64
+    pub(crate) fn add(&self, n: usize) {
+        self.used.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) fn sub(&self, n: usize) {
+        self.used.fetch_sub(n as u64, Ordering::Relaxed);
     }
 }
 
@@ -44,37 +53,59 @@ pub struct DiskKey<'a> {
 }
 
 pub struct PageCache {
-    mem: Option<Cache<PageKey, Arc<[u8]>, ByBytes>>,
+    limit: u64,
+    budget: Arc<Budget>,
+    /// Pages holding bytes, oldest first.
+    queue: Mutex<VecDeque<Weak<Page>>>,
     dir: Option<PathBuf>,
 }
 
 impl PageCache {
-    /// A cache of at most `budget` bytes in memory (0: none) and, if given,
+    /// A cache of at most `limit` bytes in memory (0: none) and, if given,
     /// the directory `dir`.
-    pub fn new(budget: u64, dir: Option<PathBuf>) -> std::io::Result<PageCache> {
-        let mem = (budget > 0).then(|| {
-            let items = (budget / 4096).clamp(16, 1 << 20) as usize;
-            Cache::with_weighter(items, budget, ByBytes)
-        });
+    pub fn new(limit: u64, dir: Option<PathBuf>) -> std::io::Result<PageCache> {
         if let Some(d) = &dir {
             std::fs::create_dir_all(d)?;
         }
-        Ok(PageCache { mem, dir })
+        Ok(PageCache {
+            limit,
+            budget: Arc::default(),
+            queue: Mutex::new(VecDeque::new()),
+            dir,
+        })
     }
 
-    pub fn get(&self, key: &PageKey) -> Option<Arc<[u8]>> {
-        self.mem.as_ref()?.get(key)
+    /// A page of this cache: stored as entry `entry` of commit `lsn`.
+    pub fn page(&self, lsn: u64, entry: u32, crc: u32) -> Arc<Page> {
+        Arc::new(Page::new(lsn, entry, crc, Arc::clone(&self.budget)))
     }
 
-    pub fn insert(&self, key: PageKey, bytes: Arc<[u8]>) {
-        if let Some(m) = &self.mem {
-            m.insert(key, bytes);
+    /// Keeps `bytes` as `page`'s, evicting others past the budget.
+    pub fn fill(&self, page: &Arc<Page>, bytes: Arc<[u8]>) {
+        if self.limit == 0 || !page.set(bytes) {
+            return;
+        }
+        let mut q = self.queue.lock();
+        q.push_back(Arc::downgrade(page));
+        // Each page gets at most one second chance per pass.
+        let mut budget_steps = 2 * q.len();
+        while self.budget.used() > self.limit && budget_steps > 0 {
+            budget_steps -= 1;
+            let Some(w) = q.pop_front() else { break };
+            let Some(p) = w.upgrade() else { continue };
+            if !p.evict_unless_referenced() {
+                q.push_back(w);
+            }
+        }
+        // Forget pages that are gone, now and then.
+        if q.len() > 1024 && q.len() as u64 > 4 * (self.budget.used() / 512 + 1) {
+            q.retain(|w| w.strong_count() > 0);
         }
     }
 
     /// Bytes held in memory.
     pub fn mem_bytes(&self) -> u64 {
-        self.mem.as_ref().map_or(0, |m| m.weight())
+        self.budget.used()
     }
 
     pub fn has_dir(&self) -> bool {
@@ -149,18 +180,15 @@ mod tests {
     #[test]
     fn memory_budget_and_disk_round_trip() {
         let dir = tempfile::tempdir().unwrap();
-        let c = PageCache::new(10 * 4160, Some(dir.path().join("c"))).unwrap();
-        for i in 0..100 {
-            c.insert(
-                PageKey {
-                    db: 1,
-                    lsn: 1,
-                    chunk: i,
-                },
-                vec![i as u8; 4096].into(),
-            );
+        let c = PageCache::new(10 * 4096, Some(dir.path().join("c"))).unwrap();
+        let pages: Vec<_> = (0..100).map(|i| c.page(1, i, 0)).collect();
+        for (i, p) in pages.iter().enumerate() {
+            c.fill(p, vec![i as u8; 4096].into());
         }
-        assert!(c.mem_bytes() <= 10 * 4160, "{}", c.mem_bytes());
+        assert!(c.mem_bytes() <= 10 * 4096, "{}", c.mem_bytes());
+        assert!(pages[99].cached().is_some(), "the newest page stays");
+        drop(pages);
+        assert_eq!(c.mem_bytes(), 0, "dropped pages free their bytes");
         let k = DiskKey {
             db: "p/x.db/log",
             lsn: 3,

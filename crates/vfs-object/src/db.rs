@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -13,12 +13,12 @@ use object_store::path::Path;
 use parking_lot::Mutex;
 use vfs_core::{Error, Result, codes};
 
-use crate::cache::{DiskKey, PageCache, PageKey};
+use crate::cache::{DiskKey, PageCache};
 use crate::client::{Client, FailureKind, StoreError};
 use crate::format::{self, FormatError, HEADER_LEN, Index};
 use crate::keys::DbKeys;
 use crate::runtime::Runtime;
-use crate::version::{Loc, Version};
+use crate::version::{Page, Version};
 
 /// Objects up to this size are read whole when catching up (their pages go
 /// into the cache); larger ones only as far as their index.
@@ -45,11 +45,7 @@ struct CommitMeta {
     chunk_size: u32,
 }
 
-static NEXT_DB: AtomicU64 = AtomicU64::new(1);
-
 pub struct Db {
-    /// Unique in the process (cache keys).
-    pub uid: u64,
     /// The name SQLite opened (for messages).
     pub name: String,
     pub keys: DbKeys,
@@ -91,7 +87,6 @@ pub enum Published {
 impl Db {
     pub fn new(name: &str, keys: DbKeys) -> Arc<Db> {
         Arc::new(Db {
-            uid: NEXT_DB.fetch_add(1, Ordering::Relaxed),
             name: name.to_owned(),
             keys,
             state: Mutex::new(DbState {
@@ -126,32 +121,28 @@ impl Db {
         self.state.lock().last_refresh.is_some()
     }
 
-    /// The state a read transaction beginning at `began` reads: the head,
-    /// after looking for newer commits in the store if the last look
-    /// started more than `poll` ago (or before `began` when `poll` is 0).
-    /// Store failures become errors with `code`.
-    pub fn read_state(
-        &self,
-        ctx: &Ctx,
-        poll: Duration,
-        began: Instant,
-        code: i32,
-    ) -> Result<Arc<Version>> {
-        if let Some(v) = self.fresh_enough(poll, began) {
+    /// The state a read transaction beginning now reads: the head, after
+    /// looking for newer commits in the store if the last look started
+    /// more than `poll` ago (with `poll` zero: before now). Store failures
+    /// become errors with `code`.
+    pub fn read_state(&self, ctx: &Ctx, poll: Duration, code: i32) -> Result<Arc<Version>> {
+        // One clock read per read transaction: it is on every query's path.
+        let began = Instant::now();
+        if let Some(v) = self.fresh_enough(poll, began, began) {
             return Ok(v);
         }
         let _one_at_a_time = self.refresh_lock.lock();
-        if let Some(v) = self.fresh_enough(poll, began) {
+        if let Some(v) = self.fresh_enough(poll, began, Instant::now()) {
             return Ok(v);
         }
         self.catch_up(ctx)
             .map_err(|e| e.into_error(code, &self.name))
     }
 
-    fn fresh_enough(&self, poll: Duration, began: Instant) -> Option<Arc<Version>> {
+    fn fresh_enough(&self, poll: Duration, began: Instant, now: Instant) -> Option<Arc<Version>> {
         let st = self.state.lock();
         let last = st.last_refresh?;
-        let fresh = last >= began || last.elapsed() < poll;
+        let fresh = last >= began || now.saturating_duration_since(last) < poll;
         (fresh && !st.refresh_due).then(|| Arc::clone(&st.head))
     }
 
@@ -196,13 +187,9 @@ impl Db {
         let mut version = head;
         for (idx, whole) in fetched {
             let key = self.keys.commit(idx.header.lsn);
-            let next = version
-                .apply(&idx)
+            let next = self
+                .apply(&ctx.cache, &version, &idx, whole.as_deref())
                 .map_err(|m| CatchUpError::Format(key.to_string(), FormatError(m)))?;
-            self.remember(&idx);
-            if let Some(bytes) = whole {
-                self.cache_pages(&ctx.cache, &idx, &bytes, |i| idx.page_offset(i));
-            }
             version = Arc::new(next);
         }
         let mut st = self.state.lock();
@@ -214,7 +201,27 @@ impl Db {
         Ok(Arc::clone(&st.head))
     }
 
-    fn remember(&self, idx: &Index) {
+    /// `base` with commit `idx` applied; with `bytes` (the whole object),
+    /// its pages go into the cache (a page failing its CRC is left out:
+    /// reading it fetches it again and reports the damage).
+    fn apply(
+        &self,
+        cache: &PageCache,
+        base: &Version,
+        idx: &Index,
+        bytes: Option<&[u8]>,
+    ) -> Result<Version, String> {
+        let c = idx.header.chunk_size as usize;
+        let next = base.apply(idx, |i, e| {
+            let page = cache.page(idx.header.lsn, i as u32, e.crc);
+            let at = idx.page_offset(i) as usize;
+            if let Some(b) = bytes.and_then(|b| b.get(at..at + c))
+                && format::check_page(e.crc, b)
+            {
+                cache.fill(&page, b.into());
+            }
+            page
+        })?;
         self.commits.lock().insert(
             idx.header.lsn,
             CommitMeta {
@@ -223,71 +230,61 @@ impl Db {
                 chunk_size: idx.header.chunk_size,
             },
         );
+        Ok(next)
     }
 
-    /// Puts the pages of commit `idx` into the memory cache, from `bytes`
-    /// where entry `i` starts at `offset(i)`. A page that fails its CRC is
-    /// left out: reading it fetches it again and reports the damage.
-    fn cache_pages(
-        &self,
-        cache: &PageCache,
-        idx: &Index,
-        bytes: &[u8],
-        offset: impl Fn(usize) -> u64,
-    ) {
-        let c = idx.header.chunk_size as usize;
-        for (i, e) in idx.entries.iter().enumerate() {
-            let at = offset(i) as usize;
-            let Some(page) = bytes.get(at..at + c) else {
-                continue;
-            };
-            if format::check_page(e.crc, page) {
-                cache.insert(
-                    PageKey {
-                        db: self.uid,
-                        lsn: idx.header.lsn,
-                        chunk: u64::from(e.chunk),
-                    },
-                    page.into(),
-                );
-            }
-        }
-    }
-
-    /// The bytes of `chunk` at `loc`: from the cache, or one range GET.
-    pub fn read_chunk(&self, ctx: &Ctx, chunk: u64, loc: Loc) -> Result<Arc<[u8]>> {
-        let key = PageKey {
-            db: self.uid,
-            lsn: loc.lsn,
-            chunk,
-        };
-        if let Some(p) = ctx.cache.get(&key) {
+    /// The bytes of `page` (chunk `chunk`): cached, or one range GET.
+    pub fn read_chunk(&self, ctx: &Ctx, chunk: u64, page: &Arc<Page>) -> Result<Arc<[u8]>> {
+        if let Some(p) = page.cached() {
             return Ok(p);
         }
-        let meta = self.commits.lock().get(&loc.lsn).copied().ok_or_else(|| {
+        self.fetch_chunk(ctx, chunk, page)
+    }
+
+    /// Copies `dst.len()` bytes at `within` of `page` (chunk `chunk`).
+    #[inline]
+    pub fn copy_chunk(
+        &self,
+        ctx: &Ctx,
+        chunk: u64,
+        page: &Arc<Page>,
+        dst: &mut [u8],
+        within: usize,
+    ) -> Result<()> {
+        if page.copy_to(dst, within) {
+            return Ok(());
+        }
+        let bytes = self.fetch_chunk(ctx, chunk, page)?;
+        dst.copy_from_slice(&bytes[within..within + dst.len()]);
+        Ok(())
+    }
+
+    /// A cache miss: the directory, or one range GET.
+    fn fetch_chunk(&self, ctx: &Ctx, chunk: u64, page: &Arc<Page>) -> Result<Arc<[u8]>> {
+        let meta = self.commits.lock().get(&page.lsn).copied().ok_or_else(|| {
             Error::new(
                 codes::SQLITE_IOERR_READ,
                 format!(
                     "vfs-object: {:?}: no index known for commit {} (internal error)",
-                    self.name, loc.lsn
+                    self.name, page.lsn
                 ),
             )
         })?;
         let disk_db = self.keys.log_dir().to_string();
         let disk_key = DiskKey {
             db: &disk_db,
-            lsn: loc.lsn,
+            lsn: page.lsn,
             txid: meta.txid,
             chunk,
         };
         if ctx.cache.has_dir()
-            && let Some(p) = ctx.cache.disk_get(&disk_key, loc.crc)
+            && let Some(p) = ctx.cache.disk_get(&disk_key, page.crc)
         {
-            ctx.cache.insert(key, Arc::clone(&p));
+            ctx.cache.fill(page, Arc::clone(&p));
             return Ok(p);
         }
-        let object = self.keys.commit(loc.lsn);
-        let start = meta.data_offset + u64::from(loc.entry) * u64::from(meta.chunk_size);
+        let object = self.keys.commit(page.lsn);
+        let start = meta.data_offset + u64::from(page.entry) * u64::from(meta.chunk_size);
         let range = start..start + u64::from(meta.chunk_size);
         let client = ctx.client.clone();
         let key_for_request = object.clone();
@@ -295,7 +292,7 @@ impl Db {
             .runtime
             .run(async move { client.get_range(&key_for_request, range).await })?
             .map_err(|e| store_error(codes::SQLITE_IOERR_READ, &self.name, &e))?;
-        if bytes.len() != meta.chunk_size as usize || !format::check_page(loc.crc, &bytes) {
+        if bytes.len() != meta.chunk_size as usize || !format::check_page(page.crc, &bytes) {
             return Err(Error::new(
                 codes::SQLITE_IOERR_DATA,
                 format!(
@@ -305,12 +302,12 @@ impl Db {
                 ),
             ));
         }
-        let page: Arc<[u8]> = bytes.as_ref().into();
+        let data: Arc<[u8]> = bytes.as_ref().into();
         if ctx.cache.has_dir() {
-            ctx.cache.disk_put(&disk_key, &page);
+            ctx.cache.disk_put(&disk_key, &data);
         }
-        ctx.cache.insert(key, Arc::clone(&page));
-        Ok(page)
+        ctx.cache.fill(page, Arc::clone(&data));
+        Ok(data)
     }
 
     /// Makes connection `id`, reading LSN `snapshot`, the writer.
@@ -375,7 +372,7 @@ impl Db {
         };
         match outcome {
             Outcome::Committed => {
-                let version = match base.apply(&idx) {
+                let version = match self.apply(&ctx.cache, base, &idx, Some(&cached_body)) {
                     Ok(v) => Arc::new(v),
                     Err(m) => {
                         // Our own encoder produced it: cannot happen, but
@@ -390,8 +387,6 @@ impl Db {
                         ));
                     }
                 };
-                self.remember(&idx);
-                self.cache_pages(&ctx.cache, &idx, &cached_body, |i| idx.page_offset(i));
                 let mut st = self.state.lock();
                 if version.lsn > st.head.lsn {
                     st.head = Arc::clone(&version);

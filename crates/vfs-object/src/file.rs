@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
 use vfs_core::{
@@ -147,10 +147,14 @@ impl MainFile {
         fs: &'a Shared,
         version: &'a Version,
     ) -> impl FnMut(u64) -> Result<Option<Arc<[u8]>>> + 'a {
-        move |chunk| match version.loc(chunk) {
-            None => Ok(None),
-            Some(loc) if loc.lsn == 0 => Ok(None),
-            Some(loc) => db.read_chunk(&fs.ctx, chunk, loc).map(Some),
+        move |chunk| {
+            if chunk.saturating_mul(u64::from(version.chunk_size)) >= version.size {
+                return Ok(None);
+            }
+            match version.page(chunk) {
+                None => Ok(None),
+                Some(page) => db.read_chunk(&fs.ctx, chunk, page).map(Some),
+            }
         }
     }
 
@@ -160,8 +164,10 @@ impl MainFile {
             let mut reader = Self::base_reader(&self.db, &self.fs, &base);
             return txn.writes.read(buf, offset, &mut reader);
         }
-        let v = self.view();
-        read_version(&self.db, &self.fs, &v, buf, offset)
+        match &self.snapshot {
+            Some(v) => read_version(&self.db, &self.fs, v, buf, offset),
+            None => read_version(&self.db, &self.fs, &self.db.head(), buf, offset),
+        }
     }
 
     fn txn_mut(&mut self, what: &str) -> Result<&mut Txn> {
@@ -203,9 +209,10 @@ impl MainFile {
     }
 
     fn size(&self) -> u64 {
-        match &self.txn {
-            Some(t) => t.writes.size(),
-            None => self.view().size,
+        match (&self.txn, &self.snapshot) {
+            (Some(t), _) => t.writes.size(),
+            (None, Some(s)) => s.size,
+            (None, None) => self.db.head().size,
         }
     }
 
@@ -214,12 +221,9 @@ impl MainFile {
             return Ok(());
         }
         if level == LockLevel::Shared {
-            let v = self.db.read_state(
-                &self.fs.ctx,
-                self.poll,
-                Instant::now(),
-                codes::SQLITE_IOERR_LOCK,
-            )?;
+            let v = self
+                .db
+                .read_state(&self.fs.ctx, self.poll, codes::SQLITE_IOERR_LOCK)?;
             self.snapshot = Some(v);
             self.level = LockLevel::Shared;
             return Ok(());
@@ -325,12 +329,9 @@ fn read_version(db: &Db, fs: &Shared, v: &Version, buf: &mut [u8], offset: u64) 
         let within = (pos % c) as usize;
         let len = ((c - within as u64).min(end - pos)) as usize;
         let dst = &mut buf[(pos - offset) as usize..(pos - offset) as usize + len];
-        match v.loc(chunk) {
-            Some(loc) if loc.lsn != 0 => {
-                let page = db.read_chunk(&fs.ctx, chunk, loc)?;
-                dst.copy_from_slice(&page[within..within + len]);
-            }
-            _ => dst.fill(0),
+        match v.page(chunk) {
+            Some(page) => db.copy_chunk(&fs.ctx, chunk, page, dst, within)?,
+            None => dst.fill(0),
         }
         pos += len as u64;
     }

@@ -73,7 +73,7 @@ mod version;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use object_store::ObjectStore;
 use object_store::path::Path;
@@ -230,12 +230,7 @@ impl ObjectVfs {
     pub fn head_lsn(&self, name: &str) -> Result<u64> {
         let db = self.db(name)?;
         Ok(db
-            .read_state(
-                &self.shared.ctx,
-                Duration::ZERO,
-                Instant::now(),
-                codes::SQLITE_IOERR_READ,
-            )?
+            .read_state(&self.shared.ctx, Duration::ZERO, codes::SQLITE_IOERR_READ)?
             .lsn)
     }
 
@@ -284,12 +279,7 @@ impl ObjectVfs {
         };
         let db = self.db(path)?;
         if !db.loaded() {
-            db.read_state(
-                &self.shared.ctx,
-                Duration::ZERO,
-                Instant::now(),
-                codes::SQLITE_CANTOPEN,
-            )?;
+            db.read_state(&self.shared.ctx, Duration::ZERO, codes::SQLITE_CANTOPEN)?;
         }
         if db.head().lsn == 0 && opts.access != OpenAccess::Create && !db.opened_for_create() {
             return Err(Error::cant_open(format!(
@@ -369,12 +359,7 @@ impl Vfs for ObjectVfs {
         }
         let db = self.db(path)?;
         if !db.loaded() {
-            db.read_state(
-                &self.shared.ctx,
-                Duration::ZERO,
-                Instant::now(),
-                codes::SQLITE_IOERR_ACCESS,
-            )?;
+            db.read_state(&self.shared.ctx, Duration::ZERO, codes::SQLITE_IOERR_ACCESS)?;
         }
         Ok(db.head().lsn > 0 || db.opened_for_create())
     }

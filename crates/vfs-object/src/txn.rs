@@ -344,7 +344,12 @@ mod tests {
         w1.write(&[1u8; 1024], 0, &mut base).unwrap();
         w1.write(&[7u8; 1024], 1024, &mut base).unwrap();
         let (idx1, body1) = w1.encode(1, [1; 16], 0, &mut base).unwrap();
-        let v1 = Arc::new(Version::empty().apply(&idx1).unwrap());
+        let cache = crate::cache::PageCache::new(0, None).unwrap();
+        let v1 = Arc::new(
+            Version::empty()
+                .apply(&idx1, |i, e| cache.page(1, i as u32, e.crc))
+                .unwrap(),
+        );
         let mut base1 = |c: u64| -> Result<Option<Arc<[u8]>>> {
             let at = idx1.page_offset(c as usize) as usize;
             Ok(Some(body1[at..at + 1024].into()))

@@ -1,42 +1,121 @@
 //! One state of a database: its LSN, size, chunk size and page map.
 //!
-//! The page map is a persistent vector (structurally shared between
-//! versions), so applying a commit costs O(pages it changed) and holding a
-//! snapshot costs one `Arc`.
+//! The page map is a two-level copy-on-write array: blocks of
+//! [`BLOCK`] slots, each slot pointing at the [`Page`] that holds the
+//! chunk's current bytes (or nothing: a hole). Applying a commit copies the
+//! block pointers and the blocks it touches; a snapshot is one `Arc`; a
+//! lookup is two indexings. A [`Page`] is one stored page of one commit,
+//! shared by every version in which it is current, and carries its cached
+//! bytes (see `cache.rs`).
 
-use rpds::VectorSync;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::format::{FLAG_FULL_IMAGE, Index};
+use parking_lot::RwLock;
 
-/// Where the current bytes of one chunk are.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Loc {
-    /// The commit holding it; 0 for a hole (reads as zeros).
+use crate::cache::Budget;
+use crate::format::{Entry, FLAG_FULL_IMAGE, Index};
+
+/// Slots per block.
+pub const BLOCK: usize = 256;
+
+/// One stored page: where it is, its CRC, and its bytes while cached.
+pub struct Page {
+    /// The commit holding it.
     pub lsn: u64,
     /// Its entry in that commit's index.
     pub entry: u32,
     /// CRC-32 of the stored bytes.
     pub crc: u32,
+    data: RwLock<Option<Arc<[u8]>>>,
+    /// Read since the evictor last looked (second chance).
+    referenced: AtomicBool,
+    budget: Arc<Budget>,
 }
 
-impl Loc {
-    pub const HOLE: Loc = Loc {
-        lsn: 0,
-        entry: 0,
-        crc: 0,
-    };
+impl Page {
+    pub fn new(lsn: u64, entry: u32, crc: u32, budget: Arc<Budget>) -> Page {
+        Page {
+            lsn,
+            entry,
+            crc,
+            data: RwLock::new(None),
+            referenced: AtomicBool::new(false),
+            budget,
+        }
+    }
+
+    /// Copies `dst.len()` bytes from offset `within` of the cached page;
+    /// false when it is not cached.
+    pub fn copy_to(&self, dst: &mut [u8], within: usize) -> bool {
+        let data = self.data.read();
+        let Some(d) = data.as_ref() else {
+            return false;
+        };
+        dst.copy_from_slice(&d[within..within + dst.len()]);
+        self.touch();
+        true
+    }
+
+    /// The cached bytes, if any.
+    pub fn cached(&self) -> Option<Arc<[u8]>> {
+        let d = self.data.read().clone();
+        if d.is_some() {
+            self.touch();
+        }
+        d
+    }
+
+    fn touch(&self) {
+        // Only write the flag when it changes: reads stay shared.
+        if !self.referenced.load(Ordering::Relaxed) {
+            self.referenced.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Sets the bytes; false if they were there already.
+    pub(crate) fn set(&self, bytes: Arc<[u8]>) -> bool {
+        let mut d = self.data.write();
+        if d.is_some() {
+            return false;
+        }
+        self.budget.add(bytes.len());
+        *d = Some(bytes);
+        true
+    }
+
+    /// Drops the bytes unless read since the last call; true if dropped
+    /// (or already gone).
+    pub(crate) fn evict_unless_referenced(&self) -> bool {
+        if self.referenced.swap(false, Ordering::Relaxed) {
+            return false;
+        }
+        if let Some(old) = self.data.write().take() {
+            self.budget.sub(old.len());
+        }
+        true
+    }
 }
+
+impl Drop for Page {
+    fn drop(&mut self) {
+        if let Some(old) = self.data.get_mut().take() {
+            self.budget.sub(old.len());
+        }
+    }
+}
+
+type Block = Vec<Option<Arc<Page>>>;
 
 /// A committed state.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Version {
     pub lsn: u64,
     /// Database size in bytes.
     pub size: u64,
-    /// Chunk size; 0 while the database is empty and has never been
-    /// written.
+    /// Chunk size; 0 while the database has never been written.
     pub chunk_size: u32,
-    pub map: VectorSync<Loc>,
+    blocks: Vec<Arc<Block>>,
 }
 
 impl Version {
@@ -46,66 +125,65 @@ impl Version {
             lsn: 0,
             size: 0,
             chunk_size: 0,
-            map: VectorSync::new_sync(),
+            blocks: Vec::new(),
         }
     }
 
-    /// Where chunk `chunk` is, `None` past the end of the database.
-    pub fn loc(&self, chunk: u64) -> Option<Loc> {
-        if self.chunk_size == 0 || chunk >= self.size.div_ceil(u64::from(self.chunk_size)) {
-            return None;
-        }
-        Some(
-            usize::try_from(chunk)
-                .ok()
-                .and_then(|c| self.map.get(c).copied())
-                .unwrap_or(Loc::HOLE),
-        )
+    /// The page holding chunk `chunk`; `None` for a hole (zeros). Callers
+    /// only ask for chunks below the size.
+    #[inline]
+    pub fn page(&self, chunk: u64) -> Option<&Arc<Page>> {
+        let c = usize::try_from(chunk).ok()?;
+        self.blocks.get(c / BLOCK)?.get(c % BLOCK)?.as_ref()
     }
 
-    /// This version with commit `idx` applied. The caller has checked that
-    /// `idx` is the commit after this one.
-    pub fn apply(&self, idx: &Index) -> Result<Version, String> {
+    /// This version with commit `idx` applied; `page(i, entry)` makes the
+    /// page of entry `i`. The caller has checked that `idx` follows this
+    /// version.
+    pub fn apply(
+        &self,
+        idx: &Index,
+        mut page: impl FnMut(usize, &Entry) -> Arc<Page>,
+    ) -> Result<Version, String> {
         let h = &idx.header;
-        debug_assert_eq!(h.lsn, self.lsn + 1);
         let full = h.flags & FLAG_FULL_IMAGE != 0;
-        let mut map = if full {
-            VectorSync::new_sync()
+        if !full && self.size != 0 && h.chunk_size != self.chunk_size {
+            return Err(format!(
+                "commit {} changes the chunk size from {} to {} without a full image",
+                h.lsn, self.chunk_size, h.chunk_size
+            ));
+        }
+        let mut blocks = if full {
+            Vec::new()
         } else {
-            if self.chunk_size != 0 && h.chunk_size != self.chunk_size && self.size != 0 {
-                return Err(format!(
-                    "commit {} changes the chunk size from {} to {} without a full image",
-                    h.lsn, self.chunk_size, h.chunk_size
-                ));
-            }
-            self.map.clone()
+            self.blocks.clone()
         };
         let count = usize::try_from(h.chunk_count())
             .map_err(|_| format!("commit {}: database too large", h.lsn))?;
-        while map.len() > count {
-            map.drop_last_mut();
+        blocks.truncate(count.div_ceil(BLOCK));
+        if let Some(last) = blocks.last_mut() {
+            let keep = count - (count.div_ceil(BLOCK) - 1) * BLOCK;
+            if last.len() > keep {
+                Arc::make_mut(last).truncate(keep);
+            }
         }
         for (i, e) in idx.entries.iter().enumerate() {
-            let chunk = e.chunk as usize;
-            while map.len() < chunk {
-                map.push_back_mut(Loc::HOLE);
+            let c = e.chunk as usize;
+            let (b, slot) = (c / BLOCK, c % BLOCK);
+            while blocks.len() <= b {
+                blocks.push(Arc::new(Vec::new()));
             }
-            let loc = Loc {
-                lsn: h.lsn,
-                entry: i as u32,
-                crc: e.crc,
-            };
-            if chunk == map.len() {
-                map.push_back_mut(loc);
-            } else {
-                map.set_mut(chunk, loc);
+            let block = Arc::make_mut(&mut blocks[b]);
+            if block.len() <= slot {
+                block.resize(slot + 1, None);
             }
+            block[slot] = Some(page(i, e));
         }
         Ok(Version {
             lsn: h.lsn,
             size: h.db_size,
             chunk_size: h.chunk_size,
-            map,
+            blocks,
         })
     }
 }
@@ -133,28 +211,55 @@ mod tests {
         decode_index(&bytes, None).unwrap()
     }
 
+    fn apply(v: &Version, idx: &Index) -> Result<Version, String> {
+        let budget = Arc::new(Budget::default());
+        v.apply(idx, |i, e| {
+            Arc::new(Page::new(idx.header.lsn, i as u32, e.crc, budget.clone()))
+        })
+    }
+
     #[test]
     fn apply_grow_overwrite_shrink_and_holes() {
         let v0 = Version::empty();
-        assert_eq!(v0.loc(0), None);
-        let v1 = v0.apply(&commit(1, 4 * 512, 512, 0, &[0, 1, 3])).unwrap();
-        assert_eq!(v1.loc(0).unwrap().lsn, 1);
-        assert_eq!(v1.loc(2), Some(Loc::HOLE));
-        assert_eq!(v1.loc(3).unwrap().entry, 2);
-        assert_eq!(v1.loc(4), None);
-        let v2 = v1.apply(&commit(2, 2 * 512, 512, 0, &[1])).unwrap();
-        assert_eq!(v2.loc(0).unwrap().lsn, 1);
-        assert_eq!(v2.loc(1).unwrap().lsn, 2);
-        assert_eq!(v2.loc(2), None);
-        // The older version is untouched.
-        assert_eq!(v1.loc(1).unwrap().lsn, 1);
-        assert_eq!(v1.loc(3).unwrap().lsn, 1);
+        assert!(v0.page(0).is_none());
+        let far = BLOCK as u32 + 3;
+        let size = u64::from(far + 1) * 512;
+        let v1 = apply(&v0, &commit(1, size, 512, 0, &[0, 1, far])).unwrap();
+        assert_eq!(v1.page(0).unwrap().lsn, 1);
+        assert!(v1.page(2).is_none(), "hole");
+        assert_eq!(v1.page(u64::from(far)).unwrap().entry, 2);
+        let v2 = apply(&v1, &commit(2, 2 * 512, 512, 0, &[1])).unwrap();
+        assert_eq!(v2.page(0).unwrap().lsn, 1);
+        assert_eq!(v2.page(1).unwrap().lsn, 2);
+        assert!(v2.page(u64::from(far)).is_none(), "cut off");
+        // Growing again does not bring cut-off pages back.
+        let v3 = apply(&v2, &commit(3, size, 512, 0, &[0])).unwrap();
+        assert!(v3.page(u64::from(far)).is_none());
+        // The older versions are untouched.
+        assert_eq!(v1.page(1).unwrap().lsn, 1);
+        assert_eq!(v1.page(u64::from(far)).unwrap().lsn, 1);
         // A chunk-size change needs a full image.
-        assert!(v2.apply(&commit(3, 2048, 1024, 0, &[0])).is_err());
-        let v3 = v2
-            .apply(&commit(3, 2048, 1024, FLAG_FULL_IMAGE, &[0, 1]))
-            .unwrap();
+        assert!(apply(&v2, &commit(3, 2048, 1024, 0, &[0])).is_err());
+        let v3 = apply(&v2, &commit(3, 2048, 1024, FLAG_FULL_IMAGE, &[0, 1])).unwrap();
         assert_eq!(v3.chunk_size, 1024);
-        assert_eq!(v3.loc(1).unwrap().lsn, 3);
+        assert_eq!(v3.page(1).unwrap().lsn, 3);
+    }
+
+    #[test]
+    fn cached_bytes_are_accounted_and_released() {
+        let budget = Arc::new(Budget::default());
+        let p = Page::new(1, 0, 0, budget.clone());
+        assert!(p.set(vec![1u8; 100].into()));
+        assert!(!p.set(vec![2u8; 100].into()));
+        assert_eq!(budget.used(), 100);
+        let mut b = [0u8; 4];
+        assert!(p.copy_to(&mut b, 10));
+        assert!(!p.evict_unless_referenced(), "second chance");
+        assert!(p.evict_unless_referenced());
+        assert_eq!(budget.used(), 0);
+        assert!(!p.copy_to(&mut b, 0));
+        p.set(vec![3u8; 50].into());
+        drop(p);
+        assert_eq!(budget.used(), 0);
     }
 }
