@@ -160,11 +160,16 @@ impl Version {
         };
         let count = usize::try_from(h.chunk_count())
             .map_err(|_| format!("commit {}: database too large", h.lsn))?;
-        blocks.truncate(count.div_ceil(BLOCK));
-        if let Some(last) = blocks.last_mut() {
-            let keep = count - (count.div_ceil(BLOCK) - 1) * BLOCK;
-            if last.len() > keep {
-                Arc::make_mut(last).truncate(keep);
+        // Cut what lies past the new end (the block holding the end keeps
+        // its head); a database that grows keeps every block it had.
+        let wanted = count.div_ceil(BLOCK);
+        if blocks.len() >= wanted {
+            blocks.truncate(wanted);
+            if let Some(last) = blocks.last_mut() {
+                let keep = count - (wanted - 1) * BLOCK;
+                if last.len() > keep {
+                    Arc::make_mut(last).truncate(keep);
+                }
             }
         }
         for (i, e) in idx.entries.iter().enumerate() {
@@ -243,6 +248,84 @@ mod tests {
         let v3 = apply(&v2, &commit(3, 2048, 1024, FLAG_FULL_IMAGE, &[0, 1])).unwrap();
         assert_eq!(v3.chunk_size, 1024);
         assert_eq!(v3.page(1).unwrap().lsn, 3);
+    }
+
+    #[test]
+    fn growing_past_a_full_block_keeps_every_page() {
+        let n = BLOCK as u32;
+        let all: Vec<u32> = (0..n).collect();
+        let v1 = apply(
+            &Version::empty(),
+            &commit(1, u64::from(n) * 512, 512, 0, &all),
+        )
+        .unwrap();
+        // Grow to 1.5 blocks, writing only the new tail page.
+        let grown = n + n / 2;
+        let v2 = apply(
+            &v1,
+            &commit(2, u64::from(grown) * 512, 512, 0, &[grown - 1]),
+        )
+        .unwrap();
+        for c in 0..u64::from(n) {
+            assert_eq!(v2.page(c).map(|p| p.lsn), Some(1), "chunk {c} lost");
+        }
+        assert_eq!(v2.page(u64::from(grown - 1)).unwrap().lsn, 2);
+        // Shrink into the first block: its tail goes, its head stays.
+        let v3 = apply(&v2, &commit(3, 10 * 512, 512, 0, &[])).unwrap();
+        assert!(v3.page(9).is_some() && v3.page(10).is_none());
+        let v4 = apply(&v3, &commit(4, u64::from(grown) * 512, 512, 0, &[])).unwrap();
+        assert!(v4.page(10).is_none() && v4.page(u64::from(n)).is_none());
+    }
+
+    /// Random commits (growth, shrinking, overwrites, holes, full images)
+    /// against a plain model: chunk → LSN of its page, or a hole.
+    #[test]
+    fn page_map_matches_a_model_over_random_commits() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(23);
+        let mut v = Version::empty();
+        let mut model: Vec<Option<u64>> = Vec::new();
+        for lsn in 1..=400u64 {
+            let count = match rng.gen_range(0..10) {
+                0 => rng.gen_range(0..8),
+                1..=3 => model.len() + rng.gen_range(0..3 * BLOCK),
+                4..=5 => model.len().saturating_sub(rng.gen_range(0..2 * BLOCK)),
+                _ => model.len().max(1),
+            };
+            let full = rng.gen_range(0..25) == 0;
+            let mut pages: Vec<u32> = if full {
+                (0..count as u32).collect()
+            } else {
+                (0..rng.gen_range(0..40))
+                    .filter(|_| count > 0)
+                    .map(|_| rng.gen_range(0..count) as u32)
+                    .collect()
+            };
+            pages.sort_unstable();
+            pages.dedup();
+            let idx = commit(
+                lsn,
+                count as u64 * 512,
+                512,
+                if full { FLAG_FULL_IMAGE } else { 0 },
+                &pages,
+            );
+            v = apply(&v, &idx).unwrap();
+            if full {
+                model.clear();
+            }
+            model.resize(count, None);
+            for &p in &pages {
+                model[p as usize] = Some(lsn);
+            }
+            for (c, want) in model.iter().enumerate() {
+                assert_eq!(
+                    v.page(c as u64).map(|p| p.lsn),
+                    *want,
+                    "LSN {lsn}, chunk {c}"
+                );
+            }
+        }
     }
 
     #[test]
