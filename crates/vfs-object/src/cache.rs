@@ -21,7 +21,7 @@ use std::sync::{Arc, Weak};
 
 use parking_lot::Mutex;
 
-use crate::version::Page;
+use crate::version::{CommitInfo, Page};
 
 /// Bytes held by the pages of one cache.
 #[derive(Debug, Default)]
@@ -75,9 +75,14 @@ impl PageCache {
         })
     }
 
-    /// A page of this cache: stored as entry `entry` of commit `lsn`.
-    pub fn page(&self, lsn: u64, entry: u32, crc: u32) -> Arc<Page> {
-        Arc::new(Page::new(lsn, entry, crc, Arc::clone(&self.budget)))
+    /// A page of this cache: stored as entry `entry` of `commit`.
+    pub fn page(&self, commit: &Arc<CommitInfo>, entry: u32, crc: u32) -> Arc<Page> {
+        Arc::new(Page::new(
+            Arc::clone(commit),
+            entry,
+            crc,
+            Arc::clone(&self.budget),
+        ))
     }
 
     /// Keeps `bytes` as `page`'s, evicting others past the budget.
@@ -181,7 +186,13 @@ mod tests {
     fn memory_budget_and_disk_round_trip() {
         let dir = tempfile::tempdir().unwrap();
         let c = PageCache::new(10 * 4096, Some(dir.path().join("c"))).unwrap();
-        let pages: Vec<_> = (0..100).map(|i| c.page(1, i, 0)).collect();
+        let info = Arc::new(CommitInfo {
+            lsn: 1,
+            txid: [0; 16],
+            data_offset: 96,
+            chunk_size: 4096,
+        });
+        let pages: Vec<_> = (0..100).map(|i| c.page(&info, i, 0)).collect();
         for (i, p) in pages.iter().enumerate() {
             c.fill(p, vec![i as u8; 4096].into());
         }

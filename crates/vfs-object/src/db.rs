@@ -2,7 +2,6 @@
 //! head), the in-process writer slot, and the two things that talk to the
 //! store about it — catching up with the log, and publishing a commit.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -18,11 +17,15 @@ use crate::client::{Client, FailureKind, StoreError};
 use crate::format::{self, FormatError, HEADER_LEN, Index};
 use crate::keys::DbKeys;
 use crate::runtime::Runtime;
-use crate::version::{Page, Version};
+use crate::version::{CommitInfo, Page, Version};
 
-/// Objects up to this size are read whole when catching up (their pages go
-/// into the cache); larger ones only as far as their index.
+/// When catching up with at most [`WHOLE_OBJECT_COMMITS`] commits (a
+/// poll that found a few), objects up to this size are read whole and
+/// their pages go into the cache; otherwise (a cold open of a long log)
+/// only as far as their index.
 const WHOLE_OBJECT_MAX: u64 = 1 << 20;
+/// See [`WHOLE_OBJECT_MAX`].
+const WHOLE_OBJECT_COMMITS: usize = 16;
 /// First range read of a large object: enough for the header and the index
 /// of about 4,000 pages.
 const INDEX_PROBE: u64 = 64 << 10;
@@ -34,15 +37,7 @@ const FETCH_CONCURRENCY: usize = 16;
 pub struct Ctx {
     pub client: Client,
     pub runtime: Runtime,
-    pub cache: PageCache,
-}
-
-/// What a page read needs to know about a commit.
-#[derive(Clone, Copy, Debug)]
-struct CommitMeta {
-    txid: [u8; 16],
-    data_offset: u64,
-    chunk_size: u32,
+    pub cache: Arc<PageCache>,
 }
 
 pub struct Db {
@@ -53,7 +48,6 @@ pub struct Db {
     /// Held while catching up, so concurrent read transactions share one
     /// listing instead of each making their own.
     refresh_lock: Mutex<()>,
-    commits: Mutex<HashMap<u64, CommitMeta>>,
     /// Opened with SQLITE_OPEN_CREATE by this process: exists (empty) even
     /// before its first commit.
     created: AtomicBool,
@@ -96,7 +90,6 @@ impl Db {
                 refresh_due: true,
             }),
             refresh_lock: Mutex::new(()),
-            commits: Mutex::new(HashMap::new()),
             created: AtomicBool::new(false),
         })
     }
@@ -146,15 +139,16 @@ impl Db {
         (fresh && !st.refresh_due).then(|| Arc::clone(&st.head))
     }
 
-    /// Lists the log after the head and applies what it finds, in order.
+    /// Lists the log after the head and applies what it finds, in order,
+    /// as it arrives (at most [`FETCH_CONCURRENCY`] objects in memory).
     fn catch_up(&self, ctx: &Ctx) -> Result<Arc<Version>, CatchUpError> {
         let started = Instant::now();
         let head = self.head();
         let client = ctx.client.clone();
+        let cache = Arc::clone(&ctx.cache);
         let keys = self.keys.clone();
-        let after = keys.commit(head.lsn);
-        let from = head.lsn;
-        let fetched = ctx.runtime.run(async move {
+        let caught_up = ctx.runtime.run(async move {
+            let after = keys.commit(head.lsn);
             let listed = client
                 .list_after(keys.log_dir(), &after)
                 .await
@@ -169,29 +163,31 @@ impl Db {
             let run: Vec<(u64, u64)> = found
                 .into_iter()
                 .enumerate()
-                .take_while(|(i, (l, _))| *l == from + 1 + *i as u64)
+                .take_while(|(i, (l, _))| *l == head.lsn + 1 + *i as u64)
                 .map(|(_, x)| x)
                 .collect();
-            futures::stream::iter(run.into_iter().map(|(lsn, size)| {
+            let whole_max = if run.len() <= WHOLE_OBJECT_COMMITS {
+                WHOLE_OBJECT_MAX
+            } else {
+                0
+            };
+            let mut fetches = futures::stream::iter(run.into_iter().map(|(lsn, size)| {
                 let client = client.clone();
                 let key = keys.commit(lsn);
-                async move { fetch_commit(&client, key, lsn, size).await }
+                async move { fetch_commit(&client, key, lsn, size, whole_max).await }
             }))
-            .buffered(FETCH_CONCURRENCY)
-            .collect::<Vec<_>>()
-            .await
-            .into_iter()
-            .collect::<Result<Vec<_>, _>>()
+            .buffered(FETCH_CONCURRENCY);
+            let mut version = head;
+            while let Some(fetched) = fetches.next().await {
+                let (idx, whole) = fetched?;
+                let next = apply_commit(&cache, &version, &idx, whole.as_deref()).map_err(|m| {
+                    CatchUpError::Format(keys.commit(idx.header.lsn).to_string(), FormatError(m))
+                })?;
+                version = Arc::new(next);
+            }
+            Ok(version)
         });
-        let fetched = fetched.map_err(|e| CatchUpError::Runtime(e.message().to_owned()))??;
-        let mut version = head;
-        for (idx, whole) in fetched {
-            let key = self.keys.commit(idx.header.lsn);
-            let next = self
-                .apply(&ctx.cache, &version, &idx, whole.as_deref())
-                .map_err(|m| CatchUpError::Format(key.to_string(), FormatError(m)))?;
-            version = Arc::new(next);
-        }
+        let version = caught_up.map_err(|e| CatchUpError::Runtime(e.message().to_owned()))??;
         let mut st = self.state.lock();
         if version.lsn > st.head.lsn {
             st.head = version;
@@ -199,38 +195,6 @@ impl Db {
         st.last_refresh = Some(started);
         st.refresh_due = false;
         Ok(Arc::clone(&st.head))
-    }
-
-    /// `base` with commit `idx` applied; with `bytes` (the whole object),
-    /// its pages go into the cache (a page failing its CRC is left out:
-    /// reading it fetches it again and reports the damage).
-    fn apply(
-        &self,
-        cache: &PageCache,
-        base: &Version,
-        idx: &Index,
-        bytes: Option<&[u8]>,
-    ) -> Result<Version, String> {
-        let c = idx.header.chunk_size as usize;
-        let next = base.apply(idx, |i, e| {
-            let page = cache.page(idx.header.lsn, i as u32, e.crc);
-            let at = idx.page_offset(i) as usize;
-            if let Some(b) = bytes.and_then(|b| b.get(at..at + c))
-                && format::check_page(e.crc, b)
-            {
-                cache.fill(&page, b.into());
-            }
-            page
-        })?;
-        self.commits.lock().insert(
-            idx.header.lsn,
-            CommitMeta {
-                txid: idx.header.txid,
-                data_offset: idx.header.data_offset,
-                chunk_size: idx.header.chunk_size,
-            },
-        );
-        Ok(next)
     }
 
     /// The bytes of `page` (chunk `chunk`): cached, or one range GET.
@@ -261,20 +225,11 @@ impl Db {
 
     /// A cache miss: the directory, or one range GET.
     fn fetch_chunk(&self, ctx: &Ctx, chunk: u64, page: &Arc<Page>) -> Result<Arc<[u8]>> {
-        let meta = self.commits.lock().get(&page.lsn).copied().ok_or_else(|| {
-            Error::new(
-                codes::SQLITE_IOERR_READ,
-                format!(
-                    "vfs-object: {:?}: no index known for commit {} (internal error)",
-                    self.name, page.lsn
-                ),
-            )
-        })?;
         let disk_db = self.keys.log_dir().to_string();
         let disk_key = DiskKey {
             db: &disk_db,
-            lsn: page.lsn,
-            txid: meta.txid,
+            lsn: page.lsn(),
+            txid: page.commit.txid,
             chunk,
         };
         if ctx.cache.has_dir()
@@ -283,16 +238,16 @@ impl Db {
             ctx.cache.fill(page, Arc::clone(&p));
             return Ok(p);
         }
-        let object = self.keys.commit(page.lsn);
-        let start = meta.data_offset + u64::from(page.entry) * u64::from(meta.chunk_size);
-        let range = start..start + u64::from(meta.chunk_size);
+        let object = self.keys.commit(page.lsn());
+        let range = page.range();
+        let start = range.start;
         let client = ctx.client.clone();
         let key_for_request = object.clone();
         let bytes = ctx
             .runtime
             .run(async move { client.get_range(&key_for_request, range).await })?
             .map_err(|e| store_error(codes::SQLITE_IOERR_READ, &self.name, &e))?;
-        if bytes.len() != meta.chunk_size as usize || !format::check_page(page.crc, &bytes) {
+        if bytes.len() != page.commit.chunk_size as usize || !format::check_page(page.crc, &bytes) {
             return Err(Error::new(
                 codes::SQLITE_IOERR_DATA,
                 format!(
@@ -372,7 +327,7 @@ impl Db {
         };
         match outcome {
             Outcome::Committed => {
-                let version = match self.apply(&ctx.cache, base, &idx, Some(&cached_body)) {
+                let version = match apply_commit(&ctx.cache, base, &idx, Some(&cached_body)) {
                     Ok(v) => Arc::new(v),
                     Err(m) => {
                         // Our own encoder produced it: cannot happen, but
@@ -431,6 +386,29 @@ impl Db {
             }
         }
     }
+}
+
+/// `base` with commit `idx` applied; with `bytes` (the whole object), its
+/// pages go into the cache (a page failing its CRC is left out: reading it
+/// fetches it again and reports the damage).
+fn apply_commit(
+    cache: &PageCache,
+    base: &Version,
+    idx: &Index,
+    bytes: Option<&[u8]>,
+) -> Result<Version, String> {
+    let c = idx.header.chunk_size as usize;
+    let info = Arc::new(CommitInfo::of(idx));
+    base.apply(idx, |i, e| {
+        let page = cache.page(&info, i as u32, e.crc);
+        let at = idx.page_offset(i) as usize;
+        if let Some(b) = bytes.and_then(|b| b.get(at..at + c))
+            && format::check_page(e.crc, b)
+        {
+            cache.fill(&page, b.into());
+        }
+        page
+    })
 }
 
 fn hex(b: &[u8]) -> String {
@@ -507,15 +485,16 @@ async fn resolve_publication(
 }
 
 /// Reads commit `lsn` (listed with `size` bytes): its index, and the whole
-/// object when it is small.
+/// object when it is at most `whole_max` bytes.
 async fn fetch_commit(
     client: &Client,
     key: Path,
     lsn: u64,
     size: u64,
+    whole_max: u64,
 ) -> Result<(Index, Option<Bytes>), CatchUpError> {
     let format_err = |e: FormatError| CatchUpError::Format(key.to_string(), e);
-    let (idx, whole) = if size <= WHOLE_OBJECT_MAX {
+    let (idx, whole) = if size <= whole_max {
         let bytes = client.get(&key).await.map_err(CatchUpError::Store)?;
         let idx = format::decode_index(&bytes, Some(bytes.len() as u64)).map_err(format_err)?;
         (idx, Some(bytes))

@@ -205,7 +205,7 @@ impl ObjectVfs {
                 ctx: Ctx {
                     client: Client::new(store, policy),
                     runtime: Runtime::new(options.runtime_threads)?,
-                    cache,
+                    cache: Arc::new(cache),
                 },
                 prefix,
                 poll: options.poll,

@@ -347,7 +347,13 @@ mod tests {
         let cache = crate::cache::PageCache::new(0, None).unwrap();
         let v1 = Arc::new(
             Version::empty()
-                .apply(&idx1, |i, e| cache.page(1, i as u32, e.crc))
+                .apply(&idx1, |i, e| {
+                    cache.page(
+                        &Arc::new(crate::version::CommitInfo::of(&idx1)),
+                        i as u32,
+                        e.crc,
+                    )
+                })
                 .unwrap(),
         );
         let mut base1 = |c: u64| -> Result<Option<Arc<[u8]>>> {

@@ -19,10 +19,32 @@ use crate::format::{Entry, FLAG_FULL_IMAGE, Index};
 /// Slots per block.
 pub const BLOCK: usize = 256;
 
+/// What reading a page of a commit needs to know about the commit; shared
+/// by its pages and freed with the last of them.
+#[derive(Debug)]
+pub struct CommitInfo {
+    pub lsn: u64,
+    pub txid: [u8; 16],
+    /// Where its pages start in the object.
+    pub data_offset: u64,
+    pub chunk_size: u32,
+}
+
+impl CommitInfo {
+    pub fn of(idx: &Index) -> CommitInfo {
+        CommitInfo {
+            lsn: idx.header.lsn,
+            txid: idx.header.txid,
+            data_offset: idx.header.data_offset,
+            chunk_size: idx.header.chunk_size,
+        }
+    }
+}
+
 /// One stored page: where it is, its CRC, and its bytes while cached.
 pub struct Page {
     /// The commit holding it.
-    pub lsn: u64,
+    pub commit: Arc<CommitInfo>,
     /// Its entry in that commit's index.
     pub entry: u32,
     /// CRC-32 of the stored bytes.
@@ -34,15 +56,27 @@ pub struct Page {
 }
 
 impl Page {
-    pub fn new(lsn: u64, entry: u32, crc: u32, budget: Arc<Budget>) -> Page {
+    pub fn new(commit: Arc<CommitInfo>, entry: u32, crc: u32, budget: Arc<Budget>) -> Page {
         Page {
-            lsn,
+            commit,
             entry,
             crc,
             data: RwLock::new(None),
             referenced: AtomicBool::new(false),
             budget,
         }
+    }
+
+    /// The LSN of the commit holding it.
+    pub fn lsn(&self) -> u64 {
+        self.commit.lsn
+    }
+
+    /// Where it is in its commit object.
+    pub fn range(&self) -> std::ops::Range<u64> {
+        let c = u64::from(self.commit.chunk_size);
+        let start = self.commit.data_offset + u64::from(self.entry) * c;
+        start..start + c
     }
 
     /// Copies `dst.len()` bytes from offset `within` of the cached page;
@@ -218,8 +252,9 @@ mod tests {
 
     fn apply(v: &Version, idx: &Index) -> Result<Version, String> {
         let budget = Arc::new(Budget::default());
+        let info = Arc::new(CommitInfo::of(idx));
         v.apply(idx, |i, e| {
-            Arc::new(Page::new(idx.header.lsn, i as u32, e.crc, budget.clone()))
+            Arc::new(Page::new(info.clone(), i as u32, e.crc, budget.clone()))
         })
     }
 
@@ -230,24 +265,24 @@ mod tests {
         let far = BLOCK as u32 + 3;
         let size = u64::from(far + 1) * 512;
         let v1 = apply(&v0, &commit(1, size, 512, 0, &[0, 1, far])).unwrap();
-        assert_eq!(v1.page(0).unwrap().lsn, 1);
+        assert_eq!(v1.page(0).unwrap().lsn(), 1);
         assert!(v1.page(2).is_none(), "hole");
         assert_eq!(v1.page(u64::from(far)).unwrap().entry, 2);
         let v2 = apply(&v1, &commit(2, 2 * 512, 512, 0, &[1])).unwrap();
-        assert_eq!(v2.page(0).unwrap().lsn, 1);
-        assert_eq!(v2.page(1).unwrap().lsn, 2);
+        assert_eq!(v2.page(0).unwrap().lsn(), 1);
+        assert_eq!(v2.page(1).unwrap().lsn(), 2);
         assert!(v2.page(u64::from(far)).is_none(), "cut off");
         // Growing again does not bring cut-off pages back.
         let v3 = apply(&v2, &commit(3, size, 512, 0, &[0])).unwrap();
         assert!(v3.page(u64::from(far)).is_none());
         // The older versions are untouched.
-        assert_eq!(v1.page(1).unwrap().lsn, 1);
-        assert_eq!(v1.page(u64::from(far)).unwrap().lsn, 1);
+        assert_eq!(v1.page(1).unwrap().lsn(), 1);
+        assert_eq!(v1.page(u64::from(far)).unwrap().lsn(), 1);
         // A chunk-size change needs a full image.
         assert!(apply(&v2, &commit(3, 2048, 1024, 0, &[0])).is_err());
         let v3 = apply(&v2, &commit(3, 2048, 1024, FLAG_FULL_IMAGE, &[0, 1])).unwrap();
         assert_eq!(v3.chunk_size, 1024);
-        assert_eq!(v3.page(1).unwrap().lsn, 3);
+        assert_eq!(v3.page(1).unwrap().lsn(), 3);
     }
 
     #[test]
@@ -267,9 +302,9 @@ mod tests {
         )
         .unwrap();
         for c in 0..u64::from(n) {
-            assert_eq!(v2.page(c).map(|p| p.lsn), Some(1), "chunk {c} lost");
+            assert_eq!(v2.page(c).map(|p| p.lsn()), Some(1), "chunk {c} lost");
         }
-        assert_eq!(v2.page(u64::from(grown - 1)).unwrap().lsn, 2);
+        assert_eq!(v2.page(u64::from(grown - 1)).unwrap().lsn(), 2);
         // Shrink into the first block: its tail goes, its head stays.
         let v3 = apply(&v2, &commit(3, 10 * 512, 512, 0, &[])).unwrap();
         assert!(v3.page(9).is_some() && v3.page(10).is_none());
@@ -320,7 +355,7 @@ mod tests {
             }
             for (c, want) in model.iter().enumerate() {
                 assert_eq!(
-                    v.page(c as u64).map(|p| p.lsn),
+                    v.page(c as u64).map(|p| p.lsn()),
                     *want,
                     "LSN {lsn}, chunk {c}"
                 );
@@ -331,7 +366,14 @@ mod tests {
     #[test]
     fn cached_bytes_are_accounted_and_released() {
         let budget = Arc::new(Budget::default());
-        let p = Page::new(1, 0, 0, budget.clone());
+        let info = Arc::new(CommitInfo {
+            lsn: 1,
+            txid: [0; 16],
+            data_offset: 96,
+            chunk_size: 100,
+        });
+        let p = Page::new(info, 0, 0, budget.clone());
+        assert_eq!(p.range(), 96..196);
         assert!(p.set(vec![1u8; 100].into()));
         assert!(!p.set(vec![2u8; 100].into()));
         assert_eq!(budget.used(), 100);
