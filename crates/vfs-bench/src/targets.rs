@@ -168,13 +168,13 @@ pub fn all(tmp: &Path) -> Res<Vec<Target>> {
     let _ = vfs_core::register("bench-memdb", memdb.clone(), false)?;
     t.push(memory_target("memdb", "bench-memdb", true));
     // No recorder: register_observed registers the base itself.
-    let _ = vfs_core::register_observed("bench-wrap-memdb", memdb.clone(), None, false)?;
+    let _ = vfs_observe::register_observed("bench-wrap-memdb", memdb.clone(), None, false)?;
     t.push(memory_target("wrap(memdb)", "bench-wrap-memdb", true));
-    let stats = Arc::new(vfs_core::StatsRecorder::new());
-    let _ = vfs_core::register_observed(
+    let stats = Arc::new(vfs_observe::StatsRecorder::new());
+    let _ = vfs_observe::register_observed(
         "bench-wrap-memdb-stats",
         memdb.clone(),
-        Some(stats as Arc<dyn vfs_core::Recorder>),
+        Some(stats as Arc<dyn vfs_observe::Recorder>),
         false,
     )?;
     t.push(memory_target(
@@ -243,11 +243,11 @@ pub fn all(tmp: &Path) -> Res<Vec<Target>> {
         Some("bench-crypto-cksm-native"),
     ));
 
-    let stats = Arc::new(vfs_core::StatsRecorder::new());
-    let _ = vfs_core::register_observed(
+    let stats = Arc::new(vfs_observe::StatsRecorder::new());
+    let _ = vfs_observe::register_observed(
         "bench-wrap-native-stats",
         vfs_core::Native::new()?,
-        Some(stats as Arc<dyn vfs_core::Recorder>),
+        Some(stats as Arc<dyn vfs_observe::Recorder>),
         false,
     )?;
     t.push(disk_target(

@@ -1,4 +1,4 @@
-//! The page codec plugged into `vfs_core::page`.
+//! The page codec plugged into `vfs_page`.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,8 +9,8 @@ use ctr::Ctr128BE;
 use ctr::cipher::{KeyIvInit, StreamCipher, StreamCipherSeek};
 use parking_lot::Mutex;
 use rand::RngCore;
-use vfs_core::page::{Direction, FileInfo, FileStatus, Mapping, PageCodec, PageCtx, StreamCtx};
 use vfs_core::{Control, Error, FileControl, FileKind, OpenName, OpenOptions, Result, codes};
+use vfs_page::{Direction, FileInfo, FileStatus, Mapping, PageCodec, PageCtx, StreamCtx};
 use zeroize::Zeroizing;
 
 use crate::format::{
@@ -50,7 +50,7 @@ pub struct CryptoStats {
 }
 
 /// The encryption codec: a [`PageCodec`] for
-/// [`PageVfs`](vfs_core::page::PageVfs). Most users want
+/// [`PageVfs`](vfs_page::PageVfs). Most users want
 /// [`Crypto`](crate::Crypto), which wraps it.
 pub struct CryptoCodec {
     key: Option<Key>,

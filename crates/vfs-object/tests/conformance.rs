@@ -29,7 +29,7 @@ conformance_suite!(object_memory, |case: &str| {
 conformance_suite!(wrap_object_memory, |case: &str| {
     Backend::register(
         &format!("wrap-object-{case}"),
-        vfs_core::Wrap::new(object(), Arc::new(vfs_core::StatsRecorder::new())),
+        vfs_observe::Wrap::new(object(), Arc::new(vfs_observe::StatsRecorder::new())),
         caps(),
     )
     .at(Location::Prefix("/conf".into()))
