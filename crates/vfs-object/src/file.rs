@@ -13,7 +13,8 @@ use vfs_core::{
 };
 
 use crate::Shared;
-use crate::db::{Db, Published, WriteRefused};
+use crate::db::{Db, WriteRefused};
+use crate::publish::Published;
 use crate::txn::WriteSet;
 use crate::version::Version;
 

@@ -66,6 +66,7 @@ pub mod fault;
 mod file;
 mod format;
 mod keys;
+mod publish;
 mod runtime;
 mod txn;
 mod version;
