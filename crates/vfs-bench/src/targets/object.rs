@@ -27,7 +27,7 @@ use vfs_object::fault::{FaultController, FaultStore};
 use vfs_object::object_store::{self, ObjectStore, memory::InMemory};
 use vfs_object::{ObjectOptions, ObjectVfs};
 
-use super::{ExtraFn, Family, Res, SEQ, Target, memory_target};
+use super::{DiscardFn, ExtraFn, Family, Res, SEQ, Target, memory_target};
 use crate::workloads::{self, Measure, Scale};
 
 /// The injected per-request latency.
@@ -36,8 +36,13 @@ const LATENCY: Duration = Duration::from_millis(20);
 pub(super) fn targets() -> Res<Vec<Target>> {
     let mut out = Vec::new();
     let memory = ObjectVfs::new(Arc::new(InMemory::new()), "bench", ObjectOptions::default())?;
-    let _ = vfs_core::register("bench-object", memory, false)?;
-    let mut t = memory_target("object(memory)", "bench-object", false);
+    let _ = vfs_core::register("bench-object", memory.clone(), false)?;
+    let mut t = memory_target(
+        "object(memory)",
+        "bench-object",
+        false,
+        Some(discard(memory)),
+    );
     t.readers_without_writer = true;
     out.push(t);
 
@@ -66,6 +71,13 @@ pub(super) fn targets() -> Res<Vec<Target>> {
     Ok(out)
 }
 
+/// Deletes a database the bench is done with (its objects).
+fn discard(vfs: ObjectVfs) -> DiscardFn {
+    Box::new(move |db| {
+        let _ = vfs.delete_database(&format!("/{db}.db"));
+    })
+}
+
 /// A read-only-style target over `store`: the database is filled with no
 /// latency, then read warm; the extras measure commits and cold lookups.
 fn remote_target(
@@ -87,6 +99,7 @@ fn remote_target(
         Family::Memory,
         false,
         Box::new(move |tag| format!("file:/{tag}.db?vfs={uri_name}")),
+        discard(vfs.clone()),
     );
     t.read_only = true;
     t.concurrent = false;
@@ -137,19 +150,13 @@ fn commit_extra(
         for i in 0..n {
             conn.execute("INSERT INTO c VALUES (?1)", [i])?;
         }
-        let small = Measure {
-            ops: n as u64,
-            elapsed: start.elapsed(),
-        };
+        let small = Measure::wall(n as u64, start.elapsed());
         let start = Instant::now();
         conn.execute_batch(
             "BEGIN; WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM k WHERE i<1000)
              INSERT INTO c SELECT randomblob(4000) FROM k; COMMIT;",
         )?;
-        let big = Measure {
-            ops: 1,
-            elapsed: start.elapsed(),
-        };
+        let big = Measure::wall(1, start.elapsed());
         let requests = object.request_stats().since(&requests0);
         let commits = stats(&conn)? - lsn0;
         if rep == 0 {
@@ -203,13 +210,7 @@ fn cold_lookup_extra(
                 );
             }
         }
-        Ok(vec![(
-            "object_cold_lookup",
-            Measure {
-                ops: n as u64,
-                elapsed: total,
-            },
-        )])
+        Ok(vec![("object_cold_lookup", Measure::wall(n as u64, total))])
     })
 }
 
