@@ -4,20 +4,20 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
-use aes::Aes256;
-use ctr::Ctr128BE;
-use ctr::cipher::{KeyIvInit, StreamCipher, StreamCipherSeek};
 use parking_lot::Mutex;
 use rand::RngCore;
 use vfs_core::page::{Direction, FileInfo, FileStatus, Mapping, PageCodec, PageCtx, StreamCtx};
-use vfs_core::{Control, Error, FileControl, FileKind, OpenName, OpenOptions, Result, codes};
+use vfs_core::{Error, FileControl, FileKind, OpenName, OpenOptions, Result, codes};
 use zeroize::Zeroizing;
 
 use crate::format::{
     Class, DbKeys, Identity, Kdf, MAGIC, MIN_PAGE_SIZE, NONCE_AT, SLICE, TAG_AT, associated_data,
 };
-use crate::gcm::{PageCipher, PageGcm};
+use crate::gcm::PageCipher;
 use crate::key::{KdfParams, Key, KeySource, argon2id};
+use crate::page1::Page1;
+use crate::session::Ciphers;
+use crate::temp::TempCipher;
 
 /// Settings of a crypto layer.
 #[derive(Clone, Debug, Default)]
@@ -79,7 +79,7 @@ impl std::fmt::Debug for CryptoCodec {
 /// from them (so a journal opened for each transaction costs no key
 /// derivation).
 #[derive(Default)]
-struct DbShared {
+pub(crate) struct DbShared {
     ident: Mutex<Option<Identity>>,
     /// Bumped whenever `ident` changes.
     generation: AtomicU64,
@@ -115,7 +115,7 @@ fn push_bounded<T>(v: &mut Vec<T>, item: T) {
 }
 
 impl DbShared {
-    fn identity(&self) -> Option<Identity> {
+    pub(crate) fn identity(&self) -> Option<Identity> {
         self.ident.lock().clone()
     }
 
@@ -152,13 +152,13 @@ impl std::fmt::Debug for CryptoState {
 
 enum Inner {
     Pages(Box<PageState>),
-    Stream(Box<Ctr128BE<Aes256>>),
+    Stream(Box<TempCipher>),
 }
 
-struct PageState {
+pub(crate) struct PageState {
     class: Class,
     source: KeySource,
-    db: Arc<DbShared>,
+    pub(crate) db: Arc<DbShared>,
     keys: Option<Arc<DbKeys>>,
     /// The `db.generation` `keys` are current for.
     keys_gen: u64,
@@ -171,116 +171,6 @@ struct PageState {
     frame_header_at: Option<u64>,
     /// Journal: the end of the records this handle wrote.
     own_end: u64,
-}
-
-/// Encryptions under one XAES-derived key before a handle draws a new
-/// 96-bit key-derivation nonce: with random 96-bit GCM nonces, 2^24
-/// messages per key collide with probability below 2^-49.
-const SESSION_LIMIT: u32 = 1 << 24;
-
-/// Derived keys a handle keeps for decryption.
-const RECENT: usize = 4;
-
-/// The AES-256-GCM instances a handle uses: XAES-256-GCM derives a key
-/// from the first 12 bytes of each 24-byte nonce. A handle encrypts with
-/// one random 12-byte prefix (its session) for up to [`SESSION_LIMIT`]
-/// pages, so the key schedule runs once per session instead of once per
-/// page; the stored nonce is still a 192-bit XAES-256-GCM nonce, decrypted
-/// by any XAES-256-GCM implementation.
-struct Ciphers {
-    cipher: PageCipher,
-    session: Option<Session>,
-    recent: Vec<([u8; 12], PageGcm)>,
-}
-
-struct Session {
-    n1: [u8; 12],
-    gcm: PageGcm,
-    used: u32,
-}
-
-impl Ciphers {
-    fn new(cipher: PageCipher) -> Ciphers {
-        Ciphers {
-            cipher,
-            session: None,
-            recent: Vec::new(),
-        }
-    }
-
-    fn clear(&mut self) {
-        self.session = None;
-        self.recent.clear();
-    }
-
-    /// The session's prefix and cipher, counting one more encryption.
-    fn for_encrypt(&mut self, keys: &DbKeys) -> (&[u8; 12], &PageGcm) {
-        if self
-            .session
-            .as_ref()
-            .is_some_and(|s| s.used >= SESSION_LIMIT)
-        {
-            self.session = None;
-        }
-        let s = self.session.get_or_insert_with(|| {
-            let mut n1 = [0u8; 12];
-            rand::thread_rng().fill_bytes(&mut n1);
-            Session {
-                gcm: PageGcm::new(self.cipher, &keys.subkey(&n1)),
-                n1,
-                used: 0,
-            }
-        });
-        s.used += 1;
-        (&s.n1, &s.gcm)
-    }
-
-    /// The cipher for nonces starting with `n1`.
-    fn for_decrypt(&mut self, keys: &DbKeys, n1: &[u8; 12]) -> &PageGcm {
-        if let Some(s) = &self.session
-            && s.n1 == *n1
-        {
-            return &s.gcm;
-        }
-        let at = match self.recent.iter().position(|(n, _)| n == n1) {
-            Some(i) => i,
-            None => {
-                if self.recent.len() >= RECENT {
-                    self.recent.remove(0);
-                }
-                self.recent
-                    .push((*n1, PageGcm::new(self.cipher, &keys.subkey(n1))));
-                self.recent.len() - 1
-            }
-        };
-        &self.recent[at].1
-    }
-}
-
-/// Page 1 as this handle last wrote or authenticated it: the stored bytes
-/// (through the end of this layer's slice; bytes below belong to the
-/// layers below, which check them) and the plaintext they decode to. A
-/// stored page 1 equal to `stored` decodes to `plain` without decrypting
-/// again; any other byte, a tampered one included, fails the comparison
-/// and is decrypted and authenticated. SQLite reads page 1's change
-/// counter at the start of every rollback-mode transaction; this spares a
-/// decryption each time (a 4 KiB comparison costs about a twentieth).
-struct Page1 {
-    stored: Vec<u8>,
-    plain: Vec<u8>,
-}
-
-impl Page1 {
-    fn matches(&self, stored: &[u8], slice_end: usize) -> bool {
-        self.plain.len() == stored.len() && stored[..slice_end] == self.stored[..]
-    }
-
-    fn empty() -> Page1 {
-        Page1 {
-            stored: Vec::new(),
-            plain: Vec::new(),
-        }
-    }
 }
 
 /// How a page failed to decode.
@@ -763,15 +653,7 @@ impl PageCodec for CryptoCodec {
         _: OpenOptions,
     ) -> Result<CryptoState> {
         let inner = match self.mapping(file.kind) {
-            Mapping::Stream => {
-                let mut key = Zeroizing::new([0u8; 32]);
-                rand::rngs::OsRng.fill_bytes(&mut *key);
-                let iv = [0u8; 16];
-                Inner::Stream(Box::new(Ctr128BE::<Aes256>::new(
-                    (&*key).into(),
-                    (&iv).into(),
-                )))
-            }
+            Mapping::Stream => Inner::Stream(Box::new(TempCipher::new())),
             _ => Inner::Pages(Box::new(PageState {
                 class: Self::class(file.kind),
                 source: KeySource::from_name(name, self.key.as_ref()),
@@ -910,68 +792,19 @@ impl PageCodec for CryptoCodec {
         let Inner::Pages(st) = &mut state.inner else {
             return None;
         };
-        let Control::Pragma(mut p) = ctl.control() else {
-            return None;
-        };
-        let name = p.name().to_ascii_lowercase();
-        match name.as_str() {
-            "crypto_format" if file.kind == FileKind::MainDb => {
-                if p.value().is_some() {
-                    return Some(Err(Error::new(
-                        codes::SQLITE_ERROR,
-                        "crypto_format is read-only",
-                    )));
-                }
-                let answer = match st.db.identity() {
-                    Some(ident) if file.reserve.is_some_and(|r| r >= self.needed()) => {
-                        format!("xaes-256-gcm v1, {}", ident.kdf.describe())
-                    }
-                    _ => "none".to_owned(),
-                };
-                p.set_result(&answer);
-                Some(Ok(()))
-            }
-            "key" | "rekey" | "hexkey" | "hexrekey" | "textkey" | "textrekey" => {
-                Some(Err(Error::new(
-                    codes::SQLITE_ERROR,
-                    format!(
-                        "PRAGMA {name} is not supported: vfs-crypto takes the key from the URI \
-                         (?hexkey=... or ?key=...) or from the registration; to rekey, copy \
-                         the database with vfs_crypto::rekey_database (VACUUM INTO a target \
-                         URI with the new key)"
-                    ),
-                )))
-            }
-            _ => None,
-        }
+        crate::pragma::file_control(self.needed(), st, file, ctl)
     }
 }
 
 impl CryptoCodec {
-    /// AES-256-CTR under the file's ephemeral key, counter = offset / 16:
-    /// length-preserving and byte-position-local.
     fn stream(&self, state: &mut CryptoState, ctx: &StreamCtx<'_>, data: &mut [u8]) -> Result<()> {
-        let Inner::Stream(ctr) = &mut state.inner else {
+        let Inner::Stream(cipher) = &mut state.inner else {
             return Err(Error::new(
                 codes::SQLITE_INTERNAL,
                 "byte range handed to a page-mapped file",
             ));
         };
-        ctr.try_seek(ctx.offset).map_err(|_| {
-            Error::new(
-                codes::SQLITE_IOERR,
-                format!("offset {} is beyond the stream cipher's range", ctx.offset),
-            )
-        })?;
-        ctr.try_apply_keystream(data).map_err(|_| {
-            Error::new(
-                codes::SQLITE_IOERR,
-                format!(
-                    "range at offset {} is beyond the stream cipher's range",
-                    ctx.offset
-                ),
-            )
-        })?;
+        cipher.apply(ctx, data)?;
         self.temp_bytes
             .fetch_add(data.len() as u64, Ordering::Relaxed);
         Ok(())

@@ -141,6 +141,10 @@ mod copy;
 mod format;
 mod gcm;
 mod key;
+mod page1;
+mod pragma;
+mod session;
+mod temp;
 #[cfg(test)]
 mod tests;
 
