@@ -122,7 +122,10 @@
 //! # What the layer does for the file
 //!
 //! * `SQLITE_IOCAP_SUBPAGE_READ` is cleared for transformed files (so SQLite
-//!   never reads part of an overflow page directly); every other device
+//!   never reads part of an overflow page directly), and so are
+//!   `SQLITE_IOCAP_ATOMIC*` and `SQLITE_IOCAP_BATCH_ATOMIC` (with them,
+//!   SQLite keeps rollback journals in memory and spills them in chunks that
+//!   are not records, which would bypass the mapping); every other device
 //!   characteristic, notably `POWERSAFE_OVERWRITE`, is the base's.
 //! * No memory mapping: vfs-core offers no `xFetch`, and
 //!   `SQLITE_FCNTL_MMAP_SIZE` is not forwarded to the base of a transformed
@@ -1085,7 +1088,7 @@ impl<F: File, C: PageCodec> File for PageFile<F, C> {
     fn device_characteristics(&self) -> DeviceCharacteristics {
         let caps = self.base.device_characteristics();
         if self.state.is_some() {
-            caps.without(DeviceCharacteristics::SUBPAGE_READ)
+            caps.without(TRANSFORM_CLEARS)
         } else {
             caps
         }
@@ -1115,6 +1118,25 @@ impl<F: File, C: PageCodec> File for PageFile<F, C> {
         self.base.shm_unmap(delete)
     }
 }
+
+/// Device characteristics a transformed file never reports, whatever its
+/// base does: sub-page reads (SQLite would read part of an overflow page
+/// directly, which a transform cannot serve without the whole page), and
+/// atomic writes of any size or in batches (SQLite then keeps rollback
+/// journals in memory and, when one spills, writes it out in chunks that
+/// are not records, which the journal mapping cannot follow: they would
+/// reach the base untransformed).
+const TRANSFORM_CLEARS: i32 = DeviceCharacteristics::SUBPAGE_READ
+    | DeviceCharacteristics::BATCH_ATOMIC
+    | ffi::SQLITE_IOCAP_ATOMIC
+    | ffi::SQLITE_IOCAP_ATOMIC512
+    | ffi::SQLITE_IOCAP_ATOMIC1K
+    | ffi::SQLITE_IOCAP_ATOMIC2K
+    | ffi::SQLITE_IOCAP_ATOMIC4K
+    | ffi::SQLITE_IOCAP_ATOMIC8K
+    | ffi::SQLITE_IOCAP_ATOMIC16K
+    | ffi::SQLITE_IOCAP_ATOMIC32K
+    | ffi::SQLITE_IOCAP_ATOMIC64K;
 
 /// Installs (once per process) the hook that requests
 /// [`PageCodec::reserve`] reserved bytes on every new connection whose main
