@@ -62,6 +62,8 @@
 //! ```
 
 pub mod alloc_count;
+#[cfg(target_os = "linux")]
+pub mod alloc_scan;
 mod control;
 mod dispatch;
 mod erased;
