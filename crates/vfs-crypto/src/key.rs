@@ -95,9 +95,11 @@ fn parse_hex(hex: &str) -> std::result::Result<Zeroizing<[u8; 32]>, String> {
 ///
 /// They are recorded in every page's descriptor (see `docs/formats.md`),
 /// so a database keeps the parameters it was created with and a VFS built
-/// with other defaults still opens it. Bounds when reading a file:
-/// memory 2^3..=2^20 KiB (8 KiB to 1 GiB), 1..=16 passes, 1..=8 lanes;
-/// anything else is refused as `SQLITE_NOTADB` before any work is done.
+/// with other defaults still opens it. Bounds of the format: memory
+/// 2^3..=2^20 KiB (8 KiB to 1 GiB), 1..=16 passes, 1..=8 lanes; within
+/// them, a VFS refuses what exceeds its
+/// [`kdf_limit`](crate::CryptoOptions::kdf_limit) ([`KdfParams::LIMIT`] by
+/// default). Either refusal is `SQLITE_NOTADB`, before any work is done.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct KdfParams {
     /// Memory cost as a power of two of KiB (16: 64 MiB).
@@ -116,6 +118,17 @@ impl KdfParams {
         memory_kib_log2: 16,
         iterations: 3,
         lanes: 1,
+    };
+
+    /// The default cap on what a database may ask for
+    /// ([`CryptoOptions::kdf_limit`](crate::CryptoOptions::kdf_limit)):
+    /// 256 MiB, 8 passes, 8 lanes, four times the default's memory and
+    /// about ten times its work (a few seconds at most in an optimised
+    /// build), where the format allows 1 GiB and 16 passes.
+    pub const LIMIT: KdfParams = KdfParams {
+        memory_kib_log2: 18,
+        iterations: 8,
+        lanes: 8,
     };
 
     /// Cheap parameters (1 MiB, 1 pass) for tests and throwaway data only.
@@ -271,6 +284,7 @@ mod tests {
     #[test]
     fn default_params_are_in_bounds() {
         assert!(KdfParams::DEFAULT.in_bounds());
+        assert!(KdfParams::LIMIT.in_bounds());
         assert!(KdfParams::FAST_INSECURE.in_bounds());
         assert!(
             !KdfParams {

@@ -138,12 +138,15 @@
 
 mod codec;
 mod copy;
+mod derive;
 mod format;
 mod gcm;
+mod image;
 mod key;
 mod page1;
 mod pragma;
 mod session;
+mod shared;
 mod temp;
 #[cfg(test)]
 mod tests;

@@ -25,9 +25,10 @@ pub(crate) fn file_control(
                     "crypto_format is read-only",
                 )));
             }
-            let answer = match st.db.identity() {
+            let ident = st.db.lock().trusted.as_ref().map(|k| k.ident.clone());
+            let answer = match ident {
                 Some(ident) if file.reserve.is_some_and(|r| r >= needed) => {
-                    format!("xaes-256-gcm v1, {}", ident.kdf.describe())
+                    format!("xaes-256-gcm v{}, {}", ident.version, ident.kdf.describe())
                 }
                 _ => "none".to_owned(),
             };

@@ -3,7 +3,7 @@
 
 use rand::RngCore;
 
-use crate::format::DbKeys;
+use crate::derive::DbKeys;
 use crate::gcm::{PageCipher, PageGcm};
 
 /// Encryptions under one XAES-derived key before a handle draws a new

@@ -1,6 +1,6 @@
 //! Database files (main, temp, transient): one image per page.
 
-use super::{Io, PageCodec, db_header, grow, is_page_size, read_some};
+use super::{Io, PageCodec, PageCtx, db_header, grow, is_page_size, read_some};
 use crate::{Error, File, Result, codes};
 
 /// Sub-page reads ending within this many bytes of the file's start are
@@ -75,6 +75,25 @@ impl DbMap {
         Ok(())
     }
 
+    /// Reads page 1 and has the codec decode it (for
+    /// [`PageCodec::locked`]); the decode's result is the codec's business.
+    pub(crate) fn check_page1<F: File, C: PageCodec>(
+        &mut self,
+        io: &mut Io<'_, F, C>,
+        scratch: &mut Vec<u8>,
+    ) -> Result<()> {
+        self.refresh(io)?;
+        let Some(p) = self.page_size else {
+            return Ok(());
+        };
+        let img = grow(scratch, p);
+        if read_some(io.base, img, 0)? == p {
+            let _ = io.decode(1, self.reserve, 0, true, img);
+        }
+        img.fill(0);
+        Ok(())
+    }
+
     pub(crate) fn write<F: File, C: PageCodec>(
         &mut self,
         io: &mut Io<'_, F, C>,
@@ -114,7 +133,11 @@ impl DbMap {
         }
         let img = grow(scratch, n);
         img.copy_from_slice(buf);
-        io.encode_page(pgno, self.reserve, stored_reserve, off, img)?;
+        let ctx = PageCtx {
+            stored_reserve,
+            ..io.ctx(pgno, n, self.reserve, off)
+        };
+        io.encode_with(&ctx, img)?;
         io.base.write_at(img, off)
     }
 
@@ -151,7 +174,11 @@ impl DbMap {
             if pgno == 1 {
                 self.learn(io, img);
             }
-            io.encode_page(pgno, self.reserve, stored_reserve, start, img)?;
+            let ctx = PageCtx {
+                stored_reserve,
+                ..io.ctx(pgno, p, self.reserve, start)
+            };
+            io.encode_with(&ctx, img)?;
             io.base.write_at(img, start)?;
             pos = stop;
         }

@@ -298,6 +298,17 @@ pub struct PageCtx<'a> {
     /// (Decode only.) SQLite asked for less than this page; the whole page
     /// was read to serve it.
     pub partial: bool,
+    /// (Decode only.) The image is read by crash recovery: a record of a
+    /// rollback journal this handle did not write (a hot journal played
+    /// back), or a whole WAL frame this handle did not write (WAL
+    /// recovery). Only then may the codec answer [`PageCtx::torn`] for an
+    /// image it cannot authenticate: the layer makes SQLite see the end of
+    /// the log there, as for a write a power cut tore.
+    pub recovery: bool,
+    /// (WAL frames, and their checksum hook.) Bytes 0–15 of the frame's
+    /// header, as SQLite wrote them and as stored: page number, commit size
+    /// and the two salts of the WAL generation the frame belongs to.
+    pub frame_header: Option<[u8; 16]>,
 }
 
 impl PageCtx<'_> {
@@ -315,6 +326,35 @@ impl PageCtx<'_> {
     /// An error with `code` whose message names this page.
     pub fn error(&self, code: i32, what: impl fmt::Display) -> Error {
         Error::new(code, format!("{}: {what}", self.describe()))
+    }
+
+    /// The answer of a decode that finds the image torn, during
+    /// [`recovery`](Self::recovery) only: the layer ends the log there
+    /// (a short read of a journal record; a WAL frame whose salts no
+    /// longer match its WAL). Outside recovery the layer reports it as
+    /// `SQLITE_IOERR_DATA`.
+    pub fn torn(&self, why: impl fmt::Display) -> Error {
+        Error::new(TORN, format!("{}: {why}", self.describe()))
+    }
+}
+
+/// The code of [`PageCtx::torn`].
+const TORN: i32 = codes::SQLITE_IOERR_SHORT_READ;
+
+/// How the layer takes a decode's result: `Ok(true)` decoded, `Ok(false)`
+/// torn (recovery only), `Err` anything else (a torn answer outside
+/// recovery becomes `SQLITE_IOERR_DATA`).
+fn decoded(r: Result<()>, recovery: bool) -> Result<bool> {
+    match r {
+        Ok(()) => Ok(true),
+        Err(e) if e.code() == Some(TORN) => {
+            if recovery {
+                Ok(false)
+            } else {
+                Err(Error::new(codes::SQLITE_IOERR_DATA, e.message().to_owned()))
+            }
+        }
+        Err(e) => Err(e),
     }
 }
 
@@ -402,6 +442,41 @@ pub trait PageCodec: Send + Sync + 'static {
         _dir: Direction,
     ) -> Result<()> {
         Ok(())
+    }
+
+    /// Rollback journals: sees the first journal header (offset 0).
+    ///
+    /// `Encode`: SQLite writes it; `header` is the whole write, which may
+    /// be changed before it is stored: bytes 28..32 (zero in SQLite's
+    /// header, never read by SQLite) are the codec's. A write of fewer than
+    /// 32 bytes at offset 0 (SQLite zeroing the header of a finished
+    /// journal) and a truncation below 32 bytes (an empty `header`) also
+    /// come here: the journal no longer describes a transaction.
+    ///
+    /// `Decode`: the layer reads the stored header (up to 32 bytes) before
+    /// it maps records or serves SQLite's reads of it; restore bytes 28..32
+    /// to zeros. Answer `Ok(false)` when the journal does not belong to the
+    /// database as it now is (a stale journal): the layer then shows SQLite
+    /// a journal without a valid header, which SQLite ignores (and deletes
+    /// when it was to be played back). The default accepts every header.
+    fn journal_header(
+        &self,
+        _state: &mut Self::State,
+        _ctx: &StreamCtx<'_>,
+        _header: &mut [u8],
+        _dir: Direction,
+    ) -> Result<bool> {
+        Ok(true)
+    }
+
+    /// Main databases: the file's lock changed to `level` (after the base
+    /// granted it, or after an unlock). Answer `true` to have the layer
+    /// read page 1 and [`decode`](Self::decode) it right away (with
+    /// [`PageCtx::partial`] set; its result is not reported, an I/O error
+    /// of the read fails the lock), so the codec knows the stored page 1
+    /// as it is under this lock. The default does nothing.
+    fn locked(&self, _state: &mut Self::State, _level: LockLevel) -> bool {
+        false
     }
 
     /// [`Mapping::Stream`] only: transforms bytes about to be written at
@@ -495,6 +570,18 @@ impl<C: PageCodec> PageCodec for Arc<C> {
         dir: Direction,
     ) -> Result<()> {
         (**self).journal_checksum(state, ctx, checksum, dir)
+    }
+    fn journal_header(
+        &self,
+        state: &mut Self::State,
+        ctx: &StreamCtx<'_>,
+        header: &mut [u8],
+        dir: Direction,
+    ) -> Result<bool> {
+        (**self).journal_header(state, ctx, header, dir)
+    }
+    fn locked(&self, state: &mut Self::State, level: LockLevel) -> bool {
+        (**self).locked(state, level)
     }
     fn encode_stream(
         &self,
@@ -613,10 +700,19 @@ pub(crate) fn be32(b: &[u8]) -> u32 {
     u32::from_be_bytes([b[0], b[1], b[2], b[3]])
 }
 
+/// Overwrites `buf` with zeros, in a way the compiler keeps although the
+/// buffer is about to be freed.
+pub(crate) fn wipe(buf: &mut [u8]) {
+    buf.fill(0);
+    std::hint::black_box(&buf);
+}
+
 /// `scratch[..n]`, growing it if needed (only the first time a size is
 /// seen).
 pub(crate) fn grow(scratch: &mut Vec<u8>, n: usize) -> &mut [u8] {
     if scratch.len() < n {
+        // Growing may move the buffer: what it held must not stay behind.
+        wipe(scratch);
         scratch.resize(n, 0);
     }
     &mut scratch[..n]
@@ -649,13 +745,14 @@ pub(crate) struct Io<'a, F: File, C: PageCodec> {
 }
 
 impl<'a, F: File, C: PageCodec> Io<'a, F, C> {
+    /// The context of an image of `page_size` bytes for page `pgno` at
+    /// `offset` (no flag set, no frame header).
     pub(crate) fn ctx(
         &self,
         pgno: u32,
         page_size: usize,
         reserve: Option<usize>,
         offset: u64,
-        partial: bool,
     ) -> PageCtx<'a> {
         PageCtx {
             kind: self.kind,
@@ -665,7 +762,18 @@ impl<'a, F: File, C: PageCodec> Io<'a, F, C> {
             reserve,
             stored_reserve: reserve,
             offset,
-            partial,
+            partial: false,
+            recovery: false,
+            frame_header: None,
+        }
+    }
+
+    /// The context of the journal header (and of every stream range).
+    pub(crate) fn stream_ctx(&self, offset: u64) -> StreamCtx<'a> {
+        StreamCtx {
+            kind: self.kind,
+            path: self.path,
+            offset,
         }
     }
 
@@ -676,29 +784,13 @@ impl<'a, F: File, C: PageCodec> Io<'a, F, C> {
         offset: u64,
         image: &mut [u8],
     ) -> Result<()> {
-        self.encode_page(pgno, reserve, reserve, offset, image)
+        let ctx = self.ctx(pgno, image.len(), reserve, offset);
+        self.encode_with(&ctx, image)
     }
 
-    pub(crate) fn encode_page(
-        &mut self,
-        pgno: u32,
-        reserve: Option<usize>,
-        stored_reserve: Option<usize>,
-        offset: u64,
-        image: &mut [u8],
-    ) -> Result<()> {
-        let ctx = PageCtx {
-            kind: self.kind,
-            path: self.path,
-            pgno,
-            page_size: image.len(),
-            reserve,
-            stored_reserve,
-            offset,
-            partial: false,
-        };
+    pub(crate) fn encode_with(&mut self, ctx: &PageCtx<'_>, image: &mut [u8]) -> Result<()> {
         self.codec
-            .encode(self.state, &ctx, image)
+            .encode(self.state, ctx, image)
             .map_err(|e| e.context(ctx.describe()))
     }
 
@@ -711,17 +803,15 @@ impl<'a, F: File, C: PageCodec> Io<'a, F, C> {
         image: &mut [u8],
     ) -> Result<()> {
         let ctx = PageCtx {
-            kind: self.kind,
-            path: self.path,
-            pgno,
-            page_size: image.len(),
-            reserve,
-            stored_reserve: reserve,
-            offset,
             partial,
+            ..self.ctx(pgno, image.len(), reserve, offset)
         };
-        self.codec
-            .decode(self.state, &ctx, image)
+        self.decode_with(&ctx, image).map(|_| ())
+    }
+
+    /// Decodes `image`; `Ok(false)`: torn (only when `ctx.recovery`).
+    pub(crate) fn decode_with(&mut self, ctx: &PageCtx<'_>, image: &mut [u8]) -> Result<bool> {
+        decoded(self.codec.decode(self.state, ctx, image), ctx.recovery)
             .map_err(|e| e.context(ctx.describe()))
     }
 }
@@ -943,6 +1033,39 @@ macro_rules! with_io {
     }};
 }
 
+impl<F: File, C: PageCodec> PageFile<F, C> {
+    /// Tells the codec of a main database its new lock level, and reads
+    /// page 1 for it when it asks. An I/O error of that read is the lock's
+    /// error (SQLite releases the lock as after any failed lock); what the
+    /// decode finds is the codec's business.
+    fn locked(&mut self, level: LockLevel) -> Result<()> {
+        if self.kind != FileKind::MainDb {
+            return Ok(());
+        }
+        with_io!(self, Ok(()), |map, io, scratch| {
+            if io.codec.locked(io.state, level)
+                && let Map::Db(m) = map
+            {
+                m.check_page1(&mut io, scratch)?;
+            }
+            Ok(())
+        })
+    }
+}
+
+impl<F: File, C: PageCodec> Drop for PageFile<F, C> {
+    /// The scratch buffer last held a page image, decoded when it served a
+    /// partial read: clear it before its memory goes back to the allocator.
+    fn drop(&mut self) {
+        wipe(&mut self.scratch);
+        match &mut self.map {
+            Map::Wal(m) => m.wipe(),
+            Map::Sub(m) => m.wipe(),
+            _ => {}
+        }
+    }
+}
+
 impl<F: File, C: PageCodec> File for PageFile<F, C> {
     fn read_at(&mut self, buf: &mut [u8], offset: u64) -> Result<usize> {
         with_io!(self, self.base.read_at(buf, offset), |map, io, scratch| {
@@ -993,11 +1116,17 @@ impl<F: File, C: PageCodec> File for PageFile<F, C> {
         match &mut self.map {
             Map::Db(m) => m.invalidate(),
             Map::Wal(m) => m.truncated(size),
-            Map::Journal(m) => m.truncated(),
             Map::Sub(m) => m.truncated(size),
-            Map::Pass | Map::Stream => {}
+            Map::Journal(_) | Map::Pass | Map::Stream => {}
         }
-        self.base.truncate(size)
+        self.base.truncate(size)?;
+        if !matches!(self.map, Map::Journal(_)) {
+            return Ok(());
+        }
+        with_io!(self, Ok(()), |map, io, _scratch| match map {
+            Map::Journal(m) => m.truncated(&mut io, size),
+            _ => Ok(()),
+        })
     }
 
     fn sync(&mut self, flags: SyncFlags) -> Result<()> {
@@ -1016,14 +1145,16 @@ impl<F: File, C: PageCodec> File for PageFile<F, C> {
     }
 
     fn lock(&mut self, level: LockLevel) -> Result<()> {
-        self.base.lock(level)
+        self.base.lock(level)?;
+        self.locked(level)
     }
 
     fn unlock(&mut self, level: LockLevel) -> Result<()> {
         if let Map::Db(m) = &mut self.map {
             m.invalidate();
         }
-        self.base.unlock(level)
+        self.base.unlock(level)?;
+        self.locked(level)
     }
 
     fn check_reserved_lock(&mut self) -> Result<bool> {

@@ -103,8 +103,9 @@ impl<B: Vfs> Vfs for Spy<B> {
     type File = SpyFile<B::File>;
     fn open(&self, name: &OpenName<'_>, mut opts: OpenOptions) -> Result<Self::File> {
         let path = name.path().unwrap_or("<temp>").to_owned();
-        if self.log.overlay.lock().contains_key(&path) && opts.access == OpenAccess::ReadWrite {
-            // A planted file: the base must have one too.
+        if self.log.overlay.lock().contains_key(&path) && opts.access != OpenAccess::Create {
+            // A planted file: the base must have one too (memdb opens only
+            // files it has without CREATE).
             opts.access = OpenAccess::Create;
             opts.flags |= OpenOptions::new(opts.kind, OpenAccess::Create).flags;
         }
