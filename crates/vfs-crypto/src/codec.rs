@@ -430,6 +430,12 @@ impl CryptoCodec {
                  authenticated",
             ));
         }
+        self.new_identity(st)
+    }
+
+    /// A new database's identity (a fresh salt, this handle's key), made
+    /// the database's unless another of its files made one first.
+    fn new_identity(&self, st: &PageState) -> Result<Arc<DbKeys>> {
         let kdf = match &st.source {
             KeySource::Raw { .. } => Kdf::Raw,
             KeySource::Passphrase { .. } => {
@@ -492,6 +498,16 @@ impl CryptoCodec {
     }
 
     /// The first journal header, on its way to or from the base.
+    ///
+    /// Version 2 keeps 20 bytes of its own in it: `BE32(before)` at 28..32
+    /// and, at 32..48, a tag over that and SQLite's fields 12..28 (checksum
+    /// seed, database size, sector and page size). A journal whose header
+    /// does not carry the tag (planted, altered, another database's) is not
+    /// one this database may play back: SQLite is shown no journal, so it
+    /// neither truncates the database to the size such a header names nor
+    /// reads a record. A journal whose tag is right but whose transaction
+    /// began from another state of the database (stale) is refused the same
+    /// way once the stored page 1 is known under the playback's lock.
     fn journal_header(
         &self,
         st: &mut PageState,
@@ -499,8 +515,7 @@ impl CryptoCodec {
         header: &mut [u8],
         dir: Direction,
     ) -> Result<bool> {
-        const HEADER: usize = 32;
-        if header.len() < HEADER {
+        if header.len() < STAMP_END {
             // A zeroed or truncated header: no transaction any more.
             if dir == Direction::Encode {
                 st.end_journal();
@@ -512,19 +527,27 @@ impl CryptoCodec {
         if dir == Direction::Decode && !st.published_journal {
             shared.foreign_journal = true;
         }
-        if dir == Direction::Decode && shared.trusted.is_none() {
-            // Page 1 has not authenticated (a wrong key, or a new
-            // database): nothing to check the journal against, and its
-            // records will not decode either.
-            drop(shared);
-            st.journal = None;
-            return Ok(true);
-        }
-        let version = shared
-            .trusted
-            .as_ref()
-            .map_or(FORMAT_VERSION, |k| k.ident.version);
-        if version == V1 {
+        let keys = match (shared.trusted.clone(), dir) {
+            (Some(keys), _) => keys,
+            (None, Direction::Encode) => {
+                // A write transaction reads page 1 first, so this is a new
+                // database's first transaction: its identity is made now,
+                // for this header and the page 1 the transaction writes.
+                drop(shared);
+                let keys = self.new_identity(st)?;
+                shared = st.db.lock();
+                keys
+            }
+            (None, Direction::Decode) => {
+                // Page 1 has not authenticated (a wrong key): nothing to
+                // check the journal against, and its records will not
+                // decode either.
+                drop(shared);
+                st.journal = None;
+                return Ok(true);
+            }
+        };
+        if keys.ident.version == V1 {
             drop(shared);
             st.journal = None;
             return Ok(true);
@@ -538,33 +561,39 @@ impl CryptoCodec {
                     Page1State::Authenticated(id) => id,
                     _ => 0,
                 };
-                header[28..32].copy_from_slice(&before.to_be_bytes());
                 shared.journal = Some(seed);
                 drop(shared);
+                header[28..32].copy_from_slice(&before.to_be_bytes());
+                let tag = keys.journal_tag(before, &header[12..28]);
+                header[32..STAMP_END].copy_from_slice(&tag);
                 st.journal = Some(JournalBinding { before, id: seed });
                 st.published_journal = true;
                 Ok(true)
             }
             Direction::Decode => {
-                let binding = JournalBinding {
-                    before: u32::from_be_bytes([header[28], header[29], header[30], header[31]]),
-                    id: seed,
-                };
-                header[28..32].fill(0);
                 let page1 = shared.page1;
                 drop(shared);
+                let before = u32::from_be_bytes([header[28], header[29], header[30], header[31]]);
+                let tag = keys.journal_tag(before, &header[12..28]);
+                let genuine = header[32..STAMP_END] == tag;
+                header[28..STAMP_END].fill(0);
+                let binding = JournalBinding { before, id: seed };
                 st.journal = Some(binding);
+                let refuse = |why: &str| {
+                    vfs_core::log(
+                        codes::SQLITE_IOERR_DATA,
+                        &format!("vfs-crypto: {}: {why}; ignored", ctx.path),
+                    );
+                    Ok(false)
+                };
+                if !genuine {
+                    return refuse(
+                        "the journal's header was not written for this database with its key                          (planted or altered)",
+                    );
+                }
                 match page1 {
                     Page1State::Authenticated(now) if !binding.fits(now) => {
-                        vfs_core::log(
-                            codes::SQLITE_IOERR_DATA,
-                            &format!(
-                                "vfs-crypto: {}: the journal belongs to an earlier state of the \
-                                 database (stale); ignored",
-                                ctx.path
-                            ),
-                        );
-                        Ok(false)
+                        refuse("the journal belongs to an earlier state of the database (stale)")
                     }
                     Page1State::Failed => Err(Error::new(
                         codes::SQLITE_IOERR_DATA,
@@ -580,6 +609,9 @@ impl CryptoCodec {
         }
     }
 }
+
+/// The end of the bytes version 2 keeps in a journal's first header.
+const STAMP_END: usize = 48;
 
 impl PageCodec for CryptoCodec {
     type State = CryptoState;

@@ -89,6 +89,24 @@ impl DbKeys {
         self.kcv == self.ident.kcv
     }
 
+    /// The tag a version 2 journal's first header carries (bytes 32..48):
+    /// `AES(K, AES(K, 10 'J' 'H' 00 ‖ BE32(before) ‖ 0^8) ⊕ fields)` under
+    /// the mask key `K`, where `fields` are the header's bytes 12..28
+    /// (checksum seed, database size, sector size, page size): a CBC-MAC of
+    /// two blocks, whose first block no checksum mask starts with.
+    pub(crate) fn journal_tag(&self, before: u32, fields: &[u8]) -> [u8; 16] {
+        let mut block = [0u8; 16];
+        block[..4].copy_from_slice(&[0x10, b'J', b'H', 0]);
+        block[4..8].copy_from_slice(&before.to_be_bytes());
+        let mut b = block.into();
+        self.mask.encrypt_block(&mut b);
+        for (x, y) in b.iter_mut().zip(fields) {
+            *x ^= y;
+        }
+        self.mask.encrypt_block(&mut b);
+        b.into()
+    }
+
     /// The mask of a checksum field. `B1 = class ‖ 0 0 0 ‖ BE32(pgno) ‖
     /// BE64(offset)`; version 1: `AES(mask key, B1)`; version 2:
     /// `AES(mask key, AES(mask key, B1) ⊕ binding)` (a CBC-MAC of two

@@ -57,24 +57,32 @@ fn journal_header(seed: u32) -> Vec<u8> {
     h.extend_from_slice(&10u32.to_be_bytes());
     h.extend_from_slice(&512u32.to_be_bytes());
     h.extend_from_slice(&(P as u32).to_be_bytes());
-    h.resize(32, 0);
+    h.resize(512, 0);
     h
 }
 
-/// Opens a journal handle and lets it write its header.
-fn journal(c: &CryptoCodec, path: &str, seed: u32) -> CryptoState {
-    let mut st = open(c, FileKind::MainJournal, path);
-    let ctx = StreamCtx {
+fn header_ctx(path: &str) -> StreamCtx<'_> {
+    StreamCtx {
         kind: FileKind::MainJournal,
         path,
         offset: 0,
-    };
+    }
+}
+
+/// Opens a journal handle and lets it write its header; returns the
+/// header as stored.
+fn journal_with_header(c: &CryptoCodec, path: &str, seed: u32) -> (CryptoState, Vec<u8>) {
+    let mut st = open(c, FileKind::MainJournal, path);
     let mut h = journal_header(seed);
     assert!(
-        c.journal_header(&mut st, &ctx, &mut h, Direction::Encode)
+        c.journal_header(&mut st, &header_ctx(path), &mut h, Direction::Encode)
             .unwrap()
     );
-    st
+    (st, h)
+}
+
+fn journal(c: &CryptoCodec, path: &str, seed: u32) -> CryptoState {
+    journal_with_header(c, path, seed).0
 }
 
 /// A page image as SQLite would hand it over: page 1 starts with the
@@ -199,21 +207,22 @@ fn recovery_reads_find_bad_frames_and_records_torn() {
     assert!(img.iter().all(|b| *b == 0));
 
     // A journal record written by another handle (a hot journal).
-    let mut writer = journal(&c, "/y.db-journal", 9);
+    let (mut writer, mut h) = journal_with_header(&c, "/y.db-journal", 9);
     let rec = ctx(FileKind::MainJournal, 2, 516, SLICE);
     let mut stored = image(2, SLICE);
     c.encode(&mut writer, &rec, &mut stored).unwrap();
     stored[P / 2] ^= 1;
     let mut reader = open(&c, FileKind::MainJournal, "/y.db-journal");
-    let mut h = journal_header(9);
-    h[28..32].copy_from_slice(&0u32.to_be_bytes());
-    let hctx = StreamCtx {
-        kind: FileKind::MainJournal,
-        path: "/y.db-journal",
-        offset: 0,
-    };
-    c.journal_header(&mut reader, &hctx, &mut h, Direction::Decode)
-        .unwrap();
+    assert!(
+        c.journal_header(
+            &mut reader,
+            &header_ctx("/y.db-journal"),
+            &mut h,
+            Direction::Decode
+        )
+        .unwrap()
+    );
+    assert_eq!(h[28..48], [0; 20], "the codec's bytes read back as zeros");
     let mut img = stored.clone();
     let e = c
         .decode(
@@ -431,4 +440,40 @@ fn a_missing_key_is_not_a_database() {
         .unwrap_err();
     assert_eq!(e.code(), Some(codes::SQLITE_NOTADB));
     assert!(e.message().contains("no encryption key"));
+}
+
+#[test]
+fn a_journal_header_not_written_for_this_database_is_refused() {
+    let c = codec(0);
+    let mut db = open(&c, FileKind::MainDb, "/h.db");
+    let mut p1 = image(1, SLICE);
+    c.encode(&mut db, &ctx(FileKind::MainDb, 1, 0, SLICE), &mut p1)
+        .unwrap();
+    let (_, stored) = journal_with_header(&c, "/h.db-journal", 5);
+    assert_ne!(stored[28..48], [0; 20], "stamped");
+    let decode = |h: &[u8]| {
+        let mut reader = open(&c, FileKind::MainJournal, "/h.db-journal");
+        let mut h = h.to_vec();
+        c.journal_header(
+            &mut reader,
+            &header_ctx("/h.db-journal"),
+            &mut h,
+            Direction::Decode,
+        )
+        .unwrap()
+    };
+    assert!(decode(&stored));
+    // SQLite's own header without the stamp (planted), or with any field
+    // SQLite reads changed (the database size it truncates to, the page
+    // size), or with the stamp changed: refused.
+    assert!(!decode(&journal_header(5)));
+    for at in [12, 16, 19, 20, 24, 28, 40] {
+        let mut bad = stored.clone();
+        bad[at] ^= 1;
+        assert!(!decode(&bad), "byte {at}");
+    }
+    // The magic and record count SQLite rewrites at sync are not covered.
+    let mut synced = stored.clone();
+    synced[8..12].copy_from_slice(&7u32.to_be_bytes());
+    assert!(decode(&synced));
 }

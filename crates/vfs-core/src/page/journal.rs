@@ -8,8 +8,9 @@ use crate::{Error, File, Result, codes};
 
 /// Bytes of the first journal header the layer reads and hands to the
 /// codec: SQLite's 28 (magic, record count, checksum seed, database size,
-/// sector size, page size), then 4 bytes SQLite leaves zero.
-const HEADER: usize = 32;
+/// sector size, page size), then 20 bytes SQLite leaves zero (a header is
+/// at least 512 bytes: transformed files report sectors of at least 512).
+pub(crate) const HEADER: usize = 48;
 
 /// Bytes of the header SQLite reads.
 const SQLITE_HEADER: usize = 28;
