@@ -196,6 +196,33 @@ fn an_unreadable_page_size() {
     }
 }
 
+/// SQLite truncates (or extends) the database to the size a hot journal's
+/// header names before it reads a record: a planted header must not get
+/// that far.
+#[test]
+fn a_planted_header_neither_truncates_nor_extends_the_database() {
+    for stack in Stack::ALL {
+        let env = Env::new("hj-size", stack);
+        let db = env.db("v.db");
+        let pages = victim(&env, &db);
+        let size = env.raw(&db, "").unwrap().len();
+        for claimed in [1u32, pages / 2, 1 << 16] {
+            for page_size_field in [0u32, 4096] {
+                plant_journal(&env, &db, &journal(page_size_field, claimed, &[]));
+                let conn = env.open(&db, &hexkey());
+                check_rows(&conn, ROWS);
+                assert_eq!(integrity(&conn), "ok", "{stack:?} claimed {claimed}");
+                drop(conn);
+                assert_eq!(
+                    env.raw(&db, "").unwrap().len(),
+                    size,
+                    "{stack:?}: the database was resized to {claimed} pages"
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn records_from_another_database_under_the_same_key() {
     for stack in Stack::ALL {
