@@ -158,6 +158,8 @@ pub(crate) struct PageState {
     pub(crate) journal: Option<JournalBinding>,
     /// Journal: whether this handle told the database it writes a journal.
     published_journal: bool,
+    /// Journal: whether this handle told the database it plays one back.
+    published_restoring: bool,
     /// The Argon2id result of this handle's passphrase that did not prove
     /// right: reused by this handle only (so a connection with a wrong
     /// passphrase derives once), zeroized when it closes.
@@ -180,6 +182,9 @@ impl PageState {
         self.journal = None;
         if std::mem::take(&mut self.published_journal) {
             self.db.lock().journal = None;
+        }
+        if std::mem::take(&mut self.published_restoring) {
+            self.db.lock().restoring = None;
         }
     }
 }
@@ -586,25 +591,42 @@ impl CryptoCodec {
                     );
                     Ok(false)
                 };
+                if header[..8] != JOURNAL_MAGIC {
+                    // Not a header SQLite plays back (zeroed by a finished
+                    // transaction, or not synced yet): nothing to judge.
+                    return Ok(true);
+                }
                 if !genuine {
                     return refuse(
-                        "the journal's header was not written for this database with its key                          (planted or altered)",
+                        "the journal's header was not written for this database with its key \
+                         (planted or altered)",
                     );
                 }
                 match page1 {
                     Page1State::Authenticated(now) if !binding.fits(now) => {
-                        refuse("the journal belongs to an earlier state of the database (stale)")
+                        return refuse(
+                            "the journal belongs to an earlier state of the database (stale)",
+                        );
                     }
-                    Page1State::Failed => Err(Error::new(
-                        codes::SQLITE_IOERR_DATA,
-                        format!(
-                            "{}: the database's page 1 does not authenticate, so its journal \
-                             cannot be checked against it",
-                            ctx.path
-                        ),
-                    )),
-                    _ => Ok(true),
+                    Page1State::Failed => {
+                        return Err(Error::new(
+                            codes::SQLITE_IOERR_DATA,
+                            format!(
+                                "{}: the database's page 1 does not authenticate, so its \
+                                 journal cannot be checked against it",
+                                ctx.path
+                            ),
+                        ));
+                    }
+                    _ => {}
                 }
+                if !st.published_journal && binding.before != 0 {
+                    // Played back, it restores the page 1 its transaction
+                    // began from: that page 1 carries that id again.
+                    st.db.lock().restoring = Some(binding.before);
+                    st.published_restoring = true;
+                }
+                Ok(true)
             }
         }
     }
@@ -612,6 +634,9 @@ impl CryptoCodec {
 
 /// The end of the bytes version 2 keeps in a journal's first header.
 const STAMP_END: usize = 48;
+
+/// The 8 bytes that open a rollback-journal header SQLite plays back.
+const JOURNAL_MAGIC: [u8; 8] = [0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7];
 
 impl PageCodec for CryptoCodec {
     type State = CryptoState;
@@ -649,6 +674,7 @@ impl PageCodec for CryptoCodec {
                 page1: None,
                 journal: None,
                 published_journal: false,
+                published_restoring: false,
                 failed_kdf: None,
             })),
         };

@@ -103,9 +103,11 @@ impl CryptoCodec {
         st.use_keys(&keys);
         let place = self.place(st, &keys, ctx)?;
         let main_page_1 = ctx.kind == FileKind::MainDb && ctx.pgno == 1;
-        // Page 1 carries the id of the journal being written, if any.
+        // Page 1 carries the id of the journal being written, or of the
+        // state a journal being played back restores, or a random one.
         let page1_id = (main_page_1 && keys.ident.version != V1).then(|| {
-            st.db.lock().journal.unwrap_or_else(|| {
+            let shared = st.db.lock();
+            shared.journal.or(shared.restoring).unwrap_or_else(|| {
                 loop {
                     let id = rand::thread_rng().next_u32();
                     if id != 0 {

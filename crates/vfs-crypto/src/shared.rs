@@ -45,6 +45,10 @@ pub(crate) struct Shared {
     /// The id of the rollback journal this connection is writing (version
     /// 2): every page 1 it writes meanwhile carries it.
     pub(crate) journal: Option<u32>,
+    /// While this connection plays back a journal it did not write: the id
+    /// of the page 1 that journal's transaction began from, which the page
+    /// 1 it restores carries again.
+    pub(crate) restoring: Option<u32>,
     /// A journal this connection did not write was read (SQLite checking
     /// for a hot journal): the next EXCLUSIVE lock, taken to play it back,
     /// checks page 1 first, so the journal is judged against the stored

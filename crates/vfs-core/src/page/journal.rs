@@ -49,6 +49,9 @@ type Header = ([u8; HEADER], usize);
 pub(crate) struct JournalMap {
     /// The stored first header, when current.
     header: Option<Header>,
+    /// Whether the codec saw `header` (written or read) since it was
+    /// loaded: records need that once, not at every record.
+    header_seen: bool,
     /// The end of the records this handle wrote since it wrote the first
     /// header: records before it are its own transaction's; records after
     /// it were written by another handle (a hot journal, played back as
@@ -70,6 +73,7 @@ impl JournalMap {
         size: u64,
     ) -> Result<()> {
         self.header = None;
+        self.header_seen = false;
         self.own_end = self.own_end.min(size);
         self.w_pgno = None;
         self.w_sum = None;
@@ -91,6 +95,7 @@ impl JournalMap {
         let mut h = [0u8; HEADER];
         let n = read_some(io.base, &mut h, 0)?;
         self.header = Some((h, n));
+        self.header_seen = false;
         Ok((h, n))
     }
 
@@ -104,6 +109,7 @@ impl JournalMap {
         let accepted =
             io.codec
                 .journal_header(io.state, &io.stream_ctx(0), &mut h[..n], Direction::Decode)?;
+        self.header_seen = true;
         Ok(((h, n), accepted))
     }
 
@@ -172,6 +178,7 @@ impl JournalMap {
                 let k = n.min(HEADER);
                 h[..k].copy_from_slice(&out[..k]);
                 self.header = Some((h, k));
+                self.header_seen = true;
                 self.own_end = 0;
                 return io.base.write_at(out, 0);
             }
@@ -296,7 +303,9 @@ impl JournalMap {
                 ));
             }
             // The codec learns the header (its binding) before any record.
-            self.decoded_header(io)?;
+            if !self.header_seen || self.header.is_none() {
+                self.decoded_header(io)?;
+            }
             let ctx = PageCtx {
                 recovery: off >= self.own_end,
                 ..io.ctx(pgno, n, io.shape.reserve(), off)
