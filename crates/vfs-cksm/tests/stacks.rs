@@ -8,11 +8,11 @@ use std::sync::{Arc, Mutex};
 
 use common::*;
 use vfs_cksm::Cksm;
-use vfs_core::page::{FileInfo, Mapping, PageCodec, PageCtx, PageVfs};
 use vfs_core::{
-    AccessCheck, File, FileKind, Native, Op, OpenName, OpenOptions, Result, StatsRecorder,
-    SyncFlags, Vfs, Wrap, codes,
+    AccessCheck, File, FileKind, Native, Op, OpenName, OpenOptions, Result, SyncFlags, Vfs, codes,
 };
+use vfs_observe::{StatsRecorder, Wrap};
+use vfs_page::{FileInfo, Mapping, PageCodec, PageCtx, PageVfs};
 
 /// An upper layer that claims 16 reserved bytes just before cksm's
 /// trailer, stamps them, and gives zeros back (as the layer contract asks).

@@ -1,5 +1,6 @@
 //! Errors that carry an SQLite result code and a readable message.
 
+use std::any::Any;
 use std::borrow::Cow;
 use std::fmt;
 use std::io;
@@ -33,7 +34,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Clone)]
 pub struct Error {
     code: Option<i32>,
-    not_found: bool,
+    /// From an `io::Error` of kind `NotFound`: a missing file, which makes
+    /// a failed delete `SQLITE_IOERR_DELETE_NOENT` (not to be confused with
+    /// `SQLITE_NOTFOUND`, [`Error::not_found`]).
+    missing_file: bool,
     message: Cow<'static, str>,
 }
 
@@ -132,7 +136,7 @@ impl Error {
     pub fn new(code: i32, message: impl Into<Cow<'static, str>>) -> Self {
         Error {
             code: Some(code),
-            not_found: false,
+            missing_file: false,
             message: message.into(),
         }
     }
@@ -141,7 +145,7 @@ impl Error {
     pub fn io(message: impl Into<Cow<'static, str>>) -> Self {
         Error {
             code: None,
-            not_found: false,
+            missing_file: false,
             message: message.into(),
         }
     }
@@ -180,7 +184,7 @@ impl Error {
     pub fn code_for(&self, op: Op) -> i32 {
         match self.code {
             Some(code) => code,
-            None if op == Op::Delete && self.not_found => ffi::SQLITE_IOERR_DELETE_NOENT,
+            None if op == Op::Delete && self.missing_file => ffi::SQLITE_IOERR_DELETE_NOENT,
             None => op.default_code(),
         }
     }
@@ -205,10 +209,9 @@ impl Error {
 
 impl From<io::Error> for Error {
     fn from(e: io::Error) -> Self {
-        let not_found = e.kind() == io::ErrorKind::NotFound;
         Error {
             code: None,
-            not_found,
+            missing_file: e.kind() == io::ErrorKind::NotFound,
             message: Cow::Owned(e.to_string()),
         }
     }
@@ -233,6 +236,17 @@ impl fmt::Debug for Error {
 }
 
 impl std::error::Error for Error {}
+
+/// The text of a caught panic (`catch_unwind`'s payload).
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        s
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s
+    } else {
+        "non-string panic payload"
+    }
+}
 
 /// The symbolic name of a primary or extended SQLite result code
 /// (`"SQLITE_IOERR_READ"`), or `"SQLITE_UNKNOWN(<n>)"`-style text for codes

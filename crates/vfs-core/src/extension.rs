@@ -46,14 +46,14 @@
 //! The registration function should undo its own registrations when it
 //! fails: after an error, SQLite unloads the library.
 
-use std::any::Any;
-use std::ffi::{CStr, c_char, c_int};
+use std::ffi::{c_char, c_int};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use libsqlite3_sys as ffi;
 use parking_lot::Mutex;
 
 use crate::Result;
+use crate::error::panic_message;
 
 #[doc(hidden)]
 pub use libsqlite3_sys as __ffi;
@@ -165,16 +165,6 @@ fn run_once(init: fn() -> Result<()>) -> Outcome {
     outcome
 }
 
-fn panic_message(payload: &(dyn Any + Send)) -> &str {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        s
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s
-    } else {
-        "non-string panic payload"
-    }
-}
-
 /// The body of the entry point declared by [`sqlite_extension!`](crate::sqlite_extension).
 ///
 /// # Safety
@@ -221,25 +211,6 @@ pub unsafe fn __entry_point(
             }
         }
     }
-}
-
-/// Copies `s` into memory from `sqlite3_malloc64`, for SQLite to free
-/// (a `%s` `sqlite3_mprintf`, which the API table has no wrapper for).
-/// Null when SQLite is out of memory.
-///
-/// # Safety
-///
-/// SQLite is usable (linked in, or the host's table is bound).
-pub(crate) unsafe fn sqlite_strdup(s: &CStr) -> *mut c_char {
-    let bytes = s.to_bytes_with_nul();
-    // SAFETY: a plain allocation of bytes.len() bytes (at least 1).
-    let p = unsafe { ffi::sqlite3_malloc64(bytes.len() as u64) }.cast::<c_char>();
-    if !p.is_null() {
-        // SAFETY: p is a fresh allocation of bytes.len() bytes that cannot
-        // overlap `s`.
-        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr().cast::<c_char>(), p, bytes.len()) };
-    }
-    p
 }
 
 /// `sqlite3_initialize()`, which a host has already run before it loads an
@@ -291,7 +262,9 @@ pub(crate) unsafe fn auto_extension(entry: EntryPoint) -> c_int {
     rc
 }
 
-/// Copies `message` into memory from `malloc` (a `sqlite3_malloc`).
+/// Copies `message` (its first MiB) into memory from `malloc`, a
+/// `sqlite3_malloc`: the host's own when the bindings may not be bound yet,
+/// which is why this is not a `SqliteString`.
 ///
 /// # Safety
 ///
@@ -300,18 +273,10 @@ unsafe fn copy_with(
     malloc: unsafe extern "C" fn(c_int) -> *mut std::ffi::c_void,
     message: &str,
 ) -> *mut c_char {
-    let clean = message.replace('\0', " ");
-    let len = clean.len().min(1 << 20);
-    // SAFETY: a plain allocation; len + 1 fits in a c_int.
-    let p = unsafe { malloc(len as c_int + 1) }.cast::<u8>();
-    if !p.is_null() {
-        // SAFETY: p holds len + 1 bytes and cannot overlap `clean`.
-        unsafe {
-            std::ptr::copy_nonoverlapping(clean.as_ptr(), p, len);
-            *p.add(len) = 0;
-        }
-    }
-    p.cast()
+    let bytes = &message.as_bytes()[..message.len().min(1 << 20)];
+    // SAFETY: `malloc(n)` returns null or n bytes (contract); n is at most
+    // 1 MiB + 1, which fits in a c_int.
+    unsafe { crate::sqlite_string::copy_with(|n| malloc(n as c_int), bytes) }
 }
 
 #[cfg(not(feature = "loadable_extension"))]
@@ -524,6 +489,8 @@ mod host {
 
 #[cfg(test)]
 mod tests {
+    use std::ffi::CStr;
+
     use super::*;
     use crate::{Error, codes};
 
@@ -570,17 +537,6 @@ mod tests {
                 Some("the extension's registration panicked: boom".to_owned())
             )
         );
-    }
-
-    #[test]
-    fn strdup_copies_into_sqlite_memory() {
-        // SAFETY: SQLite is linked in.
-        let p = unsafe { sqlite_strdup(c"vfs name") };
-        assert!(!p.is_null());
-        // SAFETY: NUL-terminated copy from sqlite3_malloc64.
-        assert_eq!(unsafe { CStr::from_ptr(p) }, c"vfs name");
-        // SAFETY: allocated by sqlite3_malloc64.
-        unsafe { ffi::sqlite3_free(p.cast()) };
     }
 
     #[test]

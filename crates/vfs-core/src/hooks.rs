@@ -43,6 +43,7 @@ use std::sync::{Arc, OnceLock};
 use libsqlite3_sys as ffi;
 use parking_lot::RwLock;
 
+use crate::sqlite_string::SqliteString;
 use crate::{Error, Result, code_name, codes};
 
 type HookFn = dyn Fn(&Connection<'_>) -> Result<()> + Send + Sync;
@@ -121,12 +122,9 @@ unsafe fn set_open_error(pz_err: *mut *mut c_char, msg: &str) {
     if pz_err.is_null() {
         return;
     }
-    let Ok(c) = CString::new(msg.replace('\0', " ")) else {
-        return;
-    };
-    // SAFETY: "%s" with a valid C string; SQLite frees the slot with
-    // sqlite3_free, which matches sqlite3_mprintf. The slot starts null.
-    unsafe { *pz_err = crate::extension::sqlite_strdup(&c) };
+    // SAFETY: the slot SQLite passes starts null and is freed by SQLite
+    // with sqlite3_free.
+    unsafe { SqliteString::store(pz_err, SqliteString::new(msg)) };
 }
 
 unsafe extern "C" fn auto_entry(
@@ -282,17 +280,9 @@ impl Connection<'_> {
                 args.as_mut_ptr().cast::<c_void>(),
             )
         };
-        let answer = if args[0].is_null() {
-            None
-        } else {
-            // SAFETY: a non-null [0] is a NUL-terminated string the VFS
-            // allocated with sqlite3_mprintf; we copy it, then free it.
-            unsafe {
-                let s = CStr::from_ptr(args[0]).to_string_lossy().into_owned();
-                ffi::sqlite3_free(args[0].cast());
-                Some(s)
-            }
-        };
+        // SAFETY: a non-null [0] is a NUL-terminated string the VFS
+        // allocated with SQLite's allocator for us to free.
+        let answer = unsafe { SqliteString::from_raw(args[0]) }.map(|s| s.to_string_lossy());
         match rc {
             ffi::SQLITE_OK => Ok(Some(answer.unwrap_or_default())),
             ffi::SQLITE_NOTFOUND => Ok(None),

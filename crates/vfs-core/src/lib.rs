@@ -9,15 +9,29 @@
 //! * [`Native`]: SQLite's platform VFS as a base for shims over real files.
 //! * [`LockManager`]: SQLite's five lock levels for files shared in-process.
 //! * [`ShmGroup`]: in-process WAL shared memory, one line to opt in.
-//! * [`DynVfs`]: the type-erased form for stacks chosen at run time.
+//! * [`DynVfs`] / [`erase`]: the type-erased form for stacks chosen at run
+//!   time.
+//! * [`forward_vfs!`], [`forward_file!`], [`lock_via!`], [`no_lock!`]: the
+//!   repetitive parts of a shim's or a backend's impls, in one line.
 //! * [`db::Database`]: a minimal owned connection for helpers that must
 //!   run SQL without depending on a Rust SQLite binding.
-//! * [`Wrap`] and [`Recorder`]: observe every operation of any VFS
-//!   ([`StatsRecorder`], [`TracingRecorder`]); see `docs/observability.md`.
+//! * [`hooks`]: safe code run on every new connection;
+//!   [`extension`]: the entry point of a loadable extension.
 //!
-//! The only `unsafe` code of the workspace lives in this crate (`dispatch`,
-//! `registry`, `native`, `control`, `name`, `shm`, `hooks`, `db`, `extension`), each block with a
-//! `// SAFETY:` comment. See `docs/architecture.md` and `docs/contract.md`.
+//! Built on it, in their own crates: the page-mapping layer of the
+//! transforming shims (`vfs-page`) and `Wrap` with its recorders
+//! (`vfs-observe`).
+//!
+//! The only `unsafe` code of the workspace lives in this crate, each block
+//! with a `// SAFETY:` comment, in these modules: `dispatch` (the
+//! trampolines), `registry`, `native`, `control` (file-control arguments),
+//! `name` (`xOpen`'s name and URI parameters), `shm` (region pointers),
+//! `hooks`, `db` and `extension` (SQLite's connection, SQL and extension
+//! APIs),
+//! `sqlite_string` (strings SQLite frees), `simd` (the runtime CPU dispatch
+//! of vfs-cksm's kernel) and, with the `test-support` feature only,
+//! `alloc_count` (a counting global allocator). Everything else is safe
+//! code. See `docs/architecture.md` and `docs/contract.md`.
 //!
 //! ```
 //! use vfs_core::{AccessCheck, File, OpenName, OpenOptions, Result, SyncFlags, Vfs};
@@ -63,6 +77,7 @@
 //! reg.unregister().unwrap();
 //! ```
 
+#[cfg(feature = "test-support")]
 pub mod alloc_count;
 #[cfg(target_os = "linux")]
 pub mod alloc_scan;
@@ -72,30 +87,28 @@ mod dispatch;
 mod erased;
 mod error;
 pub mod extension;
+mod forward;
 pub mod hooks;
 mod lock;
 mod name;
 mod native;
-pub mod page;
-mod recorder;
 mod registry;
 pub mod shm;
+// An internal kernel of vfs-cksm, not API: it lives here only because its
+// runtime CPU dispatch needs `unsafe` (see docs/architecture.md).
+#[doc(hidden)]
 pub mod simd;
+mod sqlite_string;
 mod traits;
 mod types;
-mod wrap;
 
-pub use control::{Control, FileControl, Pragma};
+pub use control::{Control, FileControl, Pragma, fcntl};
 pub use dispatch::{LastError, clear_last_error, last_error, log};
-pub use erased::DynVfs;
+pub use erased::{DynVfs, erase};
 pub use error::{Error, Op, Result, code_name, codes};
 pub use lock::{FileLock, LockManager};
 pub use name::OpenName;
 pub use native::{Native, NativeFile};
-pub use recorder::{
-    Event, KindStats, Latency, LatencyMode, OpStats, Recorder, Stats, StatsRecorder,
-    TRACING_TARGET, TracingRecorder,
-};
 pub use registry::{
     RegisterOptions, Registration, find, open_files, register, register_with, unregister,
 };
@@ -103,8 +116,8 @@ pub use shm::{ShmConnection, ShmGroup, ShmLockOp, ShmRegion};
 pub use traits::{File, ResolvedPath, ShmSupport, Vfs};
 pub use types::{
     AccessCheck, DeviceCharacteristics, FileKind, LockLevel, OpenAccess, OpenOptions, SyncFlags,
+    parse_bool,
 };
-pub use wrap::{Wrap, WrapFile, register_observed};
 
 /// The README's Rust examples, compiled and run as doctests so they stay
 /// true.

@@ -104,14 +104,13 @@ impl<'a> OpenName<'a> {
         unsafe { CStr::from_ptr(value) }.to_str().ok()
     }
 
-    /// URI parameter `key` read as a boolean (`1/yes/true/on` or
-    /// `0/no/false/off`), or `default` when absent or unreadable.
+    /// URI parameter `key` read as a boolean ([`parse_bool`](crate::parse_bool):
+    /// `1/yes/true/on` or `0/no/false/off`), or `default` when absent or
+    /// unreadable.
     pub fn bool_parameter(&self, key: &str, default: bool) -> bool {
-        match self.parameter(key).map(str::to_ascii_lowercase).as_deref() {
-            Some("1" | "yes" | "true" | "on") => true,
-            Some("0" | "no" | "false" | "off") => false,
-            _ => default,
-        }
+        self.parameter(key)
+            .and_then(crate::parse_bool)
+            .unwrap_or(default)
     }
 
     /// The name of the main database this file belongs to: the path itself

@@ -99,6 +99,23 @@ impl FileKind {
     }
 }
 
+/// Reads a boolean as SQLite's URI parameters and pragmas spell it:
+/// `1`, `yes`, `true`, `on` or `0`, `no`, `false`, `off`, in any case, with
+/// surrounding spaces ignored; `None` for anything else.
+///
+/// ```
+/// assert_eq!(vfs_core::parse_bool(" ON"), Some(true));
+/// assert_eq!(vfs_core::parse_bool("0"), Some(false));
+/// assert_eq!(vfs_core::parse_bool("maybe"), None);
+/// ```
+pub fn parse_bool(text: &str) -> Option<bool> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "1" | "yes" | "true" | "on" => Some(true),
+        "0" | "no" | "false" | "off" => Some(false),
+        _ => None,
+    }
+}
+
 /// How a file is opened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OpenOptions {
@@ -281,6 +298,17 @@ impl DeviceCharacteristics {
     pub const SUBPAGE_READ: i32 = 0x0000_8000;
     /// `SQLITE_IOCAP_ATOMIC` (every write atomic): never claimed by default.
     pub const ATOMIC: i32 = ffi::SQLITE_IOCAP_ATOMIC;
+    /// `SQLITE_IOCAP_ATOMIC` and every `SQLITE_IOCAP_ATOMIC512` ..
+    /// `SQLITE_IOCAP_ATOMIC64K` (writes of that size are atomic).
+    pub const ATOMIC_ANY: i32 = ffi::SQLITE_IOCAP_ATOMIC
+        | ffi::SQLITE_IOCAP_ATOMIC512
+        | ffi::SQLITE_IOCAP_ATOMIC1K
+        | ffi::SQLITE_IOCAP_ATOMIC2K
+        | ffi::SQLITE_IOCAP_ATOMIC4K
+        | ffi::SQLITE_IOCAP_ATOMIC8K
+        | ffi::SQLITE_IOCAP_ATOMIC16K
+        | ffi::SQLITE_IOCAP_ATOMIC32K
+        | ffi::SQLITE_IOCAP_ATOMIC64K;
 
     /// Whether all bits of `flag` are set.
     pub fn has(self, flag: i32) -> bool {

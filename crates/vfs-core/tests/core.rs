@@ -269,7 +269,7 @@ fn temp_files_are_deleted_on_close() {
 #[test]
 fn type_erased_registration_works() {
     let name = unique_name("dyn");
-    let chosen: Box<dyn vfs_core::DynVfs> = Box::new(TestVfs::new(true));
+    let chosen: Box<dyn vfs_core::DynVfs> = vfs_core::erase(TestVfs::new(true));
     let reg = vfs_core::register(&name, chosen, false).unwrap();
     let conn = open(&name, "d.db");
     let mode: String = conn

@@ -1,6 +1,6 @@
-//! The page codec plugged into `vfs_core::page`: settings, per-file state,
-//! keys, and the codec's hooks. Page images themselves are sealed and
-//! opened in `image.rs`.
+//! The page codec plugged into `vfs_page`: settings, per-file state, keys,
+//! and the codec's hooks. Page images themselves are sealed and opened in
+//! `image.rs`.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -8,8 +8,8 @@ use std::sync::{Arc, Weak};
 
 use parking_lot::Mutex;
 use rand::RngCore;
-use vfs_core::page::{Direction, FileInfo, FileStatus, Mapping, PageCodec, PageCtx, StreamCtx};
 use vfs_core::{Error, FileControl, FileKind, LockLevel, OpenName, OpenOptions, Result, codes};
+use vfs_page::{Direction, FileInfo, FileStatus, Mapping, PageCodec, PageCtx, StreamCtx};
 use zeroize::Zeroizing;
 
 use crate::derive::DbKeys;
@@ -88,7 +88,7 @@ enum DbKey {
 }
 
 /// The encryption codec: a [`PageCodec`] for
-/// [`PageVfs`](vfs_core::page::PageVfs). Most users want
+/// [`PageVfs`](vfs_page::PageVfs). Most users want
 /// [`Crypto`](crate::Crypto), which wraps it.
 pub struct CryptoCodec {
     key: Option<Key>,

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use rand::RngCore;
-use vfs_core::page::PageCtx;
 use vfs_core::{Error, FileKind, Result, codes};
+use vfs_page::PageCtx;
 
 use crate::codec::{CryptoCodec, Fail, PageState};
 use crate::derive::DbKeys;

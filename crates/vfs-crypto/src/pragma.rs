@@ -1,8 +1,8 @@
 //! The SQL a crypto database answers: `PRAGMA crypto_format`, and
 //! SQLCipher's key pragmas refused with a pointer to the URI parameters.
 
-use vfs_core::page::FileStatus;
 use vfs_core::{Control, Error, FileControl, FileKind, Result, codes};
+use vfs_page::FileStatus;
 
 use crate::codec::PageState;
 

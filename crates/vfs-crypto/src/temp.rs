@@ -6,8 +6,8 @@ use aes::Aes256;
 use ctr::Ctr128BE;
 use ctr::cipher::{KeyIvInit, StreamCipher, StreamCipherSeek};
 use rand::RngCore;
-use vfs_core::page::StreamCtx;
 use vfs_core::{Error, Result, codes};
+use vfs_page::StreamCtx;
 use zeroize::Zeroizing;
 
 /// The cipher of one temporary file.

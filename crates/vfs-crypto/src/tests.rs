@@ -1,7 +1,7 @@
 //! Unit tests of the codec against the page layer's contract.
 
-use vfs_core::page::{Direction, FileInfo, PageCodec, PageCtx, StreamCtx};
 use vfs_core::{FileKind, OpenAccess, OpenName, OpenOptions, codes};
+use vfs_page::{Direction, FileInfo, PageCodec, PageCtx, StreamCtx};
 
 use crate::format::{AD_LEN, AD_LEN_V1, Class, Identity, Kdf, MAGIC, Place, associated_data};
 use crate::{CryptoCodec, CryptoOptions, CryptoState, KdfParams, Key, SLICE};

@@ -3,13 +3,12 @@
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 
 use parking_lot::{Mutex, MutexGuard};
 use vfs_core::shm::{ShmLockOp, ShmRegion};
 use vfs_core::{
     AccessCheck, Control, DeviceCharacteristics, Error, File, FileControl, FileKind, LockLevel, Op,
-    OpenAccess, OpenName, OpenOptions, Result, ShmSupport, SyncFlags, Vfs, codes,
+    OpenAccess, OpenName, OpenOptions, Result, SyncFlags, Vfs, codes,
 };
 
 use crate::model::{
@@ -75,6 +74,119 @@ impl<B: Vfs> Fault<B> {
     /// The base VFS.
     pub fn base(&self) -> &B {
         &self.machine.base
+    }
+
+    /// Syncs directory `dir` (`fsync` of the directory, a path without the
+    /// trailing `/`): every creation, deletion and [`rename`](Fault::rename)
+    /// of an entry directly in `dir` becomes durable. SQLite never does
+    /// this itself except through `delete(path, sync_dir = true)` and the
+    /// first sync of a journal or WAL; tools that replace files do.
+    ///
+    /// Counted and matched by rules as a `sync` whose path is `dir` (no
+    /// file kind), so a power-cut sweep over [`OpSet::DURABILITY`] cuts
+    /// before it too.
+    pub fn sync_dir(&self, dir: &str) -> Result<()> {
+        let m = &self.machine;
+        let mut st = m.state.lock();
+        m.gate(&mut st, Op::Sync, None, Some(dir), None)?;
+        dir_sync(&mut st.nodes, dir);
+        st.nodes
+            .retain(|_, n| n.live.is_some() || !matches!(n.durable, Durable::Absent));
+        Ok(())
+    }
+}
+
+impl<B: Vfs + Rename> Fault<B> {
+    /// Renames `from` to `to`, replacing `to` if it exists, as `rename(2)`
+    /// does: atomic for the processes that see the files, and durable only
+    /// once the directory is synced ([`sync_dir`](Fault::sync_dir) of both
+    /// directories when they differ). A power cut before that brings both
+    /// entries back as the last directory sync left them: `from` with its
+    /// durable bytes as of the rename, `to` with its own old durable bytes
+    /// (or absent). The file's unsynced data moves with it and is lost at
+    /// a cut as usual.
+    ///
+    /// Counted and matched by rules as a `delete` of `from` (it removes
+    /// that directory entry), so a power-cut sweep over
+    /// [`OpSet::DURABILITY`] cuts before it too.
+    ///
+    /// Close the handles this layer opened on `from` first: the file's
+    /// durability record moves to `to`, and writes through an old handle
+    /// would no longer be tracked.
+    pub fn rename(&self, from: &str, to: &str) -> Result<()> {
+        let m = &self.machine;
+        let mut st = m.state.lock();
+        let kind = st.nodes.get(from).map(|n| n.kind);
+        m.gate(&mut st, Op::Delete, kind, Some(from), None)?;
+        let from_durable = m.durable_entry(&st, from)?;
+        let to_durable = m.durable_entry(&st, to)?;
+        m.base.rename(from, to)?;
+        let st = &mut *st;
+        let next = st.next_live + 1;
+        let moved = st.nodes.remove(from);
+        let (kind, live) = match moved {
+            Some(Node {
+                kind,
+                live: Some(live),
+                ..
+            }) => (kind, live),
+            // Never opened through this layer (or not tracked): a file that
+            // was durable as it is.
+            other => {
+                st.next_live = next;
+                (
+                    other.map_or(FileKind::MainDb, |n| n.kind),
+                    Live {
+                        id: next,
+                        undo: vec![],
+                    },
+                )
+            }
+        };
+        st.nodes.insert(
+            from.to_owned(),
+            Node {
+                kind,
+                durable: from_durable,
+                live: None,
+            },
+        );
+        st.nodes.insert(
+            to.to_owned(),
+            Node {
+                kind,
+                durable: to_durable,
+                live: Some(live),
+            },
+        );
+        st.nodes
+            .retain(|_, n| n.live.is_some() || !matches!(n.durable, Durable::Absent));
+        Ok(())
+    }
+}
+
+/// Renaming, for bases that can ([`Fault::rename`]): SQLite's VFS interface
+/// has no rename, but tools that replace a database atomically need one.
+pub trait Rename {
+    /// Renames `from` to `to`, replacing `to` if it exists.
+    fn rename(&self, from: &str, to: &str) -> Result<()>;
+}
+
+impl<T: Rename + ?Sized> Rename for Arc<T> {
+    fn rename(&self, from: &str, to: &str) -> Result<()> {
+        (**self).rename(from, to)
+    }
+}
+
+/// `std::fs::rename` on the real file system.
+impl Rename for vfs_core::Native {
+    fn rename(&self, from: &str, to: &str) -> Result<()> {
+        std::fs::rename(from, to).map_err(|e| {
+            Error::new(
+                codes::SQLITE_IOERR,
+                format!("renaming {from:?} to {to:?}: {e}"),
+            )
+        })
     }
 }
 
@@ -232,6 +344,32 @@ impl<B: Vfs> Machine<B> {
             Action::PowerCut => {
                 self.cut(st);
                 Err(off_error(op, &format!("power cut before {what}")))
+            }
+        }
+    }
+
+    /// What a power cut would leave at `path` if its directory entry
+    /// changed now without a directory sync: the entry's durable bytes, or
+    /// nothing.
+    fn durable_entry(&self, st: &State, path: &str) -> Result<Durable> {
+        match st.nodes.get(path) {
+            Some(node) => match (&node.live, &node.durable) {
+                (Some(live), Durable::Current) => {
+                    let mut f = self.reopen(path, node.kind, OpenAccess::ReadWrite)?;
+                    let mut bytes = read_all(&mut f)?;
+                    drop(f);
+                    roll_back(&mut bytes, &live.undo)?;
+                    Ok(Durable::Old(bytes))
+                }
+                (_, durable) => Ok(durable.clone()),
+            },
+            None => {
+                if self.base.access(path, AccessCheck::Exists)? {
+                    let mut f = self.reopen(path, FileKind::MainDb, OpenAccess::ReadWrite)?;
+                    Ok(Durable::Old(read_all(&mut f)?))
+                } else {
+                    Ok(Durable::Absent)
+                }
             }
         }
     }
@@ -656,28 +794,7 @@ impl<B: Vfs> Vfs for Fault<B> {
         m.base.access(path, check)
     }
 
-    fn full_pathname(&self, path: &str) -> Result<String> {
-        self.machine.base.full_pathname(path)
-    }
-    fn resolve_pathname(&self, path: &str) -> Result<vfs_core::ResolvedPath> {
-        self.machine.base.resolve_pathname(path)
-    }
-
-    fn max_pathname(&self) -> usize {
-        self.machine.base.max_pathname()
-    }
-
-    fn randomness(&self, buf: &mut [u8]) -> Option<usize> {
-        self.machine.base.randomness(buf)
-    }
-
-    fn sleep(&self, duration: Duration) -> Option<Duration> {
-        self.machine.base.sleep(duration)
-    }
-
-    fn current_time_ms(&self) -> Option<i64> {
-        self.machine.base.current_time_ms()
-    }
+    vfs_core::forward_vfs!(machine.base, except delete, access);
 }
 
 /// A file opened through [`Fault`].
@@ -889,22 +1006,10 @@ impl<B: Vfs> File for FaultFile<B> {
         r
     }
 
-    fn sector_size(&self) -> u32 {
-        self.inner.sector_size()
-    }
-
     fn device_characteristics(&self) -> DeviceCharacteristics {
         // Torn writes and power cuts break every atomicity promise.
         let atomic_bits = 0x1ff | DeviceCharacteristics::BATCH_ATOMIC;
         DeviceCharacteristics(self.inner.device_characteristics().0 & !atomic_bits)
-    }
-
-    fn is_read_only(&self) -> bool {
-        self.inner.is_read_only()
-    }
-
-    fn shm(&self) -> ShmSupport {
-        self.inner.shm()
     }
 
     fn shm_map(&mut self, region: u32, size: u32, extend: bool) -> Result<Option<ShmRegion>> {
@@ -925,12 +1030,22 @@ impl<B: Vfs> File for FaultFile<B> {
         self.inner.shm_lock(offset, n, op)
     }
 
-    fn shm_barrier(&mut self) {
-        self.inner.shm_barrier()
-    }
-
-    fn shm_unmap(&mut self, delete: bool) -> Result<()> {
-        // Always released (shared memory is not on the medium).
-        self.inner.shm_unmap(delete)
-    }
+    // Sector size, read-only status, the shared-memory capability, barriers
+    // and unmapping go straight to the base (shared memory is not on the
+    // medium: unmapping always succeeds as the base says).
+    vfs_core::forward_file!(
+        inner,
+        except read_at,
+        write_at,
+        truncate,
+        sync,
+        size,
+        lock,
+        unlock,
+        check_reserved_lock,
+        file_control,
+        device_characteristics,
+        shm_map,
+        shm_lock
+    );
 }

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 use vfs_core::{
-    AccessCheck, Error, File, FileKind, FileLock, LockLevel, LockManager, OpenAccess, OpenName,
-    OpenOptions, Result, ShmGroup, ShmSupport, SyncFlags, Vfs,
+    AccessCheck, Error, File, FileKind, FileLock, LockManager, OpenAccess, OpenName, OpenOptions,
+    Result, ShmGroup, ShmSupport, SyncFlags, Vfs,
 };
 
 /// A minimal in-memory file system with POSIX-like semantics, shared by
@@ -80,6 +80,24 @@ impl MemDisk {
     /// Removes every file (handles already open keep their data).
     pub fn clear(&self) {
         self.files.lock().clear();
+    }
+}
+
+/// Moves the file (handles already open keep it, as on POSIX).
+impl crate::Rename for MemDisk {
+    fn rename(&self, from: &str, to: &str) -> Result<()> {
+        let mut files = self.files.lock();
+        match files.remove(from) {
+            Some(inode) => {
+                files.insert(to.to_owned(), inode);
+                Ok(())
+            }
+            None => Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("rename: no file {from:?}"),
+            )
+            .into()),
+        }
     }
 }
 
@@ -173,17 +191,7 @@ impl File for MemDiskFile {
         Ok(self.inode.data.lock().len() as u64)
     }
 
-    fn lock(&mut self, level: LockLevel) -> Result<()> {
-        self.lock.lock(level)
-    }
-
-    fn unlock(&mut self, level: LockLevel) -> Result<()> {
-        self.lock.unlock(level)
-    }
-
-    fn check_reserved_lock(&mut self) -> Result<bool> {
-        Ok(self.lock.check_reserved())
-    }
+    vfs_core::lock_via!(lock);
 
     fn is_read_only(&self) -> bool {
         self.read_only

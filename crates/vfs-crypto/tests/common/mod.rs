@@ -10,10 +10,9 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use rusqlite::{Connection, OpenFlags};
 use vfs_cksm::Cksm;
-use vfs_core::shm::{ShmLockOp, ShmRegion};
 use vfs_core::{
-    AccessCheck, DeviceCharacteristics, File, FileControl, FileKind, LockLevel, Native, OpenAccess,
-    OpenName, OpenOptions, Registration, Result, ShmSupport, SyncFlags, Vfs, register,
+    AccessCheck, DeviceCharacteristics, File, FileKind, Native, OpenAccess, OpenName, OpenOptions,
+    Registration, Result, Vfs, register,
 };
 use vfs_crypto::{Crypto, CryptoCodec, CryptoOptions, KdfParams, Key};
 use vfs_memdb::MemDb;
@@ -129,9 +128,7 @@ impl<B: Vfs> Vfs for Spy<B> {
         }
         self.base.access(path, check)
     }
-    fn full_pathname(&self, path: &str) -> Result<String> {
-        self.base.full_pathname(path)
-    }
+    vfs_core::forward_vfs!(base, except delete, access);
 }
 
 impl<F: File> File for SpyFile<F> {
@@ -169,53 +166,25 @@ impl<F: File> File for SpyFile<F> {
         }
         self.base.truncate(size)
     }
-    fn sync(&mut self, flags: SyncFlags) -> Result<()> {
-        self.base.sync(flags)
-    }
     fn size(&mut self) -> Result<u64> {
         if let Some(medium) = self.log.overlay.lock().get(&self.path) {
             return Ok(medium.len() as u64);
         }
         self.base.size()
     }
-    fn lock(&mut self, level: LockLevel) -> Result<()> {
-        self.base.lock(level)
-    }
-    fn unlock(&mut self, level: LockLevel) -> Result<()> {
-        self.base.unlock(level)
-    }
-    fn check_reserved_lock(&mut self) -> Result<bool> {
-        self.base.check_reserved_lock()
-    }
-    fn file_control(&mut self, ctl: &mut FileControl<'_>) -> Result<()> {
-        self.base.file_control(ctl)
-    }
-    fn sector_size(&self) -> u32 {
-        self.base.sector_size()
-    }
     fn device_characteristics(&self) -> DeviceCharacteristics {
         self.base
             .device_characteristics()
             .with(self.log.extra_caps.load(Ordering::Relaxed))
     }
-    fn is_read_only(&self) -> bool {
-        self.base.is_read_only()
-    }
-    fn shm(&self) -> ShmSupport {
-        self.base.shm()
-    }
-    fn shm_map(&mut self, region: u32, size: u32, extend: bool) -> Result<Option<ShmRegion>> {
-        self.base.shm_map(region, size, extend)
-    }
-    fn shm_lock(&mut self, offset: u32, n: u32, op: ShmLockOp) -> Result<()> {
-        self.base.shm_lock(offset, n, op)
-    }
-    fn shm_barrier(&mut self) {
-        self.base.shm_barrier()
-    }
-    fn shm_unmap(&mut self, delete: bool) -> Result<()> {
-        self.base.shm_unmap(delete)
-    }
+    vfs_core::forward_file!(
+        base,
+        except read_at,
+        write_at,
+        truncate,
+        size,
+        device_characteristics
+    );
 }
 
 /// The four stacks the issue names.

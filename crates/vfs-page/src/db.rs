@@ -1,7 +1,10 @@
 //! Database files (main, temp, transient): one image per page.
 
-use super::{Io, PageCodec, PageCtx, db_header, grow, is_page_size, read_some};
-use crate::{Error, File, Result, codes};
+use vfs_core::{Error, File, Result, codes};
+
+use crate::codec_io::{CodecIo, grow, read_some};
+use crate::sqlite_format::{db_header, is_page_size};
+use crate::{PageCodec, PageCtx};
 
 /// Sub-page reads ending within this many bytes of the file's start are
 /// served from one read that starts at offset 0.
@@ -41,17 +44,20 @@ impl DbMap {
         self.fresh = false;
     }
 
-    fn learn<F: File, C: PageCodec>(&mut self, io: &Io<'_, F, C>, header: &[u8]) {
+    fn learn<F: File, C: PageCodec>(&mut self, io: &CodecIo<'_, F, C>, header: &[u8]) {
         if let Some((p, r)) = db_header(header) {
             self.page_size = Some(p);
             self.reserve = Some(r);
             self.fresh = true;
-            self.generation = io.shape.observe(p, r);
+            self.generation = io.geometry.observe(p, r);
         }
     }
 
     /// Re-reads the stored header (bytes 16..24 are in clear by contract).
-    pub(crate) fn refresh<F: File, C: PageCodec>(&mut self, io: &mut Io<'_, F, C>) -> Result<()> {
+    pub(crate) fn refresh<F: File, C: PageCodec>(
+        &mut self,
+        io: &mut CodecIo<'_, F, C>,
+    ) -> Result<()> {
         let mut h = [0u8; 24];
         let got = read_some(io.base, &mut h, 0)?;
         match db_header(&h[..got]) {
@@ -62,14 +68,14 @@ impl DbMap {
                 self.page_size = None;
                 self.reserve = None;
                 self.fresh = true;
-                self.generation = io.shape.generation();
+                self.generation = io.geometry.generation();
             }
         }
         Ok(())
     }
 
-    fn ensure_fresh<F: File, C: PageCodec>(&mut self, io: &mut Io<'_, F, C>) -> Result<()> {
-        if !self.fresh || self.generation != io.shape.generation() {
+    fn ensure_fresh<F: File, C: PageCodec>(&mut self, io: &mut CodecIo<'_, F, C>) -> Result<()> {
+        if !self.fresh || self.generation != io.geometry.generation() {
             self.refresh(io)?;
         }
         Ok(())
@@ -79,7 +85,7 @@ impl DbMap {
     /// [`PageCodec::locked`]); the decode's result is the codec's business.
     pub(crate) fn check_page1<F: File, C: PageCodec>(
         &mut self,
-        io: &mut Io<'_, F, C>,
+        io: &mut CodecIo<'_, F, C>,
         scratch: &mut Vec<u8>,
     ) -> Result<()> {
         self.refresh(io)?;
@@ -96,7 +102,7 @@ impl DbMap {
 
     pub(crate) fn write<F: File, C: PageCodec>(
         &mut self,
-        io: &mut Io<'_, F, C>,
+        io: &mut CodecIo<'_, F, C>,
         scratch: &mut Vec<u8>,
         buf: &[u8],
         off: u64,
@@ -146,7 +152,7 @@ impl DbMap {
     /// other callers). Passes through while no page 1 exists.
     fn write_partial<F: File, C: PageCodec>(
         &mut self,
-        io: &mut Io<'_, F, C>,
+        io: &mut CodecIo<'_, F, C>,
         scratch: &mut Vec<u8>,
         buf: &[u8],
         off: u64,
@@ -187,7 +193,7 @@ impl DbMap {
 
     pub(crate) fn read<F: File, C: PageCodec>(
         &mut self,
-        io: &mut Io<'_, F, C>,
+        io: &mut CodecIo<'_, F, C>,
         scratch: &mut Vec<u8>,
         buf: &mut [u8],
         off: u64,

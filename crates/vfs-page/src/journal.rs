@@ -1,10 +1,11 @@
 //! Rollback journals (`pgno ‖ page ‖ checksum` records after a header) and
 //! statement sub-journals (`pgno ‖ page` records, no header).
 
-use super::{
-    Direction, Io, PageCodec, PageCtx, be32, grow, is_page_size, pending_byte_pgno, read_some, wipe,
-};
-use crate::{Error, File, Result, codes};
+use vfs_core::{Error, File, Result, codes};
+
+use crate::codec_io::{CodecIo, grow, read_some, wipe};
+use crate::sqlite_format::{be32, is_page_size, pending_byte_pgno};
+use crate::{Direction, PageCodec, PageCtx};
 
 /// Bytes of the first journal header the layer reads and hands to the
 /// codec: SQLite's 28 (magic, record count, checksum seed, database size,
@@ -69,7 +70,7 @@ pub(crate) struct JournalMap {
 impl JournalMap {
     pub(crate) fn truncated<F: File, C: PageCodec>(
         &mut self,
-        io: &mut Io<'_, F, C>,
+        io: &mut CodecIo<'_, F, C>,
         size: u64,
     ) -> Result<()> {
         self.header = None;
@@ -88,7 +89,10 @@ impl JournalMap {
     }
 
     /// The stored first header as read from the base (cached).
-    fn stored_header<F: File, C: PageCodec>(&mut self, io: &mut Io<'_, F, C>) -> Result<Header> {
+    fn stored_header<F: File, C: PageCodec>(
+        &mut self,
+        io: &mut CodecIo<'_, F, C>,
+    ) -> Result<Header> {
         if let Some(h) = self.header {
             return Ok(h);
         }
@@ -103,7 +107,7 @@ impl JournalMap {
     /// whether the codec accepts the journal.
     fn decoded_header<F: File, C: PageCodec>(
         &mut self,
-        io: &mut Io<'_, F, C>,
+        io: &mut CodecIo<'_, F, C>,
     ) -> Result<(Header, bool)> {
         let (mut h, n) = self.stored_header(io)?;
         let accepted =
@@ -114,27 +118,30 @@ impl JournalMap {
     }
 
     /// The page size of the records.
-    fn page_size<F: File, C: PageCodec>(&mut self, io: &mut Io<'_, F, C>) -> Result<Option<usize>> {
+    fn page_size<F: File, C: PageCodec>(
+        &mut self,
+        io: &mut CodecIo<'_, F, C>,
+    ) -> Result<Option<usize>> {
         let (h, n) = self.stored_header(io)?;
-        Ok(record_page_size(&h[..n], io.shape.page_size()))
+        Ok(record_page_size(&h[..n], io.geometry.page_size()))
     }
 
     fn sum_hook<F: File, C: PageCodec>(
-        io: &mut Io<'_, F, C>,
+        io: &mut CodecIo<'_, F, C>,
         pgno: u32,
         page_size: usize,
         off: u64,
         sum: &mut [u8; 4],
         dir: Direction,
     ) -> Result<()> {
-        let ctx = io.ctx(pgno, page_size, io.shape.reserve(), off);
+        let ctx = io.ctx(pgno, page_size, io.geometry.reserve(), off);
         io.codec
             .journal_checksum(io.state, &ctx, sum, dir)
             .map_err(|e| e.context(ctx.describe()))
     }
 
     fn wrong_size(
-        io: &Io<'_, impl File, impl PageCodec>,
+        io: &CodecIo<'_, impl File, impl PageCodec>,
         what: &str,
         n: usize,
         pgno: u32,
@@ -158,7 +165,7 @@ impl JournalMap {
 
     pub(crate) fn write<F: File, C: PageCodec>(
         &mut self,
-        io: &mut Io<'_, F, C>,
+        io: &mut CodecIo<'_, F, C>,
         scratch: &mut Vec<u8>,
         buf: &[u8],
         off: u64,
@@ -227,7 +234,7 @@ impl JournalMap {
             }
             let img = grow(scratch, n);
             img.copy_from_slice(buf);
-            io.encode(pgno, io.shape.reserve(), off, img)?;
+            io.encode(pgno, io.geometry.reserve(), off, img)?;
             io.base.write_at(img, off)?;
             self.own_end = self.own_end.max(off + n as u64 + 4);
             self.w_sum = Some((off + n as u64, pgno));
@@ -238,7 +245,7 @@ impl JournalMap {
 
     pub(crate) fn read<F: File, C: PageCodec>(
         &mut self,
-        io: &mut Io<'_, F, C>,
+        io: &mut CodecIo<'_, F, C>,
         buf: &mut [u8],
         off: u64,
     ) -> Result<usize> {
@@ -308,7 +315,7 @@ impl JournalMap {
             }
             let ctx = PageCtx {
                 recovery: off >= self.own_end,
-                ..io.ctx(pgno, n, io.shape.reserve(), off)
+                ..io.ctx(pgno, n, io.geometry.reserve(), off)
             };
             if io.decode_with(&ctx, buf)? {
                 self.r_sum = Some((off + n as u64, pgno));
@@ -374,7 +381,7 @@ impl SubJournalMap {
     /// 0); the chunk must end at a record boundary or right after a page
     /// number.
     fn encode_records<F: File, C: PageCodec>(
-        io: &mut Io<'_, F, C>,
+        io: &mut CodecIo<'_, F, C>,
         p: usize,
         chunk: &mut [u8],
     ) -> Result<()> {
@@ -384,7 +391,7 @@ impl SubJournalMap {
             let pgno = be32(&chunk[at..at + 4]);
             io.encode(
                 pgno,
-                io.shape.reserve(),
+                io.geometry.reserve(),
                 (at + 4) as u64,
                 &mut chunk[at + 4..at + rec],
             )?;
@@ -405,7 +412,11 @@ impl SubJournalMap {
     }
 
     /// Encodes and writes the held chunk now that the page size is known.
-    fn flush_held<F: File, C: PageCodec>(&mut self, io: &mut Io<'_, F, C>, p: usize) -> Result<()> {
+    fn flush_held<F: File, C: PageCodec>(
+        &mut self,
+        io: &mut CodecIo<'_, F, C>,
+        p: usize,
+    ) -> Result<()> {
         let mut held = std::mem::take(&mut self.held);
         let r = Self::encode_records(io, p, &mut held).and_then(|()| {
             if held.is_empty() {
@@ -426,7 +437,7 @@ impl SubJournalMap {
 
     pub(crate) fn write<F: File, C: PageCodec>(
         &mut self,
-        io: &mut Io<'_, F, C>,
+        io: &mut CodecIo<'_, F, C>,
         scratch: &mut Vec<u8>,
         buf: &[u8],
         off: u64,
@@ -498,7 +509,7 @@ impl SubJournalMap {
             self.page_size = Some(n);
             let img = grow(scratch, n);
             img.copy_from_slice(buf);
-            io.encode(pgno, io.shape.reserve(), off, img)?;
+            io.encode(pgno, io.geometry.reserve(), off, img)?;
             return io.base.write_at(img, off);
         }
         io.base.write_at(buf, off)
@@ -506,7 +517,7 @@ impl SubJournalMap {
 
     pub(crate) fn read<F: File, C: PageCodec>(
         &mut self,
-        io: &mut Io<'_, F, C>,
+        io: &mut CodecIo<'_, F, C>,
         buf: &mut [u8],
         off: u64,
     ) -> Result<usize> {
@@ -539,7 +550,7 @@ impl SubJournalMap {
             && pgno != 0
             && self.page_size == Some(n)
         {
-            io.decode(pgno, io.shape.reserve(), off, false, buf)?;
+            io.decode(pgno, io.geometry.reserve(), off, false, buf)?;
         }
         Ok(got)
     }

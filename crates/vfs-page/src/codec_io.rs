@@ -1,0 +1,136 @@
+//! The base file and the codec, borrowed for one operation of a mapper.
+
+use vfs_core::{Error, File, FileKind, Result, codes};
+
+use crate::codec::TORN;
+use crate::geometry::PageGeometry;
+use crate::{PageCodec, PageCtx, StreamCtx};
+
+/// Overwrites `buf` with zeros, in a way the compiler keeps although the
+/// buffer is about to be freed.
+pub(crate) fn wipe(buf: &mut [u8]) {
+    buf.fill(0);
+    std::hint::black_box(&buf);
+}
+
+/// `scratch[..n]`, growing it if needed (only the first time a size is
+/// seen).
+pub(crate) fn grow(scratch: &mut Vec<u8>, n: usize) -> &mut [u8] {
+    if scratch.len() < n {
+        // Growing may move the buffer: what it held must not stay behind.
+        wipe(scratch);
+        scratch.resize(n, 0);
+    }
+    &mut scratch[..n]
+}
+
+/// Reads from the base; a short-read error (a backend that gives no count)
+/// becomes 0 bytes read.
+pub(crate) fn read_some<F: File>(base: &mut F, buf: &mut [u8], off: u64) -> Result<usize> {
+    match base.read_at(buf, off) {
+        Ok(n) => Ok(n.min(buf.len())),
+        Err(e) if e.code() == Some(codes::SQLITE_IOERR_SHORT_READ) => Ok(0),
+        Err(e) => Err(e),
+    }
+}
+
+/// How the layer takes a decode's result: `Ok(true)` decoded, `Ok(false)`
+/// torn (recovery only), `Err` anything else (a torn answer outside
+/// recovery becomes `SQLITE_IOERR_DATA`).
+fn decoded(r: Result<()>, recovery: bool) -> Result<bool> {
+    match r {
+        Ok(()) => Ok(true),
+        Err(e) if e.code() == Some(TORN) => {
+            if recovery {
+                Ok(false)
+            } else {
+                Err(Error::new(codes::SQLITE_IOERR_DATA, e.message().to_owned()))
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// What a mapper works with for one operation of a file: its base file, the
+/// codec with the file's state, what the file is, and its database's
+/// geometry. `encode`/`decode` build the [`PageCtx`] the codec sees.
+pub(crate) struct CodecIo<'a, F: File, C: PageCodec> {
+    pub(crate) base: &'a mut F,
+    pub(crate) codec: &'a C,
+    pub(crate) state: &'a mut C::State,
+    pub(crate) kind: FileKind,
+    pub(crate) path: &'a str,
+    pub(crate) geometry: &'a PageGeometry,
+}
+
+impl<'a, F: File, C: PageCodec> CodecIo<'a, F, C> {
+    /// The context of an image of `page_size` bytes for page `pgno` at
+    /// `offset` (no flag set, no frame header).
+    pub(crate) fn ctx(
+        &self,
+        pgno: u32,
+        page_size: usize,
+        reserve: Option<usize>,
+        offset: u64,
+    ) -> PageCtx<'a> {
+        PageCtx {
+            kind: self.kind,
+            path: self.path,
+            pgno,
+            page_size,
+            reserve,
+            stored_reserve: reserve,
+            offset,
+            partial: false,
+            recovery: false,
+            frame_header: None,
+        }
+    }
+
+    /// The context of the journal header (and of every stream range).
+    pub(crate) fn stream_ctx(&self, offset: u64) -> StreamCtx<'a> {
+        StreamCtx {
+            kind: self.kind,
+            path: self.path,
+            offset,
+        }
+    }
+
+    pub(crate) fn encode(
+        &mut self,
+        pgno: u32,
+        reserve: Option<usize>,
+        offset: u64,
+        image: &mut [u8],
+    ) -> Result<()> {
+        let ctx = self.ctx(pgno, image.len(), reserve, offset);
+        self.encode_with(&ctx, image)
+    }
+
+    pub(crate) fn encode_with(&mut self, ctx: &PageCtx<'_>, image: &mut [u8]) -> Result<()> {
+        self.codec
+            .encode(self.state, ctx, image)
+            .map_err(|e| e.context(ctx.describe()))
+    }
+
+    pub(crate) fn decode(
+        &mut self,
+        pgno: u32,
+        reserve: Option<usize>,
+        offset: u64,
+        partial: bool,
+        image: &mut [u8],
+    ) -> Result<()> {
+        let ctx = PageCtx {
+            partial,
+            ..self.ctx(pgno, image.len(), reserve, offset)
+        };
+        self.decode_with(&ctx, image).map(|_| ())
+    }
+
+    /// Decodes `image`; `Ok(false)`: torn (only when `ctx.recovery`).
+    pub(crate) fn decode_with(&mut self, ctx: &PageCtx<'_>, image: &mut [u8]) -> Result<bool> {
+        decoded(self.codec.decode(self.state, ctx, image), ctx.recovery)
+            .map_err(|e| e.context(ctx.describe()))
+    }
+}
