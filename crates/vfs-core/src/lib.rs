@@ -30,8 +30,9 @@
 //! APIs),
 //! `sqlite_string` (strings SQLite frees), `simd` (the runtime CPU dispatch
 //! of vfs-cksm's kernel) and, with the `test-support` feature only,
-//! `alloc_count` (a counting global allocator). Everything else is safe
-//! code. See `docs/architecture.md` and `docs/contract.md`.
+//! `alloc_count` (a counting global allocator) and `alloc_scan` (an
+//! allocator that holds freed blocks back for tests to search). Everything
+//! else is safe code. See `docs/architecture.md` and `docs/contract.md`.
 //!
 //! ```
 //! use vfs_core::{AccessCheck, File, OpenName, OpenOptions, Result, SyncFlags, Vfs};
@@ -79,7 +80,7 @@
 
 #[cfg(feature = "test-support")]
 pub mod alloc_count;
-#[cfg(target_os = "linux")]
+#[cfg(all(feature = "test-support", target_os = "linux"))]
 pub mod alloc_scan;
 mod control;
 pub mod db;
