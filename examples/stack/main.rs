@@ -76,7 +76,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             image.len(),
             hex(&image[..16])
         );
-        stored.push((name, image));
+        stored.push((name.to_string(), image));
     }
     scan(&stored)?;
     reg.unregister().map_err(|(_, e)| e)?;

@@ -191,7 +191,7 @@ fn memory_target(name: &str, vfs: &str, wal: bool, discard: Option<DiscardFn>) -
 fn memdb_discard(memdb: &vfs_memdb::MemDb) -> Option<DiscardFn> {
     let memdb = memdb.clone();
     Some(Box::new(move |db| {
-        let _ = memdb.delete(&format!("/{db}.db"));
+        let _ = memdb.delete(format!("/{db}.db"));
     }))
 }
 
@@ -331,7 +331,7 @@ pub fn all(tmp: &Path) -> Res<Vec<Target>> {
     let discard = {
         let mvcc = mvcc.clone();
         Box::new(move |db: &str| {
-            let _ = mvcc.delete(&format!("/{db}.db"));
+            let _ = mvcc.delete(format!("/{db}.db"));
         })
     };
     let mut m = memory_target("mvcc", "bench-mvcc", false, Some(discard));

@@ -21,7 +21,9 @@ use vfs_cli::error::{CliError, Result};
 use vfs_cli::stack::{Layers, Registered, StackSpec, register_over};
 use vfs_cli::storage::Storage;
 use vfs_cli::ui::Ui;
-use vfs_core::{AccessCheck, File, FileKind, OpenAccess, OpenName, OpenOptions, SyncFlags, Vfs};
+use vfs_core::{
+    AccessCheck, File, FileKind, FileName, OpenAccess, OpenName, OpenOptions, SyncFlags, Vfs,
+};
 use vfs_crypto::{KdfParams, Key, Secret};
 use vfs_fault::{Fault, MemDisk, OpSet};
 
@@ -62,8 +64,12 @@ impl Storage for FaultStorage {
         Ok(c[start..(start + len).min(c.len())].to_vec())
     }
     fn remove(&self, path: &str) -> Result<()> {
-        if self.fault.access(path, AccessCheck::Exists).map_err(err)? {
-            self.fault.delete(path, false).map_err(err)?;
+        if self
+            .fault
+            .access(FileName::new(path), AccessCheck::Exists)
+            .map_err(err)?
+        {
+            self.fault.delete(FileName::new(path), false).map_err(err)?;
         }
         Ok(())
     }
@@ -71,7 +77,7 @@ impl Storage for FaultStorage {
         let mut f = self
             .fault
             .open(
-                &OpenName::new(Some(path), FileKind::MainDb),
+                &OpenName::new(path, FileKind::MainDb),
                 OpenOptions::new(FileKind::MainDb, OpenAccess::ReadWrite),
             )
             .map_err(err)?;

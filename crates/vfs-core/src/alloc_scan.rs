@@ -157,15 +157,13 @@ pub fn scan_freed<R>(patterns: &[&[u8]], f: impl FnOnce() -> R) -> std::io::Resu
             }
             Err(e) => result = Err(e),
         }
+        // SAFETY: size and align were a valid layout's (recorded from
+        // one by `hold`).
+        let layout = unsafe { Layout::from_size_align_unchecked(size, align) };
         // SAFETY: the block was allocated by the system allocator with
-        // this size and alignment, held back instead of freed, and is
-        // freed exactly once here.
-        unsafe {
-            System.dealloc(
-                addr as *mut u8,
-                Layout::from_size_align_unchecked(size, align),
-            )
-        };
+        // this layout, held back instead of freed, and is freed exactly
+        // once here.
+        unsafe { System.dealloc(addr as *mut u8, layout) };
     }
     result?;
     if overflow {

@@ -85,6 +85,16 @@ impl<'a> FileControl<'a> {
         self.arg
     }
 
+    /// The argument as the `int*` of PERSIST_WAL, POWERSAFE_OVERWRITE,
+    /// LOCKSTATE or HAS_MOVED (only called for those opcodes, with a
+    /// non-null argument).
+    fn int_arg(&mut self) -> &mut i32 {
+        // SAFETY: for these opcodes SQLite passes an `int*`, valid and
+        // unaliased for the call ('a); the borrow of `self` keeps the
+        // reference from outliving it or being taken twice.
+        unsafe { &mut *self.arg.cast::<i32>() }
+    }
+
     /// The decoded request.
     pub fn control(&mut self) -> Control<'_> {
         // Each branch reinterprets `arg` as the type SQLite documents for
@@ -106,24 +116,10 @@ impl<'a> FileControl<'a> {
             ffi::SQLITE_FCNTL_SIZE_HINT => Control::SizeHint(unsafe { *self.arg.cast::<i64>() }),
             // SAFETY: for CHUNK_SIZE the argument is an `int*`.
             ffi::SQLITE_FCNTL_CHUNK_SIZE => Control::ChunkSize(unsafe { *self.arg.cast::<i32>() }),
-            // SAFETY: for these opcodes the argument is an `int*` SQLite owns
-            // for the duration of the call, which the returned borrow cannot
-            // outlive.
-            ffi::SQLITE_FCNTL_PERSIST_WAL => {
-                Control::PersistWal(unsafe { &mut *self.arg.cast::<i32>() })
-            }
-            // SAFETY: as above (`int*`).
-            ffi::SQLITE_FCNTL_POWERSAFE_OVERWRITE => {
-                Control::PowersafeOverwrite(unsafe { &mut *self.arg.cast::<i32>() })
-            }
-            // SAFETY: as above (`int*`).
-            ffi::SQLITE_FCNTL_LOCKSTATE => {
-                Control::LockState(unsafe { &mut *self.arg.cast::<i32>() })
-            }
-            // SAFETY: as above (`int*`).
-            ffi::SQLITE_FCNTL_HAS_MOVED => {
-                Control::HasMoved(unsafe { &mut *self.arg.cast::<i32>() })
-            }
+            ffi::SQLITE_FCNTL_PERSIST_WAL => Control::PersistWal(self.int_arg()),
+            ffi::SQLITE_FCNTL_POWERSAFE_OVERWRITE => Control::PowersafeOverwrite(self.int_arg()),
+            ffi::SQLITE_FCNTL_LOCKSTATE => Control::LockState(self.int_arg()),
+            ffi::SQLITE_FCNTL_HAS_MOVED => Control::HasMoved(self.int_arg()),
             ffi::SQLITE_FCNTL_SYNC => Control::Sync,
             ffi::SQLITE_FCNTL_COMMIT_PHASETWO => Control::CommitPhaseTwo,
             op => Control::Other(op),
@@ -139,9 +135,12 @@ impl std::fmt::Debug for FileControl<'_> {
 
 impl Pragma<'_> {
     fn arg(&self, i: usize) -> Option<&str> {
-        // SAFETY: for SQLITE_FCNTL_PRAGMA the argument is a `char*[3]`:
-        // [0] result (out), [1] pragma name, [2] value or NULL.
-        let p = unsafe { *self.args.add(i) };
+        debug_assert!(i < 3);
+        // SAFETY: for SQLITE_FCNTL_PRAGMA the argument is a `char*[3]`
+        // ([0] result (out), [1] pragma name, [2] value or NULL), and i < 3.
+        let slot = unsafe { self.args.add(i) };
+        // SAFETY: `slot` is one of the three readable entries.
+        let p = unsafe { *slot };
         if p.is_null() {
             return None;
         }

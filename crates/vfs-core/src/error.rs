@@ -38,6 +38,10 @@ pub struct Error {
     /// a failed delete `SQLITE_IOERR_DELETE_NOENT` (not to be confused with
     /// `SQLITE_NOTFOUND`, [`Error::not_found`]).
     missing_file: bool,
+    /// The operating system's error number (`errno`), when the failure
+    /// came from a system call: what `xGetLastError` reports to SQLite
+    /// (`sqlite3_system_errno`).
+    os_error: Option<i32>,
     message: Cow<'static, str>,
 }
 
@@ -137,6 +141,7 @@ impl Error {
         Error {
             code: Some(code),
             missing_file: false,
+            os_error: None,
             message: message.into(),
         }
     }
@@ -146,6 +151,7 @@ impl Error {
         Error {
             code: None,
             missing_file: false,
+            os_error: None,
             message: message.into(),
         }
     }
@@ -173,6 +179,27 @@ impl Error {
     /// `SQLITE_CANTOPEN`.
     pub fn cant_open(message: impl Into<Cow<'static, str>>) -> Self {
         Error::new(ffi::SQLITE_CANTOPEN, message)
+    }
+
+    /// The same error, caused by operating-system error `errno` (SQLite
+    /// reports it through `sqlite3_system_errno`). An error made from an
+    /// `io::Error` carries its `raw_os_error` already.
+    ///
+    /// ```
+    /// use vfs_core::{Error, codes};
+    /// let e = Error::new(codes::SQLITE_FULL, "disk full").with_os_error(28);
+    /// assert_eq!(e.os_error(), Some(28));
+    /// let io = Error::from(std::io::Error::from_raw_os_error(2));
+    /// assert_eq!(io.os_error(), Some(2));
+    /// ```
+    pub fn with_os_error(mut self, errno: i32) -> Self {
+        self.os_error = Some(errno);
+        self
+    }
+
+    /// The operating system's error number behind this error, if any.
+    pub fn os_error(&self) -> Option<i32> {
+        self.os_error
     }
 
     /// The explicit code, if any.
@@ -212,6 +239,7 @@ impl From<io::Error> for Error {
         Error {
             code: None,
             missing_file: e.kind() == io::ErrorKind::NotFound,
+            os_error: e.raw_os_error(),
             message: Cow::Owned(e.to_string()),
         }
     }
@@ -230,6 +258,7 @@ impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Error")
             .field("code", &self.code.map(code_name))
+            .field("os_error", &self.os_error)
             .field("message", &self.message)
             .finish()
     }

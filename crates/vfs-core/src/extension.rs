@@ -59,11 +59,12 @@ use crate::error::panic_message;
 pub use libsqlite3_sys as __ffi;
 
 /// The oldest host SQLite the entry point accepts, as
-/// `sqlite3_libversion_number()` reports it: 3.31.0, the first version whose
-/// API table has every function vfs-core calls (`sqlite3_filename_database`
-/// is the newest of them) and whose journal and WAL names carry the URI
-/// parameters of their database.
-pub const MIN_HOST_VERSION: i32 = 3_031_000;
+/// `sqlite3_libversion_number()` reports it: 3.32.0, the first version whose
+/// API table has every function vfs-core calls (`sqlite3_create_filename`,
+/// with which the native base gives the platform VFS a name that lives as
+/// long as its file, is the newest of them) and whose journal and WAL names
+/// carry the URI parameters of their database.
+pub const MIN_HOST_VERSION: i32 = 3_032_000;
 
 /// `3045003` as `"3.45.3"`.
 #[cfg_attr(not(feature = "loadable_extension"), allow(dead_code))]
@@ -250,15 +251,13 @@ pub(crate) unsafe fn auto_extension(entry: EntryPoint) -> c_int {
     // SAFETY: entry has the signature SQLite calls auto extensions with.
     let rc = unsafe { ffi::sqlite3_auto_extension(Some(entry)) };
     #[cfg(feature = "loadable_extension")]
-    // SAFETY: SQLite stores the pointer and calls it with the entry-point
-    // signature, which is entry's; the cast only matches the table's
-    // declared type (function pointers share one representation).
-    let rc = unsafe {
-        ffi::sqlite3_auto_extension(Some(std::mem::transmute::<
-            EntryPoint,
-            unsafe extern "C" fn(),
-        >(entry)))
-    };
+    // SAFETY: the cast only matches the table's declared type (function
+    // pointers share one representation); SQLite casts it back to the
+    // entry-point signature, which is entry's, before calling it.
+    let erased = unsafe { std::mem::transmute::<EntryPoint, unsafe extern "C" fn()>(entry) };
+    #[cfg(feature = "loadable_extension")]
+    // SAFETY: SQLite stores the pointer and calls it as an auto extension.
+    let rc = unsafe { ffi::sqlite3_auto_extension(Some(erased)) };
     rc
 }
 
@@ -274,9 +273,11 @@ unsafe fn copy_with(
     message: &str,
 ) -> *mut c_char {
     let bytes = &message.as_bytes()[..message.len().min(1 << 20)];
-    // SAFETY: `malloc(n)` returns null or n bytes (contract); n is at most
-    // 1 MiB + 1, which fits in a c_int.
-    unsafe { crate::sqlite_string::copy_with(|n| malloc(n as c_int), bytes) }
+    // SAFETY: `malloc` is a sqlite3_malloc (contract); n is at most 1 MiB
+    // + 1, which fits in a c_int.
+    let alloc = |n: usize| unsafe { malloc(n as c_int) };
+    // SAFETY: `alloc(n)` returns null or n writable bytes.
+    unsafe { crate::sqlite_string::copy_with(alloc, bytes) }
 }
 
 #[cfg(not(feature = "loadable_extension"))]
@@ -386,9 +387,11 @@ mod host {
                 let mut missing = Vec::new();
                 $(
                     // SAFETY: p_api is a host table of at least
-                    // MIN_HOST_VERSION, which has all these fields; reading
-                    // one field through the raw pointer touches no other.
-                    if unsafe { (&raw const (*p_api).$field).read() }.is_none() {
+                    // MIN_HOST_VERSION, which has all these fields.
+                    let field = unsafe { &raw const (*p_api).$field };
+                    // SAFETY: reading one field through the raw pointer
+                    // touches no other.
+                    if unsafe { field.read() }.is_none() {
                         missing.push(concat!("sqlite3_", stringify!($field)));
                     }
                 )*
@@ -404,7 +407,12 @@ mod host {
             free,
             log,
             uri_parameter,
+            uri_key,
             filename_database,
+            filename_journal,
+            filename_wal,
+            create_filename,
+            free_filename,
             auto_extension,
             file_control,
             create_function_v2
@@ -420,8 +428,10 @@ mod host {
             );
         }
         // SAFETY: libversion_number is among the first fields of every
-        // version's table; reading it touches nothing else.
-        let Some(version_fn) = (unsafe { (&raw const (*p_api).libversion_number).read() }) else {
+        // version's table.
+        let field = unsafe { &raw const (*p_api).libversion_number };
+        // SAFETY: reading the field touches nothing else.
+        let Some(version_fn) = (unsafe { field.read() }) else {
             return Err("the host's API table has no sqlite3_libversion_number".to_owned());
         };
         // SAFETY: the host's own function, callable at any time.
@@ -479,7 +489,9 @@ mod host {
             return std::ptr::null_mut();
         }
         // SAFETY: malloc is among the first fields of every version's table.
-        match unsafe { (&raw const (*p_api).malloc).read() } {
+        let field = unsafe { &raw const (*p_api).malloc };
+        // SAFETY: reading the field touches nothing else.
+        match unsafe { field.read() } {
             // SAFETY: the host's sqlite3_malloc.
             Some(malloc) => unsafe { copy_with(malloc, message) },
             None => std::ptr::null_mut(),
@@ -542,6 +554,6 @@ mod tests {
     #[test]
     fn version_text_splits_the_number() {
         assert_eq!(version_text(3_040_001), "3.40.1");
-        assert_eq!(version_text(MIN_HOST_VERSION), "3.31.0");
+        assert_eq!(version_text(MIN_HOST_VERSION), "3.32.0");
     }
 }

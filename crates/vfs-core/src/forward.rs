@@ -52,8 +52,8 @@ macro_rules! forward_vfs {
         $crate::forward_vfs!(@access $to [$($skip)*]);
     };
     (@delete $to:tt $skip:tt) => {
-        fn delete(&self, path: &str, sync_dir: bool) -> $crate::Result<()> {
-            $crate::forward_vfs!(@to self $to).delete(path, sync_dir)
+        fn delete(&self, name: &$crate::FileName, sync_dir: bool) -> $crate::Result<()> {
+            $crate::forward_vfs!(@to self $to).delete(name, sync_dir)
         }
         $crate::forward_vfs!(@access $to $skip);
     };
@@ -61,8 +61,12 @@ macro_rules! forward_vfs {
         $crate::forward_vfs!(@full_pathname $to [$($skip)*]);
     };
     (@access $to:tt $skip:tt) => {
-        fn access(&self, path: &str, check: $crate::AccessCheck) -> $crate::Result<bool> {
-            $crate::forward_vfs!(@to self $to).access(path, check)
+        fn access(
+            &self,
+            name: &$crate::FileName,
+            check: $crate::AccessCheck,
+        ) -> $crate::Result<bool> {
+            $crate::forward_vfs!(@to self $to).access(name, check)
         }
         $crate::forward_vfs!(@full_pathname $to $skip);
     };
@@ -70,8 +74,8 @@ macro_rules! forward_vfs {
         $crate::forward_vfs!(@resolve_pathname $to [$($skip)*]);
     };
     (@full_pathname $to:tt $skip:tt) => {
-        fn full_pathname(&self, path: &str) -> $crate::Result<::std::string::String> {
-            $crate::forward_vfs!(@to self $to).full_pathname(path)
+        fn full_pathname(&self, name: &$crate::FileName) -> $crate::Result<$crate::FileNameBuf> {
+            $crate::forward_vfs!(@to self $to).full_pathname(name)
         }
         $crate::forward_vfs!(@resolve_pathname $to $skip);
     };
@@ -79,8 +83,8 @@ macro_rules! forward_vfs {
         $crate::forward_vfs!(@max_pathname $to [$($skip)*]);
     };
     (@resolve_pathname $to:tt $skip:tt) => {
-        fn resolve_pathname(&self, path: &str) -> $crate::Result<$crate::ResolvedPath> {
-            $crate::forward_vfs!(@to self $to).resolve_pathname(path)
+        fn resolve_pathname(&self, name: &$crate::FileName) -> $crate::Result<$crate::ResolvedPath> {
+            $crate::forward_vfs!(@to self $to).resolve_pathname(name)
         }
         $crate::forward_vfs!(@max_pathname $to $skip);
     };

@@ -18,9 +18,12 @@ impl SqliteString {
     /// memory. SQLite must be usable (linked in, or the host's API table
     /// bound), as it is inside every callback.
     pub(crate) fn new(text: &str) -> Option<SqliteString> {
-        // SAFETY: sqlite3_malloc64 is a plain allocation of n bytes, which
-        // copy_with fills with exactly that many.
-        let p = unsafe { copy_with(|n| ffi::sqlite3_malloc64(n as u64), text.as_bytes()) };
+        // SAFETY: sqlite3_malloc64 is a plain allocation, callable whenever
+        // SQLite is usable (this function's precondition).
+        let alloc = |n: usize| unsafe { ffi::sqlite3_malloc64(n as u64) };
+        // SAFETY: `alloc(n)` answers null or n writable bytes, which is all
+        // copy_with asks.
+        let p = unsafe { copy_with(alloc, text.as_bytes()) };
         NonNull::new(p).map(SqliteString)
     }
 
@@ -57,8 +60,11 @@ impl SqliteString {
     /// SQLite's allocator that is ours to free (SQLite's out-slots start
     /// null; a non-null value was put there by a layer below, the same way).
     pub(crate) unsafe fn store(slot: *mut *mut c_char, value: Option<SqliteString>) {
-        // SAFETY: the slot's old value is null or ours to free (contract).
-        drop(unsafe { SqliteString::from_raw(*slot) });
+        // SAFETY: slot is valid for reads (contract).
+        let old = unsafe { *slot };
+        // SAFETY: the slot's old value is null or ours to free (contract),
+        // and is replaced below, so nobody uses it afterwards.
+        drop(unsafe { SqliteString::from_raw(old) });
         let new = value.map_or(ptr::null_mut(), SqliteString::into_raw);
         // SAFETY: slot is valid for writes (contract).
         unsafe { *slot = new };
@@ -109,10 +115,9 @@ mod tests {
         unsafe { SqliteString::store(&mut slot, Some(s)) };
         // SAFETY: the slot now owns a string from SQLite's allocator;
         // replacing it frees the old one, taking it back frees the new one.
-        unsafe {
-            SqliteString::store(&mut slot, SqliteString::new("second"));
-            let back = SqliteString::from_raw(slot).expect("stored");
-            assert_eq!(back.to_string_lossy(), "second");
-        }
+        unsafe { SqliteString::store(&mut slot, SqliteString::new("second")) };
+        // SAFETY: the slot owns the string stored just above; taken once.
+        let back = unsafe { SqliteString::from_raw(slot) }.expect("stored");
+        assert_eq!(back.to_string_lossy(), "second");
     }
 }

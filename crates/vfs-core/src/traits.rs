@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use crate::shm::{ShmGroup, ShmLockOp, ShmRegion};
 use crate::{
-    AccessCheck, DeviceCharacteristics, Error, FileControl, LockLevel, OpenName, OpenOptions,
-    Result, SyncFlags,
+    AccessCheck, DeviceCharacteristics, Error, FileControl, FileName, FileNameBuf, LockLevel,
+    OpenName, OpenOptions, Result, SyncFlags,
 };
 
 /// A virtual file system: where SQLite's files live.
@@ -31,25 +31,28 @@ pub trait Vfs: Send + Sync + 'static {
     /// [`Vfs::delete`]) after it closes; a `NotFound` answer there is fine.
     fn open(&self, name: &OpenName<'_>, opts: OpenOptions) -> Result<Self::File>;
 
-    /// Deletes the file at `path`. A missing file is an error whose
+    /// Deletes the file `name`. A missing file is an error whose
     /// `io::ErrorKind` is `NotFound` (becomes `SQLITE_IOERR_DELETE_NOENT`).
-    fn delete(&self, path: &str, sync_dir: bool) -> Result<()>;
+    ///
+    /// Names here and in every other method are [`FileName`]s: the bytes
+    /// SQLite passed, which need not be UTF-8.
+    fn delete(&self, name: &FileName, sync_dir: bool) -> Result<()>;
 
-    /// Answers whether `path` exists (or is readable and writable).
-    fn access(&self, path: &str, check: AccessCheck) -> Result<bool>;
+    /// Answers whether the file `name` exists (or is readable and writable).
+    fn access(&self, name: &FileName, check: AccessCheck) -> Result<bool>;
 
-    /// The canonical form of `path`; by default `path` itself.
-    fn full_pathname(&self, path: &str) -> Result<String> {
-        Ok(path.to_owned())
+    /// The canonical form of `name`; by default `name` itself.
+    fn full_pathname(&self, name: &FileName) -> Result<FileNameBuf> {
+        Ok(name.to_owned())
     }
 
     /// [`full_pathname`](Vfs::full_pathname), also telling whether a
     /// symbolic link was followed on the way (SQLite then refuses to open
     /// the file with `SQLITE_OPEN_NOFOLLOW`). The default follows no link;
     /// shims forward it to their base.
-    fn resolve_pathname(&self, path: &str) -> Result<ResolvedPath> {
+    fn resolve_pathname(&self, name: &FileName) -> Result<ResolvedPath> {
         Ok(ResolvedPath {
-            path: self.full_pathname(path)?,
+            path: self.full_pathname(name)?,
             via_symlink: false,
         })
     }
@@ -82,7 +85,7 @@ pub trait Vfs: Send + Sync + 'static {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ResolvedPath {
     /// The canonical path.
-    pub path: String,
+    pub path: FileNameBuf,
     /// Whether resolving it followed a symbolic link (`SQLITE_OK_SYMLINK`).
     pub via_symlink: bool,
 }

@@ -8,7 +8,9 @@ use std::sync::{Arc, Weak};
 
 use parking_lot::Mutex;
 use rand::RngCore;
-use vfs_core::{Error, FileControl, FileKind, LockLevel, OpenName, OpenOptions, Result, codes};
+use vfs_core::{
+    Error, FileControl, FileKind, FileNameBuf, LockLevel, OpenName, OpenOptions, Result, codes,
+};
 use vfs_page::{Direction, FileInfo, FileStatus, Mapping, PageCodec, PageCtx, StreamCtx};
 use zeroize::Zeroizing;
 
@@ -84,7 +86,7 @@ enum DbKey {
     /// One SQLite connection's database (`OpenName::database_id`).
     Connection(usize),
     /// A name built by Rust code: the database's path.
-    Path(String),
+    Path(FileNameBuf),
 }
 
 /// The encryption codec: a [`PageCodec`] for

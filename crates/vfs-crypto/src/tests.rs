@@ -18,9 +18,12 @@ fn codec(below: u8) -> CryptoCodec {
 }
 
 fn open(c: &CryptoCodec, kind: FileKind, path: &str) -> CryptoState {
-    let name = OpenName::new(Some(path), kind);
+    let name = OpenName::new(path, kind);
     c.open(
-        &FileInfo { kind, path },
+        &FileInfo {
+            kind,
+            path: vfs_core::FileName::new(path),
+        },
         &name,
         OpenOptions::new(kind, OpenAccess::Create),
     )
@@ -30,7 +33,7 @@ fn open(c: &CryptoCodec, kind: FileKind, path: &str) -> CryptoState {
 fn ctx(kind: FileKind, pgno: u32, offset: u64, reserve: usize) -> PageCtx<'static> {
     PageCtx {
         kind,
-        path: "/x.db",
+        path: vfs_core::FileName::new("/x.db"),
         pgno,
         page_size: P,
         reserve: Some(reserve),
@@ -64,7 +67,7 @@ fn journal_header(seed: u32) -> Vec<u8> {
 fn header_ctx(path: &str) -> StreamCtx<'_> {
     StreamCtx {
         kind: FileKind::MainJournal,
-        path,
+        path: vfs_core::FileName::new(path),
         offset: 0,
     }
 }
@@ -288,7 +291,7 @@ fn temporary_files_are_a_position_local_stream() {
     let data: Vec<u8> = (0..1000).map(|i| i as u8).collect();
     let at = |offset| StreamCtx {
         kind: FileKind::TempJournal,
-        path: "<temp>",
+        path: vfs_core::FileName::new("<temp>"),
         offset,
     };
     let mut whole = data.clone();

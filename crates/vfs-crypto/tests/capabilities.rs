@@ -29,7 +29,7 @@ fn atomic_write_capabilities_are_cleared() {
         };
         let file = vfs
             .open(
-                &OpenName::new(Some(path), kind),
+                &OpenName::new(path, kind),
                 OpenOptions::new(kind, OpenAccess::Create),
             )
             .unwrap();

@@ -58,7 +58,7 @@ fn raw_key_pages_decrypt_to_what_the_vfs_reads() {
     let p = path.to_str().unwrap();
     let mut file = vfs
         .open(
-            &OpenName::new(Some(p), FileKind::MainDb),
+            &OpenName::new(p, FileKind::MainDb),
             OpenOptions::new(FileKind::MainDb, OpenAccess::ReadOnly),
         )
         .unwrap();

@@ -17,17 +17,12 @@ fn decoded(db: &str, companion: &str, kind: FileKind, reads: &[(u64, usize)]) ->
     let vfs = Crypto::new(Native::new().unwrap(), Key::from_hex(HEX).unwrap());
     let ro = |kind| OpenOptions::new(kind, OpenAccess::ReadWrite);
     let mut main = vfs
-        .open(
-            &OpenName::new(Some(db), FileKind::MainDb),
-            ro(FileKind::MainDb),
-        )
+        .open(&OpenName::new(db, FileKind::MainDb), ro(FileKind::MainDb))
         .unwrap();
     let mut page1 = vec![0u8; 4096];
     assert_eq!(main.read_at(&mut page1, 0).unwrap(), 4096);
     main.lock(vfs_core::LockLevel::Shared).unwrap();
-    let mut file = vfs
-        .open(&OpenName::new(Some(companion), kind), ro(kind))
-        .unwrap();
+    let mut file = vfs.open(&OpenName::new(companion, kind), ro(kind)).unwrap();
     let mut out = Vec::new();
     for &(at, len) in reads {
         out = vec![0u8; len];

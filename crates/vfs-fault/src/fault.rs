@@ -7,8 +7,8 @@ use std::sync::Arc;
 use parking_lot::{Mutex, MutexGuard};
 use vfs_core::shm::{ShmLockOp, ShmRegion};
 use vfs_core::{
-    AccessCheck, Control, DeviceCharacteristics, Error, File, FileControl, FileKind, LockLevel, Op,
-    OpenAccess, OpenName, OpenOptions, Result, SyncFlags, Vfs, codes,
+    AccessCheck, Control, DeviceCharacteristics, Error, File, FileControl, FileKind, FileName,
+    FileNameBuf, LockLevel, Op, OpenAccess, OpenName, OpenOptions, Result, SyncFlags, Vfs, codes,
 };
 
 use crate::model::{
@@ -85,7 +85,8 @@ impl<B: Vfs> Fault<B> {
     /// Counted and matched by rules as a `sync` whose path is `dir` (no
     /// file kind), so a power-cut sweep over [`OpSet::DURABILITY`] cuts
     /// before it too.
-    pub fn sync_dir(&self, dir: &str) -> Result<()> {
+    pub fn sync_dir(&self, dir: impl AsRef<FileName>) -> Result<()> {
+        let dir = dir.as_ref();
         let m = &self.machine;
         let mut st = m.state.lock();
         m.gate(&mut st, Op::Sync, None, Some(dir), None)?;
@@ -113,7 +114,8 @@ impl<B: Vfs + Rename> Fault<B> {
     /// Close the handles this layer opened on `from` first: the file's
     /// durability record moves to `to`, and writes through an old handle
     /// would no longer be tracked.
-    pub fn rename(&self, from: &str, to: &str) -> Result<()> {
+    pub fn rename(&self, from: impl AsRef<FileName>, to: impl AsRef<FileName>) -> Result<()> {
+        let (from, to) = (from.as_ref(), to.as_ref());
         let m = &self.machine;
         let mut st = m.state.lock();
         let kind = st.nodes.get(from).map(|n| n.kind);
@@ -169,19 +171,32 @@ impl<B: Vfs + Rename> Fault<B> {
 /// has no rename, but tools that replace a database atomically need one.
 pub trait Rename {
     /// Renames `from` to `to`, replacing `to` if it exists.
-    fn rename(&self, from: &str, to: &str) -> Result<()>;
+    fn rename(&self, from: &FileName, to: &FileName) -> Result<()>;
 }
 
 impl<T: Rename + ?Sized> Rename for Arc<T> {
-    fn rename(&self, from: &str, to: &str) -> Result<()> {
+    fn rename(&self, from: &FileName, to: &FileName) -> Result<()> {
         (**self).rename(from, to)
     }
 }
 
+/// `name` as a path of this machine (exact on Unix, where a path is bytes).
+fn os_path(name: &FileName) -> Result<&std::path::Path> {
+    #[cfg(unix)]
+    return Ok(name.as_path());
+    #[cfg(not(unix))]
+    name.to_str().map(std::path::Path::new).ok_or_else(|| {
+        Error::new(
+            codes::SQLITE_CANTOPEN,
+            format!("{name:?} is not a path of this system"),
+        )
+    })
+}
+
 /// `std::fs::rename` on the real file system.
 impl Rename for vfs_core::Native {
-    fn rename(&self, from: &str, to: &str) -> Result<()> {
-        std::fs::rename(from, to).map_err(|e| {
+    fn rename(&self, from: &FileName, to: &FileName) -> Result<()> {
+        std::fs::rename(os_path(from)?, os_path(to)?).map_err(|e| {
             Error::new(
                 codes::SQLITE_IOERR,
                 format!("renaming {from:?} to {to:?}: {e}"),
@@ -209,7 +224,7 @@ pub struct FaultEvent {
     /// The file's kind, when known.
     pub kind: Option<FileKind>,
     /// The file's path, when it has one.
-    pub path: Option<String>,
+    pub path: Option<FileNameBuf>,
     /// What happened.
     pub action: Action,
 }
@@ -230,7 +245,7 @@ struct State {
     total: u64,
     rules: Vec<ActiveRule>,
     next_rule: u64,
-    nodes: HashMap<String, Node>,
+    nodes: HashMap<FileNameBuf, Node>,
     next_live: u64,
     faults: u64,
     cuts: u64,
@@ -281,7 +296,7 @@ impl<B: Vfs> Machine<B> {
         st: &mut State,
         op: Op,
         kind: Option<FileKind>,
-        path: Option<&str>,
+        path: Option<&FileName>,
         boot: Option<u64>,
     ) -> Result<Go> {
         if st.off {
@@ -323,14 +338,14 @@ impl<B: Vfs> Machine<B> {
             index,
             op,
             kind,
-            path: path.map(str::to_owned),
+            path: path.map(FileName::to_owned),
             action,
         });
         let what = format!(
             "{} #{index} on {} {}",
             op.name(),
             kind.map_or("file", FileKind::name),
-            path.unwrap_or("<anonymous>")
+            path.unwrap_or(FileName::new("<anonymous>"))
         );
         match action {
             Action::Fail(failure) => {
@@ -351,7 +366,7 @@ impl<B: Vfs> Machine<B> {
     /// What a power cut would leave at `path` if its directory entry
     /// changed now without a directory sync: the entry's durable bytes, or
     /// nothing.
-    fn durable_entry(&self, st: &State, path: &str) -> Result<Durable> {
+    fn durable_entry(&self, st: &State, path: &FileName) -> Result<Durable> {
         match st.nodes.get(path) {
             Some(node) => match (&node.live, &node.durable) {
                 (Some(live), Durable::Current) => {
@@ -375,11 +390,9 @@ impl<B: Vfs> Machine<B> {
     }
 
     /// Opens a file of the base by path for the model's own use.
-    fn reopen(&self, path: &str, kind: FileKind, access: OpenAccess) -> Result<B::File> {
-        self.base.open(
-            &OpenName::new(Some(path), kind),
-            OpenOptions::new(kind, access),
-        )
+    fn reopen(&self, path: &FileName, kind: FileKind, access: OpenAccess) -> Result<B::File> {
+        self.base
+            .open(&OpenName::new(path, kind), OpenOptions::new(kind, access))
     }
 
     /// The power cut: bring every path back to its durable state, then turn
@@ -387,7 +400,7 @@ impl<B: Vfs> Machine<B> {
     fn cut(&self, st: &mut State) {
         st.cuts += 1;
         st.off = true;
-        let mut paths: Vec<String> = st.nodes.keys().cloned().collect();
+        let mut paths: Vec<FileNameBuf> = st.nodes.keys().cloned().collect();
         paths.sort();
         for path in paths {
             let Some(node) = st.nodes.get(&path).cloned() else {
@@ -419,7 +432,7 @@ impl<B: Vfs> Machine<B> {
     }
 
     /// Brings one path to its durable state; answers whether it exists.
-    fn restore(&self, path: &str, node: &Node) -> Result<bool> {
+    fn restore(&self, path: &FileName, node: &Node) -> Result<bool> {
         match (&node.live, &node.durable) {
             (Some(live), Durable::Current) => {
                 if !live.undo.is_empty() {
@@ -448,7 +461,7 @@ impl<B: Vfs> Machine<B> {
         }
     }
 
-    fn is_tracked(name: Option<&str>, opts: &OpenOptions) -> bool {
+    fn is_tracked(name: Option<&FileName>, opts: &OpenOptions) -> bool {
         name.is_some() && !opts.delete_on_close && !opts.kind.is_temporary()
     }
 }
@@ -647,9 +660,9 @@ impl FaultController {
 
     /// Paths a power cut now would change (unsynced data, or a creation or
     /// deletion whose directory entry is not durable), sorted.
-    pub fn unsynced_paths(&self) -> Vec<String> {
+    pub fn unsynced_paths(&self) -> Vec<FileNameBuf> {
         let st = self.machine.lock();
-        let mut v: Vec<String> = st
+        let mut v: Vec<FileNameBuf> = st
             .nodes
             .iter()
             .filter(|(_, n)| n.has_unsynced())
@@ -734,7 +747,7 @@ impl<B: Vfs> Vfs for Fault<B> {
         Ok(FaultFile {
             inner,
             machine: m.clone(),
-            path: path.map(Arc::from),
+            path: path.map(FileName::to_owned),
             kind: opts.kind,
             live_id,
             dirsync,
@@ -742,7 +755,7 @@ impl<B: Vfs> Vfs for Fault<B> {
         })
     }
 
-    fn delete(&self, path: &str, sync_dir: bool) -> Result<()> {
+    fn delete(&self, path: &FileName, sync_dir: bool) -> Result<()> {
         let m = &self.machine;
         let mut st = m.state.lock();
         let kind = st.nodes.get(path).map(|n| n.kind);
@@ -786,7 +799,7 @@ impl<B: Vfs> Vfs for Fault<B> {
         Ok(())
     }
 
-    fn access(&self, path: &str, check: AccessCheck) -> Result<bool> {
+    fn access(&self, path: &FileName, check: AccessCheck) -> Result<bool> {
         let m = &self.machine;
         let mut st = m.state.lock();
         let kind = st.nodes.get(path).map(|n| n.kind);
@@ -801,7 +814,7 @@ impl<B: Vfs> Vfs for Fault<B> {
 pub struct FaultFile<B: Vfs> {
     inner: B::File,
     machine: Arc<Machine<B>>,
-    path: Option<Arc<str>>,
+    path: Option<FileNameBuf>,
     kind: FileKind,
     /// The incarnation this handle writes to, for files whose durability is
     /// tracked.
@@ -896,7 +909,7 @@ impl<B: Vfs> File for FaultFile<B> {
                     TearOutcome::ReportError(f) => Err(f.error(format!(
                         "vfs-fault: torn write of {} bytes at {offset} on {} ({keep} written)",
                         buf.len(),
-                        self.path.as_deref().unwrap_or("<anonymous>")
+                        self.path.as_deref().unwrap_or(FileName::new("<anonymous>"))
                     ))),
                 }
             }
@@ -932,8 +945,8 @@ impl<B: Vfs> File for FaultFile<B> {
         self.inner.sync(flags)?;
         if let Some(live) = self.live(&mut st) {
             live.undo.clear();
-            let path = self.path.clone().unwrap_or_else(|| Arc::from(""));
-            if let Some(node) = st.nodes.get_mut(&*path) {
+            let path = self.path.clone().unwrap_or_default();
+            if let Some(node) = st.nodes.get_mut(path.as_file_name()) {
                 node.durable = Durable::Current;
             }
             if self.dirsync {

@@ -11,7 +11,7 @@ const FULL: i32 = 3;
 fn write_file(fault: &Fault<MemDisk>, path: &str, bytes: &[u8], sync: bool) {
     let mut f = fault
         .open(
-            &OpenName::new(Some(path), FileKind::MainDb),
+            &OpenName::new(path, FileKind::MainDb),
             OpenOptions::new(FileKind::MainDb, OpenAccess::Create),
         )
         .unwrap();

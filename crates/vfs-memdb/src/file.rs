@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use vfs_core::{
-    DeviceCharacteristics, Error, File, FileKind, FileLock, LockLevel, OpenOptions, Result,
-    ShmSupport, SyncFlags,
+    DeviceCharacteristics, Error, File, FileKind, FileLock, FileNameBuf, LockLevel, OpenOptions,
+    Result, ShmSupport, SyncFlags,
 };
 
 use crate::Inner;
@@ -19,10 +19,10 @@ use crate::wal;
 pub(crate) enum Cleanup {
     None,
     /// Remove the file (SQLITE_OPEN_DELETEONCLOSE with a name).
-    DeleteOnClose(Arc<Inner>, String),
+    DeleteOnClose(Arc<Inner>, FileNameBuf),
     /// A private database: when its last handle closes, remove it with its
     /// journal and WAL.
-    PrivateDatabase(Arc<Inner>, String),
+    PrivateDatabase(Arc<Inner>, FileNameBuf),
 }
 
 /// An open file of a [`MemDb`](crate::MemDb).

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use vfs_core::{Error, FileKind, LockLevel, Result, ShmLockOp, codes};
+use vfs_core::{Error, FileKind, FileName, LockLevel, Result, ShmLockOp, codes};
 
 use crate::names::{companions, is_shared};
 use crate::node::Node;
@@ -31,7 +31,8 @@ impl MemDb {
     /// bytes that are not an SQLite database, `SQLITE_BUSY` while a
     /// connection has the database open, `SQLITE_FULL` when the image does
     /// not fit in the budget (nothing changes then).
-    pub fn load(&self, name: &str, image: &[u8]) -> Result<()> {
+    pub fn load(&self, name: impl AsRef<FileName>, image: &[u8]) -> Result<()> {
+        let name = name.as_ref();
         shared_name_only("load", name)?;
         check_image(name, image)?;
         let mut store = Store::from_bytes(image);
@@ -58,7 +59,8 @@ impl MemDb {
     /// assert_eq!(memdb.export("/opaque.db")?, vec![0x5a; 4096]);
     /// # Ok::<(), vfs_core::Error>(())
     /// ```
-    pub fn load_raw(&self, name: &str, image: &[u8]) -> Result<()> {
+    pub fn load_raw(&self, name: impl AsRef<FileName>, image: &[u8]) -> Result<()> {
+        let name = name.as_ref();
         shared_name_only("load_raw", name)?;
         self.install(
             "load_raw",
@@ -71,7 +73,7 @@ impl MemDb {
     /// Puts `store` in place of database `name`, dropping its journal and
     /// WAL, unless the database is open or the budget refuses.
     /// `op` names the caller in error messages.
-    fn install(&self, op: &str, name: &str, store: Store, len: u64) -> Result<()> {
+    fn install(&self, op: &str, name: &FileName, store: Store, len: u64) -> Result<()> {
         let mut files = self.inner.files.lock();
         let journal_and_wal = companions(name);
         let old = files.get(name);
@@ -133,7 +135,8 @@ impl MemDb {
     /// masks its checksums): checkpoint it first (`PRAGMA
     /// wal_checkpoint(TRUNCATE)` through that layer) rather than get an
     /// image without those transactions.
-    pub fn export(&self, name: &str) -> Result<Vec<u8>> {
+    pub fn export(&self, name: impl AsRef<FileName>) -> Result<Vec<u8>> {
+        let name = name.as_ref();
         let db = self.database(name)?;
         let mut lock = db.locks.connect();
         retry_busy(name, || lock.lock(LockLevel::Shared))?;
@@ -166,7 +169,8 @@ impl MemDb {
     /// Deletes database `name` with its journal and WAL. Refused with
     /// `SQLITE_BUSY` while a connection has it open; `SQLITE_NOTFOUND` when
     /// there is no such database.
-    pub fn delete(&self, name: &str) -> Result<()> {
+    pub fn delete(&self, name: impl AsRef<FileName>) -> Result<()> {
+        let name = name.as_ref();
         let mut files = self.inner.files.lock();
         let Some(node) = files.get(name) else {
             return Err(not_found(name));
@@ -196,7 +200,7 @@ impl MemDb {
 
 /// Refuses a private name for `op` (a load): a private database belongs
 /// to the one connection that opens it.
-fn shared_name_only(op: &str, name: &str) -> Result<()> {
+fn shared_name_only(op: &str, name: &FileName) -> Result<()> {
     if is_shared(name) {
         return Ok(());
     }
@@ -210,7 +214,7 @@ fn shared_name_only(op: &str, name: &str) -> Result<()> {
 }
 
 /// Accepts an empty image or one that starts like an SQLite database.
-fn check_image(name: &str, image: &[u8]) -> Result<()> {
+fn check_image(name: &FileName, image: &[u8]) -> Result<()> {
     if image.is_empty() {
         return Ok(());
     }
@@ -234,7 +238,7 @@ fn check_image(name: &str, image: &[u8]) -> Result<()> {
 
 /// Runs `f` until it stops answering `SQLITE_BUSY` or [`EXPORT_WAIT`]
 /// passes.
-fn retry_busy(name: &str, mut f: impl FnMut() -> Result<()>) -> Result<()> {
+fn retry_busy(name: &FileName, mut f: impl FnMut() -> Result<()>) -> Result<()> {
     let deadline = Instant::now() + EXPORT_WAIT;
     let mut pause = Duration::from_micros(20);
     loop {

@@ -87,7 +87,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
-use vfs_core::{Error, FileKind, Result, codes};
+use vfs_core::{Error, FileKind, FileName, FileNameBuf, Result, codes};
 
 pub use file::MemFile;
 use names::{Companions, Names};
@@ -226,8 +226,8 @@ impl MemDb {
     /// appear under their own name (`/app.db`); a private database appears
     /// only while its connection has it open, under its unique name
     /// (`app.db#private-7`).
-    pub fn list(&self) -> Vec<String> {
-        let mut names: Vec<String> = self
+    pub fn list(&self) -> Vec<FileNameBuf> {
+        let mut names: Vec<FileNameBuf> = self
             .inner
             .files
             .lock()
@@ -241,8 +241,8 @@ impl MemDb {
 
     /// The size of any file in the store (a database, `<db>-journal`,
     /// `<db>-wal`), or `None` if there is no such file.
-    pub fn file_size(&self, name: &str) -> Option<u64> {
-        let node = self.inner.files.lock().get(name).cloned()?;
+    pub fn file_size(&self, name: impl AsRef<FileName>) -> Option<u64> {
+        let node = self.inner.files.lock().get(name.as_ref()).cloned()?;
         Some(node.len())
     }
 
@@ -259,12 +259,12 @@ impl MemDb {
     /// assert_eq!(mem.file_bytes("/x.db-wal"), None);
     /// # Ok::<(), vfs_core::Error>(())
     /// ```
-    pub fn file_bytes(&self, name: &str) -> Option<Vec<u8>> {
-        let node = self.inner.files.lock().get(name).cloned()?;
+    pub fn file_bytes(&self, name: impl AsRef<FileName>) -> Option<Vec<u8>> {
+        let node = self.inner.files.lock().get(name.as_ref()).cloned()?;
         Some(node.store.read().to_vec())
     }
 
-    fn database(&self, name: &str) -> Result<Arc<Node>> {
+    fn database(&self, name: &FileName) -> Result<Arc<Node>> {
         match self.inner.files.lock().get(name) {
             Some(node) if node.kind == FileKind::MainDb => Ok(Arc::clone(node)),
             _ => Err(not_found(name)),
@@ -272,7 +272,7 @@ impl MemDb {
     }
 }
 
-fn not_found(name: &str) -> Error {
+fn not_found(name: &FileName) -> Error {
     Error::new(
         codes::SQLITE_NOTFOUND,
         format!("no database named {name:?} in this memdb"),

@@ -5,6 +5,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use vfs_core::{FileName, FileNameBuf};
+
 use crate::Inner;
 use crate::node::Node;
 
@@ -12,13 +14,13 @@ use crate::node::Node;
 pub(crate) const PRIVATE_MARK: &str = "#private-";
 
 /// Whether `name` names a database shared by all connections.
-pub(crate) fn is_shared(name: &str) -> bool {
-    name.starts_with('/')
+pub(crate) fn is_shared(name: &FileName) -> bool {
+    name.starts_with("/")
 }
 
 /// The names of the journal and WAL files SQLite derives from a database.
-pub(crate) fn companions(db: &str) -> [String; 2] {
-    [format!("{db}-journal"), format!("{db}-wal")]
+pub(crate) fn companions(db: &FileName) -> [FileNameBuf; 2] {
+    [db.with_suffix("-journal"), db.with_suffix("-wal")]
 }
 
 /// How many rollback journals and WAL files an instance holds, kept by
@@ -39,7 +41,7 @@ pub(crate) struct Companions {
 
 impl Companions {
     /// The count `name`'s kind is kept in, if it is a journal or a WAL.
-    fn of(&self, name: &str) -> Option<&AtomicUsize> {
+    fn of(&self, name: &FileName) -> Option<&AtomicUsize> {
         if name.ends_with("-journal") {
             Some(&self.journals)
         } else if name.ends_with("-wal") {
@@ -51,7 +53,7 @@ impl Companions {
 
     /// Whether `name` is a journal or WAL name and the instance holds no
     /// file of that kind (otherwise the map must be asked).
-    pub(crate) fn surely_absent(&self, name: &str) -> bool {
+    pub(crate) fn surely_absent(&self, name: &FileName) -> bool {
         self.of(name)
             .is_some_and(|count| count.load(Ordering::SeqCst) == 0)
     }
@@ -60,7 +62,7 @@ impl Companions {
 /// The instance's files by name. Insertions and removals go through it so
 /// that it can keep the [`Companions`] counts.
 pub(crate) struct Names {
-    map: HashMap<String, Arc<Node>>,
+    map: HashMap<FileNameBuf, Arc<Node>>,
     companions: Arc<Companions>,
 }
 
@@ -73,7 +75,7 @@ impl Names {
         }
     }
 
-    pub(crate) fn insert(&mut self, name: String, node: Arc<Node>) {
+    pub(crate) fn insert(&mut self, name: FileNameBuf, node: Arc<Node>) {
         let count = self.companions.of(&name);
         if self.map.insert(name, node).is_none()
             && let Some(count) = count
@@ -82,7 +84,7 @@ impl Names {
         }
     }
 
-    pub(crate) fn remove(&mut self, name: &str) -> Option<Arc<Node>> {
+    pub(crate) fn remove(&mut self, name: &FileName) -> Option<Arc<Node>> {
         let node = self.map.remove(name);
         if node.is_some()
             && let Some(count) = self.companions.of(name)
@@ -94,7 +96,7 @@ impl Names {
 }
 
 impl std::ops::Deref for Names {
-    type Target = HashMap<String, Arc<Node>>;
+    type Target = HashMap<FileNameBuf, Arc<Node>>;
     fn deref(&self) -> &Self::Target {
         &self.map
     }
@@ -102,7 +104,7 @@ impl std::ops::Deref for Names {
 
 impl Inner {
     /// Removes `name` if it still refers to `node`.
-    pub(crate) fn forget(&self, name: &str, node: &Arc<Node>) {
+    pub(crate) fn forget(&self, name: &FileName, node: &Arc<Node>) {
         let mut files = self.files.lock();
         if files.get(name).is_some_and(|n| Arc::ptr_eq(n, node)) {
             files.remove(name);
@@ -110,7 +112,7 @@ impl Inner {
     }
 
     /// Removes a private database and its journal and WAL.
-    pub(crate) fn forget_database(&self, name: &str, node: &Arc<Node>) {
+    pub(crate) fn forget_database(&self, name: &FileName, node: &Arc<Node>) {
         let mut files = self.files.lock();
         if files.get(name).is_some_and(|n| Arc::ptr_eq(n, node)) {
             files.remove(name);

@@ -4,7 +4,10 @@ use std::io;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use vfs_core::{AccessCheck, Error, FileKind, OpenAccess, OpenName, OpenOptions, Result, Vfs};
+use vfs_core::{
+    AccessCheck, Error, FileKind, FileName, FileNameBuf, OpenAccess, OpenName, OpenOptions, Result,
+    Vfs,
+};
 
 use crate::MemDb;
 use crate::file::{Cleanup, MemFile};
@@ -65,7 +68,7 @@ impl Vfs for MemDb {
         Ok(MemFile::new(node, opts, cleanup, wal_db))
     }
 
-    fn delete(&self, path: &str, _sync_dir: bool) -> Result<()> {
+    fn delete(&self, path: &FileName, _sync_dir: bool) -> Result<()> {
         let mut files = self.inner.files.lock();
         match files.get(path) {
             None => Err(Error::from(io::Error::new(
@@ -82,7 +85,7 @@ impl Vfs for MemDb {
         }
     }
 
-    fn access(&self, path: &str, _check: AccessCheck) -> Result<bool> {
+    fn access(&self, path: &FileName, _check: AccessCheck) -> Result<bool> {
         // The hot-journal and WAL checks of every read transaction, usually
         // with no such file anywhere: answered without the lock or a hash.
         if self.inner.companions.surely_absent(path) {
@@ -96,11 +99,11 @@ impl Vfs for MemDb {
     /// this once per database it opens and derives the journal and WAL
     /// names from the result, so each connection gets its own database,
     /// journal and WAL.
-    fn full_pathname(&self, path: &str) -> Result<String> {
+    fn full_pathname(&self, path: &FileName) -> Result<FileNameBuf> {
         if is_shared(path) {
             return Ok(path.to_owned());
         }
         let n = self.inner.next_private.fetch_add(1, Ordering::Relaxed);
-        Ok(format!("{path}{PRIVATE_MARK}{n}"))
+        Ok(path.with_suffix(format!("{PRIVATE_MARK}{n}")))
     }
 }

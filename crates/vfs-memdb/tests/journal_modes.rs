@@ -163,7 +163,8 @@ fn journal_existence_follows_every_way_a_journal_comes_and_goes() {
     use vfs_core::{AccessCheck, Vfs};
     let fx = Fixture::new("journal-count");
     let mem = fx.mem.clone();
-    let exists = |p: &str| Vfs::access(&mem, p, AccessCheck::Exists).unwrap();
+    let exists =
+        |p: &str| Vfs::access(&mem, vfs_core::FileName::new(p), AccessCheck::Exists).unwrap();
     let (a, b) = ("/jc-a.db", "/jc-b.db");
     let (ja, jb) = (format!("{a}-journal"), format!("{b}-journal"));
 
@@ -206,8 +207,7 @@ fn journal_existence_follows_every_way_a_journal_comes_and_goes() {
     {
         use vfs_core::{File, FileKind, OpenAccess, OpenName, OpenOptions};
         let opts = OpenOptions::new(FileKind::MainJournal, OpenAccess::Create);
-        let mut j =
-            Vfs::open(&mem, &OpenName::new(Some(&ja), FileKind::MainJournal), opts).unwrap();
+        let mut j = Vfs::open(&mem, &OpenName::new(&ja, FileKind::MainJournal), opts).unwrap();
         j.write_at(&journal_mid, 0).unwrap();
     }
     assert!(exists(&ja), "the hot journal is there");
@@ -227,7 +227,8 @@ fn wal_existence_follows_every_way_a_wal_comes_and_goes() {
     use vfs_core::{AccessCheck, Vfs};
     let fx = Fixture::new("wal-count");
     let mem = fx.mem.clone();
-    let exists = |p: &str| Vfs::access(&mem, p, AccessCheck::Exists).unwrap();
+    let exists =
+        |p: &str| Vfs::access(&mem, vfs_core::FileName::new(p), AccessCheck::Exists).unwrap();
     let (a, b) = ("/wc-a.db", "/wc-b.db");
     let (wa, wb) = (format!("{a}-wal"), format!("{b}-wal"));
 
@@ -277,7 +278,7 @@ fn wal_existence_follows_every_way_a_wal_comes_and_goes() {
     let make_wal = |name: &str| {
         use vfs_core::{File, FileKind, OpenAccess, OpenName, OpenOptions};
         let opts = OpenOptions::new(FileKind::Wal, OpenAccess::Create);
-        let mut w = Vfs::open(&mem, &OpenName::new(Some(name), FileKind::Wal), opts).unwrap();
+        let mut w = Vfs::open(&mem, &OpenName::new(name, FileKind::Wal), opts).unwrap();
         w.write_at(&[0; 32], 0).unwrap();
     };
     mem.load(b, &image).unwrap();

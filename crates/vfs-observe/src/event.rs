@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use vfs_core::{FileKind, LockLevel, Op, codes};
+use vfs_core::{FileKind, FileName, LockLevel, Op, codes};
 
 /// One file operation seen by [`Wrap`](crate::Wrap), lent to a
 /// [`Recorder`] for the duration of [`Recorder::record`].
@@ -28,8 +28,9 @@ pub struct Event<'a> {
     /// The operation.
     pub op: Op,
     /// The file's name as SQLite gave it to `xOpen` (or to `xDelete` /
-    /// `xAccess`); empty for an anonymous temporary file.
-    pub file: &'a str,
+    /// `xAccess`), exactly (it need not be UTF-8); empty for an anonymous
+    /// temporary file.
+    pub file: &'a FileName,
     /// The kind of the open file; `None` for `Delete` and `Access`, which
     /// name a path rather than an open file.
     pub kind: Option<FileKind>,

@@ -463,7 +463,7 @@ mod tests {
     ) -> Event<'static> {
         Event {
             op,
-            file: "t.db",
+            file: vfs_core::FileName::new("t.db"),
             kind,
             offset: 0,
             bytes,

@@ -41,23 +41,23 @@ macro_rules! io_event {
         match (e.lock, e.is_ok() || e.is_short_read()) {
             (Some(level), true) => tracing::event!(
                 target: TRACING_TARGET, $level,
-                op = e.op.name(), kind, file = e.file, offset = e.offset, bytes = e.bytes,
+                op = e.op.name(), kind, file = %e.file, offset = e.offset, bytes = e.bytes,
                 micros, code = e.code, level = lock_name(level),
             ),
             (None, true) => tracing::event!(
                 target: TRACING_TARGET, $level,
-                op = e.op.name(), kind, file = e.file, offset = e.offset, bytes = e.bytes,
+                op = e.op.name(), kind, file = %e.file, offset = e.offset, bytes = e.bytes,
                 micros, code = e.code,
             ),
             (Some(level), false) => tracing::event!(
                 target: TRACING_TARGET, $level,
-                op = e.op.name(), kind, file = e.file, offset = e.offset, bytes = e.bytes,
+                op = e.op.name(), kind, file = %e.file, offset = e.offset, bytes = e.bytes,
                 micros, code = e.code, level = lock_name(level),
                 error = %vfs_core::code_name(e.code),
             ),
             (None, false) => tracing::event!(
                 target: TRACING_TARGET, $level,
-                op = e.op.name(), kind, file = e.file, offset = e.offset, bytes = e.bytes,
+                op = e.op.name(), kind, file = %e.file, offset = e.offset, bytes = e.bytes,
                 micros, code = e.code, error = %vfs_core::code_name(e.code),
             ),
         }

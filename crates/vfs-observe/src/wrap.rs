@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use vfs_core::shm::ShmRegion;
 use vfs_core::{
-    AccessCheck, File, FileKind, LockLevel, Op, OpenName, OpenOptions, Registration, Result,
-    SyncFlags, Vfs, codes, register,
+    AccessCheck, File, FileKind, FileName, FileNameBuf, LockLevel, Op, OpenName, OpenOptions,
+    Registration, Result, SyncFlags, Vfs, codes, register,
 };
 
 use crate::{Event, LatencyMode, Recorder};
@@ -104,7 +104,7 @@ impl<V: Vfs, R: Recorder + ?Sized> Wrap<V, R> {
     }
 
     #[inline]
-    fn path_event(&self, op: Op, path: &str, start: Option<Instant>, code: i32) {
+    fn path_event(&self, op: Op, path: &FileName, start: Option<Instant>, code: i32) {
         self.recorder.record(&Event {
             op,
             file: path,
@@ -255,7 +255,7 @@ impl<V: Vfs, R: Recorder + ?Sized> Vfs for Wrap<V, R> {
     fn open(&self, name: &OpenName<'_>, opts: OpenOptions) -> Result<Self::File> {
         let start = self.timing.start_always();
         let opened = self.base.open(name, opts);
-        let path = name.path().unwrap_or("");
+        let path = name.path().unwrap_or(FileName::new(""));
         self.recorder.record(&Event {
             op: Op::Open,
             file: path,
@@ -271,7 +271,7 @@ impl<V: Vfs, R: Recorder + ?Sized> Vfs for Wrap<V, R> {
             inner,
             meta: Meta {
                 recorder: Arc::clone(&self.recorder),
-                name: path.into(),
+                name: path.to_owned(),
                 kind: opts.kind,
                 timing: self.timing,
                 sampler: Sampler::new(self.timing.one_in),
@@ -280,7 +280,7 @@ impl<V: Vfs, R: Recorder + ?Sized> Vfs for Wrap<V, R> {
         })
     }
 
-    fn delete(&self, path: &str, sync_dir: bool) -> Result<()> {
+    fn delete(&self, path: &FileName, sync_dir: bool) -> Result<()> {
         let start = self.timing.start_always();
         let r = self.base.delete(path, sync_dir);
         self.path_event(Op::Delete, path, start, code_of(&r, Op::Delete));
@@ -288,7 +288,7 @@ impl<V: Vfs, R: Recorder + ?Sized> Vfs for Wrap<V, R> {
     }
 
     #[inline]
-    fn access(&self, path: &str, check: AccessCheck) -> Result<bool> {
+    fn access(&self, path: &FileName, check: AccessCheck) -> Result<bool> {
         let start = hit_path(self.timing.one_in).then(Instant::now);
         let r = self.base.access(path, check);
         self.path_event(Op::Access, path, start, code_of(&r, Op::Access));
@@ -310,7 +310,7 @@ pub struct WrapFile<F, R: Recorder + ?Sized = dyn Recorder> {
 
 struct Meta<R: Recorder + ?Sized> {
     recorder: Arc<R>,
-    name: Box<str>,
+    name: FileNameBuf,
     kind: FileKind,
     timing: Timing,
     sampler: Sampler,
@@ -391,7 +391,7 @@ impl<F, R: Recorder + ?Sized> WrapFile<F, R> {
 
     /// The name the file was opened with (empty for an anonymous temporary
     /// file).
-    pub fn name(&self) -> &str {
+    pub fn name(&self) -> &FileName {
         &self.meta.name
     }
 
@@ -645,7 +645,7 @@ mod tests {
         let opts = OpenOptions::new(FileKind::MainDb, vfs_core::OpenAccess::Create);
         let name = path.to_str().unwrap();
         let mut f = wrap
-            .open(&OpenName::new(Some(name), FileKind::MainDb), opts)
+            .open(&OpenName::new(name, FileKind::MainDb), opts)
             .unwrap();
         let mut buf = [0u8; 100];
         for i in 0..100 {

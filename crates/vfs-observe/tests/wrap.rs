@@ -12,9 +12,9 @@ use std::sync::{Arc, Mutex};
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 use vfs_core::codes::*;
 use vfs_core::{
-    AccessCheck, Control, Error, File, FileControl, FileKind, FileLock, LockLevel, LockManager,
-    Native, Op, OpenAccess, OpenName, OpenOptions, Result, ShmGroup, ShmSupport, SyncFlags, Vfs,
-    register,
+    AccessCheck, Control, Error, File, FileControl, FileKind, FileLock, FileName, FileNameBuf,
+    LockLevel, LockManager, Native, Op, OpenAccess, OpenName, OpenOptions, Result, ShmGroup,
+    ShmSupport, SyncFlags, Vfs, register,
 };
 use vfs_observe::{Event, Recorder, StatsRecorder, Wrap, register_observed};
 
@@ -84,7 +84,7 @@ impl Recorder for LogRecorder {
     fn record(&self, e: &Event<'_>) {
         self.0.lock().unwrap().push(Owned {
             op: e.op,
-            file: e.file.to_owned(),
+            file: e.file.to_string(),
             kind: e.kind,
             offset: e.offset,
             bytes: e.bytes,
@@ -128,7 +128,7 @@ struct Faults {
 
 #[derive(Default)]
 struct MemBase {
-    files: Mutex<HashMap<String, Arc<Data>>>,
+    files: Mutex<HashMap<FileNameBuf, Arc<Data>>>,
     seen: Counter,
     faults: Faults,
 }
@@ -168,7 +168,7 @@ impl Vfs for Mem {
         })
     }
 
-    fn delete(&self, path: &str, _sync_dir: bool) -> Result<()> {
+    fn delete(&self, path: &FileName, _sync_dir: bool) -> Result<()> {
         let gone = self.0.files.lock().unwrap().remove(path).is_some();
         self.0.seen.add(Op::Delete, None, 0, !gone);
         if gone {
@@ -178,7 +178,7 @@ impl Vfs for Mem {
         }
     }
 
-    fn access(&self, path: &str, _check: AccessCheck) -> Result<bool> {
+    fn access(&self, path: &FileName, _check: AccessCheck) -> Result<bool> {
         self.0.seen.add(Op::Access, None, 0, false);
         Ok(self.0.files.lock().unwrap().contains_key(path))
     }
@@ -765,7 +765,7 @@ fn sampled_latency_direct_calls() {
         flags: 0,
     };
     let mut f = wrap
-        .open(&OpenName::new(Some("/direct.db"), FileKind::MainDb), opts)
+        .open(&OpenName::new("/direct.db", FileKind::MainDb), opts)
         .unwrap();
     const N: u64 = 10_000;
     let page = [7u8; 512];

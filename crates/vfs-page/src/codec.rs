@@ -4,7 +4,9 @@
 use std::fmt;
 use std::sync::Arc;
 
-use vfs_core::{Error, FileControl, FileKind, LockLevel, OpenName, OpenOptions, Result, codes};
+use vfs_core::{
+    Error, FileControl, FileKind, FileName, LockLevel, OpenName, OpenOptions, Result, codes,
+};
 
 /// How a codec wants a kind of file mapped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -34,7 +36,7 @@ pub struct FileInfo<'a> {
     /// What the file is.
     pub kind: FileKind,
     /// Its path (`"<temp>"` for an anonymous temporary file).
-    pub path: &'a str,
+    pub path: &'a FileName,
 }
 
 /// What the layer knows about an open file, for
@@ -44,7 +46,7 @@ pub struct FileStatus<'a> {
     /// What the file is.
     pub kind: FileKind,
     /// Its path (`"<temp>"` for an anonymous temporary file).
-    pub path: &'a str,
+    pub path: &'a FileName,
     /// The database page size, if known.
     pub page_size: Option<usize>,
     /// The database's total reserved bytes per page (header byte 20), if
@@ -59,7 +61,7 @@ pub struct PageCtx<'a> {
     /// The kind of file the image lives in.
     pub kind: FileKind,
     /// The file's path (`"<temp>"` for an anonymous temporary file).
-    pub path: &'a str,
+    pub path: &'a FileName,
     /// The database page number the image belongs to (1-based): from the
     /// offset for database files, from the frame header for WAL frames, from
     /// the record for journals.
@@ -131,7 +133,7 @@ pub struct StreamCtx<'a> {
     /// The kind of file.
     pub kind: FileKind,
     /// The file's path (`"<temp>"` for an anonymous temporary file).
-    pub path: &'a str,
+    pub path: &'a FileName,
     /// The absolute offset of the range's first byte.
     pub offset: u64,
 }

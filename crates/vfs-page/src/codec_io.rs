@@ -1,6 +1,6 @@
 //! The base file and the codec, borrowed for one operation of a mapper.
 
-use vfs_core::{Error, File, FileKind, Result, codes};
+use vfs_core::{Error, File, FileKind, FileName, Result, codes};
 
 use crate::codec::TORN;
 use crate::geometry::PageGeometry;
@@ -59,7 +59,7 @@ pub(crate) struct CodecIo<'a, F: File, C: PageCodec> {
     pub(crate) codec: &'a C,
     pub(crate) state: &'a mut C::State,
     pub(crate) kind: FileKind,
-    pub(crate) path: &'a str,
+    pub(crate) path: &'a FileName,
     pub(crate) geometry: &'a PageGeometry,
 }
 

@@ -534,7 +534,7 @@ fn device_characteristics_drop_subpage_read_only() {
     let vfs = PageVfs::new(Native::new().unwrap(), Xor::default());
     let path = env.path("caps.db");
     let p = path.to_str().unwrap();
-    let name = OpenName::new(Some(p), FileKind::MainDb);
+    let name = OpenName::new(p, FileKind::MainDb);
     let opts = OpenOptions::new(FileKind::MainDb, vfs_core::OpenAccess::Create);
     let file = vfs.open(&name, opts).unwrap();
     let base = Native::new().unwrap().open(&name, opts).unwrap();

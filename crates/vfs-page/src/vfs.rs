@@ -6,8 +6,8 @@ use std::sync::{Arc, Weak};
 
 use parking_lot::Mutex;
 use vfs_core::{
-    Control, DeviceCharacteristics, Error, File, FileControl, FileKind, LockLevel, OpenName,
-    OpenOptions, Result, SyncFlags, Vfs, codes, fcntl,
+    Control, DeviceCharacteristics, Error, File, FileControl, FileKind, FileName, FileNameBuf,
+    LockLevel, OpenName, OpenOptions, Result, SyncFlags, Vfs, codes, fcntl,
 };
 
 use crate::codec_io::{CodecIo, grow, read_some, wipe};
@@ -23,7 +23,7 @@ use crate::{FileInfo, FileStatus, Mapping, PageCodec, StreamCtx};
 pub struct PageVfs<B: Vfs, C: PageCodec> {
     base: B,
     codec: Arc<C>,
-    geometries: Mutex<HashMap<String, Weak<PageGeometry>>>,
+    geometries: Mutex<HashMap<FileNameBuf, Weak<PageGeometry>>>,
 }
 
 impl<B: Vfs + fmt::Debug, C: PageCodec> fmt::Debug for PageVfs<B, C> {
@@ -64,7 +64,7 @@ impl<B: Vfs, C: PageCodec> PageVfs<B, C> {
         &self.codec
     }
 
-    fn geometry_for(&self, db: &str) -> Arc<PageGeometry> {
+    fn geometry_for(&self, db: &FileName) -> Arc<PageGeometry> {
         let mut map = self.geometries.lock();
         if let Some(s) = map.get(db).and_then(Weak::upgrade) {
             return s;
@@ -90,7 +90,7 @@ impl<B: Vfs, C: PageCodec> Vfs for PageVfs<B, C> {
                 kind.name()
             )));
         }
-        let path = name.path().unwrap_or("<temp>").to_owned();
+        let path = name.path().unwrap_or(FileName::new("<temp>")).to_owned();
         let state = match mapping {
             Mapping::None => None,
             _ => Some(
@@ -146,7 +146,7 @@ pub struct PageFile<F: File, C: PageCodec> {
     codec: Arc<C>,
     state: Option<C::State>,
     kind: FileKind,
-    path: String,
+    path: FileNameBuf,
     mapper: Mapper,
     scratch: Vec<u8>,
     geometry: Arc<PageGeometry>,
@@ -189,7 +189,7 @@ impl<F: File, C: PageCodec> PageFile<F, C> {
     }
 
     /// The file's path (`"<temp>"` for an anonymous temporary file).
-    pub fn path(&self) -> &str {
+    pub fn path(&self) -> &FileName {
         &self.path
     }
 

@@ -11,8 +11,8 @@ use parking_lot::Mutex;
 use rusqlite::{Connection, OpenFlags};
 use vfs_cksm::Cksm;
 use vfs_core::{
-    AccessCheck, DeviceCharacteristics, File, FileKind, Native, OpenAccess, OpenName, OpenOptions,
-    Registration, Result, Vfs, register,
+    AccessCheck, DeviceCharacteristics, File, FileKind, FileName, Native, OpenAccess, OpenName,
+    OpenOptions, Registration, Result, Vfs, register,
 };
 use vfs_crypto::{Crypto, CryptoCodec, CryptoOptions, KdfParams, Key};
 use vfs_memdb::MemDb;
@@ -101,7 +101,7 @@ pub struct SpyFile<F> {
 impl<B: Vfs> Vfs for Spy<B> {
     type File = SpyFile<B::File>;
     fn open(&self, name: &OpenName<'_>, mut opts: OpenOptions) -> Result<Self::File> {
-        let path = name.path().unwrap_or("<temp>").to_owned();
+        let path = name.path().map_or("<temp>".to_owned(), |p| p.to_string());
         if self.log.overlay.lock().contains_key(&path) && opts.access != OpenAccess::Create {
             // A planted file: the base must have one too (memdb opens only
             // files it has without CREATE).
@@ -115,15 +115,26 @@ impl<B: Vfs> Vfs for Spy<B> {
             log: self.log.clone(),
         })
     }
-    fn delete(&self, path: &str, sync_dir: bool) -> Result<()> {
-        if self.log.overlay.lock().remove(path).is_some() {
+    fn delete(&self, path: &FileName, sync_dir: bool) -> Result<()> {
+        if self
+            .log
+            .overlay
+            .lock()
+            .remove(&*path.to_string_lossy())
+            .is_some()
+        {
             let _ = self.base.delete(path, sync_dir);
             return Ok(());
         }
         self.base.delete(path, sync_dir)
     }
-    fn access(&self, path: &str, check: AccessCheck) -> Result<bool> {
-        if self.log.overlay.lock().contains_key(path) {
+    fn access(&self, path: &FileName, check: AccessCheck) -> Result<bool> {
+        if self
+            .log
+            .overlay
+            .lock()
+            .contains_key(&*path.to_string_lossy())
+        {
             return Ok(true);
         }
         self.base.access(path, check)
