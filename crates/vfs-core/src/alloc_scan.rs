@@ -7,7 +7,10 @@
 //! calling thread frees meanwhile (or leaves by reallocating) is held back
 //! instead of freed, and searched for the given byte strings once the code
 //! returns. Only the calling thread is affected, so tests running beside
-//! it do not interfere.
+//! it do not interfere. Blocks the thread allocates meanwhile start zeroed:
+//! what one holds when freed was written during its life, never left in
+//! its spare capacity by an earlier owner of the memory (SQLite's page
+//! cache, for one, frees plaintext pages without zeroing them).
 //!
 //! ```no_run
 //! #[global_allocator]
@@ -74,14 +77,19 @@ fn hold(ptr: *mut u8, layout: Layout) -> bool {
 // SAFETY: allocation is the system allocator's. A block held back instead
 // of freed stays allocated (nothing else owns it any more, so nothing
 // writes it) until `scan_freed` frees it with the layout it was allocated
-// with. `realloc` of a scanning thread allocates the new block from the
-// system allocator, copies the `min(old, new)` bytes the caller may read
+// with. `realloc` of a scanning thread allocates the new block (zeroed)
+// from the system allocator, copies the `min(old, new)` bytes the caller may read
 // (an untyped copy between two live, distinct blocks) and holds the old
 // block back. The thread-local flag is const-initialised and never
 // allocates; the table lives in a static behind a `Mutex`, which does not
 // allocate either.
 unsafe impl GlobalAlloc for ScanningAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if scanning() {
+            // SAFETY: the caller upholds GlobalAlloc::alloc's contract,
+            // which is alloc_zeroed's.
+            return unsafe { System.alloc_zeroed(layout) };
+        }
         // SAFETY: the caller upholds GlobalAlloc::alloc's contract.
         unsafe { System.alloc(layout) }
     }
@@ -105,7 +113,7 @@ unsafe impl GlobalAlloc for ScanningAllocator {
         // forms a valid layout (GlobalAlloc::realloc's contract).
         let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
         // SAFETY: `new_layout` has a non-zero size (realloc's contract).
-        let new = unsafe { System.alloc(new_layout) };
+        let new = unsafe { System.alloc_zeroed(new_layout) };
         if new.is_null() {
             return new;
         }
