@@ -200,9 +200,12 @@ impl KeySource {
     /// The key of a file being opened: URI parameters first (`hexkey`,
     /// `key`, `textkey`), then the registration key.
     pub(crate) fn from_name(name: &OpenName<'_>, registered: Option<&Key>) -> KeySource {
-        let hex = name.parameter("hexkey");
-        let key = name.parameter("key");
-        let text = name.parameter("textkey");
+        // Read as bytes: a parameter that is present but not UTF-8 is an
+        // unusable key, never an absent one (which would fall back to the
+        // registration key).
+        let hex = name.parameter_bytes("hexkey");
+        let key = name.parameter_bytes("key");
+        let text = name.parameter_bytes("textkey");
         let given = [hex.is_some(), key.is_some(), text.is_some()]
             .iter()
             .filter(|b| **b)
@@ -212,6 +215,16 @@ impl KeySource {
                 "the URI gives more than one of hexkey=, key= and textkey=: give one".into(),
             );
         }
+        let (hex, key, text) = match (
+            utf8_parameter(hex, "hexkey"),
+            utf8_parameter(key, "key"),
+            utf8_parameter(text, "textkey"),
+        ) {
+            (Ok(hex), Ok(key), Ok(text)) => (hex, key, text),
+            (Err(why), _, _) | (_, Err(why), _) | (_, _, Err(why)) => {
+                return KeySource::Missing(why);
+            }
+        };
         if let Some(hex) = hex {
             return match parse_hex(hex) {
                 Ok(key) => KeySource::Raw {
@@ -252,6 +265,20 @@ impl KeySource {
             KeySource::Missing(_) => "no key",
         }
     }
+}
+
+/// A key parameter's value as text; a value that is not UTF-8 is unusable.
+fn utf8_parameter<'a>(
+    value: Option<&'a [u8]>,
+    param: &str,
+) -> std::result::Result<Option<&'a str>, String> {
+    value
+        .map(|v| {
+            std::str::from_utf8(v).map_err(|_| {
+                format!("the {param} URI parameter is not UTF-8: give the key as UTF-8 text")
+            })
+        })
+        .transpose()
 }
 
 impl Drop for KeySource {
