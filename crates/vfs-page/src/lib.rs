@@ -171,9 +171,10 @@
 //! * The sector size is the base's, but at least 512 bytes for transformed
 //!   files (SQLite sizes rollback-journal headers by it, which leaves a
 //!   codec room in the first header).
-//! * No memory mapping: vfs-core offers no `xFetch`, and
-//!   `SQLITE_FCNTL_MMAP_SIZE` is not forwarded to the base of a transformed
-//!   file.
+//! * No memory mapping: the layer writes its own `read_at`, so
+//!   `forward_file!` gives its files no `xFetch` (a page SQLite read in
+//!   place would bypass the transform), and `SQLITE_FCNTL_MMAP_SIZE` is not
+//!   forwarded to the base of a transformed file.
 //! * Locks, shared memory (both [`ShmSupport::Group`](vfs_core::ShmSupport::Group) and
 //!   [`ShmSupport::Forward`](vfs_core::ShmSupport::Forward)), sync, truncate and size go to the
 //!   base (the codec of a main database hears of lock changes,
