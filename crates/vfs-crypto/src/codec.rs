@@ -11,7 +11,7 @@ use rand::RngCore;
 use vfs_core::{
     Error, FileControl, FileKind, FileNameBuf, LockLevel, OpenName, OpenOptions, Result, codes,
 };
-use vfs_page::{Direction, FileInfo, FileStatus, Mapping, PageCodec, PageCtx, StreamCtx};
+use vfs_page::{Direction, FileInfo, FileStatus, Mapping, PageCodec, PageCtx, Stacking, StreamCtx};
 use zeroize::Zeroizing;
 
 use crate::derive::DbKeys;
@@ -29,9 +29,6 @@ pub struct CryptoOptions {
     /// The key of every database opened without a key in its URI (`None`:
     /// a URI key is required).
     pub key: Option<Key>,
-    /// Bytes per page reserved by page layers **below** this one (8 over
-    /// `vfs_cksm::Cksm::under`); the crypto slice sits right before them.
-    pub reserve_below: u8,
     /// Argon2id cost for new passphrase (`key=`) databases.
     pub kdf: KdfParams,
     /// The largest Argon2id cost a database may ask for, per parameter
@@ -50,7 +47,6 @@ impl Default for CryptoOptions {
     fn default() -> Self {
         CryptoOptions {
             key: None,
-            reserve_below: 0,
             kdf: KdfParams::DEFAULT,
             kdf_limit: KdfParams::LIMIT,
             cipher: PageCipher::default(),
@@ -94,7 +90,6 @@ enum DbKey {
 /// [`Crypto`](crate::Crypto), which wraps it.
 pub struct CryptoCodec {
     key: Option<Key>,
-    below: usize,
     kdf: KdfParams,
     kdf_limit: KdfParams,
     pub(crate) cipher: PageCipher,
@@ -113,7 +108,6 @@ impl std::fmt::Debug for CryptoCodec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CryptoCodec")
             .field("registration_key", &self.key.is_some())
-            .field("reserve_below", &self.below)
             .field("kdf", &self.kdf)
             .field("kdf_limit", &self.kdf_limit)
             .finish()
@@ -211,7 +205,6 @@ impl CryptoCodec {
     pub fn new(opts: CryptoOptions) -> CryptoCodec {
         CryptoCodec {
             key: opts.key,
-            below: usize::from(opts.reserve_below),
             kdf: opts.kdf,
             kdf_limit: opts.kdf_limit,
             cipher: opts.cipher,
@@ -225,11 +218,6 @@ impl CryptoCodec {
             #[cfg(feature = "test-hooks")]
             collide: std::sync::atomic::AtomicBool::new(false),
         }
-    }
-
-    /// Bytes reserved below this layer.
-    pub fn reserve_below(&self) -> usize {
-        self.below
     }
 
     /// The counters so far.
@@ -281,9 +269,11 @@ impl CryptoCodec {
         s
     }
 
-    /// The reserve a database needs for this layer and those below.
-    pub(crate) fn needed(&self) -> usize {
-        SLICE + self.below
+    /// The reserve a database needs for this layer and those below it (the
+    /// slices of layers above, if any, sit before the slice, inside what it
+    /// encrypts: a larger reserve is fine).
+    pub(crate) fn needed(stacking: Stacking) -> usize {
+        SLICE + stacking.below
     }
 
     fn class(kind: FileKind) -> Class {
@@ -303,15 +293,20 @@ impl CryptoCodec {
                 crate::MIN_PAGE_SIZE
             ));
         }
-        if let Some(r) = ctx.reserve
-            && r < self.needed()
-        {
+        let needed = Self::needed(ctx.stacking);
+        if needed > n - SLICE {
             return Err(format!(
-                "the database reserves {r} bytes per page; encryption needs at least {}",
-                self.needed()
+                "{n}-byte pages cannot hold the {needed} reserved bytes of this stack"
             ));
         }
-        Ok(n - self.below - SLICE)
+        if let Some(r) = ctx.reserve
+            && r < needed
+        {
+            return Err(format!(
+                "the database reserves {r} bytes per page; encryption needs at least {needed}"
+            ));
+        }
+        Ok(ctx.stacking.slice(n, SLICE).start)
     }
 
     /// Refuses Argon2id parameters above the limit.
@@ -655,8 +650,16 @@ impl PageCodec for CryptoCodec {
         }
     }
 
+    fn name(&self) -> &'static str {
+        "crypto"
+    }
+
     fn reserve(&self) -> usize {
-        self.needed()
+        SLICE
+    }
+
+    fn min_page_size(&self) -> usize {
+        crate::MIN_PAGE_SIZE
     }
 
     fn open(
@@ -816,6 +819,6 @@ impl PageCodec for CryptoCodec {
         let Inner::Pages(st) = &mut state.inner else {
             return None;
         };
-        crate::pragma::file_control(self.needed(), st, file, ctl)
+        crate::pragma::file_control(Self::needed(file.stacking), st, file, ctl)
     }
 }

@@ -85,8 +85,8 @@ impl CryptoCodec {
                      connection; for VACUUM INTO add &reserve={} to the target URI (or use \
                      vfs_crypto::vacuum_into_target), for an ATTACHed database set \
                      SQLITE_FCNTL_RESERVE_BYTES to {} before its first write",
-                    self.needed(),
-                    self.needed()
+                    ctx.stacking.total(SLICE),
+                    ctx.stacking.total(SLICE)
                 ),
             )
         })?;

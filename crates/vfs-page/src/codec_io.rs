@@ -4,7 +4,7 @@ use vfs_core::{Error, File, FileKind, FileName, Result, codes};
 
 use crate::codec::TORN;
 use crate::geometry::PageGeometry;
-use crate::{PageCodec, PageCtx, StreamCtx};
+use crate::{PageCodec, PageCtx, Stacking, StreamCtx};
 
 /// Overwrites `buf` with zeros, in a way the compiler keeps although the
 /// buffer is about to be freed.
@@ -61,6 +61,7 @@ pub(crate) struct CodecIo<'a, F: File, C: PageCodec> {
     pub(crate) kind: FileKind,
     pub(crate) path: &'a FileName,
     pub(crate) geometry: &'a PageGeometry,
+    pub(crate) stacking: Stacking,
 }
 
 impl<'a, F: File, C: PageCodec> CodecIo<'a, F, C> {
@@ -84,6 +85,7 @@ impl<'a, F: File, C: PageCodec> CodecIo<'a, F, C> {
             partial: false,
             recovery: false,
             frame_header: None,
+            stacking: self.stacking,
         }
     }
 
