@@ -2,9 +2,9 @@
 
 use vfs_core::{Error, File, Result, codes};
 
-use crate::PageCodec;
 use crate::codec_io::{CodecIo, grow, read_some};
 use crate::sqlite_format::{db_header, is_page_size};
+use crate::{PageCodec, PageCtx};
 
 /// Sub-page reads ending within this many bytes of the file's start are
 /// served from one read that starts at offset 0.
@@ -81,6 +81,25 @@ impl DbMap {
         Ok(())
     }
 
+    /// Reads page 1 and has the codec decode it (for
+    /// [`PageCodec::locked`]); the decode's result is the codec's business.
+    pub(crate) fn check_page1<F: File, C: PageCodec>(
+        &mut self,
+        io: &mut CodecIo<'_, F, C>,
+        scratch: &mut Vec<u8>,
+    ) -> Result<()> {
+        self.refresh(io)?;
+        let Some(p) = self.page_size else {
+            return Ok(());
+        };
+        let img = grow(scratch, p);
+        if read_some(io.base, img, 0)? == p {
+            let _ = io.decode(1, self.reserve, 0, true, img);
+        }
+        img.fill(0);
+        Ok(())
+    }
+
     pub(crate) fn write<F: File, C: PageCodec>(
         &mut self,
         io: &mut CodecIo<'_, F, C>,
@@ -120,7 +139,11 @@ impl DbMap {
         }
         let img = grow(scratch, n);
         img.copy_from_slice(buf);
-        io.encode_page(pgno, self.reserve, stored_reserve, off, img)?;
+        let ctx = PageCtx {
+            stored_reserve,
+            ..io.ctx(pgno, n, self.reserve, off)
+        };
+        io.encode_with(&ctx, img)?;
         io.base.write_at(img, off)
     }
 
@@ -157,7 +180,11 @@ impl DbMap {
             if pgno == 1 {
                 self.learn(io, img);
             }
-            io.encode_page(pgno, self.reserve, stored_reserve, start, img)?;
+            let ctx = PageCtx {
+                stored_reserve,
+                ..io.ctx(pgno, p, self.reserve, start)
+            };
+            io.encode_with(&ctx, img)?;
             io.base.write_at(img, start)?;
             pos = stop;
         }
