@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 
 use vfs_core::{
     Control, DeviceCharacteristics, Error, File, FileControl, FileKind, FileLock, FileNameBuf,
-    LockLevel, Mapping, OpenOptions, Result, ShmSupport, SyncFlags,
+    Mapping, OpenOptions, Result, ShmSupport, SyncFlags,
 };
 
 use crate::Inner;
@@ -235,17 +235,7 @@ impl File for MemFile {
         Ok(self.node.len())
     }
 
-    fn lock(&mut self, level: LockLevel) -> Result<()> {
-        self.lock.lock(level)
-    }
-
-    fn unlock(&mut self, level: LockLevel) -> Result<()> {
-        self.lock.unlock(level)
-    }
-
-    fn check_reserved_lock(&mut self) -> Result<bool> {
-        Ok(self.lock.check_reserved())
-    }
+    vfs_core::lock_via!(lock);
 
     /// `SQLITE_FCNTL_MMAP_SIZE` on a database file: how much of it
     /// [`fetch`](File::fetch) may lend. Anything else: not handled.
