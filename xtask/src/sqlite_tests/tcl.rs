@@ -1,4 +1,7 @@
-//! The TCL suite: testfixture on the VFS-heavy scripts of `veryquick`.
+//! The TCL suite: testfixture on a set of SQLite's scripts ([`ScriptSet`]):
+//! the VFS-heavy scripts of `veryquick` ([`VFS_SCRIPTS`], part `tcl`) or
+//! the fault-injection and crash scripts of `full` ([`FAULT_SCRIPTS`],
+//! part `faults`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -63,11 +66,67 @@ pub const PATTERNS: &[&str] = &[
 /// Matched by a pattern but not about the VFS.
 const EXCLUDE: &[&str] = &["transitive1.test", "quota-glob.test"];
 
+/// The scripts of SQLite's `full` set that inject I/O errors (`ioerr*`,
+/// `*fault*`, `backup_ioerr`: SQLite's `SimulateIOError` hooks in the
+/// `unix` VFS beneath the stack, or `testvfs` shims over it) or simulate
+/// power loss (`crash*`, `walcrash*`: `test6.c`'s crash VFS over the
+/// default VFS, which buffers writes and on a simulated crash writes back
+/// a random subset, trashing whole sectors). Most are not in `veryquick`.
+pub const FAULT_PATTERNS: &[&str] = &[
+    "crash*",
+    "ioerr*",
+    "pagerfault*",
+    "walfault*",
+    "walcrash*",
+    "mmapfault*",
+    "tempfault*",
+    "backup_ioerr.test",
+];
+
+/// A set of SQLite's TCL scripts run as one part of the task.
+#[derive(Clone, Copy, Debug)]
+pub struct ScriptSet {
+    /// The part it reports as.
+    pub part: Part,
+    /// Where its runs go under `target/sqlite-tests/` (`tcl`, `faults`).
+    pub dir: &'static str,
+    /// The `permutations.test` suite whose file list is filtered.
+    pub suite: &'static str,
+    pub patterns: &'static [&'static str],
+    pub exclude: &'static [&'static str],
+    /// Per-script time limit: a broken VFS can make a script spin forever.
+    pub limit: Duration,
+    /// Whether a script with an unexplained difference runs once more
+    /// (timing-sensitive scripts may fail by chance on a loaded machine).
+    pub retry: bool,
+}
+
+/// The VFS-heavy scripts of `veryquick` (part `tcl`).
+pub const VFS_SCRIPTS: ScriptSet = ScriptSet {
+    part: Part::Tcl,
+    dir: "tcl",
+    suite: "veryquick",
+    patterns: PATTERNS,
+    exclude: EXCLUDE,
+    limit: Duration::from_secs(300),
+    retry: true,
+};
+
+/// The fault-injection and crash scripts of `full` (part `faults`). Their
+/// runs are long (minutes per script on `unix`), so the limit is an hour
+/// and a failing script is not run twice.
+pub const FAULT_SCRIPTS: ScriptSet = ScriptSet {
+    part: Part::Faults,
+    dir: "faults",
+    suite: "full",
+    patterns: FAULT_PATTERNS,
+    exclude: &[],
+    limit: Duration::from_secs(3600),
+    retry: false,
+};
+
 /// The unprivileged account the suite runs as when the task runs as root.
 const TEST_USER: &str = "vfsext-test";
-
-/// Per-script time limit: a broken VFS can make a script spin forever.
-const LIMIT: Duration = Duration::from_secs(300);
 
 /// `*` matches any run of characters.
 fn glob(pattern: &str, s: &str) -> bool {
@@ -140,31 +199,42 @@ pub fn registered_vfs(progs: &Programs, paths: &Paths) -> Result<Vec<String>, St
     Ok(with_ext)
 }
 
-/// The `veryquick` scripts that match [`PATTERNS`], sorted.
-fn selection(progs: &Programs, paths: &Paths) -> Result<Vec<String>, String> {
+/// The scripts of `set`'s suite that match its patterns (and every
+/// `--script` pattern given), sorted.
+fn selection(
+    opts: &Opts,
+    set: &ScriptSet,
+    progs: &Programs,
+    paths: &Paths,
+) -> Result<Vec<String>, String> {
     let testdir = progs.tree.join("test");
     // permutations.test defines the suites; its `main` runs only when it is
-    // the script itself, so this only reads the `veryquick` file list.
+    // the script itself, so this only reads the suite's file list.
     let script = format!(
         "set argv0 [file join {{{}}} selection.tcl]\nset argv {{}}\n\
          source [file join {{{}}} permutations.test]\n\
-         array set o $::testspec(veryquick)\n\
+         array set o $::testspec({})\n\
          foreach f $o(-files) {{ puts \"FILE: [file tail $f]\" }}\nexit 0\n",
         testdir.display(),
-        testdir.display()
+        testdir.display(),
+        set.suite
     );
     let out = tcl_eval(progs, paths, "selection", &script, true)?;
     let mut files: Vec<String> = out
         .lines()
         .filter_map(|l| l.strip_prefix("FILE: "))
-        .filter(|f| PATTERNS.iter().any(|p| glob(p, f)) && !EXCLUDE.contains(f))
+        .filter(|f| set.patterns.iter().any(|p| glob(p, f)) && !set.exclude.contains(f))
+        .filter(|f| opts.scripts.is_empty() || opts.scripts.iter().any(|p| glob(p, f)))
         .filter(|f| testdir.join(f).is_file())
         .map(str::to_owned)
         .collect();
     files.sort();
     files.dedup();
     if files.is_empty() {
-        return Err("no script of the veryquick set matched the selection".to_owned());
+        return Err(format!(
+            "no script of the {} set matched the selection of part {}",
+            set.suite, set.dir
+        ));
     }
     Ok(files)
 }
@@ -368,19 +438,40 @@ struct Job {
     script: String,
 }
 
+/// Where a run of `job` keeps its files and output.
+fn run_dir(set: &ScriptSet, paths: &Paths, job: &Job, attempt: u32) -> std::path::PathBuf {
+    let label = job.target.label();
+    let stem = job.script.trim_end_matches(".test");
+    match attempt {
+        0 => paths.work.join(format!("{}/{label}/{stem}", set.dir)),
+        n => paths
+            .work
+            .join(format!("{}/{label}/{stem}.retry{n}", set.dir)),
+    }
+}
+
+/// The finished run of a baseline job left by an earlier run of the task
+/// (`--reuse-baseline`), if its output ends with SQLite's closing line.
+fn earlier_run(set: &ScriptSet, paths: &Paths, job: &Job) -> Option<ScriptRun> {
+    let out = fs::read(run_dir(set, paths, job, 0).join("output.txt")).ok()?;
+    let r = parse(&Ran {
+        code: None,
+        timed_out: false,
+        secs: 0.0,
+        output: String::from_utf8_lossy(&out).into_owned(),
+    });
+    r.errors.is_some().then_some(r)
+}
+
 fn run_script(
+    set: &ScriptSet,
     progs: &Programs,
     paths: &Paths,
     user: Option<&str>,
     job: &Job,
     attempt: u32,
 ) -> ScriptRun {
-    let label = job.target.label();
-    let stem = job.script.trim_end_matches(".test");
-    let dir = match attempt {
-        0 => paths.work.join(format!("tcl/{label}/{stem}")),
-        n => paths.work.join(format!("tcl/{label}/{stem}.retry{n}")),
-    };
+    let dir = run_dir(set, paths, job, attempt);
     if let Err(e) = fresh_dir(&dir) {
         return ScriptRun {
             aborted: Some(e),
@@ -409,22 +500,25 @@ fn run_script(
         Target::Cksumvfs => cmd.env("VFSEXT_CKSUMVFS", "1"),
     };
     let log = dir.join("output.txt");
-    parse(&run_limited(cmd, &log, LIMIT))
+    parse(&run_limited(cmd, &log, set.limit))
 }
 
 pub fn suite(
     opts: &Opts,
+    set: &ScriptSet,
     progs: &Programs,
     paths: &Paths,
     stacks: &[Stack],
 ) -> Result<PartResult, String> {
-    let scripts = selection(progs, paths)?;
+    let scripts = selection(opts, set, progs, paths)?;
     let mut notes = Vec::new();
     let user = runner_user(progs, &mut notes);
     let reference = stacks.iter().any(|s| known::checksums(s.name));
     step(&format!(
-        "TCL suite: {} scripts of veryquick on unix (baseline){} and {} ({} jobs{})",
+        "TCL suite ({}): {} scripts of {} on unix (baseline){} and {} ({} jobs{})",
+        set.dir,
         scripts.len(),
+        set.suite,
         if reference {
             ", SQLite's cksumvfs (reference for checksums)"
         } else {
@@ -434,7 +528,19 @@ pub fn suite(
         opts.jobs,
         user.map_or(String::new(), |u| format!(", as user {u}"))
     ));
-    let _ = fs::remove_dir_all(paths.work.join("tcl"));
+    // Runs of other stacks from earlier invocations would mislead; the
+    // baseline's are kept for --reuse-baseline.
+    if let Ok(dirs) = fs::read_dir(paths.work.join(set.dir)) {
+        for d in dirs.filter_map(|d| d.ok()) {
+            let keep = opts.reuse_baseline
+                && [Target::Unix, Target::Cksumvfs]
+                    .iter()
+                    .any(|t| d.file_name() == t.label());
+            if !keep {
+                let _ = fs::remove_dir_all(d.path());
+            }
+        }
+    }
 
     // Phase 1: the baseline (and the cksumvfs reference).
     let mut first_targets = vec![Target::Unix];
@@ -451,7 +557,10 @@ pub fn suite(
         })
         .collect();
     let first: Vec<ScriptRun> = parallel(opts.jobs, &first_jobs, |j| {
-        run_script(progs, paths, user, j, 0)
+        opts.reuse_baseline
+            .then(|| earlier_run(set, paths, j))
+            .flatten()
+            .unwrap_or_else(|| run_script(set, progs, paths, user, j, 0))
     });
     let base: &[ScriptRun] = &first[..scripts.len()];
     let cks_ref: Option<&[ScriptRun]> = reference.then(|| &first[scripts.len()..]);
@@ -515,19 +624,19 @@ pub fn suite(
     let results: Vec<ScriptRun> = parallel(opts.jobs, &jobs, |j| {
         let b = &base[index(&j.script)];
         let name = j.target.label();
-        let first = run_script(progs, paths, user, j, 0);
+        let first = run_script(set, progs, paths, user, j, 0);
         let unexplained = |r: &ScriptRun| {
             diffs(b, r)
                 .iter()
                 .filter(|d| explain(name, &j.script, d).is_none())
                 .count()
         };
-        if unexplained(&first) == 0 {
+        if !set.retry || first.timed_out || unexplained(&first) == 0 {
             return first;
         }
         // Once more: timing-sensitive scripts (busy timeouts, several
         // processes) may fail by chance on a loaded machine.
-        let second = run_script(progs, paths, user, j, 1);
+        let second = run_script(set, progs, paths, user, j, 1);
         if unexplained(&second) < unexplained(&first) {
             second
         } else {
@@ -600,7 +709,7 @@ pub fn suite(
                 }
             }
             checks.push(Check {
-                part: Part::Tcl,
+                part: set.part,
                 name: format!(
                     "TCL {} {script}: no unexplained difference from unix",
                     s.name
@@ -611,8 +720,32 @@ pub fn suite(
         }
         table.push('\n');
     }
-    step("TCL suite per script (errors/tests; differences from unix)");
+    step(&format!(
+        "TCL suite ({}) per script (errors/tests; differences from unix)",
+        set.dir
+    ));
     print!("{table}");
+    let totals = |label: &str, runs: &[ScriptRun]| {
+        println!(
+            "   {label}: {} scripts, {} test cases, {} errors, {} aborted or timed out, {:.0} s",
+            runs.len(),
+            runs.iter().map(|r| r.tests).sum::<u32>(),
+            runs.iter().map(|r| r.errors.unwrap_or(0)).sum::<u32>(),
+            runs.iter().filter(|r| r.errors.is_none()).count(),
+            runs.iter().map(|r| r.secs).sum::<f64>()
+        );
+    };
+    totals("unix", base);
+    if let Some(c) = cks_ref {
+        totals("cksumvfs", c);
+    }
+    for s in stacks {
+        let runs: Vec<ScriptRun> = scripts
+            .iter()
+            .map(|sc| result(s.name, sc).clone())
+            .collect();
+        totals(s.name, &runs);
+    }
     for (name, (n, tests, errors, ds, open)) in &per_stack {
         println!(
             "   {name}: {n} scripts, {tests} test cases, {errors} errors, {ds} differences from unix, {open} unexplained"
