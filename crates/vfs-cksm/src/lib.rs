@@ -8,10 +8,15 @@
 //! any Rust backend). On the **main database file** (never journals, WAL or
 //! temporary files), when page 1 says so (header byte 20, the reserved bytes
 //! per page), every page written gets a trailer in its last bytes and every
-//! whole page read is verified; a mismatch answers `SQLITE_IOERR_DATA` and
-//! writes a line naming the file and offset to SQLite's error log
-//! (`sqlite3_log`). Two formats, both documented byte by byte in
-//! `docs/formats.md`:
+//! page read is verified; a mismatch answers `SQLITE_IOERR_DATA` and writes
+//! a line naming the file and offset to SQLite's error log (`sqlite3_log`).
+//! Reads and writes of any length and offset (a shim above cksm may move
+//! several pages at once, or parts of pages) are served page by page: a
+//! page read in part is verified whole, a page written in part is verified,
+//! merged and checksummed whole. Only SQLite's header reads (within the
+//! first 128 bytes) are served unverified, as cksumvfs serves them; page 1
+//! is verified when SQLite reads it. Two formats, both documented byte by
+//! byte in `docs/formats.md`:
 //!
 //! * [`Mode::Cksumvfs`] (the default): reserve exactly 8, the trailer is two
 //!   little-endian u32 Fletcher-style sums ([`cksumvfs_checksum`]);
