@@ -59,7 +59,9 @@
 //! * `PRAGMA checksum_format` answers `cksumvfs`, `crc32` or `none`.
 //!
 //! Both pragmas describe the main database file as stored: in WAL mode, as
-//! of the last checkpoint that copied page 1.
+//! of the last checkpoint that copied page 1. They read its header (and
+//! fail if that read fails); every other pragma passes to the base without
+//! any I/O by cksm.
 //! * `verify_checksum(page)` returns 1 if the blob is a page with a valid
 //!   cksumvfs trailer, 0 if not, NULL if the argument is not a blob of a
 //!   valid page size; `verify_checksum(page, pgno)` does the same for the
@@ -480,6 +482,11 @@ impl PageCodec for CksmCodec {
             Some(mode) if state.verify => self.check(mode, ctx, image),
             _ => Ok(()),
         }
+    }
+
+    fn owns_pragma(&self, name: &str) -> bool {
+        name.eq_ignore_ascii_case("checksum_verification")
+            || name.eq_ignore_ascii_case("checksum_format")
     }
 
     fn file_control(

@@ -901,6 +901,10 @@ impl PageCodec for CryptoCodec {
         self.stream(state, ctx, data)
     }
 
+    fn owns_pragma(&self, name: &str) -> bool {
+        OWN_PRAGMAS.iter().any(|p| name.eq_ignore_ascii_case(p))
+    }
+
     fn file_control(
         &self,
         state: &mut CryptoState,
@@ -946,6 +950,18 @@ impl PageCodec for CryptoCodec {
         }
     }
 }
+
+/// The pragmas the codec answers: its format, and the key pragmas other
+/// encryption extensions take (refused with the way to do it here).
+const OWN_PRAGMAS: &[&str] = &[
+    "crypto_format",
+    "key",
+    "rekey",
+    "hexkey",
+    "hexrekey",
+    "textkey",
+    "textrekey",
+];
 
 impl CryptoCodec {
     /// AES-256-CTR under the file's ephemeral key, counter = offset / 16:

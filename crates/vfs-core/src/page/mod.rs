@@ -148,7 +148,13 @@
 //! * Locks, shared memory (both [`ShmSupport::Group`] and
 //!   [`ShmSupport::Forward`]), sector size, sync, truncate and size go to the
 //!   base. File controls go first to [`PageCodec::file_control`], then to the
-//!   layer (the `vfs_page_reserve` pragma below), then to the base.
+//!   layer, then to the base.
+//! * `PRAGMA`s: the layer answers its own (`vfs_page_reserve` below, and
+//!   swallows `page_size = N` on an existing database), the codec the ones
+//!   it [owns](PageCodec::owns_pragma) (after a fresh read of the stored
+//!   header); every other pragma goes to the base without any I/O by the
+//!   layer, so `journal_mode`, `cache_size` and the like cost and answer
+//!   exactly what they would on the base alone, even when its reads fail.
 //!
 //! # New databases get the reserve automatically
 //!
@@ -280,7 +286,8 @@ pub struct FileStatus<'a> {
     pub page_size: Option<usize>,
     /// The database's total reserved bytes per page (header byte 20), if
     /// known. For a main database it is re-read from the stored header
-    /// before every `PRAGMA` reaches the codec.
+    /// before every `PRAGMA` the codec [owns](PageCodec::owns_pragma)
+    /// reaches it.
     pub reserve: Option<usize>,
 }
 
@@ -456,9 +463,19 @@ pub trait PageCodec: Send + Sync + 'static {
         ))
     }
 
-    /// Sees every file control of a transformed file first (`PRAGMA`s
-    /// included). `None`: not handled, the layer goes on (and forwards to
-    /// the base); `Some(result)`: handled, nothing is forwarded.
+    /// Whether `PRAGMA name` (any case) is one this codec answers in
+    /// [`file_control`](Self::file_control). Only those pragmas reach the
+    /// codec, after the layer has re-read the stored header (so
+    /// [`FileStatus`] is current); every other pragma goes to the base
+    /// without any I/O by the layer, as it would on the base alone.
+    fn owns_pragma(&self, _name: &str) -> bool {
+        false
+    }
+
+    /// Sees every file control of a transformed file first, except the
+    /// `PRAGMA`s it does not [own](Self::owns_pragma). `None`: not handled,
+    /// the layer goes on (and forwards to the base); `Some(result)`:
+    /// handled, nothing is forwarded.
     fn file_control(
         &self,
         _state: &mut Self::State,
@@ -527,6 +544,9 @@ impl<C: PageCodec> PageCodec for Arc<C> {
         data: &mut [u8],
     ) -> Result<()> {
         (**self).decode_stream(state, ctx, data)
+    }
+    fn owns_pragma(&self, name: &str) -> bool {
+        (**self).owns_pragma(name)
     }
     fn file_control(
         &self,
@@ -919,6 +939,26 @@ impl<F: File, C: PageCodec> PageFile<F, C> {
         &self.path
     }
 
+    /// Who answers `PRAGMA name` (`set`: with a value) on this file.
+    fn pragma_owner(&self, name: &str, set: bool) -> PragmaOwner {
+        let main = self.kind == FileKind::MainDb;
+        if main && name.eq_ignore_ascii_case(RESERVE_PRAGMA) && self.codec.reserve() > 0 {
+            PragmaOwner::Reserve
+        } else if self.state.is_none() {
+            PragmaOwner::Base
+        } else if main
+            && set
+            && matches!(self.map, Map::Db(_))
+            && name.eq_ignore_ascii_case("page_size")
+        {
+            PragmaOwner::PageSize
+        } else if self.codec.owns_pragma(name) {
+            PragmaOwner::Codec
+        } else {
+            PragmaOwner::Base
+        }
+    }
+
     fn status(&mut self, refresh: bool) -> Result<(Option<usize>, Option<usize>)> {
         if let (Map::Db(m), Some(state)) = (&mut self.map, self.state.as_mut()) {
             let mut io = Io {
@@ -936,6 +976,19 @@ impl<F: File, C: PageCodec> PageFile<F, C> {
         }
         Ok((self.shape.page_size(), self.shape.reserve()))
     }
+}
+
+/// Who answers a `PRAGMA` on a [`PageFile`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PragmaOwner {
+    /// `PRAGMA vfs_page_reserve` on a main database.
+    Reserve,
+    /// `PRAGMA page_size = N` on a transformed database file.
+    PageSize,
+    /// One of [`PageCodec::owns_pragma`].
+    Codec,
+    /// Anything else: passed to the base untouched.
+    Base,
 }
 
 /// Splits a `PageFile` into its mapper, scratch buffer and codec-facing
@@ -1047,51 +1100,56 @@ impl<F: File, C: PageCodec> File for PageFile<F, C> {
     }
 
     fn file_control(&mut self, ctl: &mut FileControl<'_>) -> Result<()> {
-        if self.state.is_some() {
-            let (page_size, reserve) = self.status(ctl.op() == ffi::SQLITE_FCNTL_PRAGMA)?;
-            let status = FileStatus {
-                kind: self.kind,
-                path: &self.path,
-                page_size,
-                reserve,
-            };
-            if let Some(state) = self.state.as_mut()
-                && let Some(r) = self.codec.file_control(state, &status, ctl)
-            {
-                return r;
+        let pragma = match ctl.control() {
+            Control::Pragma(mut p) => {
+                let owner = self.pragma_owner(p.name(), p.value().is_some());
+                if owner == PragmaOwner::Reserve {
+                    if p.value().is_some() {
+                        return Err(Error::new(
+                            codes::SQLITE_ERROR,
+                            format!("PRAGMA {RESERVE_PRAGMA} is read-only"),
+                        ));
+                    }
+                    p.set_result(&self.codec.reserve().to_string());
+                    return Ok(());
+                }
+                Some(owner)
             }
-            if self.kind == FileKind::MainDb
-                && matches!(self.map, Map::Db(_))
-                && page_size.is_some()
-                && let Control::Pragma(p) = ctl.control()
-                && p.name().eq_ignore_ascii_case("page_size")
-                && p.value().is_some()
-            {
+            _ => None,
+        };
+        match pragma {
+            // Not the layer's: SQLite's own pragmas (journal_mode,
+            // cache_size, …) reach the base without any I/O here.
+            Some(PragmaOwner::Base) | Some(PragmaOwner::Reserve) => {}
+            Some(PragmaOwner::PageSize) => {
                 // Page 1 exists: a new page size would only take effect
                 // through VACUUM, which writes the new pages in pieces of
-                // the old size. Swallowed, as cksumvfs does.
-                return Ok(());
-            }
-            if ctl.op() == ffi::SQLITE_FCNTL_MMAP_SIZE {
-                // No memory mapping under a transform: answer "not handled"
-                // instead of letting the base map the file.
-                return Err(Error::not_found());
-            }
-        }
-        if self.kind == FileKind::MainDb {
-            let reserve = self.codec.reserve();
-            if let Control::Pragma(mut p) = ctl.control()
-                && p.name().eq_ignore_ascii_case(RESERVE_PRAGMA)
-                && reserve > 0
-            {
-                if p.value().is_some() {
-                    return Err(Error::new(
-                        codes::SQLITE_ERROR,
-                        format!("PRAGMA {RESERVE_PRAGMA} is read-only"),
-                    ));
+                // the old size. Swallowed, as cksumvfs does. (Reading the
+                // header is this pragma's own I/O.)
+                if self.status(true)?.0.is_some() {
+                    return Ok(());
                 }
-                p.set_result(&reserve.to_string());
-                return Ok(());
+            }
+            Some(PragmaOwner::Codec) | None => {
+                // The codec's own pragmas see the stored header as it is
+                // now; other file controls see what the layer knows.
+                let (page_size, reserve) = self.status(pragma.is_some())?;
+                let status = FileStatus {
+                    kind: self.kind,
+                    path: &self.path,
+                    page_size,
+                    reserve,
+                };
+                if let Some(state) = self.state.as_mut()
+                    && let Some(r) = self.codec.file_control(state, &status, ctl)
+                {
+                    return r;
+                }
+                if self.state.is_some() && ctl.op() == ffi::SQLITE_FCNTL_MMAP_SIZE {
+                    // No memory mapping under a transform: answer "not
+                    // handled" instead of letting the base map the file.
+                    return Err(Error::not_found());
+                }
             }
         }
         self.base.file_control(ctl)
