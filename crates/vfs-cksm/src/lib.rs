@@ -43,8 +43,10 @@
 //!   then requested the reserve) and run `VACUUM`.
 //!
 //! Once a file is checksummed, a write of page 1 that would drop the format
-//! is refused, and `PRAGMA page_size = N` is swallowed on any existing
-//! database (a page-size change rewrites pages in pieces of the old size).
+//! is refused. Changing the page size keeps the format: `VACUUM` after
+//! `PRAGMA page_size = N`, or a backup into the database from one of
+//! another page size, ends with every page of the new size checksummed (or,
+//! if it fails, with the old database intact).
 //!
 //! The hook sees the `main` database of a connection only. A database
 //! `ATTACH`ed through a cksm VFS gets its reserve from its first own
@@ -370,6 +372,11 @@ impl CksmCodec {
         let Some(problem) = problem else {
             return Ok(());
         };
+        if ctx.tentative {
+            // The layer tries another layout next (a page size change in
+            // progress); it reports the fault if none fits.
+            return Err(Error::new(codes::SQLITE_IOERR_DATA, problem));
+        }
         self.faults.fetch_add(1, Ordering::Relaxed);
         vfs_core::log(
             codes::SQLITE_IOERR_DATA,

@@ -282,3 +282,31 @@ fn chunked_reads_verify_every_page() {
         }));
     }
 }
+
+/// A block of a valid page size smaller than the database's pages, written
+/// alone into the middle of the file (a tool patching a file, not SQLite's
+/// pager): stored as written, and its page checksummed when the file
+/// settles, so it reads back verified.
+#[test]
+fn a_lone_block_smaller_than_a_page_is_checksummed_when_the_file_settles() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lone.db");
+    make_database(&path, "lone");
+    let vfs = Cksm::new(Native::new().unwrap());
+    let p = path.to_str().unwrap();
+    let name = OpenName::new(Some(p), FileKind::MainDb);
+    let opts = OpenOptions::new(FileKind::MainDb, vfs_core::OpenAccess::ReadWrite);
+    let mut file = vfs.open(&name, opts).unwrap();
+    file.lock(LockLevel::Shared).unwrap();
+    file.lock(LockLevel::Reserved).unwrap();
+    file.lock(LockLevel::Exclusive).unwrap();
+    let mut block = [0u8; 512];
+    assert_eq!(file.read_at(&mut block, 40 * 1024).unwrap(), 512);
+    block[100] ^= 0x5a;
+    file.write_at(&block, 40 * 1024).unwrap();
+    file.unlock(LockLevel::None).unwrap();
+    drop(file);
+    let raw = std::fs::read(&path).unwrap();
+    assert_eq!(raw[40 * 1024 + 100], block[100], "stored as written");
+    assert_reference_trailers(&path);
+}

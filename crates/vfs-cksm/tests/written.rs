@@ -215,9 +215,9 @@ fn enable_converts_an_existing_database() {
     assert_eq!(err.code(), Some(codes::SQLITE_MISUSE));
 }
 
-/// Once on, the format stays on: `PRAGMA page_size` is swallowed, and a
-/// backup that would write page 1 without the reserve is refused, leaving
-/// the database intact.
+/// Once on, the format stays on: `VACUUM` to another page size keeps it
+/// (every page of the new size checksummed), and a backup that would write
+/// page 1 without the reserve is refused, leaving the database intact.
 #[test]
 fn the_format_cannot_be_dropped() {
     let env = Env::new("guards", Cksm::new(Native::new().unwrap()));
@@ -226,8 +226,9 @@ fn the_format_cannot_be_dropped() {
     populate(&conn, 100);
     conn.execute_batch("PRAGMA page_size=8192; VACUUM;")
         .unwrap();
-    assert_eq!(int(&conn, "PRAGMA page_size"), 4096);
+    assert_eq!(int(&conn, "PRAGMA page_size"), 8192);
     assert_eq!(text(&conn, "PRAGMA checksum_format"), "cksumvfs");
+    assert_reference_trailers(&path);
 
     let plain = Connection::open_in_memory().unwrap();
     plain

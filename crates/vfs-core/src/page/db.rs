@@ -7,6 +7,9 @@
 //! writes one page at a time, but a shim or a tool above the layer may move
 //! a file in spans of any size (SQLite's crash-test VFS does).
 
+use std::collections::BTreeMap;
+
+use super::resize::{Kept, Resize};
 use super::{Io, PageCodec, db_header, grow, is_page_size, read_some};
 use crate::{Error, File, Result, codes};
 
@@ -32,6 +35,11 @@ pub(crate) struct DbMap {
     fresh: bool,
     /// The shared generation the knowledge above matches.
     generation: u64,
+    /// (Verify-only codecs.) What a page size change needs to know.
+    resize: Resize,
+    /// The reserve of the stored page 1 when a page size change took its
+    /// new header, for the codec's check of the new page 1.
+    page_one_reserve: Option<Option<usize>>,
 }
 
 fn page_number(offset: u64, page_size: usize) -> Result<u32> {
@@ -59,6 +67,37 @@ impl DbMap {
 
     pub(crate) fn invalidate(&mut self) {
         self.fresh = false;
+    }
+
+    /// Before the file settles: checksums the pages whose pieces were stored
+    /// without their last one (a writer other than SQLite's pager).
+    pub(crate) fn seal_pieces<F: File, C: PageCodec>(
+        &mut self,
+        io: &mut Io<'_, F, C>,
+        scratch: &mut Vec<u8>,
+    ) -> Result<()> {
+        let Some(p) = self.page_size else {
+            return Ok(());
+        };
+        for start in self.resize.take_unsealed(p) {
+            let img = grow(scratch, p);
+            if read_some(io.base, img, start)? < p {
+                // The end of the file: a torn page, read as it is.
+                continue;
+            }
+            self.encode(io, start, img)?;
+            io.base.write_at(img, start)?;
+        }
+        Ok(())
+    }
+
+    /// SQLite's writes reached a resting point: the file was synced (a
+    /// commit, or the end of a rollback) or the handle's transaction ended
+    /// (unlock to SHARED or NONE). What was written since is settled.
+    pub(crate) fn settled(&mut self) {
+        self.fresh = false;
+        self.resize.settled();
+        self.page_one_reserve = None;
     }
 
     /// Takes what the first bytes of page 1 say (or that they name no valid
@@ -102,17 +141,39 @@ impl DbMap {
         buf: &[u8],
         off: u64,
     ) -> Result<()> {
-        let n = buf.len();
         self.ensure_fresh(io)?;
-        // A page size the layer has only guessed gives way to a header.
-        let header = if off == 0 { db_header(buf) } else { None };
-        if let Some((h, _)) = header
-            && (self.page_size.is_none() || self.guessed)
+        self.resize.writing(self.page_size, self.reserve);
+        let mut relayout = BTreeMap::new();
+        if off == 0
+            && let Some((h, r)) = db_header(buf)
+            && (self.page_size != Some(h) || (self.reserve != Some(r) && io.codec.verify_only()))
         {
-            self.check_page_size(io, h)?;
-            self.page_size = Some(h);
-            self.guessed = false;
+            relayout = self.change_layout(io, h, r, buf)?;
         }
+        self.write_mapped(io, scratch, buf, off)?;
+        // After page 1, so a page that shares its new page sees its header.
+        for (at, kept) in relayout {
+            let mut page = vec![0u8; kept.page_size];
+            if read_some(io.base, &mut page, at)? < kept.page_size {
+                // Truncated since: nothing to lay out.
+                continue;
+            }
+            let len = kept.bytes.len();
+            page[kept.page_size - len..].copy_from_slice(&kept.bytes);
+            self.write_mapped(io, scratch, &page, at)?;
+        }
+        Ok(())
+    }
+
+    /// `write` once page 1's header in `buf`, if any, is taken into account.
+    fn write_mapped<F: File, C: PageCodec>(
+        &mut self,
+        io: &mut Io<'_, F, C>,
+        scratch: &mut Vec<u8>,
+        buf: &[u8],
+        off: u64,
+    ) -> Result<()> {
+        let n = buf.len();
         let p = match self.page_size {
             Some(p) => p,
             None if is_page_size(n) && off.is_multiple_of(n as u64) => {
@@ -135,6 +196,9 @@ impl DbMap {
                 ));
             }
         };
+        if n < p && is_page_size(n) && off.is_multiple_of(n as u64) && io.codec.verify_only() {
+            return self.write_piece(io, scratch, buf, off, p);
+        }
         let end = off + n as u64;
         let mut pos = off;
         while pos < end {
@@ -174,25 +238,101 @@ impl DbMap {
         Ok(())
     }
 
-    /// Refuses a page 1 naming page size `h` when the layer already maps the
-    /// file with another one.
-    fn check_page_size<F: File, C: PageCodec>(&self, io: &Io<'_, F, C>, h: usize) -> Result<()> {
-        match self.page_size {
-            Some(p) if p != h => Err(Error::new(
+    /// Page 1 is written naming page size `h` and reserve `r`, not the ones
+    /// the file is mapped with: SQLite is changing the page size or the
+    /// reserve of an existing database, or rolling such a change back (see
+    /// [`super::resize`]). A verifier follows; the pages it stamped in the
+    /// old layout during this transaction (other than page 1, being
+    /// written) are returned, to be laid out again in the new one. A
+    /// transforming codec cannot follow a page size change (a page written
+    /// in pieces would need each piece encoded alone): refused, as is a
+    /// change from a page size only guessed.
+    fn change_layout<F: File, C: PageCodec>(
+        &mut self,
+        io: &mut Io<'_, F, C>,
+        h: usize,
+        r: usize,
+        header: &[u8],
+    ) -> Result<BTreeMap<u64, Kept>> {
+        // The codec's check of the new page 1 compares with what is stored.
+        let stored_reserve = self.reserve;
+        let Some(p) = self.page_size else {
+            self.page_one_reserve = Some(stored_reserve);
+            self.observe(io, header);
+            return Ok(BTreeMap::new());
+        };
+        let refuse = |why: &str| {
+            Err(Error::new(
                 codes::SQLITE_IOERR_WRITE,
                 format!(
-                    "{}: refusing to write a page 1 that names a page size of {h} bytes: {} {p} \
-                     bytes, and the page size of a transformed database cannot change",
-                    io.path,
-                    if self.guessed {
-                        "pages were already written with"
-                    } else {
-                        "the database has pages of"
-                    }
+                    "{}: refusing to write a page 1 that names a page size of {h} bytes: {why} \
+                     {p} bytes",
+                    io.path
                 ),
-            )),
-            _ => Ok(()),
+            ))
+        };
+        if h != p && self.guessed {
+            return refuse("pages of this new database were already written with");
         }
+        if h != p && !io.codec.verify_only() {
+            return refuse("the page size of a transformed database cannot change from");
+        }
+        if self.resize.is_rollback(h, r) {
+            // Every page the transaction wrote is about to be written back.
+            self.resize.take_kept();
+            self.page_one_reserve = Some(stored_reserve);
+            self.observe(io, header);
+            return Ok(BTreeMap::new());
+        }
+        if !self.resize.complete() {
+            return refuse(
+                "this transaction wrote more pages than the layer keeps to lay out again, in",
+            );
+        }
+        let mut kept = self.resize.take_kept();
+        if let Some(first) = kept.remove(&0)
+            && header.len() < first.page_size
+        {
+            return refuse(
+                "page 1, written whole in this transaction, is now rewritten in part, with",
+            );
+        }
+        self.page_one_reserve = Some(stored_reserve);
+        self.observe(io, header);
+        Ok(kept)
+    }
+
+    /// (Verify-only codecs.) A write of `n` bytes at a multiple of `n`, a
+    /// valid page size smaller than the file's page size `p`: SQLite's pager
+    /// writing a page size change in pieces of its old size (or rolling one
+    /// back). The bytes are stored as written; the page's checksum is
+    /// computed over the stored page when its last piece is written in this
+    /// transaction, and again whenever another piece follows it. So the
+    /// layer changes only bytes SQLite wrote in this transaction (which its
+    /// journal holds), and a rollback restores every byte. Until its last
+    /// piece arrives the page does not verify; reads of the pieces this
+    /// handle wrote are then served as written.
+    fn write_piece<F: File, C: PageCodec>(
+        &mut self,
+        io: &mut Io<'_, F, C>,
+        scratch: &mut Vec<u8>,
+        buf: &[u8],
+        off: u64,
+        p: usize,
+    ) -> Result<()> {
+        let n = buf.len() as u64;
+        let start = off - off % p as u64;
+        let last = start + p as u64 - n;
+        self.resize.add_piece(off, buf.len());
+        if off != last && !self.resize.has_piece(last) {
+            return io.base.write_at(buf, off);
+        }
+        let img = grow(scratch, p);
+        let got = read_some(io.base, img, start)?;
+        img[got..].fill(0);
+        img[span(start, off, off + n)].copy_from_slice(buf);
+        self.encode(io, start, img)?;
+        io.base.write_at(img, start)
     }
 
     /// Encodes the page image at `offset` (its length is the page size).
@@ -203,16 +343,36 @@ impl DbMap {
         img: &mut [u8],
     ) -> Result<()> {
         let pgno = page_number(offset, img.len())?;
-        let stored_reserve = self.reserve;
-        if pgno == 1 {
-            // SQLite's own header: the parameters this page is written with.
-            if let Some((h, _)) = db_header(img) {
-                // A backup or VACUUM copying pages of another size: the
-                // pager writes the new pages in pieces of the old size,
-                // which cannot be transformed page by page.
-                self.check_page_size(io, h)?;
-                self.observe(io, img);
+        let stored_reserve = match self.page_one_reserve {
+            Some(r) if pgno == 1 => {
+                self.page_one_reserve = None;
+                r
             }
+            _ => self.reserve,
+        };
+        if pgno == 1
+            && let Some((h, _)) = db_header(img)
+        {
+            // SQLite's own header: the parameters this page is written with
+            // (a write into the middle of page 1 could change them too).
+            if Some(h) != self.page_size {
+                return Err(Error::new(
+                    codes::SQLITE_IOERR_WRITE,
+                    format!(
+                        "{}: refusing a write into page 1 that changes its page size to {h} \
+                         bytes",
+                        io.path
+                    ),
+                ));
+            }
+            self.observe(io, img);
+        }
+        if io.codec.verify_only() {
+            // What SQLite wrote where the codec stamps: kept in case page 1
+            // changes the page size later in this transaction.
+            let area = self.reserve.unwrap_or(0).max(io.codec.reserve());
+            let n = img.len();
+            self.resize.keep(offset, n, &img[n - area.min(n)..]);
         }
         io.encode_page(pgno, self.reserve, stored_reserve, offset, img)
     }
@@ -244,13 +404,58 @@ impl DbMap {
         let Some(p) = self.page_size else {
             return self.read_unmapped(io, buf, off, got_ahead);
         };
-        let end = off + n as u64;
+        let other_layout = verify_only && n != p && is_page_size(n) && off.is_multiple_of(n as u64);
+        if !other_layout {
+            return self
+                .read_pages(io, scratch, buf, off, p, got_ahead, false)
+                .map(|got| got.unwrap_or(0));
+        }
+        // SQLite's pager reads pages of another size than the header's: a
+        // page size change in progress (or being rolled back), whose pages
+        // are in either layout for a while.
+        if let Some(got) = self.read_pages(io, scratch, buf, off, p, got_ahead, true)? {
+            return Ok(got);
+        }
+        let got = read_some(io.base, buf, off)?;
+        if got < n {
+            return Ok(got);
+        }
+        if io
+            .decode_as(page_number(off, n)?, self.reserve, off, false, true, buf)
+            .is_ok()
+            || (n < p && self.resize.has_piece(off))
+        {
+            // The old layout, or a piece this handle wrote whose page's
+            // checksum comes with its last piece.
+            return Ok(n);
+        }
+        // No layout fits: the error of the header's page size, reported.
+        self.read_pages(io, scratch, buf, off, p, None, false)
+            .map(|got| got.unwrap_or(0))
+    }
+
+    /// `read` once the page size `p` is known: each page the read touches,
+    /// decoded. With `tentative`, a page that does not decode answers
+    /// `Ok(None)` (I/O errors are still errors).
+    #[allow(clippy::too_many_arguments)]
+    fn read_pages<F: File, C: PageCodec>(
+        &mut self,
+        io: &mut Io<'_, F, C>,
+        scratch: &mut Vec<u8>,
+        buf: &mut [u8],
+        off: u64,
+        p: usize,
+        got_ahead: Option<usize>,
+        tentative: bool,
+    ) -> Result<Option<usize>> {
+        let verify_only = io.codec.verify_only();
+        let end = off + buf.len() as u64;
         let mut pos = off;
         while pos < end {
             let start = pos - pos % p as u64;
             let stop = end.min(start + p as u64);
             let pgno = page_number(start, p)?;
-            if pos == start && stop == start + p as u64 {
+            let decoded = if pos == start && stop == start + p as u64 {
                 let page = &mut buf[span(off, start, stop)];
                 let got = match got_ahead {
                     Some(g) => g.saturating_sub((start - off) as usize).min(p),
@@ -261,27 +466,37 @@ impl DbMap {
                     // file: a torn page is reported as absent (a short
                     // read), never decoded. A verifier passes the bytes
                     // through, as cksumvfs does.
-                    return Ok((pos - off) as usize + if verify_only { got } else { 0 });
+                    return Ok(Some(
+                        (pos - off) as usize + if verify_only { got } else { 0 },
+                    ));
                 }
-                io.decode(pgno, self.reserve, start, false, page)?;
+                io.decode_as(pgno, self.reserve, start, false, tentative, page)
             } else {
                 let img = grow(scratch, p);
                 let got = read_some(io.base, img, start)?;
                 let (a, b) = ((pos - start) as usize, (stop - start) as usize);
                 if got < p {
                     if !verify_only {
-                        return Ok((pos - off) as usize);
+                        return Ok(Some((pos - off) as usize));
                     }
                     let avail = got.clamp(a, b);
                     buf[span(off, pos, start + avail as u64)].copy_from_slice(&img[a..avail]);
-                    return Ok((pos - off) as usize + (avail - a));
+                    return Ok(Some((pos - off) as usize + (avail - a)));
                 }
-                io.decode(pgno, self.reserve, start, true, img)?;
-                buf[span(off, pos, stop)].copy_from_slice(&img[a..b]);
+                let r = io.decode_as(pgno, self.reserve, start, true, tentative, img);
+                if r.is_ok() {
+                    buf[span(off, pos, stop)].copy_from_slice(&img[a..b]);
+                }
+                r
+            };
+            match decoded {
+                Ok(()) => {}
+                Err(_) if tentative => return Ok(None),
+                Err(e) => return Err(e),
             }
             pos = stop;
         }
-        Ok(n)
+        Ok(Some(buf.len()))
     }
 
     /// A header read of a verify-only codec (the 100 bytes at open, the

@@ -74,12 +74,17 @@
 //!   `sync`, and whenever another handle of the same database (through the
 //!   same `PageVfs`) saw page 1 change, so a page is never encoded or
 //!   decoded with stale parameters after a `VACUUM` changed the reserve.
-//! * The page size is fixed once page 1 exists: `PRAGMA page_size = N` is
-//!   swallowed (answered without effect, as cksumvfs does), and a page-1
-//!   write whose header names another page size than the file's is refused
-//!   (`SQLITE_IOERR_WRITE`). SQLite changes the page size of an existing
-//!   database (`VACUUM`, backup) by writing the new pages in pieces of the
-//!   old size, which no page transform can follow.
+//! * SQLite changes the page size of an existing database (`VACUUM` after
+//!   `PRAGMA page_size = N`, a backup into it from a database of another
+//!   page size) in one transaction whose pager keeps the old size: the new
+//!   pages arrive in pieces of the old size, page 1 (naming the new size)
+//!   usually last. A [`verify_only`](PageCodec::verify_only) codec follows
+//!   such changes, and changes of the reserve alone, through a rollback or
+//!   a crash too (the layer's `resize` module says how). A transforming
+//!   codec cannot encode a page from pieces: for it the page size is fixed
+//!   once page 1 exists, `PRAGMA page_size = N` is swallowed (answered
+//!   without effect, as cksumvfs does) and a page-1 write naming another
+//!   page size is refused (`SQLITE_IOERR_WRITE`).
 //!
 //! ## WAL files
 //!
@@ -150,7 +155,8 @@
 //!   base. File controls go first to [`PageCodec::file_control`], then to the
 //!   layer, then to the base.
 //! * `PRAGMA`s: the layer answers its own (`vfs_page_reserve` below, and
-//!   swallows `page_size = N` on an existing database), the codec the ones
+//!   swallows `page_size = N` on an existing database under a transforming
+//!   codec), the codec the ones
 //!   it [owns](PageCodec::owns_pragma) (after a fresh read of the stored
 //!   header); every other pragma goes to the base without any I/O by the
 //!   layer, so `journal_mode`, `cache_size` and the like cost and answer
@@ -217,6 +223,7 @@
 
 mod db;
 mod journal;
+mod resize;
 #[cfg(test)]
 mod tests;
 mod wal;
@@ -321,6 +328,13 @@ pub struct PageCtx<'a> {
     /// was read to serve it (or, for a write covering part of the page, to
     /// merge the new bytes into it).
     pub partial: bool,
+    /// (Decode only, [`verify_only`](PageCodec::verify_only) codecs.) The
+    /// layer is trying these bytes as one of two page sizes: while SQLite
+    /// changes the page size of a database (a `VACUUM` or a backup into it),
+    /// its pages are for a while in either layout. A failure is not a fault
+    /// yet: do not count or log it. When no layout fits, the layer decodes
+    /// once more with `tentative` false and reports that error.
+    pub tentative: bool,
 }
 
 impl PageCtx<'_> {
@@ -375,10 +389,12 @@ pub trait PageCodec: Send + Sync + 'static {
         0
     }
 
-    /// Whether decoding never changes bytes (a checksum verifier). Sub-page
-    /// reads of database files are then served from the base directly, as
-    /// SQLite's own cksumvfs does, instead of reading and verifying the
-    /// whole page.
+    /// Whether decoding never changes bytes and encoding changes only the
+    /// page's last [`reserve`](Self::reserve) bytes (or its reserved area,
+    /// if larger): a checksum verifier. SQLite's header reads of database
+    /// files are then served from the base directly, as its own cksumvfs
+    /// does, and the layer follows SQLite through page size changes (whose
+    /// pages arrive in pieces it can store as written).
     fn verify_only(&self) -> bool {
         false
     }
@@ -702,6 +718,7 @@ impl<'a, F: File, C: PageCodec> Io<'a, F, C> {
             stored_reserve: reserve,
             offset,
             partial,
+            tentative: false,
         }
     }
 
@@ -732,6 +749,7 @@ impl<'a, F: File, C: PageCodec> Io<'a, F, C> {
             stored_reserve,
             offset,
             partial: false,
+            tentative: false,
         };
         self.codec
             .encode(self.state, &ctx, image)
@@ -746,6 +764,19 @@ impl<'a, F: File, C: PageCodec> Io<'a, F, C> {
         partial: bool,
         image: &mut [u8],
     ) -> Result<()> {
+        self.decode_as(pgno, reserve, offset, partial, false, image)
+    }
+
+    /// [`decode`](Self::decode), with [`PageCtx::tentative`] set as asked.
+    pub(crate) fn decode_as(
+        &mut self,
+        pgno: u32,
+        reserve: Option<usize>,
+        offset: u64,
+        partial: bool,
+        tentative: bool,
+        image: &mut [u8],
+    ) -> Result<()> {
         let ctx = PageCtx {
             kind: self.kind,
             path: self.path,
@@ -755,6 +786,7 @@ impl<'a, F: File, C: PageCodec> Io<'a, F, C> {
             stored_reserve: reserve,
             offset,
             partial,
+            tentative,
         };
         self.codec
             .decode(self.state, &ctx, image)
@@ -939,6 +971,31 @@ impl<F: File, C: PageCodec> PageFile<F, C> {
         &self.path
     }
 
+    /// A database file's writes reached a resting point (a sync, the end
+    /// of a transaction): pages a writer left in pieces are checksummed,
+    /// and what the transaction's writes needed is forgotten.
+    fn settle(&mut self) -> Result<()> {
+        let Map::Db(m) = &mut self.map else {
+            return Ok(());
+        };
+        let sealed = match self.state.as_mut() {
+            Some(state) => {
+                let mut io = Io {
+                    base: &mut self.base,
+                    codec: &*self.codec,
+                    state,
+                    kind: self.kind,
+                    path: &self.path,
+                    shape: &self.shape,
+                };
+                m.seal_pieces(&mut io, &mut self.scratch)
+            }
+            None => Ok(()),
+        };
+        m.settled();
+        sealed
+    }
+
     /// Who answers `PRAGMA name` (`set`: with a value) on this file.
     fn pragma_owner(&self, name: &str, set: bool) -> PragmaOwner {
         let main = self.kind == FileKind::MainDb;
@@ -949,6 +1006,7 @@ impl<F: File, C: PageCodec> PageFile<F, C> {
         } else if main
             && set
             && matches!(self.map, Map::Db(_))
+            && !self.codec.verify_only()
             && name.eq_ignore_ascii_case("page_size")
         {
             PragmaOwner::PageSize
@@ -983,7 +1041,7 @@ impl<F: File, C: PageCodec> PageFile<F, C> {
 enum PragmaOwner {
     /// `PRAGMA vfs_page_reserve` on a main database.
     Reserve,
-    /// `PRAGMA page_size = N` on a transformed database file.
+    /// `PRAGMA page_size = N` on a database file under a transforming codec.
     PageSize,
     /// One of [`PageCodec::owns_pragma`].
     Codec,
@@ -1070,9 +1128,7 @@ impl<F: File, C: PageCodec> File for PageFile<F, C> {
     }
 
     fn sync(&mut self, flags: SyncFlags) -> Result<()> {
-        if let Map::Db(m) = &mut self.map {
-            m.invalidate();
-        }
+        self.settle()?;
         self.base.sync(flags)
     }
 
@@ -1089,10 +1145,15 @@ impl<F: File, C: PageCodec> File for PageFile<F, C> {
     }
 
     fn unlock(&mut self, level: LockLevel) -> Result<()> {
-        if let Map::Db(m) = &mut self.map {
-            m.invalidate();
+        if level > LockLevel::Shared {
+            if let Map::Db(m) = &mut self.map {
+                m.invalidate();
+            }
+            return self.base.unlock(level);
         }
-        self.base.unlock(level)
+        // The lock goes in any case.
+        let settled = self.settle();
+        self.base.unlock(level).and(settled)
     }
 
     fn check_reserved_lock(&mut self) -> Result<bool> {
