@@ -157,3 +157,89 @@ fn enabling_checksums_with_a_small_cache() {
         assert_reference_trailers(&path);
     }
 }
+
+/// Power cuts during a backup that changes the page size (both ways, with
+/// pages spilling mid-transaction), at every `stride`th durability point
+/// from the first: the database reopens through cksm with either its old
+/// or its new contents, in the matching layout, every page checksummed,
+/// integrity ok. Returns the number of points tried.
+fn power_cuts_during_page_size_changes(stride: u64) -> u64 {
+    let mut tried = 0;
+    for (from, to) in [(512, 1024), (4096, 1024)] {
+        let fault = Fault::new(Native::new().unwrap());
+        let ctl = fault.controller();
+        let mut env = Env::new(
+            &format!("page-size-cut-{from}-{to}-{stride}"),
+            Cksm::new(fault),
+        );
+        // The fault layer models durability; real syncs would only cost time.
+        if let Ok(ram) = tempfile::tempdir_in("/dev/shm") {
+            env.dir = ram;
+        }
+        let src_path = env.path("src.db");
+        let src = env.open(&src_path);
+        populate(&src, to, 120, 300);
+        let after = digest(&src);
+        drop(src);
+        ctl.persist_all().unwrap();
+        let mut point = 1;
+        loop {
+            // Files opened before a cut stay dead: a fresh source each time.
+            let src = env.open(&src_path);
+            let dst_path = env.path(&format!("dst-{point}.db"));
+            let dst = env.open(&dst_path);
+            populate(&dst, from, 100, 200);
+            let before = digest(&dst);
+            drop(dst);
+            ctl.persist_all().unwrap();
+
+            let mut dst = env.open(&dst_path);
+            dst.execute_batch("PRAGMA cache_size = 10; PRAGMA synchronous = FULL")
+                .unwrap();
+            let cut = ctl.cut_power_at(point);
+            let done = {
+                let backup = rusqlite::backup::Backup::new(&src, &mut dst).unwrap();
+                backup.step(-1).is_ok()
+            };
+            let fired = ctl.fired(cut) > 0;
+            ctl.remove(cut);
+            drop((src, dst));
+            ctl.restart().unwrap();
+            tried += 1;
+            let dst = env.open(&dst_path);
+            let got = digest(&dst);
+            let ctx = format!("{from} -> {to}, cut at durability point {point}");
+            assert_eq!(integrity(&dst), "ok", "{ctx}");
+            drop(dst);
+            let size = file_page_size(&dst_path);
+            if got == after {
+                assert_eq!(size, to, "{ctx}");
+            } else {
+                assert_eq!(got, before, "{ctx}: neither the old nor the new contents");
+                assert_eq!(size, from, "{ctx}");
+            }
+            assert_reference_trailers(&dst_path);
+            if !fired {
+                assert!(done, "{ctx}: the backup failed without a cut");
+                assert!(point > 3, "the backup has durability points");
+                break;
+            }
+            point += stride;
+        }
+    }
+    tried
+}
+
+#[test]
+fn power_cuts_during_a_page_size_change() {
+    let tried = power_cuts_during_page_size_changes(5);
+    assert!(tried > 10, "{tried} points");
+}
+
+/// Every durability point (minutes in a debug build).
+#[test]
+#[ignore]
+fn long_power_cut_at_every_point_of_a_page_size_change() {
+    let tried = power_cuts_during_page_size_changes(1);
+    println!("{tried} power cuts, all recovered");
+}
