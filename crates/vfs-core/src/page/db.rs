@@ -70,16 +70,23 @@ impl DbMap {
     }
 
     /// Before the file settles: checksums the pages whose pieces were stored
-    /// without their last one (a writer other than SQLite's pager).
+    /// without their last one by a writer other than SQLite's pager (which
+    /// writes every piece of a page). Not while the layout differs from the
+    /// one the transaction started with: that is SQLite's pager interrupted
+    /// in a page size change, whose journal will put every piece back.
     pub(crate) fn seal_pieces<F: File, C: PageCodec>(
         &mut self,
         io: &mut Io<'_, F, C>,
         scratch: &mut Vec<u8>,
     ) -> Result<()> {
-        let Some(p) = self.page_size else {
+        let (Some(p), Some(r)) = (self.page_size, self.reserve) else {
             return Ok(());
         };
-        for start in self.resize.take_unsealed(p) {
+        let unsealed = self.resize.take_unsealed(p);
+        if !self.resize.started_with(p, r) {
+            return Ok(());
+        }
+        for start in unsealed {
             let img = grow(scratch, p);
             if read_some(io.base, img, start)? < p {
                 // The end of the file: a torn page, read as it is.
@@ -277,7 +284,7 @@ impl DbMap {
         if h != p && !io.codec.verify_only() {
             return refuse("the page size of a transformed database cannot change from");
         }
-        if self.resize.is_rollback(h, r) {
+        if self.resize.started_with(h, r) {
             // Every page the transaction wrote is about to be written back.
             self.resize.take_kept();
             self.page_one_reserve = Some(stored_reserve);

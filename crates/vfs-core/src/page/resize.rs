@@ -80,9 +80,9 @@ impl Resize {
         }
     }
 
-    /// Whether a page 1 naming `page_size` and `reserve` returns to the
-    /// layout this transaction started with (a rollback).
-    pub(crate) fn is_rollback(&self, page_size: usize, reserve: usize) -> bool {
+    /// Whether `page_size` and `reserve` are the layout this transaction
+    /// started with (a page 1 naming them after a change is a rollback).
+    pub(crate) fn started_with(&self, page_size: usize, reserve: usize) -> bool {
         self.txn_layout == Some((Some(page_size), Some(reserve)))
     }
 
