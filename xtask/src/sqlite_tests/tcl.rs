@@ -94,12 +94,21 @@ pub struct ScriptSet {
     pub suite: &'static str,
     pub patterns: &'static [&'static str],
     pub exclude: &'static [&'static str],
-    /// Per-script time limit: a broken VFS can make a script spin forever.
+    /// Per-script time limit: a broken VFS can make a script spin forever
+    /// (several of SQLite's fault scripts loop until an attempt succeeds).
+    /// Runs other than `unix`'s get [`SLOWDOWN`] times `unix`'s time for the
+    /// script, within [`MIN_LIMIT`] and this.
     pub limit: Duration,
     /// Whether a script with an unexplained difference runs once more
     /// (timing-sensitive scripts may fail by chance on a loaded machine).
     pub retry: bool,
 }
+
+/// How many times `unix`'s time for a script another run may take.
+const SLOWDOWN: u32 = 10;
+
+/// The least time limit of a script.
+const MIN_LIMIT: Duration = Duration::from_secs(600);
 
 /// The VFS-heavy scripts of `veryquick` (part `tcl`).
 pub const VFS_SCRIPTS: ScriptSet = ScriptSet {
@@ -113,8 +122,8 @@ pub const VFS_SCRIPTS: ScriptSet = ScriptSet {
 };
 
 /// The fault-injection and crash scripts of `full` (part `faults`). Their
-/// runs are long (minutes per script on `unix`), so the limit is an hour
-/// and a failing script is not run twice.
+/// runs are long (up to minutes per script on `unix`), so the limit is up
+/// to an hour and a failing script is not run twice.
 pub const FAULT_SCRIPTS: ScriptSet = ScriptSet {
     part: Part::Faults,
     dir: "faults",
@@ -453,14 +462,25 @@ fn run_dir(set: &ScriptSet, paths: &Paths, job: &Job, attempt: u32) -> std::path
 /// The finished run of a baseline job left by an earlier run of the task
 /// (`--reuse-baseline`), if its output ends with SQLite's closing line.
 fn earlier_run(set: &ScriptSet, paths: &Paths, job: &Job) -> Option<ScriptRun> {
-    let out = fs::read(run_dir(set, paths, job, 0).join("output.txt")).ok()?;
+    let dir = run_dir(set, paths, job, 0);
+    let out = fs::read(dir.join("output.txt")).ok()?;
+    let secs = fs::read_to_string(dir.join("seconds"))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0.0);
     let r = parse(&Ran {
         code: None,
         timed_out: false,
-        secs: 0.0,
+        secs,
         output: String::from_utf8_lossy(&out).into_owned(),
     });
     r.errors.is_some().then_some(r)
+}
+
+/// The time limit of a run of a script that took `unix` `base_secs`.
+fn limit_after(set: &ScriptSet, base_secs: f64) -> Duration {
+    Duration::from_secs_f64(base_secs * f64::from(SLOWDOWN))
+        .clamp(MIN_LIMIT.min(set.limit), set.limit)
 }
 
 fn run_script(
@@ -470,6 +490,7 @@ fn run_script(
     user: Option<&str>,
     job: &Job,
     attempt: u32,
+    limit: Duration,
 ) -> ScriptRun {
     let dir = run_dir(set, paths, job, attempt);
     if let Err(e) = fresh_dir(&dir) {
@@ -500,7 +521,9 @@ fn run_script(
         Target::Cksumvfs => cmd.env("VFSEXT_CKSUMVFS", "1"),
     };
     let log = dir.join("output.txt");
-    parse(&run_limited(cmd, &log, set.limit))
+    let r = parse(&run_limited(cmd, &log, limit));
+    let _ = fs::write(dir.join("seconds"), format!("{:.1}\n", r.secs));
+    r
 }
 
 pub fn suite(
@@ -542,34 +565,41 @@ pub fn suite(
         }
     }
 
-    // Phase 1: the baseline (and the cksumvfs reference).
-    let mut first_targets = vec![Target::Unix];
-    if reference {
-        first_targets.push(Target::Cksumvfs);
-    }
-    let first_jobs: Vec<Job> = first_targets
-        .iter()
-        .flat_map(|t| {
-            scripts.iter().map(|s| Job {
-                target: *t,
-                script: s.clone(),
-            })
-        })
-        .collect();
-    let first: Vec<ScriptRun> = parallel(opts.jobs, &first_jobs, |j| {
-        opts.reuse_baseline
-            .then(|| earlier_run(set, paths, j))
-            .flatten()
-            .unwrap_or_else(|| run_script(set, progs, paths, user, j, 0))
-    });
-    let base: &[ScriptRun] = &first[..scripts.len()];
-    let cks_ref: Option<&[ScriptRun]> = reference.then(|| &first[scripts.len()..]);
+    // Phase 1: the baseline, then the cksumvfs reference (whose limits
+    // follow the baseline's times).
     let index = |name: &str| {
         scripts
             .iter()
             .position(|s| s == name)
             .expect("a selected script")
     };
+    let baseline_jobs = |target: Target| -> Vec<Job> {
+        scripts
+            .iter()
+            .map(|s| Job {
+                target,
+                script: s.clone(),
+            })
+            .collect()
+    };
+    let reuse = |j: &Job| {
+        opts.reuse_baseline
+            .then(|| earlier_run(set, paths, j))
+            .flatten()
+    };
+    let base: Vec<ScriptRun> = parallel(opts.jobs, &baseline_jobs(Target::Unix), |j| {
+        reuse(j).unwrap_or_else(|| run_script(set, progs, paths, user, j, 0, set.limit))
+    });
+    let base: &[ScriptRun] = &base;
+    let cks_runs: Option<Vec<ScriptRun>> = reference.then(|| {
+        parallel(opts.jobs, &baseline_jobs(Target::Cksumvfs), |j| {
+            reuse(j).unwrap_or_else(|| {
+                let limit = limit_after(set, base[index(&j.script)].secs);
+                run_script(set, progs, paths, user, j, 0, limit)
+            })
+        })
+    });
+    let cks_ref: Option<&[ScriptRun]> = cks_runs.as_deref();
     let bad_base: Vec<String> = scripts
         .iter()
         .zip(base)
@@ -624,7 +654,8 @@ pub fn suite(
     let results: Vec<ScriptRun> = parallel(opts.jobs, &jobs, |j| {
         let b = &base[index(&j.script)];
         let name = j.target.label();
-        let first = run_script(set, progs, paths, user, j, 0);
+        let limit = limit_after(set, b.secs);
+        let first = run_script(set, progs, paths, user, j, 0, limit);
         let unexplained = |r: &ScriptRun| {
             diffs(b, r)
                 .iter()
@@ -636,7 +667,7 @@ pub fn suite(
         }
         // Once more: timing-sensitive scripts (busy timeouts, several
         // processes) may fail by chance on a loaded machine.
-        let second = run_script(set, progs, paths, user, j, 1);
+        let second = run_script(set, progs, paths, user, j, 1, limit);
         if unexplained(&second) < unexplained(&first) {
             second
         } else {
