@@ -1,6 +1,7 @@
 //! Project automation: `cargo xtask <command>`.
 #![forbid(unsafe_code)]
 
+mod deps;
 mod ext;
 mod fuzz;
 mod sqlite_tests;
@@ -22,6 +23,14 @@ commands:
         SQLite's own test programs (speedtest1, mptest, the TCL suite's
         VFS scripts) built from SQLite's source and run on every stack,
         compared with SQLite's unix VFS; writes target/sqlite-tests/results.json
+  compat [--update]
+        build and run compat/: rusqlite, sqlx and diesel at their newest, in
+        one binary and one SQLite with the workspace's crates (--update first
+        moves compat/Cargo.lock to the newest releases)
+  deps-floor
+        build and run the library crates against the lowest libsqlite3-sys of
+        the declared range (generated crate in target/deps-floor), on the
+        system SQLite and on the bundled one
   fuzz [--seconds N] [TARGET]...
         run the cargo-fuzz targets under fuzz/ (vfs_ops, cksm_page,
         embed_image, crypto_image), 60 s each by default
@@ -31,6 +40,8 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("bench") => bench(&args[1..]),
+        Some("compat") => deps::compat(&args[1..]),
+        Some("deps-floor") => deps::floor(&args[1..]),
         Some("ext-test") => ext::run(&args[1..]),
         Some("fuzz") => fuzz::run(&args[1..]),
         Some("sqlite-tests") => sqlite_tests::run(&args[1..]),

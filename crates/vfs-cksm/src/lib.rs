@@ -38,9 +38,11 @@
 //!   connection hook that requests the reserve on every new connection whose
 //!   main file is on a cksm VFS (`SQLITE_FCNTL_RESERVE_BYTES`), so the first
 //!   page written is already checksummed.
-//! * **Existing databases**: one call, [`enable`] (the reserve file control
-//!   plus `VACUUM`). Without Rust: open it through the cksm VFS (the hook has
-//!   then requested the reserve) and run `VACUUM`.
+//! * **Existing databases**: one call, [`enable`] with the database's URI
+//!   (the reserve file control plus `VACUUM`, on a connection of its own).
+//!   From any binding's open connection, or without Rust: open it through
+//!   the cksm VFS (the hook has then requested the reserve) and run
+//!   `VACUUM`.
 //!
 //! Once a file is checksummed, a write of page 1 that would drop the format
 //! is refused. Changing the page size keeps the format: `VACUUM` after
@@ -105,7 +107,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use rusqlite::OptionalExtension;
+use vfs_core::db::{Database, OpenMode};
 use vfs_core::hooks::{self, ArgValue, SqlValue};
 use vfs_core::page::{
     FileInfo, FileStatus, Mapping, PageCodec, PageCtx, PageFile, PageVfs, RESERVE_PRAGMA,
@@ -662,36 +664,34 @@ pub fn install_sql_functions() {
     });
 }
 
-fn sql_error(e: rusqlite::Error) -> Error {
-    match e {
-        rusqlite::Error::SqliteFailure(f, msg) => Error::new(
-            f.extended_code,
-            msg.unwrap_or_else(|| format!("SQLite error {}", f.extended_code)),
-        ),
-        other => Error::new(codes::SQLITE_ERROR, other.to_string()),
-    }
-}
+/// How long [`enable`] waits for other connections' locks.
+const HELPER_BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// Turns checksums on for the main database of `conn`, which must be opened
-/// through a cksm VFS: requests the reserve its format needs
+/// Turns checksums on for the existing database at `uri`, a `file:` URI (or
+/// path) that opens it through a cksm VFS (`file:app.db?vfs=cksm`): on a
+/// connection of its own, requests the reserve its format needs
 /// (`SQLITE_FCNTL_RESERVE_BYTES`) and rewrites the database with `VACUUM`.
 /// Afterwards `PRAGMA checksum_format` names the format. A database
 /// already in a checksum format is left as it is; an empty one is
 /// checksummed from its first write.
+///
+/// It needs no Rust SQLite binding: the connection is vfs-core's own
+/// [`Database`]. On a connection the application already has open (through
+/// rusqlite, sqlx, diesel, …) the same is one statement, `VACUUM`: the cksm
+/// VFS's connection hook requested the reserve when that connection opened.
 ///
 /// In WAL mode the rewritten pages go to the WAL and `enable` then runs a
 /// checkpoint; if other connections' reads hold it back, the file takes the
 /// format at the next complete checkpoint (the pragmas report the main
 /// database file).
 ///
-/// Errors: `SQLITE_MISUSE` if the connection is not on a cksm VFS;
-/// `VACUUM`'s errors (it needs no open transaction on `conn`, and in WAL
-/// mode a reserve change needs no other connection reading); `SQLITE_ERROR`
-/// if the database keeps a reserve no cksm format uses (SQLite never
-/// shrinks a reserve).
-///
-/// The same without Rust: open the database through the cksm VFS (its
-/// connection hook requests the reserve) and run `VACUUM`.
+/// Errors: `SQLITE_CANTOPEN` for a database that does not exist;
+/// `SQLITE_MISUSE` if `uri` does not open it through a cksm VFS;
+/// `VACUUM`'s errors (in WAL mode a reserve change needs no other
+/// connection reading, and `SQLITE_BUSY` when another connection keeps a
+/// lock for more than 5 seconds);
+/// `SQLITE_ERROR` if the database keeps a reserve no cksm format uses
+/// (SQLite never shrinks a reserve).
 ///
 /// ```
 /// use vfs_core::{Native, register};
@@ -703,8 +703,9 @@ fn sql_error(e: rusqlite::Error) -> Error {
 /// drop(plain);
 ///
 /// let reg = register("cksm-enable-doc", vfs_cksm::Cksm::new(Native::new()?), false)?;
-/// let conn = rusqlite::Connection::open(format!("file:{}?vfs=cksm-enable-doc", path.display())).unwrap();
-/// vfs_cksm::enable(&conn)?;
+/// let uri = format!("file:{}?vfs=cksm-enable-doc", path.display());
+/// vfs_cksm::enable(&uri)?;
+/// let conn = rusqlite::Connection::open(&uri).unwrap();
 /// let format: String = conn.query_row("PRAGMA checksum_format", [], |r| r.get(0)).unwrap();
 /// assert_eq!(format, "cksumvfs");
 /// let on: String = conn.query_row("PRAGMA checksum_verification", [], |r| r.get(0)).unwrap();
@@ -713,54 +714,46 @@ fn sql_error(e: rusqlite::Error) -> Error {
 /// reg.unregister().map_err(|(_, e)| e)?;
 /// # Ok::<(), vfs_core::Error>(())
 /// ```
-pub fn enable(conn: &rusqlite::Connection) -> Result<()> {
-    let format = |c: &rusqlite::Connection| -> Result<Option<String>> {
-        c.query_row("PRAGMA checksum_format", [], |r| r.get::<_, String>(0))
-            .optional()
-            .map_err(sql_error)
-    };
-    let Some(current) = format(conn)? else {
+pub fn enable(uri: &str) -> Result<()> {
+    let db = Database::open(uri, OpenMode::ReadWrite)?;
+    db.set_busy_timeout(HELPER_BUSY_TIMEOUT)?;
+    let format = |db: &Database| db.query_text("PRAGMA checksum_format", &[]);
+    let Some(current) = format(&db)? else {
         return Err(Error::new(
             codes::SQLITE_MISUSE,
-            "the connection's main database is not opened through a cksm VFS",
+            format!("{uri:?} does not open the database through a cksm VFS"),
         ));
     };
     if Mode::from_name(&current).is_some() {
         return Ok(());
     }
-    let wanted: String = conn
-        .query_row(&format!("PRAGMA {RESERVE_PRAGMA}"), [], |r| r.get(0))
-        .map_err(sql_error)?;
-    let mut n: std::ffi::c_int = wanted.trim().parse().map_err(|_| {
+    let wanted = db
+        .query_text(&format!("PRAGMA {RESERVE_PRAGMA}"), &[])?
+        .unwrap_or_default();
+    let n: u8 = wanted.trim().parse().map_err(|_| {
         Error::new(
             codes::SQLITE_ERROR,
             format!("unexpected answer {wanted:?} to PRAGMA {RESERVE_PRAGMA}"),
         )
     })?;
-    conn.file_control(Some("main"), rusqlite::FileControl::ReserveBytes(&mut n))
-        .map_err(sql_error)?;
-    let pages: i64 = conn
-        .query_row("PRAGMA page_count", [], |r| r.get(0))
-        .map_err(sql_error)?;
-    if pages == 0 {
+    db.connection().set_reserve_bytes("main", n)?;
+    if db.query_i64("PRAGMA page_count", &[])?.unwrap_or(0) == 0 {
         // Nothing written yet: the first page will be written checksummed.
         return Ok(());
     }
-    conn.execute_batch("VACUUM").map_err(sql_error)?;
-    let mode: String = conn
-        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
-        .map_err(sql_error)?;
+    db.execute_batch("VACUUM")?;
+    let mode = db
+        .query_text("PRAGMA journal_mode", &[])?
+        .unwrap_or_default();
     if mode.eq_ignore_ascii_case("wal") {
         // The rewritten pages are in the WAL; the file takes the format when
         // they are checkpointed (page 1 first). Readers may delay that.
-        let busy: i64 = conn
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))
-            .map_err(sql_error)?;
-        if busy != 0 {
+        let busy = db.query_i64("PRAGMA wal_checkpoint(TRUNCATE)", &[])?;
+        if busy != Some(0) {
             return Ok(());
         }
     }
-    match format(conn)?.as_deref().and_then(Mode::from_name) {
+    match format(&db)?.as_deref().and_then(Mode::from_name) {
         Some(_) => Ok(()),
         None => Err(Error::new(
             codes::SQLITE_ERROR,

@@ -184,7 +184,7 @@ fn conversion_to_crc_in_wal_mode_is_seen_by_other_connections() {
     assert_eq!(text(&reader, "PRAGMA checksum_format"), "cksumvfs");
 
     let writer = env.open(&path);
-    enable(&writer).unwrap();
+    enable(&env.uri(&path)).unwrap();
     assert_eq!(
         text(&writer, "PRAGMA checksum_format"),
         "cksumvfs",

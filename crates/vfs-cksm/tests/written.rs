@@ -195,10 +195,11 @@ fn enable_converts_an_existing_database() {
         let conn = env.open(&path);
         assert_eq!(text(&conn, "PRAGMA checksum_format"), "none");
         assert_eq!(text(&conn, "PRAGMA checksum_verification"), "0");
-        enable(&conn).unwrap();
+        // Another connection is open (idle) meanwhile and follows the change.
+        enable(&env.uri(&path)).unwrap();
         assert_eq!(text(&conn, "PRAGMA checksum_format"), "cksumvfs");
         assert_eq!(text(&conn, "PRAGMA checksum_verification"), "1");
-        enable(&conn).unwrap(); // idempotent
+        enable(&env.uri(&path)).unwrap(); // idempotent
         assert_eq!(int(&conn, "SELECT count(*) FROM doc"), 300);
         if wal {
             conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -209,10 +210,20 @@ fn enable_converts_an_existing_database() {
         assert_reference_trailers(&path);
     }
 
-    // A connection that is not on a cksm VFS is refused.
-    let other = Connection::open(env.path("x.db")).unwrap();
-    let err = enable(&other).unwrap_err();
+    // A database not opened through a cksm VFS is refused, and left as it
+    // was; a missing one is not created.
+    let other = env.path("x.db");
+    Connection::open(&other)
+        .unwrap()
+        .execute_batch("CREATE TABLE t(x)")
+        .unwrap();
+    let err = enable(&format!("file:{}", other.display())).unwrap_err();
     assert_eq!(err.code(), Some(codes::SQLITE_MISUSE));
+    assert!(err.message().contains("cksm"), "{err}");
+    assert_eq!(std::fs::read(&other).unwrap()[20], 0, "still no reserve");
+    let err = enable(&env.uri(&env.path("missing.db"))).unwrap_err();
+    assert_eq!(err.code(), Some(codes::SQLITE_CANTOPEN), "{err}");
+    assert!(!env.path("missing.db").exists());
 }
 
 /// Once on, the format stays on: `VACUUM` to another page size keeps it

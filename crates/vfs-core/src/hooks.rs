@@ -188,6 +188,18 @@ fn c_string(what: &str, s: &str) -> Result<CString> {
 }
 
 impl Connection<'_> {
+    /// Borrows the open connection `db`.
+    ///
+    /// # Safety
+    /// `db` is an open connection that stays open, and is used by this
+    /// thread only, for the lifetime the caller gives the result.
+    pub(crate) unsafe fn borrowed<'a>(db: *mut ffi::sqlite3) -> Connection<'a> {
+        Connection {
+            db,
+            _borrow: PhantomData,
+        }
+    }
+
     /// The name of the VFS the database `schema` (`"main"`, `"temp"`, or an
     /// attached name) is opened with: the top of its stack. `None` when the
     /// schema does not exist.

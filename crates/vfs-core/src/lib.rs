@@ -10,11 +10,13 @@
 //! * [`LockManager`]: SQLite's five lock levels for files shared in-process.
 //! * [`ShmGroup`]: in-process WAL shared memory, one line to opt in.
 //! * [`DynVfs`]: the type-erased form for stacks chosen at run time.
+//! * [`db::Database`]: a minimal owned connection for helpers that must
+//!   run SQL without depending on a Rust SQLite binding.
 //! * [`Wrap`] and [`Recorder`]: observe every operation of any VFS
 //!   ([`StatsRecorder`], [`TracingRecorder`]); see `docs/observability.md`.
 //!
 //! The only `unsafe` code of the workspace lives in this crate (`dispatch`,
-//! `registry`, `native`, `control`, `name`, `shm`), each block with a
+//! `registry`, `native`, `control`, `name`, `shm`, `hooks`, `db`, `extension`), each block with a
 //! `// SAFETY:` comment. See `docs/architecture.md` and `docs/contract.md`.
 //!
 //! ```
@@ -63,6 +65,7 @@
 
 pub mod alloc_count;
 mod control;
+pub mod db;
 mod dispatch;
 mod erased;
 mod error;

@@ -275,8 +275,10 @@ impl DeviceCharacteristics {
     pub const IMMUTABLE: i32 = ffi::SQLITE_IOCAP_IMMUTABLE;
     /// `SQLITE_IOCAP_BATCH_ATOMIC`.
     pub const BATCH_ATOMIC: i32 = ffi::SQLITE_IOCAP_BATCH_ATOMIC;
-    /// `SQLITE_IOCAP_SUBPAGE_READ`.
-    pub const SUBPAGE_READ: i32 = ffi::SQLITE_IOCAP_SUBPAGE_READ;
+    /// `SQLITE_IOCAP_SUBPAGE_READ` (SQLite 3.48). Spelled out: the bindings
+    /// of the oldest `libsqlite3-sys` in the supported range predate it, and
+    /// the value is fixed by SQLite's ABI. Older SQLite ignores the bit.
+    pub const SUBPAGE_READ: i32 = 0x0000_8000;
     /// `SQLITE_IOCAP_ATOMIC` (every write atomic): never claimed by default.
     pub const ATOMIC: i32 = ffi::SQLITE_IOCAP_ATOMIC;
 
@@ -293,5 +295,19 @@ impl DeviceCharacteristics {
     /// This set with `flag` removed.
     pub fn without(self, flag: i32) -> Self {
         DeviceCharacteristics(self.0 & !flag)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The spelled-out constant equals the one of the workspace's bindings.
+    #[test]
+    fn subpage_read_matches_the_bindings() {
+        assert_eq!(
+            DeviceCharacteristics::SUBPAGE_READ,
+            ffi::SQLITE_IOCAP_SUBPAGE_READ
+        );
     }
 }

@@ -517,7 +517,7 @@ impl CryptoCodec {
                 format!(
                     "{why}: new databases get the reserve automatically on their own \
                      connection; for VACUUM INTO add &reserve={} to the target URI (or use \
-                     vfs_crypto::vacuum_into), for an ATTACHed database set \
+                     vfs_crypto::vacuum_into_target), for an ATTACHed database set \
                      SQLITE_FCNTL_RESERVE_BYTES to {} before its first write",
                     self.needed(),
                     self.needed()

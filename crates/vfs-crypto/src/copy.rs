@@ -1,35 +1,17 @@
 //! Encrypting, decrypting and rekeying by copying (`VACUUM INTO`).
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension};
+use vfs_core::db::{Database, OpenMode};
 use vfs_core::page::RESERVE_PRAGMA;
 use vfs_core::{Error, Result, codes};
 use zeroize::Zeroizing;
-
-fn sql_error(e: rusqlite::Error) -> Error {
-    match e {
-        rusqlite::Error::SqliteFailure(f, msg) => Error::new(
-            f.extended_code,
-            msg.unwrap_or_else(|| format!("SQLite error {}", f.extended_code)),
-        ),
-        other => Error::new(codes::SQLITE_ERROR, other.to_string()),
-    }
-}
 
 /// The reserved bytes per page a new database on `target`'s VFS needs:
 /// what its main file answers to `PRAGMA vfs_page_reserve` (0 for a VFS
 /// without a page layer). Opening the probe creates the target file empty,
 /// which `VACUUM INTO` accepts.
 fn target_reserve(target: &str) -> Result<u8> {
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-        | OpenFlags::SQLITE_OPEN_CREATE
-        | OpenFlags::SQLITE_OPEN_URI
-        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let probe = Connection::open_with_flags(target, flags).map_err(sql_error)?;
-    let answer: Option<String> = probe
-        .query_row(&format!("PRAGMA {RESERVE_PRAGMA}"), [], |r| r.get(0))
-        .optional()
-        .map_err(sql_error)?;
-    match answer {
+    let probe = Database::open(target, OpenMode::ReadWriteCreate)?;
+    match probe.query_text(&format!("PRAGMA {RESERVE_PRAGMA}"), &[])? {
         None => Ok(0),
         Some(a) => a.trim().parse().map_err(|_| {
             Error::new(
@@ -40,21 +22,30 @@ fn target_reserve(target: &str) -> Result<u8> {
     }
 }
 
-/// Writes a copy of `conn`'s main database to a new database at `target`,
-/// a `file:` URI that may name another VFS and carry its key
-/// (`file:new.db?vfs=crypto&hexkey=...`): `VACUUM INTO` with the
-/// `reserve=N` parameter that `target`'s VFS needs (48 for crypto alone,
-/// 56 for crypto over cksm, 0 for a plain VFS), so the copy is encrypted,
-/// re-encrypted under another key, or decrypted, depending on the source
-/// and the target.
+/// The `VACUUM INTO` target for a copy to `target`, a `file:` URI that may
+/// name another VFS and carry its key (`file:new.db?vfs=crypto&hexkey=...`):
+/// `target` plus the `reserve=N` parameter its VFS needs (48 for crypto
+/// alone, 56 for crypto over cksm, 0 for a plain VFS), so that
+/// `VACUUM INTO ?1` with it, run on any open connection of any binding,
+/// writes a copy that is encrypted, re-encrypted under another key, or
+/// decrypted, depending on the source and the target.
 ///
-/// The SQL equivalent is `VACUUM INTO 'file:new.db?vfs=...&reserve=N'`.
+/// SQLite reads `reserve=` in a `VACUUM INTO` target from 3.53 on; before
+/// that the copy gets the reserve requested on the source connection, so
+/// on an older SQLite also request it there first
+/// (`SQLITE_FCNTL_RESERVE_BYTES`; rusqlite: `conn.file_control(Some("main"),
+/// FileControl::ReserveBytes(&mut n))`), as [`encrypt_database`] does.
+///
+/// It opens `target` once to ask its VFS, which creates the file empty
+/// (`VACUUM INTO` accepts an empty file). The result holds the key when
+/// `target` does, and is zeroized when dropped; pass it as a parameter, not
+/// inside the SQL text.
 ///
 /// Errors: `SQLITE_MISUSE` when `target` is not a `file:` URI or already
-/// names `reserve=`; `VACUUM INTO`'s own errors (`SQLITE_ERROR` "output
-/// file already exists" for a non-empty target, an open transaction on
-/// `conn`, the source's read errors such as `SQLITE_NOTADB` for a wrong
-/// key).
+/// names `reserve=`; the target's open errors. `VACUUM INTO`'s own errors
+/// (`SQLITE_ERROR` "output file already exists" for a non-empty target, an
+/// open transaction, the source's read errors such as `SQLITE_NOTADB` for a
+/// wrong key) come from the statement.
 ///
 /// ```
 /// use rusqlite::Connection;
@@ -72,7 +63,9 @@ fn target_reserve(target: &str) -> Result<u8> {
 ///     dir.path().join("secret.db").display(),
 ///     key.to_hex().as_str()
 /// );
-/// vfs_crypto::vacuum_into(&plain, &target)?;
+/// // The copy, from a connection of any binding (here rusqlite).
+/// let into = vfs_crypto::vacuum_into_target(&target)?;
+/// plain.execute("VACUUM INTO ?1", [into.as_str()]).unwrap();
 ///
 /// let secret = Connection::open(&target).unwrap();
 /// let v: String = secret.query_row("SELECT v FROM t", [], |r| r.get(0)).unwrap();
@@ -81,7 +74,12 @@ fn target_reserve(target: &str) -> Result<u8> {
 /// # reg.unregister().map_err(|(_, e)| e)?;
 /// # Ok::<(), vfs_core::Error>(())
 /// ```
-pub fn vacuum_into(conn: &Connection, target: &str) -> Result<()> {
+pub fn vacuum_into_target(target: &str) -> Result<Zeroizing<String>> {
+    target_and_reserve(target).map(|(uri, _)| uri)
+}
+
+/// [`vacuum_into_target`], and the reserve it names.
+fn target_and_reserve(target: &str) -> Result<(Zeroizing<String>, u8)> {
     if !target.starts_with("file:") {
         return Err(Error::new(
             codes::SQLITE_MISUSE,
@@ -95,25 +93,32 @@ pub fn vacuum_into(conn: &Connection, target: &str) -> Result<()> {
     {
         return Err(Error::new(
             codes::SQLITE_MISUSE,
-            "the target URI already names reserve=; vacuum_into sets it from the target's VFS",
+            "the target URI already names reserve=; vacuum_into_target sets it from the \
+             target's VFS",
         ));
     }
     let reserve = target_reserve(target)?;
     let sep = if target.contains('?') { '&' } else { '?' };
-    let uri = Zeroizing::new(format!("{target}{sep}reserve={reserve}"));
-    conn.execute("VACUUM INTO ?1", [uri.as_str()])
-        .map_err(sql_error)?;
-    Ok(())
+    Ok((
+        Zeroizing::new(format!("{target}{sep}reserve={reserve}")),
+        reserve,
+    ))
 }
 
 /// Copies the database at URI `from` into a new database at URI `to` (see
-/// [`vacuum_into`]); `from` is opened read-only.
+/// [`vacuum_into_target`]) on a connection of its own; `from` is opened
+/// read-only and must exist.
 fn copy(from: &str, to: &str) -> Result<()> {
-    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
-        | OpenFlags::SQLITE_OPEN_URI
-        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let src = Connection::open_with_flags(from, flags).map_err(sql_error)?;
-    vacuum_into(&src, to)
+    let src = Database::open(from, OpenMode::ReadOnly)?;
+    // Writers of the source may hold it briefly.
+    src.set_busy_timeout(std::time::Duration::from_secs(5))?;
+    let (into, reserve) = target_and_reserve(to)?;
+    // SQLite before 3.53 ignores VACUUM INTO's `reserve=` and gives the
+    // copy the reserve requested on the source connection (at least the
+    // source's own): request the target's there too. Nothing is written to
+    // the read-only source.
+    src.connection().set_reserve_bytes("main", reserve)?;
+    src.execute("VACUUM INTO ?1", &[into.as_str()])
 }
 
 /// Encrypts an existing plaintext database: writes an encrypted copy of

@@ -1,8 +1,8 @@
 //! # vfs-crypto
 //!
 //! Authenticated encryption at rest for SQLite over any base VFS (the disk,
-//! an in-memory store, a checksum layer, any Rust backend), with plain
-//! `rusqlite` and an unpatched SQLite.
+//! an in-memory store, a checksum layer, any Rust backend), from any
+//! binding (rusqlite, sqlx, diesel, the C API) and an unpatched SQLite.
 //!
 //! [`Crypto<B>`](Crypto) is a page transform on the shared page-mapping
 //! layer ([`vfs_core::page`]). Every page image is encrypted with
@@ -81,8 +81,8 @@
 //! page with no extra call: the page layer's connection hook requests the
 //! reserved bytes. An existing plaintext database is encrypted, an
 //! encrypted one rekeyed or decrypted, by one copy: [`encrypt_database`],
-//! [`rekey_database`], [`decrypt_database`] (or [`vacuum_into`] from an
-//! open connection; in SQL, `VACUUM INTO 'file:new.db?vfs=crypto&hexkey=...&reserve=48'`).
+//! [`rekey_database`], [`decrypt_database`] (or, from a connection the
+//! application has open, `VACUUM INTO ?1` with [`vacuum_into_target`]; in SQL, `VACUUM INTO 'file:new.db?vfs=crypto&hexkey=...&reserve=48'`).
 //!
 //! ## Stacking
 //!
@@ -152,7 +152,7 @@ use vfs_core::page::{PageFile, PageVfs};
 use vfs_core::{OpenName, OpenOptions, Result, Vfs};
 
 pub use codec::{CryptoCodec, CryptoOptions, CryptoState, CryptoStats};
-pub use copy::{decrypt_database, encrypt_database, rekey_database, vacuum_into};
+pub use copy::{decrypt_database, encrypt_database, rekey_database, vacuum_into_target};
 pub use format::{FORMAT_VERSION, MIN_PAGE_SIZE, SLICE};
 pub use gcm::PageCipher;
 pub use key::{KdfParams, Key};

@@ -4,8 +4,8 @@ mod common;
 
 use common::*;
 use rusqlite::Connection;
-use vfs_core::codes::{SQLITE_ERROR, SQLITE_IOERR_WRITE, SQLITE_MISUSE, SQLITE_NOTADB};
-use vfs_crypto::{decrypt_database, encrypt_database, rekey_database, vacuum_into};
+use vfs_core::codes::{SQLITE_IOERR_WRITE, SQLITE_MISUSE, SQLITE_NOTADB};
+use vfs_crypto::{decrypt_database, encrypt_database, rekey_database, vacuum_into_target};
 
 const ROWS: usize = 250;
 
@@ -120,17 +120,28 @@ fn vacuum_into_from_an_open_wal_connection() {
         .unwrap();
     fill(&conn, ROWS);
     let copy = env.db("copy.db");
-    vacuum_into(&conn, &env.uri(&copy, &format!("&hexkey={HEX2}"))).unwrap();
+    let into = vacuum_into_target(&env.uri(&copy, &format!("&hexkey={HEX2}"))).unwrap();
+    assert!(
+        into.ends_with("&reserve=48"),
+        "crypto over the disk: {}",
+        *into
+    );
+    conn.execute("VACUUM INTO ?1", [into.as_str()]).unwrap();
     check_rows(&env.open(&copy, &format!("&hexkey={HEX2}")), ROWS);
 
-    // Misuse and VACUUM INTO's own refusals.
-    let e = vacuum_into(&conn, &copy).unwrap_err();
+    // Misuse, and VACUUM INTO's own refusal of a non-empty target.
+    let e = vacuum_into_target(&copy).unwrap_err();
     assert_eq!(e.code(), Some(SQLITE_MISUSE));
-    let e = vacuum_into(&conn, &format!("{}&reserve=48", env.uri(&copy, ""))).unwrap_err();
+    let e = vacuum_into_target(&format!("{}&reserve=48", env.uri(&copy, ""))).unwrap_err();
     assert_eq!(e.code(), Some(SQLITE_MISUSE));
-    let e = vacuum_into(&conn, &env.uri(&copy, &format!("&hexkey={HEX2}"))).unwrap_err();
-    assert_eq!(e.code(), Some(SQLITE_ERROR), "{e}");
-    assert!(e.message().contains("already exists"), "{e}");
+    let into = vacuum_into_target(&env.uri(&copy, &format!("&hexkey={HEX2}"))).unwrap();
+    let e = conn.execute("VACUUM INTO ?1", [into.as_str()]).unwrap_err();
+    assert_eq!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::Unknown),
+        "{e}"
+    );
+    assert!(e.to_string().contains("already exists"), "{e}");
 }
 
 /// The SQL form works from any host; without `reserve=` the target cannot

@@ -47,6 +47,12 @@ impl Env {
         dst
     }
 
+    /// The URI of `path` on this VFS.
+    #[allow(dead_code)]
+    pub fn uri(&self, path: &Path) -> String {
+        format!("file:{}?vfs={}", path.display(), self.name)
+    }
+
     pub fn open(&self, path: &Path) -> Connection {
         let conn = Connection::open(format!("file:{}?vfs={}", path.display(), self.name)).unwrap();
         conn.busy_timeout(Duration::from_secs(10)).unwrap();
