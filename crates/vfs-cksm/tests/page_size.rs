@@ -138,8 +138,10 @@ fn failed_backup_leaves_the_old_database() {
     }
 }
 
-/// `enable` on a database larger than the page cache: VACUUM's pages reach
-/// the file before page 1, whose header brings the reserve.
+/// Turning checksums on for a database larger than the page cache (what
+/// `vfs_cksm::enable` does: request the reserve, `VACUUM`): VACUUM's pages
+/// reach the file before page 1, whose header brings the reserve, and must
+/// be checksummed all the same.
 #[test]
 fn enabling_checksums_with_a_small_cache() {
     let env = Env::new("enable-small-cache", Cksm::new(Native::new().unwrap()));
@@ -150,9 +152,15 @@ fn enabling_checksums_with_a_small_cache() {
         let want = digest(&plain);
         drop(plain);
         let conn = env.open(&path);
+        assert_eq!(text(&conn, "PRAGMA checksum_format"), "none");
         conn.execute_batch("PRAGMA cache_size = 10").unwrap();
-        vfs_cksm::enable(&conn).unwrap();
+        let mut n = 8;
+        conn.file_control(Some("main"), rusqlite::FileControl::ReserveBytes(&mut n))
+            .unwrap();
+        conn.execute_batch("VACUUM").unwrap();
+        assert_eq!(text(&conn, "PRAGMA checksum_format"), "cksumvfs");
         assert_eq!(digest(&conn), want);
+        assert_eq!(integrity(&conn), "ok");
         drop(conn);
         assert_reference_trailers(&path);
     }
