@@ -32,9 +32,9 @@
 //!
 //! `--script PATTERN` (`*` wildcards) restricts parts 3 and 4 to matching
 //! scripts; `--reuse-baseline` takes the `unix` and cksumvfs runs of those
-//! parts from an earlier invocation when it left a finished output (they
-//! do not depend on the project's code), so a long part can be run one
-//! stack at a time without repeating the baseline.
+//! parts from an earlier invocation (they do not depend on the project's
+//! code), so a long part can be run one stack at a time without repeating
+//! the baseline.
 //!
 //! Every program run has a time limit. When run as root, the TCL suite runs
 //! as an unprivileged user the task creates (`vfsext-test`): several

@@ -309,10 +309,6 @@ pub struct CksmCodec {
 #[derive(Debug)]
 pub struct CksmState {
     verify: bool,
-    /// The reserve assumed for pages of a new database that SQLite wrote
-    /// (spilled from its cache) before page 1, which carries the reserve,
-    /// reached the file: page 1 must then arrive with that reserve.
-    assumed_reserve: Option<usize>,
 }
 
 impl CksmState {
@@ -419,44 +415,20 @@ impl PageCodec for CksmCodec {
     }
 
     fn open(&self, _: &FileInfo<'_>, _: &OpenName<'_>, _: OpenOptions) -> Result<CksmState> {
-        Ok(CksmState {
-            verify: true,
-            assumed_reserve: None,
-        })
+        Ok(CksmState { verify: true })
     }
 
-    fn encode(&self, state: &mut CksmState, ctx: &PageCtx<'_>, image: &mut [u8]) -> Result<()> {
+    fn encode(&self, _state: &mut CksmState, ctx: &PageCtx<'_>, image: &mut [u8]) -> Result<()> {
         // A new database whose first transaction outgrows SQLite's cache
         // spills pages before page 1 (and its reserve byte) is written.
         // Those pages were laid out with the reserve the connection hook
-        // set for new databases: checksum them in that format, and insist
-        // page 1 agrees when it comes (otherwise the trailers would sit in
-        // what SQLite thinks is data, so the write is refused and the
-        // transaction rolls back).
+        // sets for new databases: checksum them in that format. (If page 1
+        // then names another reserve, the page layer stamps them again in
+        // its format from the bytes SQLite wrote.)
         let reserve = match ctx.reserve {
-            None if ctx.kind == FileKind::MainDb && ctx.pgno != 1 => {
-                let assumed = PageCodec::reserve(self);
-                state.assumed_reserve = Some(assumed);
-                Some(assumed)
-            }
+            None if ctx.kind == FileKind::MainDb && ctx.pgno != 1 => Some(PageCodec::reserve(self)),
             r => r,
         };
-        if ctx.kind == FileKind::MainDb
-            && ctx.pgno == 1
-            && ctx.stored_reserve.is_none()
-            && let Some(assumed) = state.assumed_reserve
-            && ctx.reserve != Some(assumed)
-        {
-            return Err(Error::new(
-                codes::SQLITE_IOERR_WRITE,
-                format!(
-                    "page 1 of this new database reserves {} bytes per page, but pages written \
-                     before it were checksummed with the {assumed} bytes new databases get \
-                     (set SQLITE_FCNTL_RESERVE_BYTES to {assumed} before the first write)",
-                    ctx.reserve.unwrap_or(0)
-                ),
-            ));
-        }
         let mode = self.detect(reserve);
         if ctx.pgno == 1
             && mode.is_none()

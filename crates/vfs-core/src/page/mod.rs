@@ -391,7 +391,9 @@ pub trait PageCodec: Send + Sync + 'static {
 
     /// Whether decoding never changes bytes and encoding changes only the
     /// page's last [`reserve`](Self::reserve) bytes (or its reserved area,
-    /// if larger): a checksum verifier. SQLite's header reads of database
+    /// if larger), laying out a page whose database reserve is not known yet
+    /// ([`PageCtx::reserve`] `None`: a new database's pages spilled before
+    /// page 1) for `reserve()`: a checksum verifier. SQLite's header reads of database
     /// files are then served from the base directly, as its own cksumvfs
     /// does, and the layer follows SQLite through page size changes (whose
     /// pages arrive in pieces it can store as written).
