@@ -689,9 +689,9 @@ pub fn suite(
     let mut rows = Vec::new();
     let mut table = String::new();
     let width = scripts.iter().map(String::len).max().unwrap_or(10) + 2;
-    let _ = write!(table, "   {:<width$}{:<12}", "script", "unix");
+    let _ = write!(table, "   {:<width$}{:<15}", "script", "unix");
     if reference {
-        let _ = write!(table, "{:<12}", "cksumvfs");
+        let _ = write!(table, "{:<15}", "cksumvfs");
     }
     for s in stacks {
         let _ = write!(table, "{:<26}", s.name);
@@ -701,12 +701,12 @@ pub fn suite(
     let mut reasons: BTreeMap<(&str, &'static str), Vec<String>> = BTreeMap::new();
     for (i, script) in scripts.iter().enumerate() {
         let b = &base[i];
-        let _ = write!(table, "   {script:<width$}{:<12}", summary(b));
+        let _ = write!(table, "   {script:<width$}{:<15}", summary(b));
         rows.push(run_json("unix", script, b, &[]));
         if let Some(c) = cks_ref {
             let ds: Vec<(Diff, Option<&'static str>)> =
                 diffs(b, &c[i]).into_iter().map(|d| (d, None)).collect();
-            let _ = write!(table, "{:<12}", summary(&c[i]));
+            let _ = write!(table, "{:<15}", summary(&c[i]));
             rows.push(run_json("cksumvfs", script, &c[i], &ds));
         }
         for s in stacks {
