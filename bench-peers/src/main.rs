@@ -158,9 +158,16 @@ fn run(opts: &Options) -> Res<serde_json::Value> {
         for rep in 0..opts.reps {
             let u = uri(peer, tmp.path(), &next_tag(&format!("single-{rep}")));
             let mut conn = connect(peer, &u)?;
+            // Disk targets run fewer small transactions (fsync-bound).
+            let scale = if peer.family == "disk" {
+                scale.for_disk()
+            } else {
+                scale
+            };
             let steps = workloads::single_connection(&mut conn, &scale)?;
             check_encrypted(peer, &u)?;
             let mixed: Duration = steps.iter().map(|(_, m)| m.elapsed).sum();
+            let mixed_cpu: Option<Duration> = steps.iter().map(|(_, m)| m.cpu).sum();
             for (workload, m) in steps {
                 samples.push(Sample {
                     target: peer.name,
@@ -176,6 +183,7 @@ fn run(opts: &Options) -> Res<serde_json::Value> {
                 m: Measure {
                     ops: 1,
                     elapsed: mixed,
+                    cpu: mixed_cpu,
                 },
             });
             eprint!(".");
@@ -190,7 +198,7 @@ fn run(opts: &Options) -> Res<serde_json::Value> {
                     let conn = connect(peer, &u)?;
                     conn.execute_batch(&format!("PRAGMA synchronous={sync}"))?;
                     workloads::schema(&conn)?;
-                    let m = workloads::small_transactions(&conn, &scale)?;
+                    let m = workloads::small_transactions(&conn, &scale.for_disk())?;
                     samples.push(Sample {
                         target: peer.name,
                         family: peer.family,
@@ -220,6 +228,7 @@ fn run(opts: &Options) -> Res<serde_json::Value> {
             "workload": s.workload,
             "ops": s.m.ops,
             "seconds": s.m.elapsed.as_secs_f64(),
+            "cpu_seconds": s.m.cpu.map(|c| c.as_secs_f64()),
         })).collect::<Vec<_>>(),
     }))
 }

@@ -6,14 +6,17 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use vfs_core::{AccessCheck, Error, File, OpenName, OpenOptions, Result, SyncFlags, Vfs};
+use vfs_core::{
+    AccessCheck, Error, File, FileName, FileNameBuf, OpenName, OpenOptions, Result, SyncFlags, Vfs,
+};
 
 type Bytes = Arc<Mutex<Vec<u8>>>;
 
-/// Files by name; anonymous temp files get a private buffer.
+/// Files by name (bytes, as SQLite passes them); anonymous temp files get a
+/// private buffer.
 #[derive(Default)]
 struct MemVfs {
-    files: Mutex<HashMap<String, Bytes>>,
+    files: Mutex<HashMap<FileNameBuf, Bytes>>,
 }
 
 struct MemFile(Bytes);
@@ -33,16 +36,16 @@ impl Vfs for MemVfs {
                 files.insert(path.to_owned(), bytes.clone());
                 Ok(MemFile(bytes))
             }
-            None => Err(Error::cant_open(format!("no such file: {path}"))),
+            None => Err(Error::cant_open(format!("no such file: {path:?}"))),
         }
     }
 
-    fn delete(&self, path: &str, _sync_dir: bool) -> Result<()> {
+    fn delete(&self, path: &FileName, _sync_dir: bool) -> Result<()> {
         self.files.lock().unwrap().remove(path);
         Ok(())
     }
 
-    fn access(&self, path: &str, _check: AccessCheck) -> Result<bool> {
+    fn access(&self, path: &FileName, _check: AccessCheck) -> Result<bool> {
         Ok(self.files.lock().unwrap().contains_key(path))
     }
 }

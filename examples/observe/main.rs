@@ -1,6 +1,6 @@
 //! Observe what SQLite does to its storage.
 //!
-//! Registers the native (disk) VFS wrapped in `vfs_core::Wrap` with a
+//! Registers the native (disk) VFS wrapped in `vfs_observe::Wrap` with a
 //! `StatsRecorder`, runs a small WAL workload through rusqlite, prints a few
 //! rows, then the I/O statistics table: how many reads, writes and syncs,
 //! how many bytes, how long they took, per operation and per file kind.
@@ -12,7 +12,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use rusqlite::{Connection, OpenFlags, params};
-use vfs_core::{LatencyMode, Native, Op, Recorder, StatsRecorder, register_observed};
+use vfs_core::{Native, Op};
+use vfs_observe::{LatencyMode, Recorder, StatsRecorder, register_observed};
 
 const VFS: &str = "observed-native";
 

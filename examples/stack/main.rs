@@ -19,9 +19,10 @@ use std::sync::Arc;
 
 use rusqlite::{Connection, OpenFlags, params};
 use vfs_cksm::Cksm;
-use vfs_core::{FileKind, Native, StatsRecorder, Vfs, Wrap, register};
+use vfs_core::{FileKind, Native, Vfs, register};
 use vfs_crypto::{Crypto, CryptoCodec, CryptoOptions, Key};
 use vfs_memdb::MemDb;
+use vfs_observe::{StatsRecorder, Wrap};
 
 /// Every customer name contains it; it must never reach the storage.
 const MARKER: &str = "Acme-Confidential";
@@ -75,7 +76,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             image.len(),
             hex(&image[..16])
         );
-        stored.push((name, image));
+        stored.push((name.to_string(), image));
     }
     scan(&stored)?;
     reg.unregister().map_err(|(_, e)| e)?;

@@ -20,6 +20,8 @@ use crate::cargo;
 /// test harness whose API is rusqlite's, vfs-bench a tool).
 const LIBRARY_CRATES: &[&str] = &[
     "vfs-core",
+    "vfs-page",
+    "vfs-observe",
     "vfs-memdb",
     "vfs-mvcc",
     "vfs-cksm",

@@ -629,14 +629,14 @@ impl Setup {
         );
 
         let out = self.python(
-            &[&format!("@fake-host {} 3030000", self.ext_file.display())],
+            &[&format!("@fake-host {} 3031000", self.ext_file.display())],
             None,
             false,
         );
         t.expect(
-            "python: a host older than 3.31.0 is refused with both versions named",
+            "python: a host older than 3.32.0 is refused with both versions named",
             &out,
-            "1|this extension needs SQLite 3.31.0 or later; the host runs SQLite 3.30.0\n",
+            "1|this extension needs SQLite 3.32.0 or later; the host runs SQLite 3.31.0\n",
         );
         let out = self.python(
             &[&format!("@fake-host {} 3040000", self.ext_file.display())],
@@ -649,8 +649,9 @@ impl Setup {
             "1|the host's SQLite 3.40.0 lacks functions this extension needs (built without \
              them?): sqlite3_vfs_find, sqlite3_vfs_register, sqlite3_vfs_unregister, \
              sqlite3_malloc64, sqlite3_free, sqlite3_log, sqlite3_uri_parameter, \
-             sqlite3_filename_database, sqlite3_auto_extension, sqlite3_file_control, \
-             sqlite3_create_function_v2\n",
+             sqlite3_uri_key, sqlite3_filename_database, sqlite3_filename_journal, \
+             sqlite3_filename_wal, sqlite3_create_filename, sqlite3_free_filename, \
+             sqlite3_auto_extension, sqlite3_file_control, sqlite3_create_function_v2\n",
         );
 
         let out = self.python(

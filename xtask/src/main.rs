@@ -4,6 +4,7 @@
 mod deps;
 mod ext;
 mod fuzz;
+mod instructions;
 mod sqlite_tests;
 
 use std::process::{Command, ExitCode};
@@ -11,11 +12,19 @@ use std::process::{Command, ExitCode};
 const HELP: &str = "cargo xtask <command>
 
 commands:
-  bench [--quick] [--reps N] [--filter NAME] [--peers]
+  bench [--quick] [--reps N] [--filter NAME] [--no-curves] [--sizes N,N,..] [--peers]
         build in release mode and run every workload on SQLite's own VFSes
-        and on every backend and stack; prints tables, writes
-        target/bench/results.json and target/bench/chart.svg; --peers also
-        builds bench-peers (SQLCipher) and reports it beside crypto
+        and on every backend and stack, in rounds; prints tables (each
+        ratio with a 95% interval over paired rounds, the targets met,
+        missed or not resolved), a size sweep, memory per database byte;
+        writes target/bench/results.json, chart.svg and curves.svg;
+        --peers also builds bench-peers (SQLCipher) and reports it beside
+        crypto
+  bench-instructions [--targets LIST] [--install-valgrind]
+        instructions per operation of the bench's single-connection
+        workloads under valgrind's callgrind (noise-free, unlike times);
+        needs valgrind (--install-valgrind installs it with apt-get);
+        writes target/bench/instructions.json
   ext-test [--release] [--keep]
         build the loadable extension (crates/vfs-ext) and drive the sqlite3
         shell, Python's sqlite3 module and the Rust crates with it
@@ -40,6 +49,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("bench") => bench(&args[1..]),
+        Some("bench-instructions") => instructions::run(&args[1..]),
         Some("compat") => deps::compat(&args[1..]),
         Some("deps-floor") => deps::floor(&args[1..]),
         Some("ext-test") => ext::run(&args[1..]),

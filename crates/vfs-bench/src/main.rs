@@ -1,39 +1,71 @@
 //! The benchmark runner behind `cargo xtask bench`: the same workloads on
 //! SQLite's own VFSes and on every backend and stack of this workspace, in
-//! one run, reported as ratios to SQLite's own.
+//! one run, reported as ratios to SQLite's own with intervals over paired
+//! rounds, plus a size sweep, memory per database byte and allocation
+//! counts.
 #![forbid(unsafe_code)]
 
+mod allocs;
+mod instr;
+mod memory;
+mod peers;
 mod report;
+mod rounds;
+mod stats;
+mod sweep;
 mod targets;
 mod workloads;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use report::{Report, Sample};
+use report::Report;
+use rounds::Res;
 use targets::Target;
-use workloads::{Measure, Scale};
+use workloads::Scale;
+
+/// Counts allocations for [`allocs`] (only inside
+/// `vfs_core::alloc_count::count_allocations`, on the calling thread).
+#[global_allocator]
+static ALLOCATOR: vfs_core::alloc_count::CountingAllocator =
+    vfs_core::alloc_count::CountingAllocator;
+
+const HELP: &str = "vfs-bench [--quick] [--reps N] [--filter NAME] [--out DIR] [--no-curves] [--sizes N,N,..] [--peers-bin PATH]
+Runs every workload on every target in rounds; writes DIR/results.json,
+DIR/chart.svg and DIR/curves.svg.
+  --quick       smoke scale (CI), at most 2 rounds unless --reps says more
+  --reps N      rounds (default 6): the intervals narrow with more
+  --filter NAME only targets whose name contains NAME (and the baselines they need)
+  --no-curves   skip the size sweep and the memory probes
+  --sizes LIST  database sizes of the sweep, in rows (default 10000,100000,1000000)
+  --peers-bin   also run that bench-peers binary in every round (cargo xtask bench --peers)
+Internal modes: --memory-probe STORE ROWS (one memory figure, used by the
+run itself); --instructions TARGET (the steps for callgrind, used by
+cargo xtask bench-instructions).";
 
 struct Options {
     quick: bool,
     reps: usize,
     filter: Option<String>,
     out_dir: std::path::PathBuf,
+    curves: bool,
+    sizes: Option<Vec<i64>>,
     /// The peer runner (`bench-peers`), run once per round.
     peers_bin: Option<std::path::PathBuf>,
 }
 
-fn parse_args() -> Result<Options, String> {
+fn parse_args(args: &[String]) -> Result<Options, String> {
     let mut o = Options {
         quick: false,
-        reps: 5,
+        reps: 6,
         filter: None,
         out_dir: std::path::PathBuf::from("target/bench"),
+        curves: true,
+        sizes: None,
         peers_bin: None,
     };
-    let mut args = std::env::args().skip(1);
+    let mut reps_given = false;
+    let mut args = args.iter();
     while let Some(a) = args.next() {
         match a.as_str() {
             "--quick" => o.quick = true,
@@ -41,10 +73,29 @@ fn parse_args() -> Result<Options, String> {
                 o.reps = args
                     .next()
                     .and_then(|v| v.parse().ok())
-                    .ok_or("--reps takes a number")?
+                    .filter(|&n| n > 0)
+                    .ok_or("--reps takes a positive number")?;
+                reps_given = true;
             }
-            "--filter" => o.filter = Some(args.next().ok_or("--filter takes a target name part")?),
+            "--filter" => {
+                o.filter = Some(
+                    args.next()
+                        .ok_or("--filter takes a target name part")?
+                        .clone(),
+                )
+            }
             "--out" => o.out_dir = args.next().ok_or("--out takes a directory")?.into(),
+            "--no-curves" => o.curves = false,
+            "--sizes" => {
+                let list = args.next().ok_or("--sizes takes a list of row counts")?;
+                let sizes: Result<Vec<i64>, _> = list.split(',').map(str::parse).collect();
+                o.sizes = Some(
+                    sizes
+                        .ok()
+                        .filter(|s| !s.is_empty() && s.iter().all(|n| *n > 0))
+                        .ok_or("--sizes takes positive row counts separated by commas")?,
+                );
+            }
             "--peers-bin" => {
                 o.peers_bin = Some(
                     args.next()
@@ -53,73 +104,114 @@ fn parse_args() -> Result<Options, String> {
                 )
             }
             "-h" | "--help" => {
-                println!(
-                    "vfs-bench [--quick] [--reps N] [--filter NAME] [--out DIR] [--peers-bin PATH]\n\
-                     Runs every workload on every target; writes DIR/results.json and DIR/chart.svg.\n\
-                     --peers-bin also runs that bench-peers binary in every round (cargo xtask bench --peers)."
-                );
+                println!("{HELP}");
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
-    if o.quick {
-        o.reps = o.reps.min(2);
+    if o.quick && !reps_given {
+        o.reps = 2;
     }
     Ok(o)
 }
 
 fn main() {
-    let opts = match parse_args() {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("vfs-bench: {e}");
-            std::process::exit(2);
-        }
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("--memory-probe") => match (args.get(1), args.get(2).and_then(|r| r.parse().ok())) {
+            (Some(store), Some(rows)) => memory::child(store, rows),
+            _ => Err("--memory-probe takes a store and a row count".into()),
+        },
+        Some("--instructions") => match args.get(1) {
+            Some(target) => instr::run(target),
+            None => Err("--instructions takes a target name".into()),
+        },
+        _ => match parse_args(&args) {
+            Ok(o) => run(&o),
+            Err(e) => {
+                eprintln!("vfs-bench: {e}\n\n{HELP}");
+                std::process::exit(2);
+            }
+        },
     };
-    if let Err(e) = run(&opts) {
+    if let Err(e) = result {
         eprintln!("vfs-bench: {e}");
         std::process::exit(1);
     }
 }
 
-fn run(opts: &Options) -> Result<(), Box<dyn std::error::Error>> {
+fn run(opts: &Options) -> Res<()> {
     let scale = if opts.quick {
         Scale::QUICK
     } else {
         Scale::FULL
     };
+    let sizes: Vec<i64> = match (&opts.sizes, opts.quick) {
+        (Some(s), _) => s.clone(),
+        (None, true) => sweep::QUICK_SIZES.to_vec(),
+        (None, false) => sweep::FULL_SIZES.to_vec(),
+    };
     let tmp = tempfile::tempdir()?;
     let all = targets::all(tmp.path())?;
+    let matches = |t: &Target| {
+        opts.filter
+            .as_ref()
+            .is_none_or(|f| t.name.contains(f.as_str()))
+    };
+    // A baseline runs when it matches or when a chosen target of its
+    // family needs it.
     let chosen: Vec<&Target> = all
         .iter()
         .filter(|t| {
-            opts.filter
-                .as_ref()
-                .is_none_or(|f| t.name.contains(f.as_str()))
+            matches(t)
                 || t.name == t.family.baseline()
+                    && all.iter().any(|o| o.family == t.family && matches(o))
         })
         .collect();
     let mut report = Report::new(opts.quick, opts.reps, machine_description());
+    report.set_order(chosen.iter().map(|t| t.name.clone()).collect());
+    for t in &all {
+        if t.name == t.family.baseline() && t.concurrent && !t.wal {
+            for w in [
+                "readers_1_with_writer",
+                "readers_2_with_writer",
+                "readers_4_with_writer",
+            ] {
+                report.mark_incomparable(
+                    w,
+                    targets::Family::Memory.baseline(),
+                    "has no WAL: its readers wait for the writer (see the reader scaling)",
+                );
+            }
+        }
+    }
     let started = Instant::now();
-
-    // Repetitions are rounds over every target (not five runs of one target
-    // after another), so a slow spell of the machine or the disk lands on
-    // all targets alike instead of skewing one of them.
-    for rep in 0..opts.reps {
-        eprint!("round {}/{} ", rep + 1, opts.reps);
-        for target in &chosen {
-            measure_round(target, &scale, rep, &mut report)?;
-            eprint!(".");
+    for round in 0..opts.reps {
+        eprint!("round {}/{}: single", round + 1, opts.reps);
+        rounds::single_connection(&chosen, &scale, round, &mut report)?;
+        eprint!(", readers");
+        rounds::concurrent(&chosen, &scale, round, &mut report)?;
+        eprint!(", extras");
+        rounds::extras(&chosen, &scale, round, &mut report)?;
+        if opts.curves {
+            eprint!(", sweep");
+            sweep::round(&chosen, &sizes, opts.quick, round, &mut report)?;
         }
         if let Some(bin) = &opts.peers_bin {
-            let file = opts.out_dir.join(format!("peer-samples-{rep}.json"));
-            run_peers(bin, opts.quick, &file)?;
-            add_peer_samples(&mut report, &file)?;
-            eprint!("p");
+            eprint!(", peers");
+            let file = opts.out_dir.join(format!("peer-samples-{round}.json"));
+            peers::run(bin, opts.quick, &file)?;
+            peers::add_samples(&mut report, &file, round)?;
         }
-        eprintln!();
+        eprintln!(" ({:.0} s)", started.elapsed().as_secs_f64());
     }
+    if opts.curves {
+        eprintln!("memory probes");
+        memory::probe_all(&sizes, &mut report)?;
+    }
+    eprintln!("allocation probes");
+    allocs::probe_all(tmp.path(), &mut report)?;
     report.finish(started.elapsed());
     print!("{report}");
     std::fs::create_dir_all(&opts.out_dir)?;
@@ -127,227 +219,15 @@ fn run(opts: &Options) -> Result<(), Box<dyn std::error::Error>> {
     std::fs::write(&json, report.to_json())?;
     let svg = opts.out_dir.join("chart.svg");
     std::fs::write(&svg, report.to_svg())?;
-    println!("\nwrote {} and {}", json.display(), svg.display());
+    let mut written = vec![json, svg];
+    if let Some(curves) = report.curves_svg() {
+        let path = opts.out_dir.join("curves.svg");
+        std::fs::write(&path, curves)?;
+        written.push(path);
+    }
+    let names: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
+    println!("\nwrote {}", names.join(", "));
     Ok(())
-}
-
-/// Every workload name a peer file may use.
-const WORKLOADS: [&str; 12] = [
-    "bulk_insert",
-    "small_txns",
-    "point_rowid",
-    "point_index",
-    "range_scan",
-    "update",
-    "order_by_spill",
-    "join",
-    "delete",
-    "mixed",
-    "small_txns_sync_normal",
-    "small_txns_sync_full",
-];
-
-/// Runs one repetition of the peer runner (another process: it links
-/// SQLCipher, whose SQLite cannot share a process with ours).
-fn run_peers(
-    bin: &std::path::Path,
-    quick: bool,
-    out: &std::path::Path,
-) -> Result<(), Box<dyn std::error::Error>> {
-    if let Some(dir) = out.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let mut cmd = std::process::Command::new(bin);
-    cmd.args(["--reps", "1", "--out"]).arg(out);
-    if quick {
-        cmd.arg("--quick");
-    }
-    let output = cmd
-        .output()
-        .map_err(|e| format!("cannot run the peer runner {}: {e}", bin.display()))?;
-    if !output.status.success() {
-        return Err(format!(
-            "the peer runner {} failed ({}): {}",
-            bin.display(),
-            output.status,
-            String::from_utf8_lossy(&output.stderr).trim()
-        )
-        .into());
-    }
-    Ok(())
-}
-
-/// Folds the samples `bench-peers` wrote into the report.
-fn add_peer_samples(
-    report: &mut Report,
-    path: &std::path::Path,
-) -> Result<(), Box<dyn std::error::Error>> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read peer samples {}: {e}", path.display()))?;
-    let doc: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| format!("peer samples {} are not JSON: {e}", path.display()))?;
-    let bad = |what: &str| format!("peer samples {}: {what}", path.display());
-    let samples = doc["samples"]
-        .as_array()
-        .ok_or_else(|| bad("no \"samples\" array"))?;
-    for s in samples {
-        let target = s["target"]
-            .as_str()
-            .ok_or_else(|| bad("a sample has no target"))?;
-        let family = match s["family"].as_str() {
-            Some("memory") => targets::Family::Memory,
-            Some("disk") => targets::Family::Disk,
-            other => return Err(bad(&format!("unknown family {other:?}")).into()),
-        };
-        let name = s["workload"].as_str().unwrap_or("");
-        let workload = WORKLOADS
-            .iter()
-            .find(|w| **w == name)
-            .ok_or_else(|| bad(&format!("unknown workload {name:?}")))?;
-        let (Some(ops), Some(secs)) = (s["ops"].as_u64(), s["seconds"].as_f64()) else {
-            return Err(bad("a sample lacks ops or seconds").into());
-        };
-        let m = Measure {
-            ops,
-            elapsed: Duration::from_secs_f64(secs.max(0.0)),
-        };
-        report.add(Sample::peer(target.to_owned(), family, workload, m));
-    }
-    report.set_peers(
-        doc["library"]
-            .as_str()
-            .unwrap_or("an unnamed peer library")
-            .to_owned(),
-    );
-    Ok(())
-}
-
-/// One repetition of everything `target` runs.
-fn measure_round(
-    target: &Target,
-    scale: &Scale,
-    rep: usize,
-    report: &mut Report,
-) -> Result<(), Box<dyn std::error::Error>> {
-    let steps = if target.read_only {
-        match target.open_prefilled(scale, rep)? {
-            Some(conn) => workloads::read_only(&conn, scale)?,
-            None => Vec::new(),
-        }
-    } else {
-        let mut conn = target.open_fresh(rep)?;
-        let mut steps = workloads::single_connection(&mut conn, scale)?;
-        let mixed: Duration = steps.iter().map(|(_, m)| m.elapsed).sum();
-        steps.push((
-            "mixed",
-            Measure {
-                ops: 1,
-                elapsed: mixed,
-            },
-        ));
-        steps
-    };
-    for (workload, m) in steps {
-        report.add(Sample::new(target, workload, m));
-    }
-    if target.concurrent {
-        for readers in [1usize, 2, 4] {
-            let m = concurrent_readers(target, scale, readers, rep, true)?;
-            report.add(Sample::new(target, concurrent_name(readers), m));
-        }
-        if target.readers_without_writer {
-            let m = concurrent_readers(target, scale, 2, rep, false)?;
-            report.add(Sample::new(target, "readers_2_no_writer", m));
-        }
-    }
-    for (workload, m) in target.extra_measures(scale, rep)? {
-        report.add(Sample::new(target, workload, m));
-    }
-    Ok(())
-}
-
-fn concurrent_name(readers: usize) -> &'static str {
-    match readers {
-        1 => "readers_1_with_writer",
-        2 => "readers_2_with_writer",
-        _ => "readers_4_with_writer",
-    }
-}
-
-/// `readers` threads doing point lookups on their own connections while one
-/// writer (if `with_writer`) commits small transactions; returns the
-/// readers' total lookups.
-fn concurrent_readers(
-    target: &Target,
-    scale: &Scale,
-    readers: usize,
-    rep: usize,
-    with_writer: bool,
-) -> Result<Measure, Box<dyn std::error::Error>> {
-    let uri = target.fresh_uri(&format!("conc-{readers}-{rep}"));
-    let mut setup = target.connect(&uri)?;
-    if target.wal {
-        let mode: String = setup.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
-        if mode != "wal" {
-            return Err(format!("{}: WAL refused ({mode})", target.name).into());
-        }
-    }
-    let small = Scale {
-        rows: scale.rows / 2,
-        ..*scale
-    };
-    workloads::schema(&setup)?;
-    workloads::bulk_insert(&mut setup, &small)?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let total = Arc::new(AtomicU64::new(0));
-    let barrier = Arc::new(std::sync::Barrier::new(readers + 2));
-    let mut handles = Vec::new();
-    for i in 0..readers {
-        let conn = target.connect(&uri)?;
-        let (stop, total, barrier) = (stop.clone(), total.clone(), barrier.clone());
-        let rows = small.rows;
-        handles.push(thread::spawn(move || -> rusqlite::Result<()> {
-            let mut rng = workloads::Rng::new(100 + i as u64);
-            let mut s = conn.prepare("SELECT b FROM t1 WHERE id = ?1")?;
-            barrier.wait();
-            let mut n = 0;
-            while !stop.load(Ordering::Relaxed) {
-                let _: Option<String> = s.query_row([rng.below(rows) + 1], |r| r.get(0)).ok();
-                n += 1;
-            }
-            total.fetch_add(n, Ordering::Relaxed);
-            Ok(())
-        }));
-    }
-    let writer = {
-        let conn = target.connect(&uri)?;
-        let (stop, barrier) = (stop.clone(), barrier.clone());
-        let rows = small.rows;
-        thread::spawn(move || -> rusqlite::Result<()> {
-            let mut rng = workloads::Rng::new(99);
-            let mut s = conn.prepare("UPDATE t1 SET a = a + 1 WHERE id = ?1")?;
-            barrier.wait();
-            while with_writer && !stop.load(Ordering::Relaxed) {
-                // A busy answer (rollback-journal targets) is part of the
-                // measured cost, not an error.
-                let _ = s.execute([rng.below(rows) + 1]);
-            }
-            Ok(())
-        })
-    };
-    barrier.wait();
-    let start = Instant::now();
-    thread::sleep(scale.reader_time); // the measurement window, not synchronisation
-    stop.store(true, Ordering::Relaxed);
-    let elapsed = start.elapsed();
-    for h in handles {
-        h.join().map_err(|_| "reader panicked")??;
-    }
-    writer.join().map_err(|_| "writer panicked")??;
-    Ok(Measure {
-        ops: total.load(Ordering::Relaxed),
-        elapsed,
-    })
 }
 
 fn machine_description() -> String {

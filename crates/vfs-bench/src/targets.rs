@@ -31,6 +31,7 @@ impl Family {
 }
 
 type UriFn = Box<dyn Fn(&str) -> String>;
+type DiscardFn = Box<dyn Fn(&str)>;
 type ExtraFn = Box<dyn Fn(&Scale, usize) -> Res<Vec<(&'static str, Measure)>>>;
 type PrefillFn = Box<dyn Fn(&Scale, usize) -> Res<Option<Connection>>>;
 
@@ -49,7 +50,14 @@ pub struct Target {
     /// Also measure two readers with no writer (to show what a writer costs
     /// them).
     pub readers_without_writer: bool,
+    /// Part of the size sweep (the curves).
+    pub sweep: bool,
+    /// A database's URI from its name.
     uri: UriFn,
+    /// Frees a database (and its journal and WAL) whose connections are
+    /// closed, given its name; stores that keep closed databases (memdb,
+    /// mvcc, files) would otherwise hold every round's data.
+    discard: DiscardFn,
     prefilled: Option<PrefillFn>,
     extras: Vec<ExtraFn>,
 }
@@ -57,7 +65,13 @@ pub struct Target {
 static SEQ: AtomicUsize = AtomicUsize::new(0);
 
 impl Target {
-    fn new(name: impl Into<String>, family: Family, wal: bool, uri: UriFn) -> Target {
+    fn new(
+        name: impl Into<String>,
+        family: Family,
+        wal: bool,
+        uri: UriFn,
+        discard: DiscardFn,
+    ) -> Target {
         Target {
             name: name.into(),
             family,
@@ -65,16 +79,28 @@ impl Target {
             concurrent: true,
             read_only: false,
             readers_without_writer: false,
+            sweep: false,
             uri,
+            discard,
             prefilled: None,
             extras: Vec::new(),
         }
     }
 
-    /// A URI for a database no run has used yet.
-    pub fn fresh_uri(&self, tag: &str) -> String {
+    /// A database name no run has used yet.
+    pub fn fresh_db(&self, tag: &str) -> String {
         let n = SEQ.fetch_add(1, Ordering::Relaxed);
-        (self.uri)(&format!("b{n}-{tag}"))
+        format!("b{n}-{tag}")
+    }
+
+    /// The URI of database `db`.
+    pub fn uri(&self, db: &str) -> String {
+        (self.uri)(db)
+    }
+
+    /// Frees database `db` once its connections are closed.
+    pub fn discard(&self, db: &str) {
+        (self.discard)(db)
     }
 
     /// Opens `uri` with the bench's connection settings.
@@ -82,11 +108,6 @@ impl Target {
         let conn = Connection::open(uri)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         Ok(conn)
-    }
-
-    /// A connection to a new, empty database.
-    pub fn open_fresh(&self, rep: usize) -> Res<Connection> {
-        self.connect(&self.fresh_uri(&format!("single-{rep}")))
     }
 
     /// For read-only targets: a connection to a prefilled database.
@@ -120,7 +141,10 @@ fn sync_mode_extra(uri: Arc<dyn Fn(&str) -> String>) -> ExtraFn {
             let conn = Connection::open(uri(&format!("b{n}-sync-{rep}")))?;
             conn.execute_batch(&format!("PRAGMA synchronous={sync}"))?;
             workloads::schema(&conn)?;
-            out.push((label, workloads::small_transactions(&conn, scale)?));
+            out.push((
+                label,
+                workloads::small_transactions(&conn, &scale.for_disk())?,
+            ));
         }
         Ok(out)
     })
@@ -138,47 +162,76 @@ fn disk_uri(dir: &Path, vfs: Option<&str>) -> Arc<dyn Fn(&str) -> String> {
 fn disk_target(name: &str, dir: &Path, vfs: Option<&str>) -> Target {
     let uri = disk_uri(dir, vfs);
     let u = uri.clone();
-    let mut t = Target::new(name, Family::Disk, true, Box::new(move |tag| u(tag)));
+    let dir = dir.to_owned();
+    let discard = Box::new(move |db: &str| {
+        for suffix in ["", "-journal", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(dir.join(format!("{db}.db{suffix}")));
+        }
+    });
+    let mut t = Target::new(name, Family::Disk, true, Box::new(move |db| u(db)), discard);
     t.extras.push(sync_mode_extra(uri));
     t
 }
 
-fn memory_target(name: &str, vfs: &str, wal: bool) -> Target {
+/// A target on an in-memory VFS: database `db` is the shared name
+/// `/db.db`; `discard` frees it (SQLite's own memdb frees a shared
+/// database with its last connection, so it needs none).
+fn memory_target(name: &str, vfs: &str, wal: bool, discard: Option<DiscardFn>) -> Target {
     let vfs = vfs.to_owned();
     Target::new(
         name,
         Family::Memory,
         wal,
-        Box::new(move |tag| format!("file:/{tag}.db?vfs={vfs}")),
+        Box::new(move |db| format!("file:/{db}.db?vfs={vfs}")),
+        discard.unwrap_or_else(|| Box::new(|_| {})),
     )
 }
 
+/// Frees `/db.db` and its journal and WAL from a memdb instance.
+fn memdb_discard(memdb: &vfs_memdb::MemDb) -> Option<DiscardFn> {
+    let memdb = memdb.clone();
+    Some(Box::new(move |db| {
+        let _ = memdb.delete(format!("/{db}.db"));
+    }))
+}
+
 /// Registers every backend and stack and returns the targets, baselines
-/// first.
+/// first. To add a target: register its VFS under a `bench-…` name and
+/// push a [`memory_target`] or [`disk_target`] (or build one with
+/// [`Target::new`]); the rounds, tables, goals and charts pick it up.
 pub fn all(tmp: &Path) -> Res<Vec<Target>> {
-    let mut t = vec![
-        // SQLite's own in-memory VFS: shared `/names`, real locks, no WAL.
-        memory_target("sqlite-memdb", "memdb", false),
-        disk_target("sqlite-unix", tmp, None),
-    ];
+    // SQLite's own in-memory VFS: shared `/names`, real locks, no WAL.
+    let mut sqlite_memdb = memory_target("sqlite-memdb", "memdb", false, None);
+    sqlite_memdb.sweep = true;
+    let mut sqlite_unix = disk_target("sqlite-unix", tmp, None);
+    sqlite_unix.sweep = true;
+    let mut t = vec![sqlite_memdb, sqlite_unix];
 
     let memdb = vfs_memdb::MemDb::new();
     let _ = vfs_core::register("bench-memdb", memdb.clone(), false)?;
-    t.push(memory_target("memdb", "bench-memdb", true));
+    let mut m = memory_target("memdb", "bench-memdb", true, memdb_discard(&memdb));
+    m.sweep = true;
+    t.push(m);
     // No recorder: register_observed registers the base itself.
-    let _ = vfs_core::register_observed("bench-wrap-memdb", memdb.clone(), None, false)?;
-    t.push(memory_target("wrap(memdb)", "bench-wrap-memdb", true));
-    let stats = Arc::new(vfs_core::StatsRecorder::new());
-    let _ = vfs_core::register_observed(
+    let _ = vfs_observe::register_observed("bench-wrap-memdb", memdb.clone(), None, false)?;
+    t.push(memory_target(
+        "wrap(memdb)",
+        "bench-wrap-memdb",
+        true,
+        memdb_discard(&memdb),
+    ));
+    let stats = Arc::new(vfs_observe::StatsRecorder::new());
+    let _ = vfs_observe::register_observed(
         "bench-wrap-memdb-stats",
         memdb.clone(),
-        Some(stats as Arc<dyn vfs_core::Recorder>),
+        Some(stats as Arc<dyn vfs_observe::Recorder>),
         false,
     )?;
     t.push(memory_target(
         "wrap(memdb)+stats",
         "bench-wrap-memdb-stats",
         true,
+        memdb_discard(&memdb),
     ));
 
     let _ = vfs_core::register(
@@ -186,14 +239,28 @@ pub fn all(tmp: &Path) -> Res<Vec<Target>> {
         vfs_cksm::Cksm::new(memdb.clone()),
         false,
     )?;
-    t.push(memory_target("cksm(memdb)", "bench-cksm-memdb", true));
+    let mut c = memory_target(
+        "cksm(memdb)",
+        "bench-cksm-memdb",
+        true,
+        memdb_discard(&memdb),
+    );
+    c.sweep = true;
+    t.push(c);
     let key = vfs_crypto::Key::from_bytes([42; 32]);
     let _ = vfs_core::register(
         "bench-crypto-memdb",
         vfs_crypto::Crypto::new(memdb.clone(), key.clone()),
         false,
     )?;
-    t.push(memory_target("crypto(memdb)", "bench-crypto-memdb", true));
+    let mut c = memory_target(
+        "crypto(memdb)",
+        "bench-crypto-memdb",
+        true,
+        memdb_discard(&memdb),
+    );
+    c.sweep = true;
+    t.push(c);
     let _ = vfs_core::register(
         "bench-crypto-ring-memdb",
         vfs_crypto::Crypto::with_options(
@@ -210,6 +277,7 @@ pub fn all(tmp: &Path) -> Res<Vec<Target>> {
         "crypto-ring(memdb)",
         "bench-crypto-ring-memdb",
         true,
+        memdb_discard(&memdb),
     ));
     let _ = vfs_core::register(
         "bench-crypto-cksm-memdb",
@@ -220,10 +288,13 @@ pub fn all(tmp: &Path) -> Res<Vec<Target>> {
         "crypto(cksm(memdb))",
         "bench-crypto-cksm-memdb",
         true,
+        memdb_discard(&memdb),
     ));
 
     let _ = vfs_core::register("bench-native", vfs_core::Native::new()?, false)?;
-    t.push(disk_target("native", tmp, Some("bench-native")));
+    let mut n = disk_target("native", tmp, Some("bench-native"));
+    n.sweep = true;
+    t.push(n);
     let _ = vfs_core::register(
         "bench-cksm-native",
         vfs_cksm::Cksm::new(vfs_core::Native::new()?),
@@ -241,11 +312,11 @@ pub fn all(tmp: &Path) -> Res<Vec<Target>> {
         Some("bench-crypto-cksm-native"),
     ));
 
-    let stats = Arc::new(vfs_core::StatsRecorder::new());
-    let _ = vfs_core::register_observed(
+    let stats = Arc::new(vfs_observe::StatsRecorder::new());
+    let _ = vfs_observe::register_observed(
         "bench-wrap-native-stats",
         vfs_core::Native::new()?,
-        Some(stats as Arc<dyn vfs_core::Recorder>),
+        Some(stats as Arc<dyn vfs_observe::Recorder>),
         false,
     )?;
     t.push(disk_target(
@@ -257,8 +328,15 @@ pub fn all(tmp: &Path) -> Res<Vec<Target>> {
 
     let mvcc = vfs_mvcc::Mvcc::new();
     let _ = vfs_core::register("bench-mvcc", mvcc.clone(), false)?;
-    let mut m = memory_target("mvcc", "bench-mvcc", false);
+    let discard = {
+        let mvcc = mvcc.clone();
+        Box::new(move |db: &str| {
+            let _ = mvcc.delete(format!("/{db}.db"));
+        })
+    };
+    let mut m = memory_target("mvcc", "bench-mvcc", false, Some(discard));
     m.readers_without_writer = true;
+    m.sweep = true;
     m.extras.push(mvcc_snapshot_extra(mvcc));
     t.push(m);
     Ok(t)
@@ -269,7 +347,13 @@ pub fn all(tmp: &Path) -> Res<Vec<Target>> {
 /// `sqlite-memdb` also measure).
 fn embed_target(tmp: &Path) -> Target {
     let dir = tmp.to_owned();
-    let mut t = Target::new("embed", Family::Memory, false, Box::new(|_| String::new()));
+    let mut t = Target::new(
+        "embed",
+        Family::Memory,
+        false,
+        Box::new(|_| String::new()),
+        Box::new(|_| {}),
+    );
     t.read_only = true;
     t.concurrent = false;
     t.prefilled = Some(Box::new(move |scale, rep| {
@@ -282,6 +366,7 @@ fn embed_target(tmp: &Path) -> Target {
         workloads::bulk_insert(&mut conn, scale)?;
         drop(conn);
         let bytes = std::fs::read(&path)?;
+        let _ = std::fs::remove_file(&path);
         let handle = vfs_embed::Embed::register(vfs_embed::Source::from_bytes(bytes))?;
         let uri = handle.uri(vfs_embed::DEFAULT_NAME);
         // The registration must outlive the connection: keep it for the run.
@@ -321,13 +406,7 @@ fn mvcc_snapshot_extra(mvcc: vfs_mvcc::Mvcc) -> ExtraFn {
                 let snap = mvcc.snapshot(&name)?;
                 std::hint::black_box(&snap);
             }
-            out.push((
-                label,
-                Measure {
-                    ops: n,
-                    elapsed: start.elapsed(),
-                },
-            ));
+            out.push((label, Measure::wall(n, start.elapsed())));
         }
         Ok(out)
     })

@@ -13,6 +13,9 @@ pub struct Scale {
     pub rows: i64,
     /// Small transactions.
     pub small_txns: i64,
+    /// Small transactions on disk targets, fewer: each waits for two or
+    /// three `fsync`s, which take milliseconds on a busy shared disk.
+    pub disk_small_txns: i64,
     /// Point lookups.
     pub lookups: i64,
     /// Range scans of 100 rows.
@@ -28,6 +31,7 @@ impl Scale {
     pub const QUICK: Scale = Scale {
         rows: 5_000,
         small_txns: 200,
+        disk_small_txns: 50,
         lookups: 5_000,
         ranges: 200,
         updates: 1_000,
@@ -37,6 +41,7 @@ impl Scale {
     pub const FULL: Scale = Scale {
         rows: 100_000,
         small_txns: 2_000,
+        disk_small_txns: 300,
         lookups: 50_000,
         ranges: 2_000,
         updates: 10_000,
@@ -49,16 +54,59 @@ impl Scale {
 pub struct Measure {
     /// Operations done (rows, lookups, transactions, queries).
     pub ops: u64,
-    /// Time taken.
+    /// Wall-clock time taken.
     pub elapsed: Duration,
+    /// CPU time the measuring thread used meanwhile, where the platform
+    /// tells it (`CLOCK_THREAD_CPUTIME_ID`): unlike wall time it leaves out
+    /// the time other processes took the CPU away, the bulk of the noise
+    /// on a shared machine. `None` for multi-threaded measurements.
+    pub cpu: Option<Duration>,
+}
+
+impl Measure {
+    /// A measure by wall-clock time only.
+    pub fn wall(ops: u64, elapsed: Duration) -> Measure {
+        Measure {
+            ops,
+            elapsed,
+            cpu: None,
+        }
+    }
+}
+
+/// Whether [`thread_cpu_time`] reads the clock (the instruction-count
+/// mode turns it off: under valgrind rustix's direct vDSO call faults, and
+/// the count needs no clock).
+pub static CPU_CLOCK: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// The CPU time the calling thread has used.
+#[cfg(unix)]
+pub fn thread_cpu_time() -> Option<Duration> {
+    if !CPU_CLOCK.load(std::sync::atomic::Ordering::Relaxed) {
+        return None;
+    }
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Some(Duration::new(
+        u64::try_from(t.tv_sec).ok()?,
+        u32::try_from(t.tv_nsec).ok()?,
+    ))
+}
+
+/// The CPU time the calling thread has used (not known here).
+#[cfg(not(unix))]
+pub fn thread_cpu_time() -> Option<Duration> {
+    None
 }
 
 fn timed(ops: u64, f: impl FnOnce() -> rusqlite::Result<()>) -> rusqlite::Result<Measure> {
+    let cpu = thread_cpu_time();
     let start = Instant::now();
     f()?;
+    let elapsed = start.elapsed();
     Ok(Measure {
         ops,
-        elapsed: start.elapsed(),
+        elapsed,
+        cpu: cpu.and_then(|before| Some(thread_cpu_time()?.saturating_sub(before))),
     })
 }
 
@@ -136,6 +184,16 @@ pub fn bulk_insert(conn: &mut Connection, scale: &Scale) -> rusqlite::Result<Mea
         }
         tx.commit()
     })
+}
+
+impl Scale {
+    /// The scale for a disk target: fewer small transactions.
+    pub fn for_disk(&self) -> Scale {
+        Scale {
+            small_txns: self.disk_small_txns,
+            ..*self
+        }
+    }
 }
 
 /// Many small transactions: one insert each.
@@ -245,35 +303,81 @@ pub fn join(conn: &Connection, scale: &Scale) -> rusqlite::Result<Measure> {
     })
 }
 
+/// One step of the single-connection sequence: a named workload on a
+/// connection whose database the earlier steps filled.
+pub struct Step {
+    /// The workload's name in reports (`point_rowid`, …).
+    pub name: &'static str,
+    /// Whether it only reads (read-only targets run these on a prefilled
+    /// image).
+    pub read_only: bool,
+    /// Runs it once.
+    pub run: fn(&mut Connection, &Scale) -> rusqlite::Result<Measure>,
+}
+
+/// The single-connection sequence, in order (after [`schema`]). The bench
+/// runs step `k` on every target before step `k + 1`, so a target and its
+/// baseline are measured back to back.
+pub const STEPS: [Step; 9] = [
+    Step {
+        name: "bulk_insert",
+        read_only: false,
+        run: bulk_insert,
+    },
+    Step {
+        name: "small_txns",
+        read_only: false,
+        run: |c, s| small_transactions(c, s),
+    },
+    Step {
+        name: "point_rowid",
+        read_only: true,
+        run: |c, s| point_rowid(c, s),
+    },
+    Step {
+        name: "point_index",
+        read_only: true,
+        run: |c, s| point_index(c, s),
+    },
+    Step {
+        name: "range_scan",
+        read_only: true,
+        run: |c, s| range_scan(c, s),
+    },
+    Step {
+        name: "update",
+        read_only: false,
+        run: updates,
+    },
+    Step {
+        name: "order_by_spill",
+        read_only: false,
+        run: |c, s| order_by_spill(c, s),
+    },
+    Step {
+        name: "join",
+        read_only: true,
+        run: |c, s| join(c, s),
+    },
+    Step {
+        name: "delete",
+        read_only: false,
+        run: deletes,
+    },
+];
+
 /// Fills a database and runs the single-connection workloads in order,
-/// returning each step's measure.
+/// returning each step's measure (how `bench-peers` runs them; vfs-bench
+/// interleaves the steps across targets instead).
+#[allow(dead_code)]
 pub fn single_connection(
     conn: &mut Connection,
     scale: &Scale,
 ) -> rusqlite::Result<Vec<(&'static str, Measure)>> {
     schema(conn)?;
-    let mut out = vec![("bulk_insert", bulk_insert(conn, scale)?)];
-    out.push(("small_txns", small_transactions(conn, scale)?));
-    out.push(("point_rowid", point_rowid(conn, scale)?));
-    out.push(("point_index", point_index(conn, scale)?));
-    out.push(("range_scan", range_scan(conn, scale)?));
-    out.push(("update", updates(conn, scale)?));
-    out.push(("order_by_spill", order_by_spill(conn, scale)?));
-    out.push(("join", join(conn, scale)?));
-    out.push(("delete", deletes(conn, scale)?));
+    let mut out = Vec::new();
+    for step in &STEPS {
+        out.push((step.name, (step.run)(conn, scale)?));
+    }
     Ok(out)
-}
-
-/// The read-only subset (for read-only targets), on an already filled
-/// database.
-pub fn read_only(
-    conn: &Connection,
-    scale: &Scale,
-) -> rusqlite::Result<Vec<(&'static str, Measure)>> {
-    Ok(vec![
-        ("point_rowid", point_rowid(conn, scale)?),
-        ("point_index", point_index(conn, scale)?),
-        ("range_scan", range_scan(conn, scale)?),
-        ("join", join(conn, scale)?),
-    ])
 }

@@ -109,10 +109,10 @@ use std::sync::{Arc, OnceLock};
 
 use vfs_core::db::{Database, OpenMode};
 use vfs_core::hooks::{self, ArgValue, SqlValue};
-use vfs_core::page::{
+use vfs_core::{Control, Error, FileControl, FileKind, OpenName, OpenOptions, Result, Vfs, codes};
+use vfs_page::{
     FileInfo, FileStatus, Mapping, PageCodec, PageCtx, PageFile, PageVfs, RESERVE_PRAGMA,
 };
-use vfs_core::{Control, Error, FileControl, FileKind, OpenName, OpenOptions, Result, Vfs, codes};
 
 /// Bytes of the cksumvfs trailer (and its reserve when used alone).
 pub const CKSUMVFS_TRAILER: usize = 8;
@@ -298,7 +298,7 @@ pub struct CksmOptions {
 }
 
 /// The checksum codec plugged into the page layer
-/// ([`vfs_core::page::PageCodec`]).
+/// ([`vfs_page::PageCodec`]).
 #[derive(Debug)]
 pub struct CksmCodec {
     opts: CksmOptions,
@@ -384,14 +384,6 @@ impl CksmCodec {
             codes::SQLITE_IOERR_DATA,
             format!("checksum fault at offset {}: {problem}", ctx.offset),
         ))
-    }
-}
-
-fn parse_bool(v: &str) -> Option<bool> {
-    match v.trim().to_ascii_lowercase().as_str() {
-        "1" | "on" | "yes" | "true" => Some(true),
-        "0" | "off" | "no" | "false" => Some(false),
-        _ => None,
     }
 }
 
@@ -482,7 +474,7 @@ impl PageCodec for CksmCodec {
         let format = self.detect(file.reserve);
         if p.name().eq_ignore_ascii_case("checksum_verification") {
             if let Some(v) = p.value() {
-                match parse_bool(v) {
+                match vfs_core::parse_bool(v) {
                     Some(on) => state.verify = on,
                     None => {
                         return Some(Err(Error::new(

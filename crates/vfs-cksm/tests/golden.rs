@@ -179,7 +179,7 @@ fn a_flipped_byte_in_any_golden_page_is_ioerr_data() {
         let p = g.page_size as usize;
         let n = raw.len() / p;
         let path_str = path.to_str().unwrap();
-        let name = OpenName::new(Some(path_str), FileKind::MainDb);
+        let name = OpenName::new(path_str, FileKind::MainDb);
         let mut file = vfs
             .open(
                 &name,

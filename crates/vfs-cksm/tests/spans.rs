@@ -293,8 +293,7 @@ fn a_lone_block_smaller_than_a_page_is_checksummed_when_the_file_settles() {
     let path = dir.path().join("lone.db");
     make_database(&path, "lone");
     let vfs = Cksm::new(Native::new().unwrap());
-    let p = path.to_str().unwrap();
-    let name = OpenName::new(Some(p), FileKind::MainDb);
+    let name = OpenName::new(path.as_path(), FileKind::MainDb);
     let opts = OpenOptions::new(FileKind::MainDb, vfs_core::OpenAccess::ReadWrite);
     let mut file = vfs.open(&name, opts).unwrap();
     file.lock(LockLevel::Shared).unwrap();

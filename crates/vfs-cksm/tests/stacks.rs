@@ -8,11 +8,12 @@ use std::sync::{Arc, Mutex};
 
 use common::*;
 use vfs_cksm::Cksm;
-use vfs_core::page::{FileInfo, Mapping, PageCodec, PageCtx, PageVfs};
 use vfs_core::{
-    AccessCheck, File, FileKind, Native, Op, OpenName, OpenOptions, Result, StatsRecorder,
-    SyncFlags, Vfs, Wrap, codes,
+    AccessCheck, File, FileKind, FileName, FileNameBuf, Native, Op, OpenName, OpenOptions, Result,
+    SyncFlags, Vfs, codes,
 };
+use vfs_observe::{StatsRecorder, Wrap};
+use vfs_page::{FileInfo, Mapping, PageCodec, PageCtx, PageVfs};
 
 /// An upper layer that claims 16 reserved bytes just before cksm's
 /// trailer, stamps them, and gives zeros back (as the layer contract asks).
@@ -99,7 +100,7 @@ type Bytes = Arc<Mutex<Vec<u8>>>;
 
 #[derive(Clone, Default)]
 struct MemVfs {
-    files: Arc<Mutex<HashMap<String, Bytes>>>,
+    files: Arc<Mutex<HashMap<FileNameBuf, Bytes>>>,
 }
 
 struct MemFile(Arc<Mutex<Vec<u8>>>);
@@ -119,11 +120,11 @@ impl Vfs for MemVfs {
         };
         Ok(MemFile(data))
     }
-    fn delete(&self, path: &str, _: bool) -> Result<()> {
+    fn delete(&self, path: &FileName, _: bool) -> Result<()> {
         self.files.lock().unwrap().remove(path);
         Ok(())
     }
-    fn access(&self, path: &str, _: AccessCheck) -> Result<bool> {
+    fn access(&self, path: &FileName, _: AccessCheck) -> Result<bool> {
         Ok(self.files.lock().unwrap().contains_key(path))
     }
 }
@@ -171,7 +172,7 @@ fn over_an_in_memory_rust_backend() {
     )
     .unwrap();
     drop(conn);
-    let stored = mem.files.lock().unwrap()["/mem.db"].clone();
+    let stored = mem.files.lock().unwrap()[FileName::new("/mem.db")].clone();
     let raw = stored.lock().unwrap().clone();
     assert_eq!(raw[20], 8);
     for page in raw.chunks(512) {

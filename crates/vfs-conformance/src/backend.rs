@@ -266,6 +266,12 @@ impl Backend {
         &self.caps
     }
 
+    /// The directory holding the backend's files on disk, when they live
+    /// on disk (not under a [`Location::Prefix`]).
+    pub fn disk_dir(&self) -> Option<&std::path::Path> {
+        self.dir.as_ref().map(|d| d.path())
+    }
+
     /// The path of `file` as the VFS sees it.
     pub fn path(&self, file: &str) -> String {
         format!("{}/{file}", self.prefix)

@@ -21,7 +21,7 @@ pub type Factory<'a> = &'a dyn Fn(&str) -> Backend;
 
 /// The names of every case, in the order [`conformance_suite!`](crate::conformance_suite)
 /// lists them.
-pub const ALL: [&str; 31] = [
+pub const ALL: [&str; 32] = [
     "journal_delete",
     "journal_truncate",
     "journal_persist",
@@ -53,6 +53,7 @@ pub const ALL: [&str; 31] = [
     "concurrency_stress_wal",
     "read_only_queries",
     "reopen_persists",
+    "file_names_beyond_utf8",
 ];
 
 fn skip(b: &Backend, case: &str, why: &str) {
@@ -1224,6 +1225,64 @@ pub fn reopen_persists(f: Factory) {
     let c = ok(b.open("r.db"), &ctx);
     assert_kv(&c, "main", &m, &ctx);
     assert_integrity(&c, "main", &ctx);
+}
+
+/// File names are bytes. A database whose name is not UTF-8 (`%ff%fe` in
+/// its URI, which SQLite's own `unix` VFS opens like any other) is created,
+/// journaled, shared by a second connection, run in WAL mode and reopened;
+/// on disk its files carry exactly those bytes (no lossy twin such as
+/// `\u{fffd}\u{fffd}-0.db`).
+pub fn file_names_beyond_utf8(f: Factory) {
+    let b = f("names");
+    if !writable(&b, "file_names_beyond_utf8") {
+        return;
+    }
+    let modes: &[&str] = if b.caps().wal {
+        &["DELETE", "WAL"]
+    } else {
+        &["DELETE"]
+    };
+    for (i, mode) in modes.iter().enumerate() {
+        let ctx = format!("file_names_beyond_utf8 ({mode}) on {}", b.name());
+        let file = format!("%ff%fe-{i}.db");
+        let mut m = KvModel::new();
+        {
+            let c = ok(b.open(&file), &ctx);
+            assert_eq!(
+                pragma(&c, &format!("journal_mode={mode}")),
+                mode.to_lowercase()
+            );
+            ok(c.execute_batch(KV_SCHEMA), &ctx);
+            ok(kv_insert(&c, "main", 1..50), &ctx);
+            m.insert(1..50);
+            if b.caps().multi_connection {
+                // The same bytes name the same database, its locks and (in
+                // WAL mode) its shared memory.
+                let other = ok(b.open(&file), &ctx);
+                assert_kv(&other, "main", &m, &ctx);
+                ok(kv_insert(&other, "main", 50..60), &ctx);
+                m.insert(50..60);
+                assert_kv(&c, "main", &m, &ctx);
+            }
+        }
+        if !b.caps().persistent {
+            continue;
+        }
+        let c = ok(b.open(&file), &ctx);
+        assert_kv(&c, "main", &m, &ctx);
+        assert_integrity(&c, "main", &ctx);
+        drop(c);
+        #[cfg(unix)]
+        if let Some(dir) = b.disk_dir() {
+            use std::os::unix::ffi::OsStrExt;
+            let mut name = b"\xff\xfe".to_vec();
+            name.extend_from_slice(format!("-{i}.db").as_bytes());
+            let exact = dir.join(std::ffi::OsStr::from_bytes(&name));
+            assert!(exact.exists(), "{ctx}: {exact:?} is not on disk");
+            let lossy = dir.join(format!("\u{fffd}\u{fffd}-{i}.db"));
+            assert!(!lossy.exists(), "{ctx}: a lossy name {lossy:?} was created");
+        }
+    }
 }
 
 /// The long differential run ([`crate::differential::Plan::long`]):

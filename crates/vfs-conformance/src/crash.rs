@@ -408,9 +408,10 @@ impl<S: Vfs> Target<S> {
 
     fn remove(&self, file: &str) {
         for suffix in ["", "-journal", "-wal"] {
-            let _ = self
-                .vfs
-                .delete(&format!("{}/{file}{suffix}", self.dir), false);
+            let _ = self.vfs.delete(
+                vfs_core::FileName::new(&format!("{}/{file}{suffix}", self.dir)),
+                false,
+            );
         }
     }
 }
@@ -976,7 +977,7 @@ pub fn io_error_sweep<S: Vfs>(target: &Target<S>, plan: &IoErrorPlan) -> IoError
                             e.op.name(),
                             e.index,
                             e.kind.map_or("?", |k| k.name()),
-                            e.path.as_deref().unwrap_or("")
+                            e.path.as_deref().unwrap_or(vfs_core::FileName::new(""))
                         )
                     })
                     .unwrap_or_default();

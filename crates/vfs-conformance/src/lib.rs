@@ -120,7 +120,8 @@ macro_rules! conformance_suite {
                 concurrency_stress_rollback,
                 concurrency_stress_wal,
                 read_only_queries,
-                reopen_persists
+                reopen_persists,
+                file_names_beyond_utf8
             );
 
             #[test]

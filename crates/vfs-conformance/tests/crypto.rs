@@ -7,9 +7,10 @@ use std::sync::Arc;
 
 use vfs_conformance::vfs_fault::Fault;
 use vfs_conformance::{Backend, Capabilities, Location, conformance_suite, crash_suite};
-use vfs_core::{Native, StatsRecorder, Wrap};
+use vfs_core::Native;
 use vfs_crypto::{Crypto, CryptoOptions, Key, PageCipher};
 use vfs_memdb::MemDb;
+use vfs_observe::{StatsRecorder, Wrap};
 
 /// Encrypted pages need the reserve (so the page size is fixed once the
 /// format is on) and at least 1024-byte pages.

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use vfs_conformance::{Backend, Capabilities, Location, conformance_suite};
-use vfs_core::{StatsRecorder, Wrap};
 use vfs_memdb::MemDb;
+use vfs_observe::{StatsRecorder, Wrap};
 
 /// In memory: nothing to crash-test (no durability to model).
 fn memory_caps() -> Capabilities {

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use vfs_conformance::vfs_fault::Fault;
 use vfs_conformance::{Backend, Capabilities, Location, conformance_suite, crash_suite};
-use vfs_core::{Native, StatsRecorder, Wrap};
+use vfs_core::Native;
+use vfs_observe::{StatsRecorder, Wrap};
 
 conformance_suite!(wrap_native, |case: &str| {
     let stats = Arc::new(StatsRecorder::new());

@@ -7,11 +7,12 @@ use std::sync::Arc;
 
 use vfs_cksm::Cksm;
 use vfs_conformance::{Backend, Capabilities, Location, conformance_suite};
-use vfs_core::{Native, StatsRecorder, Wrap};
+use vfs_core::Native;
 use vfs_crypto::{Crypto, Key};
 use vfs_embed::{Embed, EmbedSlot, FileSet, Source};
 use vfs_memdb::MemDb;
 use vfs_mvcc::Mvcc;
+use vfs_observe::{StatsRecorder, Wrap};
 
 fn native() -> Native {
     Native::new().expect("native VFS")

@@ -1,9 +1,23 @@
 //! Typed file controls (`xFileControl`).
 
-use std::ffi::{CStr, CString, c_char, c_int, c_void};
+use std::ffi::{CStr, c_char, c_int, c_void};
 use std::marker::PhantomData;
 
 use libsqlite3_sys as ffi;
+
+use crate::sqlite_string::SqliteString;
+
+/// SQLite's file-control opcodes (`SQLITE_FCNTL_*`), for comparing with
+/// [`FileControl::op`] without depending on `libsqlite3-sys`.
+pub mod fcntl {
+    pub use libsqlite3_sys::{
+        SQLITE_FCNTL_BUSYHANDLER, SQLITE_FCNTL_CHUNK_SIZE, SQLITE_FCNTL_COMMIT_PHASETWO,
+        SQLITE_FCNTL_HAS_MOVED, SQLITE_FCNTL_LOCKSTATE, SQLITE_FCNTL_MMAP_SIZE,
+        SQLITE_FCNTL_PERSIST_WAL, SQLITE_FCNTL_POWERSAFE_OVERWRITE, SQLITE_FCNTL_PRAGMA,
+        SQLITE_FCNTL_RESERVE_BYTES, SQLITE_FCNTL_SIZE_HINT, SQLITE_FCNTL_SYNC,
+        SQLITE_FCNTL_VFS_POINTER, SQLITE_FCNTL_VFSNAME,
+    };
+}
 
 /// One `xFileControl` request.
 ///
@@ -71,6 +85,16 @@ impl<'a> FileControl<'a> {
         self.arg
     }
 
+    /// The argument as the `int*` of PERSIST_WAL, POWERSAFE_OVERWRITE,
+    /// LOCKSTATE or HAS_MOVED (only called for those opcodes, with a
+    /// non-null argument).
+    fn int_arg(&mut self) -> &mut i32 {
+        // SAFETY: for these opcodes SQLite passes an `int*`, valid and
+        // unaliased for the call ('a); the borrow of `self` keeps the
+        // reference from outliving it or being taken twice.
+        unsafe { &mut *self.arg.cast::<i32>() }
+    }
+
     /// The decoded request.
     pub fn control(&mut self) -> Control<'_> {
         // Each branch reinterprets `arg` as the type SQLite documents for
@@ -92,24 +116,10 @@ impl<'a> FileControl<'a> {
             ffi::SQLITE_FCNTL_SIZE_HINT => Control::SizeHint(unsafe { *self.arg.cast::<i64>() }),
             // SAFETY: for CHUNK_SIZE the argument is an `int*`.
             ffi::SQLITE_FCNTL_CHUNK_SIZE => Control::ChunkSize(unsafe { *self.arg.cast::<i32>() }),
-            // SAFETY: for these opcodes the argument is an `int*` SQLite owns
-            // for the duration of the call, which the returned borrow cannot
-            // outlive.
-            ffi::SQLITE_FCNTL_PERSIST_WAL => {
-                Control::PersistWal(unsafe { &mut *self.arg.cast::<i32>() })
-            }
-            // SAFETY: as above (`int*`).
-            ffi::SQLITE_FCNTL_POWERSAFE_OVERWRITE => {
-                Control::PowersafeOverwrite(unsafe { &mut *self.arg.cast::<i32>() })
-            }
-            // SAFETY: as above (`int*`).
-            ffi::SQLITE_FCNTL_LOCKSTATE => {
-                Control::LockState(unsafe { &mut *self.arg.cast::<i32>() })
-            }
-            // SAFETY: as above (`int*`).
-            ffi::SQLITE_FCNTL_HAS_MOVED => {
-                Control::HasMoved(unsafe { &mut *self.arg.cast::<i32>() })
-            }
+            ffi::SQLITE_FCNTL_PERSIST_WAL => Control::PersistWal(self.int_arg()),
+            ffi::SQLITE_FCNTL_POWERSAFE_OVERWRITE => Control::PowersafeOverwrite(self.int_arg()),
+            ffi::SQLITE_FCNTL_LOCKSTATE => Control::LockState(self.int_arg()),
+            ffi::SQLITE_FCNTL_HAS_MOVED => Control::HasMoved(self.int_arg()),
             ffi::SQLITE_FCNTL_SYNC => Control::Sync,
             ffi::SQLITE_FCNTL_COMMIT_PHASETWO => Control::CommitPhaseTwo,
             op => Control::Other(op),
@@ -125,9 +135,12 @@ impl std::fmt::Debug for FileControl<'_> {
 
 impl Pragma<'_> {
     fn arg(&self, i: usize) -> Option<&str> {
-        // SAFETY: for SQLITE_FCNTL_PRAGMA the argument is a `char*[3]`:
-        // [0] result (out), [1] pragma name, [2] value or NULL.
-        let p = unsafe { *self.args.add(i) };
+        debug_assert!(i < 3);
+        // SAFETY: for SQLITE_FCNTL_PRAGMA the argument is a `char*[3]`
+        // ([0] result (out), [1] pragma name, [2] value or NULL), and i < 3.
+        let slot = unsafe { self.args.add(i) };
+        // SAFETY: `slot` is one of the three readable entries.
+        let p = unsafe { *slot };
         if p.is_null() {
             return None;
         }
@@ -147,30 +160,29 @@ impl Pragma<'_> {
 
     /// Sets the single-row result the pragma returns (answer `Ok(())`).
     pub fn set_result(&mut self, text: &str) {
-        set_sqlite_string(self.args, text);
+        // SAFETY: `args` is the pragma's `char*[3]`, valid for the call.
+        unsafe { set_answer(self.args, text) };
     }
 
-    pub(crate) fn set_error_message(args: *mut c_void, text: &str) {
-        set_sqlite_string(args.cast(), text);
+    /// Sets the error message SQLite shows for the pragma.
+    ///
+    /// # Safety
+    /// `args` is the `char*[3]` argument of an `SQLITE_FCNTL_PRAGMA` call in
+    /// progress.
+    pub(crate) unsafe fn set_error_message(args: *mut c_void, text: &str) {
+        // SAFETY: the caller's contract.
+        unsafe { set_answer(args.cast(), text) };
     }
 }
 
-fn set_sqlite_string(slot: *mut *mut c_char, text: &str) {
-    let Ok(c) = CString::new(text.replace('\0', " ")) else {
-        return;
-    };
-    // SAFETY: "%s" with a valid NUL-terminated string; sqlite3_mprintf
-    // allocates with sqlite3_malloc, which is what SQLite frees azArg[0] with.
-    let copy = unsafe { crate::extension::sqlite_strdup(&c) };
-    // SAFETY: slot points to azArg[0]; any previous value came from
-    // sqlite3_mprintf too (set by a layer below) and is ours to free.
-    unsafe {
-        let old = *slot;
-        if !old.is_null() {
-            ffi::sqlite3_free(old.cast());
-        }
-        *slot = copy;
-    }
+/// Puts `text` into azArg[0] of a pragma's `char*[3]`.
+///
+/// # Safety
+/// `args` is the `char*[3]` of an `SQLITE_FCNTL_PRAGMA` call in progress.
+unsafe fn set_answer(args: *mut *mut c_char, text: &str) {
+    // SAFETY: args[0] is SQLite's out-slot for the answer, freed by SQLite
+    // with sqlite3_free; null, or set the same way by a layer below.
+    unsafe { SqliteString::store(args, SqliteString::new(text)) };
 }
 
 impl std::fmt::Debug for Pragma<'_> {

@@ -238,17 +238,16 @@ impl Database {
 
     /// The connection's current error, for a call that returned `rc`.
     fn error(&self, rc: c_int) -> Error {
-        // SAFETY: live handle. The message is owned by the connection and
-        // copied before any other call.
-        let (code, msg) = unsafe {
-            let code = ffi::sqlite3_extended_errcode(self.db.as_ptr());
-            let p = ffi::sqlite3_errmsg(self.db.as_ptr());
-            let msg = if p.is_null() {
-                String::new()
-            } else {
-                CStr::from_ptr(p).to_string_lossy().into_owned()
-            };
-            (code, msg)
+        // SAFETY: a live handle, used by this thread only.
+        let code = unsafe { ffi::sqlite3_extended_errcode(self.db.as_ptr()) };
+        // SAFETY: as above; the message is owned by the connection.
+        let p = unsafe { ffi::sqlite3_errmsg(self.db.as_ptr()) };
+        let msg = if p.is_null() {
+            String::new()
+        } else {
+            // SAFETY: a NUL-terminated string, copied before any other call
+            // on the connection can change it.
+            unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
         };
         // The extended code refines rc unless it belongs to another call.
         let code = if code & 0xff == rc & 0xff { code } else { rc };
@@ -361,37 +360,48 @@ impl Statement<'_> {
     /// Column `i` of the current row, copied out.
     fn column(&self, i: c_int) -> SqlValue {
         let s = self.stmt.as_ptr();
-        // SAFETY: called right after step answered a row; text and blob
-        // pointers are valid until the next step or finalize and are copied
-        // at once; `_bytes` is called after `_text`/`_blob`, as SQLite
-        // recommends.
-        unsafe {
-            match ffi::sqlite3_column_type(s, i) {
-                ffi::SQLITE_INTEGER => SqlValue::Integer(ffi::sqlite3_column_int64(s, i)),
-                ffi::SQLITE_FLOAT => SqlValue::Real(ffi::sqlite3_column_double(s, i)),
-                ffi::SQLITE_TEXT => {
-                    let p = ffi::sqlite3_column_text(s, i);
-                    let n = ffi::sqlite3_column_bytes(s, i).max(0) as usize;
-                    if p.is_null() || n == 0 {
-                        SqlValue::Text(String::new())
-                    } else {
-                        let bytes = std::slice::from_raw_parts(p, n);
-                        SqlValue::Text(String::from_utf8_lossy(bytes).into_owned())
-                    }
-                }
-                ffi::SQLITE_BLOB => {
-                    let p = ffi::sqlite3_column_blob(s, i).cast::<u8>();
-                    let n = ffi::sqlite3_column_bytes(s, i).max(0) as usize;
-                    if p.is_null() || n == 0 {
-                        SqlValue::Blob(Vec::new())
-                    } else {
-                        SqlValue::Blob(std::slice::from_raw_parts(p, n).to_vec())
-                    }
-                }
-                _ => SqlValue::Null,
+        // Every call below: a live statement that step just moved to a row,
+        // and a column index SQLite checks (an out-of-range one reads NULL).
+        // SAFETY: as just said.
+        match unsafe { ffi::sqlite3_column_type(s, i) } {
+            // SAFETY: as above.
+            ffi::SQLITE_INTEGER => SqlValue::Integer(unsafe { ffi::sqlite3_column_int64(s, i) }),
+            // SAFETY: as above.
+            ffi::SQLITE_FLOAT => SqlValue::Real(unsafe { ffi::sqlite3_column_double(s, i) }),
+            ffi::SQLITE_TEXT => {
+                // SAFETY: as above; `_bytes` after `_text`, as SQLite asks.
+                let p = unsafe { ffi::sqlite3_column_text(s, i) };
+                // SAFETY: as above.
+                let n = unsafe { ffi::sqlite3_column_bytes(s, i) };
+                // SAFETY: the text's n bytes, valid until the next step or
+                // finalize, which cannot happen while `self` is borrowed.
+                let bytes = unsafe { sqlite_bytes(p, n) };
+                SqlValue::Text(String::from_utf8_lossy(bytes).into_owned())
             }
+            ffi::SQLITE_BLOB => {
+                // SAFETY: as above; `_bytes` after `_blob`.
+                let p = unsafe { ffi::sqlite3_column_blob(s, i) }.cast::<u8>();
+                // SAFETY: as above.
+                let n = unsafe { ffi::sqlite3_column_bytes(s, i) };
+                // SAFETY: as for text.
+                SqlValue::Blob(unsafe { sqlite_bytes(p, n) }.to_vec())
+            }
+            _ => SqlValue::Null,
         }
     }
+}
+
+/// The `n` bytes at `p`, as SQLite answers a text or blob (`p` may be null
+/// for an empty one).
+///
+/// # Safety
+/// `p` is null or points to `n` readable bytes that stay unchanged for `'a`.
+pub(crate) unsafe fn sqlite_bytes<'a>(p: *const u8, n: c_int) -> &'a [u8] {
+    if p.is_null() || n <= 0 {
+        return &[];
+    }
+    // SAFETY: the caller's contract, with p non-null and n > 0.
+    unsafe { std::slice::from_raw_parts(p, n as usize) }
 }
 
 impl Drop for Statement<'_> {

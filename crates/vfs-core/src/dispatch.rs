@@ -5,8 +5,7 @@
 //! (remembering the message for `xGetLastError`), and borrows SQLite's
 //! buffers instead of copying them.
 
-use std::any::Any;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -18,11 +17,13 @@ use std::time::Duration;
 use libsqlite3_sys as ffi;
 
 use crate::control::Pragma;
-use crate::registry::{Slot, SlotShared};
+use crate::error::panic_message;
+use crate::registry::{Slot, SlotShared, builtin_vfs_call};
 use crate::shm::{ShmConnection, ShmLockOp};
+use crate::sqlite_string::SqliteString;
 use crate::{
-    AccessCheck, Error, File, FileControl, FileKind, LockLevel, Op, OpenName, OpenOptions, Result,
-    ShmSupport, SyncFlags, Vfs, codes,
+    AccessCheck, Error, File, FileControl, FileKind, FileName, FileNameBuf, LockLevel, Op,
+    OpenName, OpenOptions, Result, ShmSupport, SyncFlags, Vfs, codes,
 };
 
 /// The `sqlite3_file` SQLite allocates (`szOsFile` bytes) for each open file.
@@ -32,13 +33,84 @@ struct Handle<V: Vfs> {
     state: *mut FileState<V>,
 }
 
+impl<V: Vfs> Handle<V> {
+    /// No methods, no state: what a failed open or a close leaves.
+    fn closed() -> Handle<V> {
+        Handle {
+            base: ffi::sqlite3_file {
+                pMethods: ptr::null(),
+            },
+            state: ptr::null_mut(),
+        }
+    }
+}
+
+/// Copies `bytes` and a terminating NUL into `out`, a C buffer of `n`
+/// bytes; the caller checked that `bytes.len() < n`.
+///
+/// # Safety
+/// `out` is valid for `n` writes, and nothing else refers to them.
+unsafe fn write_c_string(out: *mut c_char, n: usize, bytes: &[u8]) {
+    // SAFETY: the caller's contract.
+    let out = unsafe { std::slice::from_raw_parts_mut(out.cast::<u8>(), n) };
+    out[..bytes.len()].copy_from_slice(bytes);
+    out[bytes.len()] = 0;
+}
+
 struct FileState<V: Vfs> {
     file: V::File,
     shared: &'static SlotShared,
     lock: LockLevel,
     shm: ShmState,
-    delete_on_close: Option<(Arc<V>, String)>,
+    delete_on_close: Option<(Arc<V>, FileNameBuf)>,
     kind: FileKind,
+    /// Why the file is unusable: backend code panicked on it, so its state
+    /// (a WAL map, a codec's keys, a half-written page) may be half
+    /// updated. Every later call but close is refused with this text.
+    poisoned: Option<String>,
+}
+
+impl<V: Vfs> FileState<V> {
+    /// The refusal of `what` on a poisoned file.
+    fn refused(&self, what: &str) -> Option<Error> {
+        let why = self.poisoned.as_ref()?;
+        Some(Error::io(format!(
+            "{what} refused: {why}; the file is unusable until it is closed"
+        )))
+    }
+
+    /// Runs backend code named `what` on the file and its shared memory:
+    /// nothing on a poisoned file, and a panic poisons it (never unwinds
+    /// into C).
+    fn run<R>(
+        &mut self,
+        what: &str,
+        f: impl FnOnce(&mut V::File, &mut ShmState) -> Result<R>,
+    ) -> Result<R> {
+        if let Some(e) = self.refused(what) {
+            return Err(e);
+        }
+        let (file, shm) = (&mut self.file, &mut self.shm);
+        match catch_unwind(AssertUnwindSafe(|| f(file, shm))) {
+            Ok(r) => r,
+            Err(payload) => {
+                let why = format!(
+                    "the backend panicked during {what}: {}",
+                    panic_message(&*payload)
+                );
+                self.poisoned = Some(why.clone());
+                Err(Error::io(format!(
+                    "{why}; the file is unusable until it is closed"
+                )))
+            }
+        }
+    }
+
+    /// [`run`](Self::run) for methods that cannot fail: `fallback` on a
+    /// poisoned file or a panic.
+    fn run_value<R>(&mut self, what: &str, f: impl FnOnce(&mut V::File) -> R, fallback: R) -> R {
+        self.run(what, |file, _| Ok(f(file))).unwrap_or(fallback)
+    }
 }
 
 enum ShmState {
@@ -56,10 +128,18 @@ pub struct LastError {
     pub op: Op,
     /// The backend's message.
     pub message: String,
+    /// The operating system's error number behind it, if any
+    /// ([`Error::os_error`]).
+    pub os_error: Option<i32>,
 }
 
 thread_local! {
     static LAST_ERROR: RefCell<Option<LastError>> = const { RefCell::new(None) };
+    /// The `errno` of the last failure returned to SQLite on this thread (0
+    /// when it had none), until `xGetLastError` reports it: SQLite asks
+    /// once per failed statement, and a later failure from elsewhere must
+    /// not be told this one's number.
+    static PENDING_ERRNO: Cell<Option<c_int>> = const { Cell::new(None) };
 }
 
 /// The last error a vfs-core VFS returned to SQLite on this thread: the code
@@ -106,19 +186,11 @@ fn fail(op: Op, e: Error) -> c_int {
             code,
             op,
             message: e.message().to_owned(),
+            os_error: e.os_error(),
         });
     });
+    PENDING_ERRNO.with(|p| p.set(Some(e.os_error().unwrap_or(0))));
     code
-}
-
-fn panic_message(payload: &(dyn Any + Send)) -> &str {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        s
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s
-    } else {
-        "non-string panic payload"
-    }
 }
 
 /// Runs backend code, turning a panic into an error so it never unwinds
@@ -184,9 +256,12 @@ pub(crate) fn vfs_struct<V: Vfs>(max_pathname: c_int) -> ffi::sqlite3_vfs {
 /// # Safety
 /// `p_vfs` is a VFS registered by [`crate::register`] for type `V`.
 unsafe fn slot<'a, V: Vfs>(p_vfs: *mut ffi::sqlite3_vfs) -> &'a Slot<V> {
-    // SAFETY: pAppData was set to a leaked `Slot<V>` at registration and the
-    // trampolines of this struct are instantiated for the same `V`.
-    unsafe { &*((*p_vfs).pAppData as *const Slot<V>) }
+    // SAFETY: p_vfs is a live struct of ours (the caller's contract), whose
+    // pAppData nobody writes after registration.
+    let app = unsafe { (*p_vfs).pAppData };
+    // SAFETY: pAppData was set to a leaked `Slot<V>` at registration, and
+    // the trampolines of this struct are instantiated for the same `V`.
+    unsafe { &*(app as *const Slot<V>) }
 }
 
 fn backend<V: Vfs>(slot: &Slot<V>) -> Result<Arc<V>> {
@@ -194,6 +269,17 @@ fn backend<V: Vfs>(slot: &Slot<V>) -> Result<Arc<V>> {
         .read()
         .clone()
         .ok_or_else(|| unregistered(slot))
+}
+
+/// The backend, with one more file counted open: under the slot's read
+/// lock, so `unregister` (which checks the count under the write lock)
+/// either sees this file or has already retired the backend. The caller
+/// uncounts the file if the open fails.
+fn reserve_open<V: Vfs>(slot: &Slot<V>) -> Result<Arc<V>> {
+    let backend = slot.backend.read_recursive();
+    let backend = backend.as_ref().ok_or_else(|| unregistered(slot))?;
+    slot.shared.open_files.fetch_add(1, Ordering::SeqCst);
+    Ok(Arc::clone(backend))
 }
 
 fn unregistered<V: Vfs>(slot: &Slot<V>) -> Error {
@@ -216,16 +302,17 @@ fn with_backend<V: Vfs, R>(slot: &Slot<V>, f: impl FnOnce(&V) -> Result<R>) -> R
     }
 }
 
+/// The name SQLite passed, as the bytes it is (no encoding assumed).
+///
 /// # Safety
 /// `p` is null or a NUL-terminated string valid for `'a`.
-unsafe fn c_str<'a>(p: *const c_char) -> Result<&'a str> {
+unsafe fn file_name<'a>(p: *const c_char) -> Result<&'a FileName> {
     if p.is_null() {
         return Err(Error::io("null file name"));
     }
     // SAFETY: caller guarantees a valid NUL-terminated string.
-    unsafe { CStr::from_ptr(p) }
-        .to_str()
-        .map_err(|_| Error::io("file name is not valid UTF-8"))
+    let name = unsafe { CStr::from_ptr(p) };
+    Ok(FileName::from_bytes(name.to_bytes()))
 }
 
 unsafe extern "C" fn x_open<V: Vfs>(
@@ -237,20 +324,21 @@ unsafe extern "C" fn x_open<V: Vfs>(
 ) -> c_int {
     let handle = p_file as *mut Handle<V>;
     // SAFETY: SQLite allocated szOsFile = size_of::<Handle<V>>() bytes at
-    // p_file; pMethods must be null unless the open succeeds.
-    unsafe {
-        (*handle).base.pMethods = ptr::null();
-        (*handle).state = ptr::null_mut();
-    }
+    // p_file (suitably aligned, as for any sqlite3_file); pMethods must be
+    // null unless the open succeeds.
+    unsafe { handle.write(Handle::closed()) };
     // SAFETY: p_vfs is the struct registered for V.
     let slot = unsafe { slot::<V>(p_vfs) };
+    let backend = match reserve_open(slot) {
+        Ok(backend) => backend,
+        Err(e) => return fail(Op::Open, e),
+    };
     let opened = guard(Op::Open, || {
         let opts = OpenOptions::from_flags(flags)
             .ok_or_else(|| Error::cant_open(format!("open flags {flags:#x} name no file type")))?;
         // SAFETY: z_name is null or the name SQLite passes to xOpen, valid
         // for the duration of this call (and of the open file).
-        let name = unsafe { OpenName::from_sqlite(z_name, opts.kind) }?;
-        let backend = backend(slot)?;
+        let name = unsafe { OpenName::from_sqlite(z_name, opts.kind) };
         let file = backend.open(&name, opts)?;
         let shm = match file.shm() {
             ShmSupport::None => ShmState::None,
@@ -266,7 +354,10 @@ unsafe extern "C" fn x_open<V: Vfs>(
     });
     let (file, shm, read_only, delete_on_close, kind) = match opened {
         Ok(parts) => parts,
-        Err(e) => return fail(Op::Open, e),
+        Err(e) => {
+            slot.shared.open_files.fetch_sub(1, Ordering::SeqCst);
+            return fail(Op::Open, e);
+        }
     };
     let methods: &'static ffi::sqlite3_io_methods = match shm {
         ShmState::None => &Tables::<V>::V1,
@@ -279,20 +370,23 @@ unsafe extern "C" fn x_open<V: Vfs>(
         shm,
         delete_on_close,
         kind,
+        poisoned: None,
     });
-    slot.shared.open_files.fetch_add(1, Ordering::SeqCst);
-    // SAFETY: handle is valid (see above); p_out_flags is null or writable.
-    unsafe {
-        (*handle).state = Box::into_raw(state);
-        (*handle).base.pMethods = methods;
-        if !p_out_flags.is_null() {
-            *p_out_flags = if read_only {
-                (flags & !(ffi::SQLITE_OPEN_READWRITE | ffi::SQLITE_OPEN_CREATE))
-                    | ffi::SQLITE_OPEN_READONLY
-            } else {
-                flags
-            };
-        }
+    let open = Handle {
+        base: ffi::sqlite3_file { pMethods: methods },
+        state: Box::into_raw(state),
+    };
+    // SAFETY: handle is valid (see above).
+    unsafe { handle.write(open) };
+    if !p_out_flags.is_null() {
+        let out = if read_only {
+            (flags & !(ffi::SQLITE_OPEN_READWRITE | ffi::SQLITE_OPEN_CREATE))
+                | ffi::SQLITE_OPEN_READONLY
+        } else {
+            flags
+        };
+        // SAFETY: a non-null p_out_flags is an int SQLite owns.
+        unsafe { *p_out_flags = out };
     }
     ffi::SQLITE_OK
 }
@@ -308,8 +402,8 @@ unsafe extern "C" fn x_delete<V: Vfs>(
         Op::Delete,
         guard(Op::Delete, || {
             // SAFETY: SQLite passes a valid file name.
-            let path = unsafe { c_str(z_name) }?;
-            with_backend(slot, |b| b.delete(path, sync_dir != 0))
+            let name = unsafe { file_name(z_name) }?;
+            with_backend(slot, |b| b.delete(name, sync_dir != 0))
         }),
     )
 }
@@ -324,8 +418,8 @@ unsafe extern "C" fn x_access<V: Vfs>(
     let slot = unsafe { slot::<V>(p_vfs) };
     let r = guard(Op::Access, || {
         // SAFETY: SQLite passes a valid file name.
-        let path = unsafe { c_str(z_name) }?;
-        with_backend(slot, |b| b.access(path, AccessCheck::from_raw(flags)))
+        let name = unsafe { file_name(z_name) }?;
+        with_backend(slot, |b| b.access(name, AccessCheck::from_raw(flags)))
     });
     // SAFETY: p_res_out points to an int SQLite owns.
     unsafe { *p_res_out = matches!(r, Ok(true)) as c_int };
@@ -342,20 +436,27 @@ unsafe extern "C" fn x_full_pathname<V: Vfs>(
     let slot = unsafe { slot::<V>(p_vfs) };
     let r = guard(Op::FullPathname, || {
         // SAFETY: SQLite passes a valid file name.
-        let path = unsafe { c_str(z_name) }?;
-        let resolved = with_backend(slot, |b| b.resolve_pathname(path))?;
-        let full = resolved.path;
-        if full.len() + 1 > n_out.max(0) as usize || full.contains('\0') {
+        let name = unsafe { file_name(z_name) }?;
+        let resolved = with_backend(slot, |b| b.resolve_pathname(name))?;
+        let full = resolved.path.as_bytes();
+        if full.contains(&0) {
             return Err(Error::new(
                 ffi::SQLITE_CANTOPEN_FULLPATH,
-                format!("full path of {path:?} is longer than {n_out} bytes"),
+                format!(
+                    "full path of {name:?} contains a NUL byte: {:?}",
+                    resolved.path
+                ),
             ));
         }
-        // SAFETY: z_out has n_out bytes; we write len + 1 <= n_out.
-        unsafe {
-            ptr::copy_nonoverlapping(full.as_ptr(), z_out.cast::<u8>(), full.len());
-            *z_out.add(full.len()) = 0;
+        if full.len() + 1 > n_out.max(0) as usize {
+            return Err(Error::new(
+                ffi::SQLITE_CANTOPEN_FULLPATH,
+                format!("full path of {name:?} is longer than {n_out} bytes"),
+            ));
         }
+        // SAFETY: z_out has n_out bytes for SQLite's answer, and the path
+        // with its NUL fits (checked above).
+        unsafe { write_c_string(z_out, n_out as usize, full) };
         Ok(resolved.via_symlink)
     });
     match r {
@@ -373,18 +474,17 @@ unsafe fn platform<V: Vfs>(p_vfs: *mut ffi::sqlite3_vfs) -> *mut ffi::sqlite3_vf
     unsafe { slot::<V>(p_vfs) }.shared.platform.0
 }
 
+// The xDl* methods delegate to the platform VFS, so `load_extension` works
+// on connections opened through a Rust VFS; the arguments are SQLite's,
+// passed on unchanged.
+
 unsafe extern "C" fn x_dl_open<V: Vfs>(
     p_vfs: *mut ffi::sqlite3_vfs,
     z_filename: *const c_char,
 ) -> *mut c_void {
-    // SAFETY: delegate to the platform VFS, which implements xDlOpen.
-    unsafe {
-        let p = platform::<V>(p_vfs);
-        match (*p).xDlOpen {
-            Some(f) => f(p, z_filename),
-            None => ptr::null_mut(),
-        }
-    }
+    // SAFETY: SQLite calls this trampoline with the struct registered for V.
+    let p = unsafe { platform::<V>(p_vfs) };
+    builtin_vfs_call!(p, xDlOpen, ptr::null_mut(), z_filename)
 }
 
 unsafe extern "C" fn x_dl_error<V: Vfs>(
@@ -392,13 +492,9 @@ unsafe extern "C" fn x_dl_error<V: Vfs>(
     n_byte: c_int,
     z_err_msg: *mut c_char,
 ) {
-    // SAFETY: delegate to the platform VFS.
-    unsafe {
-        let p = platform::<V>(p_vfs);
-        if let Some(f) = (*p).xDlError {
-            f(p, n_byte, z_err_msg)
-        }
-    }
+    // SAFETY: as in x_dl_open.
+    let p = unsafe { platform::<V>(p_vfs) };
+    builtin_vfs_call!(p, xDlError, (), n_byte, z_err_msg)
 }
 
 type DlSym = Option<unsafe extern "C" fn(*mut ffi::sqlite3_vfs, *mut c_void, *const c_char)>;
@@ -408,24 +504,15 @@ unsafe extern "C" fn x_dl_sym<V: Vfs>(
     handle: *mut c_void,
     z_symbol: *const c_char,
 ) -> DlSym {
-    // SAFETY: delegate to the platform VFS.
-    unsafe {
-        let p = platform::<V>(p_vfs);
-        match (*p).xDlSym {
-            Some(f) => f(p, handle, z_symbol),
-            None => None,
-        }
-    }
+    // SAFETY: as in x_dl_open.
+    let p = unsafe { platform::<V>(p_vfs) };
+    builtin_vfs_call!(p, xDlSym, None, handle, z_symbol)
 }
 
 unsafe extern "C" fn x_dl_close<V: Vfs>(p_vfs: *mut ffi::sqlite3_vfs, handle: *mut c_void) {
-    // SAFETY: delegate to the platform VFS.
-    unsafe {
-        let p = platform::<V>(p_vfs);
-        if let Some(f) = (*p).xDlClose {
-            f(p, handle)
-        }
-    }
+    // SAFETY: as in x_dl_open.
+    let p = unsafe { platform::<V>(p_vfs) };
+    builtin_vfs_call!(p, xDlClose, (), handle)
 }
 
 unsafe extern "C" fn x_randomness<V: Vfs>(
@@ -433,91 +520,94 @@ unsafe extern "C" fn x_randomness<V: Vfs>(
     n_byte: c_int,
     z_out: *mut c_char,
 ) -> c_int {
-    // SAFETY: p_vfs is registered for V; z_out has n_byte writable bytes.
-    unsafe {
-        let slot = slot::<V>(p_vfs);
-        if let Ok(b) = backend(slot) {
-            let buf = std::slice::from_raw_parts_mut(z_out.cast::<u8>(), n_byte.max(0) as usize);
-            if let Some(n) = guard_value(|| b.randomness(buf), None) {
-                return n as c_int;
-            }
-        }
-        let p = slot.shared.platform.0;
-        match (*p).xRandomness {
-            Some(f) => f(p, n_byte, z_out),
-            None => 0,
+    if z_out.is_null() || n_byte <= 0 {
+        // Nothing to fill (SQLite's own callers never ask this, but the
+        // contract allows it): neither the backend nor the platform VFS is
+        // handed a null buffer.
+        return 0;
+    }
+    // SAFETY: SQLite calls this trampoline with the struct registered for V.
+    let slot = unsafe { slot::<V>(p_vfs) };
+    if let Ok(b) = backend(slot) {
+        // SAFETY: z_out (not null) has n_byte > 0 writable bytes for the
+        // call, and the slice is gone before the platform VFS may use them.
+        let buf = unsafe { std::slice::from_raw_parts_mut(z_out.cast::<u8>(), n_byte as usize) };
+        if let Some(n) = guard_value(|| b.randomness(buf), None) {
+            return n as c_int;
         }
     }
+    builtin_vfs_call!(slot.shared.platform.0, xRandomness, 0, n_byte, z_out)
 }
 
 unsafe extern "C" fn x_sleep<V: Vfs>(p_vfs: *mut ffi::sqlite3_vfs, micros: c_int) -> c_int {
-    // SAFETY: p_vfs is registered for V; delegation to the platform VFS.
-    unsafe {
-        let slot = slot::<V>(p_vfs);
-        if let Ok(b) = backend(slot) {
-            let d = Duration::from_micros(micros.max(0) as u64);
-            if let Some(slept) = guard_value(|| b.sleep(d), None) {
-                return slept.as_micros().min(c_int::MAX as u128) as c_int;
-            }
-        }
-        let p = slot.shared.platform.0;
-        match (*p).xSleep {
-            Some(f) => f(p, micros),
-            None => 0,
+    // SAFETY: SQLite calls this trampoline with the struct registered for V.
+    let slot = unsafe { slot::<V>(p_vfs) };
+    if let Ok(b) = backend(slot) {
+        let d = Duration::from_micros(micros.max(0) as u64);
+        if let Some(slept) = guard_value(|| b.sleep(d), None) {
+            return slept.as_micros().min(c_int::MAX as u128) as c_int;
         }
     }
+    builtin_vfs_call!(slot.shared.platform.0, xSleep, 0, micros)
 }
 
 unsafe extern "C" fn x_current_time<V: Vfs>(p_vfs: *mut ffi::sqlite3_vfs, out: *mut f64) -> c_int {
     let mut ms: i64 = 0;
-    // SAFETY: forwards to our own xCurrentTimeInt64; out is writable.
-    unsafe {
-        let rc = x_current_time_int64::<V>(p_vfs, &mut ms);
-        *out = ms as f64 / 86_400_000.0;
-        rc
-    }
+    // SAFETY: our own xCurrentTimeInt64, with SQLite's p_vfs and a local.
+    let rc = unsafe { x_current_time_int64::<V>(p_vfs, &mut ms) };
+    // SAFETY: `out` is the double SQLite asks to be filled.
+    unsafe { *out = ms as f64 / 86_400_000.0 };
+    rc
 }
 
 unsafe extern "C" fn x_current_time_int64<V: Vfs>(
     p_vfs: *mut ffi::sqlite3_vfs,
     out: *mut ffi::sqlite3_int64,
 ) -> c_int {
-    // SAFETY: p_vfs is registered for V; out is writable; delegation to the
-    // platform VFS, which implements version 2 of sqlite3_vfs.
-    unsafe {
-        let slot = slot::<V>(p_vfs);
-        if let Ok(b) = backend(slot)
-            && let Some(ms) = guard_value(|| b.current_time_ms(), None)
-        {
-            *out = ms;
-            return ffi::SQLITE_OK;
-        }
-        let p = slot.shared.platform.0;
-        match (*p).xCurrentTimeInt64 {
-            Some(f) => f(p, out),
-            None => ffi::SQLITE_ERROR,
-        }
+    // SAFETY: SQLite calls this trampoline with the struct registered for V.
+    let slot = unsafe { slot::<V>(p_vfs) };
+    if let Ok(b) = backend(slot)
+        && let Some(ms) = guard_value(|| b.current_time_ms(), None)
+    {
+        // SAFETY: `out` is the integer SQLite asks to be filled.
+        unsafe { *out = ms };
+        return ffi::SQLITE_OK;
     }
+    // The platform VFS implements version 2 of sqlite3_vfs.
+    builtin_vfs_call!(
+        slot.shared.platform.0,
+        xCurrentTimeInt64,
+        ffi::SQLITE_ERROR,
+        out
+    )
 }
 
+/// SQLite's `xGetLastError`: the operating system's error number of the
+/// last failure this thread returned to SQLite (what
+/// `sqlite3_system_errno` then reports; 0 when that failure had none), and
+/// its message in `z_buf`. Answered once: until the next failure, a later
+/// call answers 0 and an empty message, as the failure SQLite asks about
+/// then did not come from here.
 unsafe extern "C" fn x_get_last_error(
     _p_vfs: *mut ffi::sqlite3_vfs,
     n_buf: c_int,
     z_buf: *mut c_char,
 ) -> c_int {
-    let Some(last) = last_error() else {
+    let Some(errno) = PENDING_ERRNO.with(Cell::take) else {
+        if n_buf > 0 && !z_buf.is_null() {
+            // SAFETY: z_buf has n_buf > 0 writable bytes.
+            unsafe { *z_buf = 0 };
+        }
         return 0;
     };
     if n_buf > 0 && !z_buf.is_null() {
-        let bytes = last.message.as_bytes();
+        let message = last_error().map(|l| l.message).unwrap_or_default();
+        let bytes = message.as_bytes();
         let n = bytes.len().min(n_buf as usize - 1);
-        // SAFETY: z_buf has n_buf bytes; we write n + 1 <= n_buf.
-        unsafe {
-            ptr::copy_nonoverlapping(bytes.as_ptr(), z_buf.cast::<u8>(), n);
-            *z_buf.add(n) = 0;
-        }
+        // SAFETY: z_buf has n_buf bytes for SQLite's answer; n < n_buf.
+        unsafe { write_c_string(z_buf, n_buf as usize, &bytes[..n]) };
     }
-    last.code
+    errno
 }
 
 // ---------------------------------------------------------------------------
@@ -563,24 +653,26 @@ const fn io_methods<V: Vfs>(version: c_int) -> ffi::sqlite3_io_methods {
 /// `p_file` was opened by [`x_open::<V>`] and not yet closed; SQLite calls a
 /// file from one thread at a time, so the `&mut` is unique.
 unsafe fn state<'a, V: Vfs>(p_file: *mut ffi::sqlite3_file) -> &'a mut FileState<V> {
-    // SAFETY: x_open stored a live Box<FileState<V>> before setting pMethods;
-    // SQLite only calls methods through a non-null pMethods.
-    unsafe { &mut *(*(p_file as *mut Handle<V>)).state }
+    // SAFETY: p_file is the handle x_open filled (the caller's contract).
+    let raw = unsafe { (*(p_file as *mut Handle<V>)).state };
+    // SAFETY: x_open stored a live Box<FileState<V>> before setting
+    // pMethods, and SQLite only calls methods through a non-null pMethods,
+    // one thread at a time (the caller's contract).
+    unsafe { &mut *raw }
 }
 
 unsafe extern "C" fn x_close<V: Vfs>(p_file: *mut ffi::sqlite3_file) -> c_int {
     let handle = p_file as *mut Handle<V>;
-    // SAFETY: see state(); we take ownership of the Box exactly once and
-    // clear the pointers so a stray second close is harmless.
-    let state = unsafe {
-        let raw = (*handle).state;
-        (*handle).state = ptr::null_mut();
-        (*handle).base.pMethods = ptr::null();
-        if raw.is_null() {
-            return ffi::SQLITE_OK;
-        }
-        Box::from_raw(raw)
-    };
+    // SAFETY: p_file is a handle x_open filled, as for state().
+    let raw = unsafe { (*handle).state };
+    // SAFETY: as above. Cleared so that a stray second close is harmless.
+    unsafe { handle.write(Handle::closed()) };
+    if raw.is_null() {
+        return ffi::SQLITE_OK;
+    }
+    // SAFETY: the Box x_open leaked, taken back exactly once: the handle no
+    // longer points to it.
+    let state = unsafe { Box::from_raw(raw) };
     let shared = state.shared;
     let mut state = state;
     let delete = state.delete_on_close.take();
@@ -606,14 +698,12 @@ unsafe extern "C" fn x_read<V: Vfs>(
     amt: c_int,
     offset: ffi::sqlite3_int64,
 ) -> c_int {
-    // SAFETY: see state(); p_buf has `amt` writable bytes for this call.
-    let (st, buf) = unsafe {
-        (
-            state::<V>(p_file),
-            std::slice::from_raw_parts_mut(p_buf.cast::<u8>(), amt.max(0) as usize),
-        )
-    };
-    match guard(Op::Read, || st.file.read_at(buf, offset.max(0) as u64)) {
+    // SAFETY: see state().
+    let st = unsafe { state::<V>(p_file) };
+    // SAFETY: p_buf has `amt` writable bytes for this call, SQLite's own
+    // buffer that nothing else touches meanwhile.
+    let buf = unsafe { std::slice::from_raw_parts_mut(p_buf.cast::<u8>(), amt.max(0) as usize) };
+    match st.run("read", |file, _| file.read_at(buf, offset.max(0) as u64)) {
         Ok(n) if n >= buf.len() => ffi::SQLITE_OK,
         Ok(n) => {
             buf[n..].fill(0);
@@ -640,14 +730,12 @@ unsafe extern "C" fn x_write<V: Vfs>(
     amt: c_int,
     offset: ffi::sqlite3_int64,
 ) -> c_int {
-    // SAFETY: see state(); p_buf has `amt` readable bytes for this call.
-    let (st, buf) = unsafe {
-        (
-            state::<V>(p_file),
-            std::slice::from_raw_parts(p_buf.cast::<u8>(), amt.max(0) as usize),
-        )
-    };
-    match guard(Op::Write, || st.file.write_at(buf, offset.max(0) as u64)) {
+    // SAFETY: see state().
+    let st = unsafe { state::<V>(p_file) };
+    // SAFETY: p_buf has `amt` readable bytes for this call, which SQLite
+    // does not change meanwhile.
+    let buf = unsafe { std::slice::from_raw_parts(p_buf.cast::<u8>(), amt.max(0) as usize) };
+    match st.run("write", |file, _| file.write_at(buf, offset.max(0) as u64)) {
         Ok(()) => ffi::SQLITE_OK,
         Err(e) => fail(Op::Write, e),
     }
@@ -661,14 +749,17 @@ unsafe extern "C" fn x_truncate<V: Vfs>(
     let st = unsafe { state::<V>(p_file) };
     to_rc(
         Op::Truncate,
-        guard(Op::Truncate, || st.file.truncate(size.max(0) as u64)),
+        st.run("truncate", |file, _| file.truncate(size.max(0) as u64)),
     )
 }
 
 unsafe extern "C" fn x_sync<V: Vfs>(p_file: *mut ffi::sqlite3_file, flags: c_int) -> c_int {
     // SAFETY: see state().
     let st = unsafe { state::<V>(p_file) };
-    to_rc(Op::Sync, guard(Op::Sync, || st.file.sync(SyncFlags(flags))))
+    to_rc(
+        Op::Sync,
+        st.run("sync", |file, _| file.sync(SyncFlags(flags))),
+    )
 }
 
 unsafe extern "C" fn x_file_size<V: Vfs>(
@@ -677,7 +768,7 @@ unsafe extern "C" fn x_file_size<V: Vfs>(
 ) -> c_int {
     // SAFETY: see state(); p_size is writable.
     let st = unsafe { state::<V>(p_file) };
-    match guard(Op::FileSize, || st.file.size()) {
+    match st.run("file_size", |file, _| file.size()) {
         Ok(size) => {
             // SAFETY: p_size points to an i64 SQLite owns.
             unsafe { *p_size = size.min(i64::MAX as u64) as i64 };
@@ -691,7 +782,7 @@ unsafe extern "C" fn x_lock<V: Vfs>(p_file: *mut ffi::sqlite3_file, level: c_int
     // SAFETY: see state().
     let st = unsafe { state::<V>(p_file) };
     let level = LockLevel::from_raw(level);
-    match guard(Op::Lock, || st.file.lock(level)) {
+    match st.run("lock", |file, _| file.lock(level)) {
         Ok(()) => {
             st.lock = st.lock.max(level);
             ffi::SQLITE_OK
@@ -704,7 +795,7 @@ unsafe extern "C" fn x_unlock<V: Vfs>(p_file: *mut ffi::sqlite3_file, level: c_i
     // SAFETY: see state().
     let st = unsafe { state::<V>(p_file) };
     let level = LockLevel::from_raw(level);
-    match guard(Op::Unlock, || st.file.unlock(level)) {
+    match st.run("unlock", |file, _| file.unlock(level)) {
         Ok(()) => {
             st.lock = st.lock.min(level);
             ffi::SQLITE_OK
@@ -719,7 +810,7 @@ unsafe extern "C" fn x_check_reserved_lock<V: Vfs>(
 ) -> c_int {
     // SAFETY: see state(); p_res_out is writable.
     let st = unsafe { state::<V>(p_file) };
-    let r = guard(Op::CheckReservedLock, || st.file.check_reserved_lock());
+    let r = st.run("check_reserved_lock", |file, _| file.check_reserved_lock());
     // SAFETY: p_res_out points to an int SQLite owns.
     unsafe { *p_res_out = matches!(r, Ok(true)) as c_int };
     to_rc(Op::CheckReservedLock, r.map(|_| ()))
@@ -732,21 +823,20 @@ unsafe extern "C" fn x_file_control<V: Vfs>(
 ) -> c_int {
     // SAFETY: see state().
     let st = unsafe { state::<V>(p_file) };
-    if op == ffi::SQLITE_FCNTL_VFSNAME && !p_arg.is_null() {
+    let outcome = if let Some(e) = st.refused("file_control") {
+        Err(e)
+    } else if op == ffi::SQLITE_FCNTL_VFSNAME && !p_arg.is_null() {
+        let name = SqliteString::new(&st.shared.name.to_string_lossy());
         // SAFETY: for VFSNAME the argument is a `char**` SQLite frees with
-        // sqlite3_free; any earlier value is replaced (it starts null).
-        unsafe {
-            let out = p_arg.cast::<*mut c_char>();
-            if !(*out).is_null() {
-                ffi::sqlite3_free((*out).cast());
-            }
-            *out = crate::extension::sqlite_strdup(&st.shared.name);
-        }
+        // sqlite3_free, null or set by a layer below the same way.
+        unsafe { SqliteString::store(p_arg.cast(), name) };
         return ffi::SQLITE_OK;
-    }
-    // SAFETY: op/arg are what SQLite passed, valid for this call.
-    let mut ctl = unsafe { FileControl::from_raw(op, p_arg) };
-    match guard(Op::FileControl, || st.file.file_control(&mut ctl)) {
+    } else {
+        // SAFETY: op/arg are what SQLite passed, valid for this call.
+        let mut ctl = unsafe { FileControl::from_raw(op, p_arg) };
+        st.run("file_control", |file, _| file.file_control(&mut ctl))
+    };
+    match outcome {
         Ok(()) => ffi::SQLITE_OK,
         Err(e) if e.is_not_found() => {
             if op == ffi::SQLITE_FCNTL_LOCKSTATE && !p_arg.is_null() {
@@ -757,9 +847,17 @@ unsafe extern "C" fn x_file_control<V: Vfs>(
             ffi::SQLITE_NOTFOUND
         }
         Err(e) => {
+            // A file control's own default code is SQLITE_ERROR; a poisoned
+            // file's refusal is an I/O error like every other.
+            let e = match st.poisoned {
+                Some(_) => Error::new(codes::SQLITE_IOERR, e.message().to_owned()),
+                None => e,
+            };
             if op == ffi::SQLITE_FCNTL_PRAGMA && !p_arg.is_null() {
                 // SQLite shows azArg[0] as the error message of the PRAGMA.
-                Pragma::set_error_message(p_arg, e.message());
+                // SAFETY: for PRAGMA the argument is the `char*[3]` of this
+                // call.
+                unsafe { Pragma::set_error_message(p_arg, e.message()) };
             }
             fail(Op::FileControl, e)
         }
@@ -769,13 +867,18 @@ unsafe extern "C" fn x_file_control<V: Vfs>(
 unsafe extern "C" fn x_sector_size<V: Vfs>(p_file: *mut ffi::sqlite3_file) -> c_int {
     // SAFETY: see state().
     let st = unsafe { state::<V>(p_file) };
-    guard_value(|| st.file.sector_size(), 4096).min(c_int::MAX as u32) as c_int
+    st.run_value("sector_size", |file| file.sector_size(), 4096)
+        .min(c_int::MAX as u32) as c_int
 }
 
 unsafe extern "C" fn x_device_characteristics<V: Vfs>(p_file: *mut ffi::sqlite3_file) -> c_int {
     // SAFETY: see state().
     let st = unsafe { state::<V>(p_file) };
-    guard_value(|| st.file.device_characteristics().0, 0)
+    st.run_value(
+        "device_characteristics",
+        |file| file.device_characteristics().0,
+        0,
+    )
 }
 
 unsafe extern "C" fn x_shm_map<V: Vfs>(
@@ -790,9 +893,9 @@ unsafe extern "C" fn x_shm_map<V: Vfs>(
     // SAFETY: pp points to a pointer SQLite owns.
     unsafe { *pp = ptr::null_mut() };
     let (region, size, extend) = (region.max(0) as u32, size.max(0) as u32, extend != 0);
-    let r = guard(Op::ShmMap, || match &mut st.shm {
+    let r = st.run("shm_map", |file, shm| match shm {
         ShmState::Group(conn) => conn.map(region, size, extend),
-        ShmState::Forward => st.file.shm_map(region, size, extend),
+        ShmState::Forward => file.shm_map(region, size, extend),
         ShmState::None => Err(Error::io("no shared memory")),
     });
     match r {
@@ -819,7 +922,7 @@ unsafe extern "C" fn x_shm_lock<V: Vfs>(
 ) -> c_int {
     // SAFETY: see state().
     let st = unsafe { state::<V>(p_file) };
-    let r = guard(Op::ShmLock, || {
+    let r = st.run("shm_lock", |file, shm| {
         let op = ShmLockOp::from_flags(flags).ok_or_else(|| {
             Error::new(
                 ffi::SQLITE_IOERR_SHMLOCK,
@@ -827,9 +930,9 @@ unsafe extern "C" fn x_shm_lock<V: Vfs>(
             )
         })?;
         let (offset, n) = (offset.max(0) as u32, n.max(0) as u32);
-        match &mut st.shm {
+        match shm {
             ShmState::Group(conn) => conn.lock(offset, n, op),
-            ShmState::Forward => st.file.shm_lock(offset, n, op),
+            ShmState::Forward => file.shm_lock(offset, n, op),
             ShmState::None => Err(Error::io("no shared memory")),
         }
     });
@@ -839,23 +942,24 @@ unsafe extern "C" fn x_shm_lock<V: Vfs>(
 unsafe extern "C" fn x_shm_barrier<V: Vfs>(p_file: *mut ffi::sqlite3_file) {
     // SAFETY: see state().
     let st = unsafe { state::<V>(p_file) };
-    match st.shm {
-        ShmState::Forward => guard_value(|| st.file.shm_barrier(), ()),
-        // A real full fence: SQLite's wal-index protocol depends on it on
-        // weakly ordered CPUs.
-        _ => fence(Ordering::SeqCst),
+    if matches!(st.shm, ShmState::Forward) {
+        st.run_value("shm_barrier", |file| file.shm_barrier(), ());
     }
+    // A real full fence (also after the base's own barrier, and on a
+    // poisoned file): SQLite's wal-index protocol depends on it on weakly
+    // ordered CPUs.
+    fence(Ordering::SeqCst);
 }
 
 unsafe extern "C" fn x_shm_unmap<V: Vfs>(p_file: *mut ffi::sqlite3_file, delete: c_int) -> c_int {
     // SAFETY: see state().
     let st = unsafe { state::<V>(p_file) };
-    let r = guard(Op::ShmUnmap, || match &mut st.shm {
+    let r = st.run("shm_unmap", |file, shm| match shm {
         ShmState::Group(conn) => {
             conn.unmap(delete != 0);
             Ok(())
         }
-        ShmState::Forward => st.file.shm_unmap(delete != 0),
+        ShmState::Forward => file.shm_unmap(delete != 0),
         ShmState::None => Ok(()),
     });
     to_rc(Op::ShmUnmap, r)

@@ -1,5 +1,6 @@
 //! Errors that carry an SQLite result code and a readable message.
 
+use std::any::Any;
 use std::borrow::Cow;
 use std::fmt;
 use std::io;
@@ -33,7 +34,14 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Clone)]
 pub struct Error {
     code: Option<i32>,
-    not_found: bool,
+    /// From an `io::Error` of kind `NotFound`: a missing file, which makes
+    /// a failed delete `SQLITE_IOERR_DELETE_NOENT` (not to be confused with
+    /// `SQLITE_NOTFOUND`, [`Error::not_found`]).
+    missing_file: bool,
+    /// The operating system's error number (`errno`), when the failure
+    /// came from a system call: what `xGetLastError` reports to SQLite
+    /// (`sqlite3_system_errno`).
+    os_error: Option<i32>,
     message: Cow<'static, str>,
 }
 
@@ -132,7 +140,8 @@ impl Error {
     pub fn new(code: i32, message: impl Into<Cow<'static, str>>) -> Self {
         Error {
             code: Some(code),
-            not_found: false,
+            missing_file: false,
+            os_error: None,
             message: message.into(),
         }
     }
@@ -141,7 +150,8 @@ impl Error {
     pub fn io(message: impl Into<Cow<'static, str>>) -> Self {
         Error {
             code: None,
-            not_found: false,
+            missing_file: false,
+            os_error: None,
             message: message.into(),
         }
     }
@@ -171,6 +181,27 @@ impl Error {
         Error::new(ffi::SQLITE_CANTOPEN, message)
     }
 
+    /// The same error, caused by operating-system error `errno` (SQLite
+    /// reports it through `sqlite3_system_errno`). An error made from an
+    /// `io::Error` carries its `raw_os_error` already.
+    ///
+    /// ```
+    /// use vfs_core::{Error, codes};
+    /// let e = Error::new(codes::SQLITE_FULL, "disk full").with_os_error(28);
+    /// assert_eq!(e.os_error(), Some(28));
+    /// let io = Error::from(std::io::Error::from_raw_os_error(2));
+    /// assert_eq!(io.os_error(), Some(2));
+    /// ```
+    pub fn with_os_error(mut self, errno: i32) -> Self {
+        self.os_error = Some(errno);
+        self
+    }
+
+    /// The operating system's error number behind this error, if any.
+    pub fn os_error(&self) -> Option<i32> {
+        self.os_error
+    }
+
     /// The explicit code, if any.
     pub fn code(&self) -> Option<i32> {
         self.code
@@ -180,7 +211,7 @@ impl Error {
     pub fn code_for(&self, op: Op) -> i32 {
         match self.code {
             Some(code) => code,
-            None if op == Op::Delete && self.not_found => ffi::SQLITE_IOERR_DELETE_NOENT,
+            None if op == Op::Delete && self.missing_file => ffi::SQLITE_IOERR_DELETE_NOENT,
             None => op.default_code(),
         }
     }
@@ -205,10 +236,10 @@ impl Error {
 
 impl From<io::Error> for Error {
     fn from(e: io::Error) -> Self {
-        let not_found = e.kind() == io::ErrorKind::NotFound;
         Error {
             code: None,
-            not_found,
+            missing_file: e.kind() == io::ErrorKind::NotFound,
+            os_error: e.raw_os_error(),
             message: Cow::Owned(e.to_string()),
         }
     }
@@ -227,12 +258,24 @@ impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Error")
             .field("code", &self.code.map(code_name))
+            .field("os_error", &self.os_error)
             .field("message", &self.message)
             .finish()
     }
 }
 
 impl std::error::Error for Error {}
+
+/// The text of a caught panic (`catch_unwind`'s payload).
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        s
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s
+    } else {
+        "non-string panic payload"
+    }
+}
 
 /// The symbolic name of a primary or extended SQLite result code
 /// (`"SQLITE_IOERR_READ"`), or `"SQLITE_UNKNOWN(<n>)"`-style text for codes

@@ -46,24 +46,25 @@
 //! The registration function should undo its own registrations when it
 //! fails: after an error, SQLite unloads the library.
 
-use std::any::Any;
-use std::ffi::{CStr, c_char, c_int};
+use std::ffi::{c_char, c_int};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use libsqlite3_sys as ffi;
 use parking_lot::Mutex;
 
 use crate::Result;
+use crate::error::panic_message;
 
 #[doc(hidden)]
 pub use libsqlite3_sys as __ffi;
 
 /// The oldest host SQLite the entry point accepts, as
-/// `sqlite3_libversion_number()` reports it: 3.31.0, the first version whose
-/// API table has every function vfs-core calls (`sqlite3_filename_database`
-/// is the newest of them) and whose journal and WAL names carry the URI
-/// parameters of their database.
-pub const MIN_HOST_VERSION: i32 = 3_031_000;
+/// `sqlite3_libversion_number()` reports it: 3.32.0, the first version whose
+/// API table has every function vfs-core calls (`sqlite3_create_filename`,
+/// with which the native base gives the platform VFS a name that lives as
+/// long as its file, is the newest of them) and whose journal and WAL names
+/// carry the URI parameters of their database.
+pub const MIN_HOST_VERSION: i32 = 3_032_000;
 
 /// `3045003` as `"3.45.3"`.
 #[cfg_attr(not(feature = "loadable_extension"), allow(dead_code))]
@@ -165,16 +166,6 @@ fn run_once(init: fn() -> Result<()>) -> Outcome {
     outcome
 }
 
-fn panic_message(payload: &(dyn Any + Send)) -> &str {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        s
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s
-    } else {
-        "non-string panic payload"
-    }
-}
-
 /// The body of the entry point declared by [`sqlite_extension!`](crate::sqlite_extension).
 ///
 /// # Safety
@@ -223,25 +214,6 @@ pub unsafe fn __entry_point(
     }
 }
 
-/// Copies `s` into memory from `sqlite3_malloc64`, for SQLite to free
-/// (a `%s` `sqlite3_mprintf`, which the API table has no wrapper for).
-/// Null when SQLite is out of memory.
-///
-/// # Safety
-///
-/// SQLite is usable (linked in, or the host's table is bound).
-pub(crate) unsafe fn sqlite_strdup(s: &CStr) -> *mut c_char {
-    let bytes = s.to_bytes_with_nul();
-    // SAFETY: a plain allocation of bytes.len() bytes (at least 1).
-    let p = unsafe { ffi::sqlite3_malloc64(bytes.len() as u64) }.cast::<c_char>();
-    if !p.is_null() {
-        // SAFETY: p is a fresh allocation of bytes.len() bytes that cannot
-        // overlap `s`.
-        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr().cast::<c_char>(), p, bytes.len()) };
-    }
-    p
-}
-
 /// `sqlite3_initialize()`, which a host has already run before it loads an
 /// extension (its API table has no entry for it).
 pub(crate) fn initialize() {
@@ -279,19 +251,19 @@ pub(crate) unsafe fn auto_extension(entry: EntryPoint) -> c_int {
     // SAFETY: entry has the signature SQLite calls auto extensions with.
     let rc = unsafe { ffi::sqlite3_auto_extension(Some(entry)) };
     #[cfg(feature = "loadable_extension")]
-    // SAFETY: SQLite stores the pointer and calls it with the entry-point
-    // signature, which is entry's; the cast only matches the table's
-    // declared type (function pointers share one representation).
-    let rc = unsafe {
-        ffi::sqlite3_auto_extension(Some(std::mem::transmute::<
-            EntryPoint,
-            unsafe extern "C" fn(),
-        >(entry)))
-    };
+    // SAFETY: the cast only matches the table's declared type (function
+    // pointers share one representation); SQLite casts it back to the
+    // entry-point signature, which is entry's, before calling it.
+    let erased = unsafe { std::mem::transmute::<EntryPoint, unsafe extern "C" fn()>(entry) };
+    #[cfg(feature = "loadable_extension")]
+    // SAFETY: SQLite stores the pointer and calls it as an auto extension.
+    let rc = unsafe { ffi::sqlite3_auto_extension(Some(erased)) };
     rc
 }
 
-/// Copies `message` into memory from `malloc` (a `sqlite3_malloc`).
+/// Copies `message` (its first MiB) into memory from `malloc`, a
+/// `sqlite3_malloc`: the host's own when the bindings may not be bound yet,
+/// which is why this is not a `SqliteString`.
 ///
 /// # Safety
 ///
@@ -300,18 +272,12 @@ unsafe fn copy_with(
     malloc: unsafe extern "C" fn(c_int) -> *mut std::ffi::c_void,
     message: &str,
 ) -> *mut c_char {
-    let clean = message.replace('\0', " ");
-    let len = clean.len().min(1 << 20);
-    // SAFETY: a plain allocation; len + 1 fits in a c_int.
-    let p = unsafe { malloc(len as c_int + 1) }.cast::<u8>();
-    if !p.is_null() {
-        // SAFETY: p holds len + 1 bytes and cannot overlap `clean`.
-        unsafe {
-            std::ptr::copy_nonoverlapping(clean.as_ptr(), p, len);
-            *p.add(len) = 0;
-        }
-    }
-    p.cast()
+    let bytes = &message.as_bytes()[..message.len().min(1 << 20)];
+    // SAFETY: `malloc` is a sqlite3_malloc (contract); n is at most 1 MiB
+    // + 1, which fits in a c_int.
+    let alloc = |n: usize| unsafe { malloc(n as c_int) };
+    // SAFETY: `alloc(n)` returns null or n writable bytes.
+    unsafe { crate::sqlite_string::copy_with(alloc, bytes) }
 }
 
 #[cfg(not(feature = "loadable_extension"))]
@@ -421,9 +387,11 @@ mod host {
                 let mut missing = Vec::new();
                 $(
                     // SAFETY: p_api is a host table of at least
-                    // MIN_HOST_VERSION, which has all these fields; reading
-                    // one field through the raw pointer touches no other.
-                    if unsafe { (&raw const (*p_api).$field).read() }.is_none() {
+                    // MIN_HOST_VERSION, which has all these fields.
+                    let field = unsafe { &raw const (*p_api).$field };
+                    // SAFETY: reading one field through the raw pointer
+                    // touches no other.
+                    if unsafe { field.read() }.is_none() {
                         missing.push(concat!("sqlite3_", stringify!($field)));
                     }
                 )*
@@ -439,7 +407,12 @@ mod host {
             free,
             log,
             uri_parameter,
+            uri_key,
             filename_database,
+            filename_journal,
+            filename_wal,
+            create_filename,
+            free_filename,
             auto_extension,
             file_control,
             create_function_v2
@@ -455,8 +428,10 @@ mod host {
             );
         }
         // SAFETY: libversion_number is among the first fields of every
-        // version's table; reading it touches nothing else.
-        let Some(version_fn) = (unsafe { (&raw const (*p_api).libversion_number).read() }) else {
+        // version's table.
+        let field = unsafe { &raw const (*p_api).libversion_number };
+        // SAFETY: reading the field touches nothing else.
+        let Some(version_fn) = (unsafe { field.read() }) else {
             return Err("the host's API table has no sqlite3_libversion_number".to_owned());
         };
         // SAFETY: the host's own function, callable at any time.
@@ -514,7 +489,9 @@ mod host {
             return std::ptr::null_mut();
         }
         // SAFETY: malloc is among the first fields of every version's table.
-        match unsafe { (&raw const (*p_api).malloc).read() } {
+        let field = unsafe { &raw const (*p_api).malloc };
+        // SAFETY: reading the field touches nothing else.
+        match unsafe { field.read() } {
             // SAFETY: the host's sqlite3_malloc.
             Some(malloc) => unsafe { copy_with(malloc, message) },
             None => std::ptr::null_mut(),
@@ -524,6 +501,8 @@ mod host {
 
 #[cfg(test)]
 mod tests {
+    use std::ffi::CStr;
+
     use super::*;
     use crate::{Error, codes};
 
@@ -573,19 +552,8 @@ mod tests {
     }
 
     #[test]
-    fn strdup_copies_into_sqlite_memory() {
-        // SAFETY: SQLite is linked in.
-        let p = unsafe { sqlite_strdup(c"vfs name") };
-        assert!(!p.is_null());
-        // SAFETY: NUL-terminated copy from sqlite3_malloc64.
-        assert_eq!(unsafe { CStr::from_ptr(p) }, c"vfs name");
-        // SAFETY: allocated by sqlite3_malloc64.
-        unsafe { ffi::sqlite3_free(p.cast()) };
-    }
-
-    #[test]
     fn version_text_splits_the_number() {
         assert_eq!(version_text(3_040_001), "3.40.1");
-        assert_eq!(version_text(MIN_HOST_VERSION), "3.31.0");
+        assert_eq!(version_text(MIN_HOST_VERSION), "3.32.0");
     }
 }

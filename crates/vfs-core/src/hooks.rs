@@ -43,6 +43,8 @@ use std::sync::{Arc, OnceLock};
 use libsqlite3_sys as ffi;
 use parking_lot::RwLock;
 
+use crate::db::sqlite_bytes;
+use crate::sqlite_string::SqliteString;
 use crate::{Error, Result, code_name, codes};
 
 type HookFn = dyn Fn(&Connection<'_>) -> Result<()> + Send + Sync;
@@ -121,12 +123,9 @@ unsafe fn set_open_error(pz_err: *mut *mut c_char, msg: &str) {
     if pz_err.is_null() {
         return;
     }
-    let Ok(c) = CString::new(msg.replace('\0', " ")) else {
-        return;
-    };
-    // SAFETY: "%s" with a valid C string; SQLite frees the slot with
-    // sqlite3_free, which matches sqlite3_mprintf. The slot starts null.
-    unsafe { *pz_err = crate::extension::sqlite_strdup(&c) };
+    // SAFETY: the slot SQLite passes starts null and is freed by SQLite
+    // with sqlite3_free.
+    unsafe { SqliteString::store(pz_err, SqliteString::new(msg)) };
 }
 
 unsafe extern "C" fn auto_entry(
@@ -271,9 +270,10 @@ impl Connection<'_> {
                 .map_or(ptr::null_mut(), |v| v.as_ptr().cast_mut()),
         ];
         // SAFETY: for SQLITE_FCNTL_PRAGMA the argument is a `char*[3]`:
-        // [0] is an out-slot the VFS may fill with sqlite3_mprintf memory,
-        // [1] and [2] are NUL-terminated strings that outlive the call (the
-        // VFS only reads them).
+        // [0] a null out-slot the VFS may fill with memory from SQLite's
+        // allocator (vfs-core's files do, through SqliteString; any VFS
+        // must, as SQLite frees it), [1] and [2] NUL-terminated strings that
+        // outlive the call (the VFS only reads them).
         let rc = unsafe {
             ffi::sqlite3_file_control(
                 self.db,
@@ -282,17 +282,9 @@ impl Connection<'_> {
                 args.as_mut_ptr().cast::<c_void>(),
             )
         };
-        let answer = if args[0].is_null() {
-            None
-        } else {
-            // SAFETY: a non-null [0] is a NUL-terminated string the VFS
-            // allocated with sqlite3_mprintf; we copy it, then free it.
-            unsafe {
-                let s = CStr::from_ptr(args[0]).to_string_lossy().into_owned();
-                ffi::sqlite3_free(args[0].cast());
-                Some(s)
-            }
-        };
+        // SAFETY: a non-null [0] is a NUL-terminated string the VFS
+        // allocated with SQLite's allocator for us to free.
+        let answer = unsafe { SqliteString::from_raw(args[0]) }.map(|s| s.to_string_lossy());
         match rc {
             ffi::SQLITE_OK => Ok(Some(answer.unwrap_or_default())),
             ffi::SQLITE_NOTFOUND => Ok(None),
@@ -452,33 +444,31 @@ pub enum SqlValue {
 /// `v` is a protected `sqlite3_value` valid for `'a` (a function argument
 /// during the call).
 unsafe fn arg_value<'a>(v: *mut ffi::sqlite3_value) -> ArgValue<'a> {
-    // SAFETY: the caller guarantees a valid value; text/blob pointers stay
-    // valid until the value is changed, which nobody does during the call.
-    // `_bytes` is called after `_text`/`_blob`, as SQLite recommends.
-    unsafe {
-        match ffi::sqlite3_value_type(v) {
-            ffi::SQLITE_INTEGER => ArgValue::Integer(ffi::sqlite3_value_int64(v)),
-            ffi::SQLITE_FLOAT => ArgValue::Real(ffi::sqlite3_value_double(v)),
-            ffi::SQLITE_TEXT => {
-                let p = ffi::sqlite3_value_text(v);
-                let n = ffi::sqlite3_value_bytes(v).max(0) as usize;
-                if p.is_null() || n == 0 {
-                    ArgValue::Text(&[])
-                } else {
-                    ArgValue::Text(std::slice::from_raw_parts(p, n))
-                }
-            }
-            ffi::SQLITE_BLOB => {
-                let p = ffi::sqlite3_value_blob(v).cast::<u8>();
-                let n = ffi::sqlite3_value_bytes(v).max(0) as usize;
-                if p.is_null() || n == 0 {
-                    ArgValue::Blob(&[])
-                } else {
-                    ArgValue::Blob(std::slice::from_raw_parts(p, n))
-                }
-            }
-            _ => ArgValue::Null,
+    // Every call below reads the valid value the caller guarantees.
+    // SAFETY: as just said.
+    match unsafe { ffi::sqlite3_value_type(v) } {
+        // SAFETY: as above.
+        ffi::SQLITE_INTEGER => ArgValue::Integer(unsafe { ffi::sqlite3_value_int64(v) }),
+        // SAFETY: as above.
+        ffi::SQLITE_FLOAT => ArgValue::Real(unsafe { ffi::sqlite3_value_double(v) }),
+        ffi::SQLITE_TEXT => {
+            // SAFETY: as above; `_bytes` after `_text`, as SQLite asks.
+            let p = unsafe { ffi::sqlite3_value_text(v) };
+            // SAFETY: as above.
+            let n = unsafe { ffi::sqlite3_value_bytes(v) };
+            // SAFETY: the text's n bytes stay valid until the value changes,
+            // which nobody does during the function call ('a).
+            ArgValue::Text(unsafe { sqlite_bytes(p, n) })
         }
+        ffi::SQLITE_BLOB => {
+            // SAFETY: as above; `_bytes` after `_blob`.
+            let p = unsafe { ffi::sqlite3_value_blob(v) }.cast::<u8>();
+            // SAFETY: as above.
+            let n = unsafe { ffi::sqlite3_value_bytes(v) };
+            // SAFETY: as for text.
+            ArgValue::Blob(unsafe { sqlite_bytes(p, n) })
+        }
+        _ => ArgValue::Null,
     }
 }
 
@@ -489,49 +479,69 @@ unsafe extern "C" fn call_scalar<F>(
 ) where
     F: Fn(&[ArgValue<'_>]) -> Result<SqlValue> + Send + 'static,
 {
-    // SAFETY: user data is the Box<F> leaked in create_scalar_function; it
-    // lives until drop_boxed runs, which SQLite never does during a call.
-    let f = unsafe { &*ffi::sqlite3_user_data(ctx).cast::<F>() };
+    // SAFETY: `ctx` is the live function context of this call.
+    let data = unsafe { ffi::sqlite3_user_data(ctx) };
+    // SAFETY: the user data is the Box<F> leaked in create_scalar_function;
+    // it lives until drop_boxed runs, which SQLite never does during a call.
+    let f = unsafe { &*data.cast::<F>() };
     let n = argc.max(0) as usize;
     let args: Vec<ArgValue<'_>> = (0..n)
-        // SAFETY: argv holds argc valid values for the duration of the call.
-        .map(|i| unsafe { arg_value(*argv.add(i)) })
+        .map(|i| {
+            // SAFETY: argv holds argc entries and i < argc.
+            let slot = unsafe { argv.add(i) };
+            // SAFETY: `slot` is one of the argc readable entries.
+            let value = unsafe { *slot };
+            // SAFETY: each entry is a protected value, valid for the call.
+            unsafe { arg_value(value) }
+        })
         .collect();
     let outcome = catch_unwind(AssertUnwindSafe(|| f(&args)));
     let result = match outcome {
         Ok(r) => r,
         Err(_) => Err(Error::new(codes::SQLITE_ERROR, "SQL function panicked")),
     };
-    // SAFETY: ctx is the live function context; text and blob results are
-    // copied by SQLite (SQLITE_TRANSIENT) before the Rust values drop.
-    unsafe {
-        match result {
-            Ok(SqlValue::Null) => ffi::sqlite3_result_null(ctx),
-            Ok(SqlValue::Integer(v)) => ffi::sqlite3_result_int64(ctx, v),
-            Ok(SqlValue::Real(v)) => ffi::sqlite3_result_double(ctx, v),
-            Ok(SqlValue::Text(s)) => ffi::sqlite3_result_text64(
+    // Every call below: `ctx` is the live function context; text, blob and
+    // message results are copied by SQLite (SQLITE_TRANSIENT, and
+    // sqlite3_result_error always copies) before the Rust values drop.
+    match result {
+        // SAFETY: as just said.
+        Ok(SqlValue::Null) => unsafe { ffi::sqlite3_result_null(ctx) },
+        // SAFETY: as above.
+        Ok(SqlValue::Integer(v)) => unsafe { ffi::sqlite3_result_int64(ctx, v) },
+        // SAFETY: as above.
+        Ok(SqlValue::Real(v)) => unsafe { ffi::sqlite3_result_double(ctx, v) },
+        // SAFETY: as above; `s` has s.len() bytes of UTF-8.
+        Ok(SqlValue::Text(s)) => unsafe {
+            ffi::sqlite3_result_text64(
                 ctx,
                 s.as_ptr().cast::<c_char>(),
                 s.len() as u64,
                 ffi::SQLITE_TRANSIENT(),
                 ffi::SQLITE_UTF8 as u8,
-            ),
-            Ok(SqlValue::Blob(b)) => ffi::sqlite3_result_blob64(
+            )
+        },
+        // SAFETY: as above; `b` has b.len() bytes.
+        Ok(SqlValue::Blob(b)) => unsafe {
+            ffi::sqlite3_result_blob64(
                 ctx,
                 b.as_ptr().cast::<c_void>(),
                 b.len() as u64,
                 ffi::SQLITE_TRANSIENT(),
-            ),
-            Err(e) => {
-                let msg = e.message();
+            )
+        },
+        Err(e) => {
+            let msg = e.message();
+            // SAFETY: as above; the message's bytes, its length capped.
+            unsafe {
                 ffi::sqlite3_result_error(
                     ctx,
                     msg.as_ptr().cast::<c_char>(),
                     msg.len().min(c_int::MAX as usize) as c_int,
-                );
-                if let Some(code) = e.code() {
-                    ffi::sqlite3_result_error_code(ctx, code);
-                }
+                )
+            };
+            if let Some(code) = e.code() {
+                // SAFETY: as above.
+                unsafe { ffi::sqlite3_result_error_code(ctx, code) };
             }
         }
     }

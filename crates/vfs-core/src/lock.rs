@@ -1,14 +1,24 @@
 //! The in-process lock manager: SQLite's five lock levels for files that many
 //! connections of one process share.
+//!
+//! The state of a file is one 64-bit word: the number of connections
+//! holding `SHARED` or more (low 32 bits) and the level of the one
+//! connection holding `RESERVED` or more, if any (bits 32–33). Every lock
+//! is one compare-and-swap on that word and every unlock one subtraction,
+//! so a reader's `SHARED` (the call every read transaction of a
+//! rollback-journal database makes, twice with its unlock) costs one atomic
+//! operation where a mutex cost two, and readers never wait for each other.
+//! Each operation decides on one value of the word and changes it in the
+//! same atomic step (or fails and retries), so every interleaving of
+//! threads is some sequence of whole operations, which
+//! `tests/lock_model.rs` checks against SQLite's rules.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use parking_lot::Mutex;
-
 use crate::{Error, LockLevel, Result};
 
-/// The lock state of one shared file. Keep one per file (in an `Arc`) and
+/// The state of one shared file. Keep one per file (in an `Arc`) and
 /// give every open handle its own [`FileLock`] with [`LockManager::connect`].
 ///
 /// The rules are SQLite's (`os_unix.c`, in-process part):
@@ -31,27 +41,53 @@ use crate::{Error, LockLevel, Result};
 /// ```
 #[derive(Debug, Default)]
 pub struct LockManager {
-    state: Mutex<State>,
+    /// `shared count | writer level << 32` (see the module docs).
+    state: AtomicU64,
 }
 
-#[derive(Debug, Default)]
-struct State {
-    /// Connections holding `Shared` or stronger.
-    shared: u32,
-    /// The connection holding `Reserved`, `Pending` or `Exclusive`, if any.
-    writer: Option<(u64, LockLevel)>,
+/// Bits of the word counting connections at `Shared` or more.
+const SHARED_MASK: u64 = 0xFFFF_FFFF;
+/// Where the writer's level starts in the word.
+const WRITER_SHIFT: u32 = 32;
+/// Writer levels as stored in the word (0: no writer).
+const RESERVED: u64 = 1;
+const PENDING: u64 = 2;
+const EXCLUSIVE: u64 = 3;
+
+fn shared(state: u64) -> u64 {
+    state & SHARED_MASK
+}
+
+fn writer(state: u64) -> u64 {
+    state >> WRITER_SHIFT
+}
+
+fn with_writer(state: u64, level: u64) -> u64 {
+    shared(state) | level << WRITER_SHIFT
+}
+
+/// The writer code of a level at `Reserved` or above.
+fn writer_code(level: LockLevel) -> u64 {
+    match level {
+        LockLevel::Reserved => RESERVED,
+        LockLevel::Pending => PENDING,
+        LockLevel::Exclusive => EXCLUSIVE,
+        LockLevel::None | LockLevel::Shared => 0,
+    }
 }
 
 /// One connection's handle on a [`LockManager`]. Dropping it releases every
 /// lock it holds.
+///
+/// Invariant: this handle's level is `Reserved` or above exactly when the
+/// word's writer field is its own (only the holder changes a non-zero
+/// writer field), and it counts once in the shared count exactly when its
+/// level is `Shared` or above.
 #[derive(Debug)]
 pub struct FileLock {
     manager: Arc<LockManager>,
-    id: u64,
     level: LockLevel,
 }
-
-static NEXT_LOCK_ID: AtomicU64 = AtomicU64::new(1);
 
 impl LockManager {
     /// A new, unlocked file.
@@ -63,19 +99,40 @@ impl LockManager {
     pub fn connect(self: &Arc<Self>) -> FileLock {
         FileLock {
             manager: Arc::clone(self),
-            id: NEXT_LOCK_ID.fetch_add(1, Ordering::Relaxed),
             level: LockLevel::None,
         }
     }
 
     /// Whether any connection holds `Reserved` or stronger.
     pub fn is_reserved(&self) -> bool {
-        self.state.lock().writer.is_some()
+        writer(self.state.load(Ordering::Acquire)) != 0
     }
 
     /// How many connections hold at least `Shared`.
     pub fn readers(&self) -> u32 {
-        self.state.lock().shared
+        shared(self.state.load(Ordering::Acquire)) as u32
+    }
+
+    /// Replaces the word by `next(current)` in one step, retrying while
+    /// other connections change it; `next` answers `Err` to give up (the
+    /// word unchanged).
+    fn update(&self, mut next: impl FnMut(u64) -> Result<u64>) -> Result<u64> {
+        let mut current = self.state.load(Ordering::Acquire);
+        loop {
+            let new = next(current)?;
+            if new == current {
+                return Ok(new);
+            }
+            match self.state.compare_exchange_weak(
+                current,
+                new,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return Ok(new),
+                Err(seen) => current = seen,
+            }
+        }
     }
 }
 
@@ -91,15 +148,18 @@ impl FileLock {
         if level <= self.level {
             return Ok(());
         }
-        let mut st = self.manager.state.lock();
+        let manager = &self.manager;
         match level {
             LockLevel::None => Ok(()),
             LockLevel::Shared => {
-                if matches!(st.writer, Some((owner, l)) if owner != self.id && l >= LockLevel::Pending)
-                {
-                    return Err(Error::busy("a writer is finishing its commit"));
-                }
-                st.shared += 1;
+                // This handle holds nothing, so any writer is another
+                // connection's.
+                manager.update(|s| {
+                    if writer(s) >= PENDING {
+                        return Err(Error::busy("a writer is finishing its commit"));
+                    }
+                    Ok(s + 1)
+                })?;
                 self.level = LockLevel::Shared;
                 Ok(())
             }
@@ -110,10 +170,13 @@ impl FileLock {
                         "RESERVED requested without SHARED",
                     ));
                 }
-                if st.writer.is_some() {
-                    return Err(Error::busy("another connection is writing"));
-                }
-                st.writer = Some((self.id, LockLevel::Reserved));
+                // At Shared: a writer, if any, is another connection.
+                manager.update(|s| {
+                    if writer(s) != 0 {
+                        return Err(Error::busy("another connection is writing"));
+                    }
+                    Ok(with_writer(s, RESERVED))
+                })?;
                 self.level = LockLevel::Reserved;
                 Ok(())
             }
@@ -124,26 +187,29 @@ impl FileLock {
                         "EXCLUSIVE requested without SHARED",
                     ));
                 }
-                match st.writer {
-                    Some((owner, _)) if owner != self.id => {
+                let mine = self.level >= LockLevel::Reserved;
+                let got = manager.update(|s| {
+                    if !mine && writer(s) != 0 {
                         return Err(Error::busy("another connection is writing"));
                     }
-                    _ => {}
-                }
-                // This connection counts once in `shared`; anyone else there
-                // is a reader we must wait for, holding PENDING meanwhile so
-                // no new reader can start.
-                if st.shared > 1 || level == LockLevel::Pending {
-                    st.writer = Some((self.id, LockLevel::Pending));
-                    self.level = LockLevel::Pending;
-                    if level == LockLevel::Pending {
-                        return Ok(());
+                    // This connection counts once in the shared count;
+                    // anyone else there is a reader we must wait for,
+                    // holding PENDING meanwhile so no new reader can start.
+                    if shared(s) > 1 || level == LockLevel::Pending {
+                        Ok(with_writer(s, PENDING))
+                    } else {
+                        Ok(with_writer(s, EXCLUSIVE))
                     }
-                    return Err(Error::busy("readers are still active"));
+                })?;
+                if writer(got) == EXCLUSIVE {
+                    self.level = LockLevel::Exclusive;
+                    return Ok(());
                 }
-                st.writer = Some((self.id, LockLevel::Exclusive));
-                self.level = LockLevel::Exclusive;
-                Ok(())
+                self.level = LockLevel::Pending;
+                if level == LockLevel::Pending {
+                    return Ok(());
+                }
+                Err(Error::busy("readers are still active"))
             }
         }
     }
@@ -153,14 +219,15 @@ impl FileLock {
         if level >= self.level {
             return Ok(());
         }
-        let mut st = self.manager.state.lock();
-        if self.level > LockLevel::Shared
-            && matches!(st.writer, Some((owner, _)) if owner == self.id)
-        {
-            st.writer = None;
-        }
+        // The writer field is this handle's own (nobody else changes it
+        // while it is set), so subtracting its exact value clears it
+        // whatever readers do to the count meanwhile.
+        let mut release = writer_code(self.level) << WRITER_SHIFT;
         if level == LockLevel::None && self.level >= LockLevel::Shared {
-            st.shared -= 1;
+            release += 1;
+        }
+        if release != 0 {
+            self.manager.state.fetch_sub(release, Ordering::AcqRel);
         }
         self.level = level.min(LockLevel::Shared);
         Ok(())

@@ -3,15 +3,16 @@
 //! cross-process WAL keeps working under a shim.
 
 use std::ffi::{CStr, CString, c_int, c_void};
-use std::ptr;
+use std::ptr::{self, NonNull};
 
 use libsqlite3_sys as ffi;
 
-use crate::registry::platform_vfs;
+use crate::name::SqliteFilename;
+use crate::registry::{builtin_vfs_call, platform_vfs};
 use crate::shm::{ShmLockOp, ShmRegion};
 use crate::{
-    AccessCheck, DeviceCharacteristics, Error, File, FileControl, LockLevel, OpenName, OpenOptions,
-    ResolvedPath, Result, ShmSupport, SyncFlags, Vfs, code_name, codes,
+    AccessCheck, DeviceCharacteristics, Error, File, FileControl, FileName, FileNameBuf, LockLevel,
+    OpenName, OpenOptions, ResolvedPath, Result, ShmSupport, SyncFlags, Vfs, code_name, codes,
 };
 
 /// The platform VFS as a base for shims.
@@ -65,15 +66,42 @@ impl Native {
         Ok(Native { vfs })
     }
 
-    fn rc(&self, rc: c_int, what: &str, path: &str) -> Result<()> {
+    fn rc(&self, rc: c_int, what: &str, name: &FileName) -> Result<()> {
         if rc == ffi::SQLITE_OK {
             return Ok(());
         }
-        Err(Error::new(
-            rc,
-            format!("native {what} of {path:?} failed: {}", code_name(rc)),
+        let errno = system_errno(self.vfs);
+        Err(with_errno(
+            Error::new(
+                rc,
+                format!("native {what} of {name:?} failed: {}", code_name(rc)),
+            ),
+            errno,
         ))
     }
+}
+
+/// The operating system's error number behind the platform VFS's last
+/// failure on this thread (`xGetLastError`: `errno` for `unix`). Read right
+/// after the failing call, before anything else can change it.
+fn system_errno(vfs: *mut ffi::sqlite3_vfs) -> c_int {
+    // With no buffer (0, null) xGetLastError only answers the number.
+    builtin_vfs_call!(vfs, xGetLastError, 0, 0, ptr::null_mut())
+}
+
+/// `e`, carrying `errno` when there is one.
+fn with_errno(e: Error, errno: c_int) -> Error {
+    if errno == 0 {
+        e
+    } else {
+        e.with_os_error(errno)
+    }
+}
+
+/// `name` as a C string, or an error naming it (C strings end at a NUL).
+fn c_name(name: &FileName) -> Result<CString> {
+    CString::new(name.as_bytes())
+        .map_err(|_| Error::cant_open(format!("file name {name:?} contains a NUL byte")))
 }
 
 impl Vfs for Native {
@@ -82,101 +110,123 @@ impl Vfs for Native {
     fn open(&self, name: &OpenName<'_>, opts: OpenOptions) -> Result<NativeFile> {
         // SAFETY: self.vfs is a live built-in VFS.
         let size = unsafe { (*self.vfs).szOsFile }.max(0) as usize;
-        // u64 words keep the native struct 8-byte aligned; the box never
-        // moves while the file is open.
-        let mut mem = vec![0u64; size.div_ceil(8).max(1)].into_boxed_slice();
-        let file = mem.as_mut_ptr().cast::<ffi::sqlite3_file>();
+        let block = NativeBlock::new(size);
+        let file = block.file();
+        // The platform VFS keeps the name pointer for the file's life and
+        // reads URI parameters past its terminator: it gets a copy in
+        // SQLite's layout that the NativeFile owns and frees after closing,
+        // whoever built `name` and however long `name` lives.
+        let owned_name = SqliteFilename::new(name)?;
+        let raw = owned_name.as_ref().map_or(ptr::null(), |n| n.as_ptr());
         let mut out_flags: c_int = 0;
-        // SAFETY: xOpen gets the name pointer SQLite gave us (or null), a
-        // zeroed block of szOsFile bytes, and our out-flags slot.
-        let rc = unsafe {
-            let x_open = (*self.vfs)
-                .xOpen
-                .ok_or_else(|| Error::cant_open("no xOpen"))?;
-            x_open(self.vfs, name.raw(), file, opts.flags, &mut out_flags)
+        // xOpen gets a name that lives as long as the NativeFile (or null
+        // for an anonymous file), a zeroed block of szOsFile bytes, and our
+        // out-flags slot.
+        let rc = builtin_vfs_call!(
+            self.vfs,
+            xOpen,
+            ffi::SQLITE_CANTOPEN,
+            raw,
+            file,
+            opts.flags,
+            &mut out_flags
+        );
+        let errno = if rc == ffi::SQLITE_OK {
+            0
+        } else {
+            system_errno(self.vfs)
         };
         // SAFETY: xOpen set pMethods to a valid table or null.
         let methods = unsafe { (*file).pMethods };
         if rc != ffi::SQLITE_OK {
             if !methods.is_null() {
-                // SAFETY: a non-null table after a failed open must still be
-                // closed (the documented contract of xOpen).
-                unsafe {
-                    if let Some(close) = (*methods).xClose {
-                        close(file);
-                    }
+                // A non-null table after a failed open must still be closed
+                // (the documented contract of xOpen).
+                // SAFETY: the table xOpen set, a static of the platform VFS.
+                let close = unsafe { (*methods).xClose };
+                if let Some(close) = close {
+                    // SAFETY: the block xOpen filled, closed once.
+                    unsafe { close(file) };
                 }
             }
-            return Err(Error::new(
-                rc,
-                format!(
-                    "native open of {:?} ({}) failed: {}",
-                    name.path().unwrap_or("<temp>"),
-                    opts.kind.name(),
-                    code_name(rc)
+            return Err(with_errno(
+                Error::new(
+                    rc,
+                    format!(
+                        "native open of {:?} ({}) failed: {}",
+                        name.path().unwrap_or(FileName::new("<temp>")),
+                        opts.kind.name(),
+                        code_name(rc)
+                    ),
                 ),
+                errno,
             ));
         }
         if methods.is_null() {
             return Err(Error::cant_open("native xOpen left no methods"));
         }
         Ok(NativeFile {
-            mem,
+            block,
+            _name: owned_name,
             methods,
             out_flags,
-            path: name.path().unwrap_or("<temp>").to_owned(),
+            vfs: self.vfs,
+            path: name.path().unwrap_or(FileName::new("<temp>")).to_owned(),
         })
     }
 
-    fn delete(&self, path: &str, sync_dir: bool) -> Result<()> {
-        let c = CString::new(path).map_err(|_| Error::io("path contains NUL"))?;
-        // SAFETY: valid VFS and C string.
-        let rc = unsafe {
-            match (*self.vfs).xDelete {
-                Some(f) => f(self.vfs, c.as_ptr(), sync_dir as c_int),
-                None => ffi::SQLITE_IOERR_DELETE,
-            }
-        };
-        self.rc(rc, "delete", path)
+    fn delete(&self, name: &FileName, sync_dir: bool) -> Result<()> {
+        let c = c_name(name)?;
+        let rc = builtin_vfs_call!(
+            self.vfs,
+            xDelete,
+            ffi::SQLITE_IOERR_DELETE,
+            c.as_ptr(),
+            sync_dir as c_int
+        );
+        self.rc(rc, "delete", name)
     }
 
-    fn access(&self, path: &str, check: AccessCheck) -> Result<bool> {
-        let c = CString::new(path).map_err(|_| Error::io("path contains NUL"))?;
+    fn access(&self, name: &FileName, check: AccessCheck) -> Result<bool> {
+        let c = c_name(name)?;
         let mut out: c_int = 0;
-        // SAFETY: valid VFS, C string and out pointer.
-        let rc = unsafe {
-            match (*self.vfs).xAccess {
-                Some(f) => f(self.vfs, c.as_ptr(), check.to_raw(), &mut out),
-                None => ffi::SQLITE_IOERR_ACCESS,
-            }
-        };
-        self.rc(rc, "access", path)?;
+        let rc = builtin_vfs_call!(
+            self.vfs,
+            xAccess,
+            ffi::SQLITE_IOERR_ACCESS,
+            c.as_ptr(),
+            check.to_raw(),
+            &mut out
+        );
+        self.rc(rc, "access", name)?;
         Ok(out != 0)
     }
 
-    fn full_pathname(&self, path: &str) -> Result<String> {
-        self.resolve_pathname(path).map(|r| r.path)
+    fn full_pathname(&self, name: &FileName) -> Result<FileNameBuf> {
+        self.resolve_pathname(name).map(|r| r.path)
     }
 
-    fn resolve_pathname(&self, path: &str) -> Result<ResolvedPath> {
-        let c = CString::new(path).map_err(|_| Error::io("path contains NUL"))?;
+    fn resolve_pathname(&self, name: &FileName) -> Result<ResolvedPath> {
+        let c = c_name(name)?;
         let n = self.max_pathname() + 1;
         let mut buf = vec![0u8; n];
-        // SAFETY: valid VFS and C string; buf has n bytes.
-        let rc = unsafe {
-            match (*self.vfs).xFullPathname {
-                Some(f) => f(self.vfs, c.as_ptr(), n as c_int, buf.as_mut_ptr().cast()),
-                None => ffi::SQLITE_CANTOPEN_FULLPATH,
-            }
-        };
+        // buf has the n bytes the call is told of.
+        let rc = builtin_vfs_call!(
+            self.vfs,
+            xFullPathname,
+            ffi::SQLITE_CANTOPEN_FULLPATH,
+            c.as_ptr(),
+            n as c_int,
+            buf.as_mut_ptr().cast()
+        );
         // The unix VFS answers SQLITE_OK_SYMLINK (an OK code) for links.
         if rc & 0xff != ffi::SQLITE_OK {
-            self.rc(rc, "full_pathname", path)?;
+            self.rc(rc, "full_pathname", name)?;
         }
         let s = CStr::from_bytes_until_nul(&buf)
             .map_err(|_| Error::new(codes::SQLITE_CANTOPEN_FULLPATH, "unterminated path"))?;
         Ok(ResolvedPath {
-            path: s.to_string_lossy().into_owned(),
+            path: FileNameBuf::from(s.to_bytes().to_vec()),
             via_symlink: rc == ffi::SQLITE_OK_SYMLINK,
         })
     }
@@ -187,36 +237,79 @@ impl Vfs for Native {
     }
 }
 
-/// A file opened by the platform VFS.
-pub struct NativeFile {
-    mem: Box<[u64]>,
-    methods: *const ffi::sqlite3_io_methods,
-    out_flags: c_int,
-    path: String,
+/// The `szOsFile` bytes the platform VFS keeps an open file's state in:
+/// 8-byte aligned, at an address that never changes, and reached only
+/// through raw pointers. The platform VFS writes into it during calls Rust
+/// makes through `&self` (`xSectorSize`, `xDeviceCharacteristics`), so no
+/// Rust reference may ever cover these bytes: they are owned through the
+/// pointer `Box::into_raw` gave, not through a `Box`.
+struct NativeBlock {
+    words: NonNull<[u64]>,
 }
 
-// SAFETY: SQLite's native files may be used from any thread, one at a time
-// (which `&mut self` guarantees).
+impl NativeBlock {
+    fn new(bytes: usize) -> NativeBlock {
+        let boxed = vec![0u64; bytes.div_ceil(8).max(1)].into_boxed_slice();
+        // Box::into_raw never answers null.
+        let words = NonNull::new(Box::into_raw(boxed)).expect("Box::into_raw is never null");
+        NativeBlock { words }
+    }
+
+    /// The block as the platform VFS's `sqlite3_file`.
+    fn file(&self) -> *mut ffi::sqlite3_file {
+        self.words.as_ptr().cast()
+    }
+}
+
+impl Drop for NativeBlock {
+    fn drop(&mut self) {
+        // SAFETY: the pointer came from Box::into_raw in `new` and is
+        // turned back into its Box exactly once, here, after the file that
+        // used it was closed (NativeFile closes it before its fields drop).
+        drop(unsafe { Box::from_raw(self.words.as_ptr()) });
+    }
+}
+
+/// A file opened by the platform VFS.
+pub struct NativeFile {
+    block: NativeBlock,
+    /// The name the platform VFS keeps a pointer to; freed after the file
+    /// closes (fields drop after `Drop::drop`).
+    _name: Option<SqliteFilename>,
+    methods: *const ffi::sqlite3_io_methods,
+    out_flags: c_int,
+    /// The platform VFS that opened the file (for its `xGetLastError`).
+    vfs: *mut ffi::sqlite3_vfs,
+    path: FileNameBuf,
+}
+
+// SAFETY: SQLite's native files may be used from any thread, one at a time.
+// A NativeFile is not Sync (its raw pointers are not), so even its `&self`
+// methods, which let the platform VFS write into the block, never run on two
+// threads at once.
 unsafe impl Send for NativeFile {}
 
 impl NativeFile {
-    fn file(&mut self) -> *mut ffi::sqlite3_file {
-        self.mem.as_mut_ptr().cast()
+    fn file(&self) -> *mut ffi::sqlite3_file {
+        self.block.file()
     }
 
     fn check(&self, rc: c_int, what: &str) -> Result<()> {
         if rc == ffi::SQLITE_OK {
-            Ok(())
-        } else {
-            Err(Error::new(
+            return Ok(());
+        }
+        let errno = system_errno(self.vfs);
+        Err(with_errno(
+            Error::new(
                 rc,
                 format!("native {what} on {:?} failed: {}", self.path, code_name(rc)),
-            ))
-        }
+            ),
+            errno,
+        ))
     }
 
     /// The path the platform VFS opened (`"<temp>"` for anonymous files).
-    pub fn path(&self) -> &str {
+    pub fn path(&self) -> &FileName {
         &self.path
     }
 }
@@ -224,14 +317,17 @@ impl NativeFile {
 /// Calls method `$m` of the native table, or answers `$missing`.
 macro_rules! call {
     ($self:ident, $m:ident, $missing:expr $(, $arg:expr)*) => {{
-        let f = $self.file();
-        // SAFETY: `methods` is the valid table xOpen returned for `f`, and
-        // the file stays open until drop; arguments follow the C signature.
-        unsafe {
-            match (*$self.methods).$m {
-                Some(m) => m(f $(, $arg)*),
-                None => $missing,
-            }
+        // SAFETY: `methods` is the table xOpen returned for this file, a
+        // static of the platform VFS.
+        let method = unsafe { (*$self.methods).$m };
+        match method {
+            // SAFETY: the file is open (it closes only in Drop), and
+            // `file()` is its block, reached only through raw pointers (see
+            // NativeBlock), so the platform VFS writing into it aliases no
+            // Rust reference, even when `$self` is `&self`; the arguments
+            // follow the method's C signature.
+            Some(m) => unsafe { m($self.file() $(, $arg)*) },
+            None => $missing,
         }
     }};
 }
@@ -322,27 +418,14 @@ impl File for NativeFile {
     }
 
     fn sector_size(&self) -> u32 {
-        let f = self.mem.as_ptr() as *mut ffi::sqlite3_file;
-        // SAFETY: valid table and open file; xSectorSize does not mutate
-        // through the pointer in ways that conflict with `&self`.
-        unsafe {
-            match (*self.methods).xSectorSize {
-                Some(m) => m(f).max(0) as u32,
-                None => 4096,
-            }
-        }
+        // `unix` writes into its file struct here (it caches the sector
+        // size): through the block's raw pointer, never a reference.
+        let size = call!(self, xSectorSize, 4096);
+        size.max(0) as u32
     }
 
     fn device_characteristics(&self) -> DeviceCharacteristics {
-        let f = self.mem.as_ptr() as *mut ffi::sqlite3_file;
-        // SAFETY: as for sector_size.
-        let caps = unsafe {
-            match (*self.methods).xDeviceCharacteristics {
-                Some(m) => m(f),
-                None => 0,
-            }
-        };
-        DeviceCharacteristics(caps)
+        DeviceCharacteristics(call!(self, xDeviceCharacteristics, 0))
     }
 
     fn is_read_only(&self) -> bool {
@@ -392,13 +475,7 @@ impl File for NativeFile {
     }
 
     fn shm_barrier(&mut self) {
-        let f = self.file();
-        // SAFETY: valid table and open file.
-        unsafe {
-            if let Some(m) = (*self.methods).xShmBarrier {
-                m(f)
-            }
-        }
+        call!(self, xShmBarrier, ());
     }
 
     fn shm_unmap(&mut self, delete: bool) -> Result<()> {

@@ -23,12 +23,25 @@ pub(crate) struct Slot<V: Vfs> {
 /// The type-independent part of a slot.
 pub(crate) struct SlotShared {
     pub(crate) name: CString,
+    /// Files open, or being opened, through this VFS. `xOpen` counts a file
+    /// under the slot's backend read lock, before the backend opens it, and
+    /// `unregister` checks the count under the write lock: a file can never
+    /// open after a successful unregistration.
     pub(crate) open_files: AtomicUsize,
     /// The platform VFS that randomness, sleep, time and `xDl*` go to.
     pub(crate) platform: PlatformVfs,
     vfs: *mut ffi::sqlite3_vfs,
-    retire: OnceLock<Box<dyn Fn() + Send + Sync>>,
+    retire: OnceLock<Box<Retire>>,
 }
+
+/// A registered backend, type-erased, handed back by [`Retire`] to be
+/// dropped once no lock is held.
+type RetiredBackend = Box<dyn Send>;
+
+/// Unregisters a slot (see `register_with`): refuses while files are open,
+/// unregisters the C struct and takes the backend out, all under the
+/// slot's write lock.
+type Retire = dyn Fn(&str) -> Result<RetiredBackend> + Send + Sync;
 
 // SAFETY: `vfs` is a leaked allocation only SQLite writes (pNext, under its
 // own mutex); we only read it to pass to sqlite3_vfs_(un)register.
@@ -43,6 +56,27 @@ pub(crate) struct PlatformVfs(pub(crate) *mut ffi::sqlite3_vfs);
 unsafe impl Send for PlatformVfs {}
 // SAFETY: as above.
 unsafe impl Sync for PlatformVfs {}
+
+/// Calls method `$m` of the built-in VFS `$vfs` (a `*mut sqlite3_vfs`)
+/// with `$vfs` and the arguments, or answers `$missing` when the slot is
+/// empty. The arguments must follow the method's C signature (pointers
+/// valid for the call): the caller's part of the bargain.
+macro_rules! builtin_vfs_call {
+    ($vfs:expr, $m:ident, $missing:expr $(, $arg:expr)*) => {{
+        let vfs: *mut ::libsqlite3_sys::sqlite3_vfs = $vfs;
+        // SAFETY: `vfs` is a built-in VFS of SQLite, static for the process;
+        // reading one method slot races with nothing (SQLite only ever
+        // writes its pNext).
+        let method = unsafe { (*vfs).$m };
+        match method {
+            // SAFETY: the VFS's own method, given itself and arguments that
+            // follow its C signature (see the macro's documentation).
+            Some(f) => unsafe { f(vfs $(, $arg)*) },
+            None => $missing,
+        }
+    }};
+}
+pub(crate) use builtin_vfs_call;
 
 #[cfg(unix)]
 pub(crate) const PLATFORM_VFS_NAME: &CStr = c"unix";
@@ -172,19 +206,44 @@ pub fn register_with<V: Vfs>(name: &str, vfs: V, opts: RegisterOptions) -> Resul
         backend: RwLock::new(Some(backend)),
         shared,
     }));
-    let _ = shared.retire.set(Box::new(move || {
-        slot.backend.write().take();
+    let _ = shared.retire.set(Box::new(move |name: &str| {
+        let mut backend = slot.backend.write();
+        if backend.is_none() {
+            return Err(Error::new(
+                codes::SQLITE_NOTFOUND,
+                format!("VFS {name:?} is already unregistered"),
+            ));
+        }
+        let open = slot.shared.open_files.load(Ordering::SeqCst);
+        if open > 0 {
+            return Err(Error::busy(format!(
+                "VFS {name:?} still has {open} open file(s); close every connection using it first"
+            )));
+        }
+        // SAFETY: the struct was registered by us and stays allocated
+        // forever.
+        let rc = unsafe { ffi::sqlite3_vfs_unregister(slot.shared.vfs) };
+        if rc != ffi::SQLITE_OK {
+            return Err(Error::new(
+                rc,
+                format!("sqlite3_vfs_unregister({name:?}) failed"),
+            ));
+        }
+        let retired = backend.take().map(|b| Box::new(b) as RetiredBackend);
+        Ok(retired.unwrap_or_else(|| Box::new(())))
     }));
     // SAFETY: vfs_struct is our own fresh allocation, not yet shared.
-    unsafe {
-        (*vfs_struct).zName = shared.name.as_ptr();
-        (*vfs_struct).pAppData = slot as *const Slot<V> as *mut std::ffi::c_void;
-    }
+    let c_struct = unsafe { &mut *vfs_struct };
+    c_struct.zName = shared.name.as_ptr();
+    c_struct.pAppData = slot as *const Slot<V> as *mut std::ffi::c_void;
     // SAFETY: vfs_struct is a fully initialised sqlite3_vfs that lives
     // forever (leaked).
     let rc = unsafe { ffi::sqlite3_vfs_register(vfs_struct, opts.make_default as i32) };
     if rc != ffi::SQLITE_OK {
-        slot.backend.write().take();
+        let backend = slot.backend.write().take();
+        // Dropped after the registry's lock: its Drop may use the registry.
+        drop(reg);
+        drop(backend);
         return Err(Error::new(
             rc,
             format!("sqlite3_vfs_register({name:?}) failed"),
@@ -197,34 +256,32 @@ pub fn register_with<V: Vfs>(name: &str, vfs: V, opts: RegisterOptions) -> Resul
 }
 
 /// Unregisters the VFS `name`. Refuses with `SQLITE_BUSY` while any file
-/// opened through it is open, and with `SQLITE_NOTFOUND` for a name this
-/// crate did not register.
+/// opened through it is open (or being opened), and with
+/// `SQLITE_NOTFOUND` for a name this crate did not register.
+///
+/// The backend is dropped before this returns, once no lock of the
+/// registry is held: its `Drop` may unregister another VFS (an inner one it
+/// registered) or look one up.
 pub fn unregister(name: &str) -> Result<()> {
-    let mut reg = registry().lock();
-    let Some(shared) = reg.get(name).copied() else {
+    let shared = registry().lock().get(name).copied();
+    let Some(shared) = shared else {
         return Err(Error::new(
             codes::SQLITE_NOTFOUND,
             format!("no VFS named {name:?} was registered through vfs-core"),
         ));
     };
-    let open = shared.open_files.load(Ordering::SeqCst);
-    if open > 0 {
-        return Err(Error::busy(format!(
-            "VFS {name:?} still has {open} open file(s); close every connection using it first"
-        )));
+    let retire = shared
+        .retire
+        .get()
+        .ok_or_else(|| Error::new(codes::SQLITE_INTERNAL, "a VFS slot without retire"))?;
+    let backend = retire(name)?;
+    {
+        let mut reg = registry().lock();
+        if reg.get(name).is_some_and(|s| std::ptr::eq(*s, shared)) {
+            reg.remove(name);
+        }
     }
-    // SAFETY: the struct was registered by us and stays allocated forever.
-    let rc = unsafe { ffi::sqlite3_vfs_unregister(shared.vfs) };
-    if rc != ffi::SQLITE_OK {
-        return Err(Error::new(
-            rc,
-            format!("sqlite3_vfs_unregister({name:?}) failed"),
-        ));
-    }
-    reg.remove(name);
-    if let Some(retire) = shared.retire.get() {
-        retire();
-    }
+    drop(backend);
     Ok(())
 }
 

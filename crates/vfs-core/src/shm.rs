@@ -304,8 +304,13 @@ impl ShmConnection {
     }
 
     /// Unmaps this connection: releases its locks and, when it was the last
-    /// connection, frees the regions (a later map starts from a zeroed
-    /// index, which SQLite rebuilds from the WAL file).
+    /// connection mapping the group, frees the regions (a later map starts
+    /// from a zeroed index, which SQLite rebuilds from the WAL file).
+    ///
+    /// Locks are only ever released by the connection holding them: a
+    /// connection may lock slots without mapping (vfs-memdb's `export` holds
+    /// the checkpoint slot that way), and the last mapper leaving must not
+    /// take its locks away, or two checkpointers could run at once.
     pub fn unmap(&mut self, _delete: bool) {
         let mut g = self.group.inner.lock();
         for slot in 0..SHM_LOCK_SLOTS as usize {
@@ -323,7 +328,6 @@ impl ShmConnection {
             g.connections -= 1;
             if g.connections == 0 {
                 g.regions.clear();
-                g.slots = [0; SHM_LOCK_SLOTS as usize];
                 ACTIVE_GROUPS.fetch_sub(1, Ordering::SeqCst);
             }
         }
@@ -412,6 +416,30 @@ mod tests {
         assert!(a.lock(7, 2, LockExclusive).is_err());
         assert!(a.lock(0, 0, LockShared).is_err());
         assert!(a.lock(3, 2, LockShared).is_err());
+    }
+
+    #[test]
+    fn a_lock_held_without_mapping_survives_the_last_unmap() {
+        let g = ShmGroup::new();
+        let (mut mapper, mut holder, mut other) = (g.connect(), g.connect(), g.connect());
+        mapper.map(0, 32768, true).unwrap();
+        // Like memdb's export: the checkpoint slot, taken without mapping.
+        holder.lock(1, 1, LockExclusive).unwrap();
+        mapper.lock(3, 1, LockShared).unwrap();
+        mapper.unmap(false);
+        assert_eq!(g.connections(), 0);
+        assert_eq!(g.regions(), 0, "the last mapper frees the regions");
+        other.map(0, 32768, true).unwrap();
+        assert!(busy(other.lock(1, 1, LockExclusive)), "still held");
+        other.lock(3, 1, LockExclusive).unwrap();
+        // The holder's release frees its own lock, not someone else's.
+        other.lock(3, 1, UnlockExclusive).unwrap();
+        let mut third = g.connect();
+        third.lock(3, 1, LockExclusive).unwrap();
+        holder.unmap(false);
+        other.lock(1, 1, LockExclusive).unwrap();
+        assert!(busy(third.lock(1, 1, LockExclusive)));
+        assert!(busy(other.lock(3, 1, LockShared)), "third still holds 3");
     }
 
     #[test]

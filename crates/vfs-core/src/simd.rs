@@ -1,6 +1,9 @@
 //! Arithmetic kernels for page layers that are worth the CPU's vector
 //! instructions, behind safe functions (the runtime feature dispatch needs
 //! `unsafe`, which only this crate may contain).
+//!
+//! Internal: the kernel of vfs-cksm's checksums, hidden from the documented
+//! API and free to change with it; not for other users.
 
 /// `(Σ c1[i]·w[i], Σ c2[i]·w[i])` with wrapping `u32` arithmetic, where
 /// `w[i]` is the `i`-th little-endian `u32` of `bytes`. Only the first

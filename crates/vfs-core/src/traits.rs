@@ -5,15 +5,19 @@ use std::time::Duration;
 
 use crate::shm::{ShmGroup, ShmLockOp, ShmRegion};
 use crate::{
-    AccessCheck, DeviceCharacteristics, Error, FileControl, LockLevel, OpenName, OpenOptions,
-    Result, SyncFlags,
+    AccessCheck, DeviceCharacteristics, Error, FileControl, FileName, FileNameBuf, LockLevel,
+    OpenName, OpenOptions, Result, SyncFlags,
 };
 
 /// A virtual file system: where SQLite's files live.
 ///
 /// Implement it in safe Rust and [`register`](crate::register) it; SQLite
 /// then opens databases on it with `?vfs=<name>`. Randomness, sleeping and
-/// the clock come from the platform's VFS unless overridden.
+/// the clock come from the platform's VFS unless overridden. A shim forwards
+/// what it does not change with [`forward_vfs!`](crate::forward_vfs).
+///
+/// `Vfs` is object safe: `Box<dyn DynVfs>` (see [`erase`](crate::erase)) is
+/// the form for stacks chosen at run time.
 pub trait Vfs: Send + Sync + 'static {
     /// The open-file type.
     type File: File;
@@ -27,25 +31,28 @@ pub trait Vfs: Send + Sync + 'static {
     /// [`Vfs::delete`]) after it closes; a `NotFound` answer there is fine.
     fn open(&self, name: &OpenName<'_>, opts: OpenOptions) -> Result<Self::File>;
 
-    /// Deletes the file at `path`. A missing file is an error whose
+    /// Deletes the file `name`. A missing file is an error whose
     /// `io::ErrorKind` is `NotFound` (becomes `SQLITE_IOERR_DELETE_NOENT`).
-    fn delete(&self, path: &str, sync_dir: bool) -> Result<()>;
+    ///
+    /// Names here and in every other method are [`FileName`]s: the bytes
+    /// SQLite passed, which need not be UTF-8.
+    fn delete(&self, name: &FileName, sync_dir: bool) -> Result<()>;
 
-    /// Answers whether `path` exists (or is readable and writable).
-    fn access(&self, path: &str, check: AccessCheck) -> Result<bool>;
+    /// Answers whether the file `name` exists (or is readable and writable).
+    fn access(&self, name: &FileName, check: AccessCheck) -> Result<bool>;
 
-    /// The canonical form of `path`; by default `path` itself.
-    fn full_pathname(&self, path: &str) -> Result<String> {
-        Ok(path.to_owned())
+    /// The canonical form of `name`; by default `name` itself.
+    fn full_pathname(&self, name: &FileName) -> Result<FileNameBuf> {
+        Ok(name.to_owned())
     }
 
     /// [`full_pathname`](Vfs::full_pathname), also telling whether a
     /// symbolic link was followed on the way (SQLite then refuses to open
     /// the file with `SQLITE_OPEN_NOFOLLOW`). The default follows no link;
     /// shims forward it to their base.
-    fn resolve_pathname(&self, path: &str) -> Result<ResolvedPath> {
+    fn resolve_pathname(&self, name: &FileName) -> Result<ResolvedPath> {
         Ok(ResolvedPath {
-            path: self.full_pathname(path)?,
+            path: self.full_pathname(name)?,
             via_symlink: false,
         })
     }
@@ -78,7 +85,7 @@ pub trait Vfs: Send + Sync + 'static {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ResolvedPath {
     /// The canonical path.
-    pub path: String,
+    pub path: FileNameBuf,
     /// Whether resolving it followed a symbolic link (`SQLITE_OK_SYMLINK`).
     pub via_symlink: bool,
 }
@@ -87,8 +94,10 @@ pub struct ResolvedPath {
 ///
 /// SQLite calls a file from one thread at a time, hence `&mut self`. Locking
 /// methods have no default: a backend either implements them (usually with
-/// [`LockManager`](crate::LockManager)) or opts out with the explicit
-/// [`no_lock!`](crate::no_lock) line.
+/// a [`LockManager`](crate::LockManager) handle and the one line
+/// [`lock_via!`](crate::lock_via)) or opts out with the explicit
+/// [`no_lock!`](crate::no_lock) line. A shim forwards what it does not
+/// change with [`forward_file!`](crate::forward_file).
 pub trait File: Send + 'static {
     /// Reads into `buf` from `offset`; returns the bytes read. Fewer than
     /// `buf.len()` means the file ended: the core zero-fills the rest and
@@ -191,127 +200,10 @@ impl ShmSupport {
     }
 }
 
-/// Accept-every-lock locking: the explicit, one-line opt-out for a backend
-/// whose files are only ever used by one connection. Expands to `lock`,
-/// `unlock` and `check_reserved_lock` inside an `impl File`.
-///
-/// ```
-/// use vfs_core::{File, Result, SyncFlags};
-///
-/// struct Scratch(Vec<u8>);
-///
-/// impl File for Scratch {
-///     vfs_core::no_lock!();
-///
-///     fn read_at(&mut self, buf: &mut [u8], offset: u64) -> Result<usize> {
-///         let start = (offset as usize).min(self.0.len());
-///         let n = buf.len().min(self.0.len() - start);
-///         buf[..n].copy_from_slice(&self.0[start..start + n]);
-///         Ok(n)
-///     }
-///     fn write_at(&mut self, buf: &[u8], offset: u64) -> Result<()> {
-///         let end = offset as usize + buf.len();
-///         if self.0.len() < end { self.0.resize(end, 0); }
-///         self.0[offset as usize..end].copy_from_slice(buf);
-///         Ok(())
-///     }
-///     fn truncate(&mut self, size: u64) -> Result<()> { self.0.truncate(size as usize); Ok(()) }
-///     fn sync(&mut self, _: SyncFlags) -> Result<()> { Ok(()) }
-///     fn size(&mut self) -> Result<u64> { Ok(self.0.len() as u64) }
-/// }
-/// ```
-#[macro_export]
-macro_rules! no_lock {
-    () => {
-        fn lock(&mut self, _level: $crate::LockLevel) -> $crate::Result<()> {
-            Ok(())
-        }
-        fn unlock(&mut self, _level: $crate::LockLevel) -> $crate::Result<()> {
-            Ok(())
-        }
-        fn check_reserved_lock(&mut self) -> $crate::Result<bool> {
-            Ok(false)
-        }
-    };
-}
-
-/// Forwards every [`Vfs`] method but `open` (and the associated `File`
-/// type) to the field named `$field`: the one line a shim writes for the
-/// methods it does not change.
-///
-/// ```
-/// use vfs_core::{Native, OpenName, OpenOptions, Result, Vfs};
-///
-/// struct Shim { base: Native }
-///
-/// impl Vfs for Shim {
-///     type File = <Native as Vfs>::File;
-///     fn open(&self, name: &OpenName<'_>, opts: OpenOptions) -> Result<Self::File> {
-///         self.base.open(name, opts)
-///     }
-///     vfs_core::forward_vfs!(base);
-/// }
-/// ```
-#[macro_export]
-macro_rules! forward_vfs {
-    ($field:tt) => {
-        fn delete(&self, path: &str, sync_dir: bool) -> $crate::Result<()> {
-            self.$field.delete(path, sync_dir)
-        }
-        fn access(&self, path: &str, check: $crate::AccessCheck) -> $crate::Result<bool> {
-            self.$field.access(path, check)
-        }
-        fn full_pathname(&self, path: &str) -> $crate::Result<::std::string::String> {
-            self.$field.full_pathname(path)
-        }
-        fn resolve_pathname(&self, path: &str) -> $crate::Result<$crate::ResolvedPath> {
-            self.$field.resolve_pathname(path)
-        }
-        fn max_pathname(&self) -> usize {
-            self.$field.max_pathname()
-        }
-        fn randomness(&self, buf: &mut [u8]) -> ::std::option::Option<usize> {
-            self.$field.randomness(buf)
-        }
-        fn sleep(
-            &self,
-            duration: ::std::time::Duration,
-        ) -> ::std::option::Option<::std::time::Duration> {
-            self.$field.sleep(duration)
-        }
-        fn current_time_ms(&self) -> ::std::option::Option<i64> {
-            self.$field.current_time_ms()
-        }
-    };
-}
-
 impl<V: Vfs> Vfs for Arc<V> {
     type File = V::File;
     fn open(&self, name: &OpenName<'_>, opts: OpenOptions) -> Result<Self::File> {
         (**self).open(name, opts)
     }
-    fn delete(&self, path: &str, sync_dir: bool) -> Result<()> {
-        (**self).delete(path, sync_dir)
-    }
-    fn access(&self, path: &str, check: AccessCheck) -> Result<bool> {
-        (**self).access(path, check)
-    }
-    fn full_pathname(&self, path: &str) -> Result<String> {
-        (**self).full_pathname(path)
-    }
-    fn resolve_pathname(&self, path: &str) -> Result<ResolvedPath> {
-        (**self).resolve_pathname(path)
-    }
-    fn max_pathname(&self) -> usize {
-        (**self).max_pathname()
-    }
-    fn randomness(&self, buf: &mut [u8]) -> Option<usize> {
-        (**self).randomness(buf)
-    }
-    fn sleep(&self, duration: Duration) -> Option<Duration> {
-        (**self).sleep(duration)
-    }
-    fn current_time_ms(&self) -> Option<i64> {
-        (**self).current_time_ms()
-    }
+    crate::forward_vfs!(**self);
 }

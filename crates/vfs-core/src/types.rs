@@ -99,6 +99,23 @@ impl FileKind {
     }
 }
 
+/// Reads a boolean as SQLite's URI parameters and pragmas spell it:
+/// `1`, `yes`, `true`, `on` or `0`, `no`, `false`, `off`, in any case, with
+/// surrounding spaces ignored; `None` for anything else.
+///
+/// ```
+/// assert_eq!(vfs_core::parse_bool(" ON"), Some(true));
+/// assert_eq!(vfs_core::parse_bool("0"), Some(false));
+/// assert_eq!(vfs_core::parse_bool("maybe"), None);
+/// ```
+pub fn parse_bool(text: &str) -> Option<bool> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "1" | "yes" | "true" | "on" => Some(true),
+        "0" | "no" | "false" | "off" => Some(false),
+        _ => None,
+    }
+}
+
 /// How a file is opened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OpenOptions {

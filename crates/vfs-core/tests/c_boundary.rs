@@ -165,8 +165,8 @@ fn get_last_error_returns_the_backend_message() {
     vfs_impl.clear_faults();
     let mut buf = [0 as std::ffi::c_char; 128];
     // SAFETY: xGetLastError writes at most buf.len() bytes, NUL-terminated.
-    let code = unsafe { (*vfs).xGetLastError.unwrap()(vfs, buf.len() as i32, buf.as_mut_ptr()) };
-    assert_eq!(code, ffi::SQLITE_IOERR_WRITE);
+    let errno = unsafe { (*vfs).xGetLastError.unwrap()(vfs, buf.len() as i32, buf.as_mut_ptr()) };
+    assert_eq!(errno, 0, "an error without an OS cause has no errno");
     // SAFETY: NUL-terminated by xGetLastError.
     let msg = unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) };
     assert!(
@@ -174,5 +174,114 @@ fn get_last_error_returns_the_backend_message() {
         "{msg:?}"
     );
     assert_eq!(f.close(), ffi::SQLITE_OK);
+    reg.unregister().unwrap();
+}
+
+/// `xGetLastError(vfs, n, buf)` through the C struct.
+fn get_last_error(vfs: *mut ffi::sqlite3_vfs) -> i32 {
+    // SAFETY: with no buffer xGetLastError only answers the number.
+    unsafe { (*vfs).xGetLastError.unwrap()(vfs, 0, std::ptr::null_mut()) }
+}
+
+#[test]
+fn get_last_error_answers_the_os_errno_once() {
+    const ENOSPC: i32 = 28;
+    let name = unique_name("errno");
+    let vfs_impl = TestVfs::new(false);
+    let reg = vfs_core::register(&name, vfs_impl.clone(), false).unwrap();
+    let vfs = c_vfs(&name);
+    let (mut f, rc) = CFile::open(vfs, &sqlite_name("o.db"), MAIN_RW);
+    assert_eq!(rc, ffi::SQLITE_OK);
+    vfs_impl.inject(Op::Write, Fault::Os(ENOSPC));
+    assert_eq!(f.write(&[1; 16], 0), ffi::SQLITE_IOERR_WRITE);
+    // The OS's number, not an SQLite code; then nothing is pending.
+    assert_eq!(get_last_error(vfs), ENOSPC);
+    assert_eq!(get_last_error(vfs), 0, "reported once");
+    // A later failure without an OS cause is not told the old number.
+    vfs_impl.inject(Op::Write, Fault::Code(ffi::SQLITE_IOERR_WRITE));
+    assert_eq!(f.write(&[1; 16], 0), ffi::SQLITE_IOERR_WRITE);
+    assert_eq!(get_last_error(vfs), 0);
+    vfs_impl.clear_faults();
+    assert_eq!(f.close(), ffi::SQLITE_OK);
+    reg.unregister().unwrap();
+}
+
+/// `sqlite3_system_errno` after a failed statement, as an application sees it.
+fn system_errno(conn: &rusqlite::Connection) -> i32 {
+    // SAFETY: a live connection.
+    unsafe { ffi::sqlite3_system_errno(conn.handle()) }
+}
+
+#[test]
+fn sqlite3_system_errno_reports_the_backends_os_error() {
+    const EIO: i32 = 5;
+    let name = unique_name("syserrno");
+    let vfs_impl = TestVfs::new(false);
+    let reg = vfs_core::register(&name, vfs_impl.clone(), false).unwrap();
+    let conn = rusqlite::Connection::open(format!("file:s.db?vfs={name}")).unwrap();
+    conn.execute_batch("CREATE TABLE t(x)").unwrap();
+    vfs_impl.inject(Op::Write, Fault::Os(EIO));
+    conn.execute("INSERT INTO t VALUES (1)", []).unwrap_err();
+    assert_eq!(system_errno(&conn), EIO);
+    vfs_impl.clear_faults();
+    vfs_impl.inject(Op::Sync, Fault::Code(ffi::SQLITE_IOERR_FSYNC));
+    conn.execute("INSERT INTO t VALUES (2)", []).unwrap_err();
+    assert_eq!(system_errno(&conn), 0, "no OS error behind this one");
+    vfs_impl.clear_faults();
+    drop(conn);
+    reg.unregister().unwrap();
+}
+
+/// The errno SQLite reports for opening `path` with `vfs` (which fails).
+fn open_errno(path: &std::path::Path, vfs: &str) -> (i32, i32) {
+    let path = CString::new(path.to_str().unwrap()).unwrap();
+    let vfs = CString::new(vfs).unwrap();
+    let mut db = std::ptr::null_mut();
+    // SAFETY: valid strings and out-pointer; the handle SQLite returns even
+    // on failure is closed below.
+    unsafe {
+        let rc = ffi::sqlite3_open_v2(
+            path.as_ptr(),
+            &mut db,
+            ffi::SQLITE_OPEN_READWRITE | ffi::SQLITE_OPEN_CREATE,
+            vfs.as_ptr(),
+        );
+        let errno = ffi::sqlite3_system_errno(db);
+        ffi::sqlite3_close(db);
+        (rc, errno)
+    }
+}
+
+#[test]
+fn the_native_base_reports_the_errno_unix_reports() {
+    let name = unique_name("native-errno");
+    let reg =
+        vfs_core::register(&name, PassThrough(vfs_core::Native::new().unwrap()), false).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-dir/x.db");
+    let unix = open_errno(&missing, "unix");
+    assert_eq!(unix.0, ffi::SQLITE_CANTOPEN);
+    assert_ne!(unix.1, 0, "unix names the OS error");
+    assert_eq!(open_errno(&missing, &name), unix);
+    reg.unregister().unwrap();
+}
+
+#[test]
+fn randomness_with_a_null_buffer_writes_nothing() {
+    let name = unique_name("random");
+    let reg = vfs_core::register(&name, TestVfs::new(false), false).unwrap();
+    let vfs = c_vfs(&name);
+    // SAFETY: a live registered VFS.
+    let randomness = unsafe { (*vfs).xRandomness.unwrap() };
+    // SAFETY: the null buffer is what is under test; xRandomness must not
+    // write through it.
+    assert_eq!(unsafe { randomness(vfs, 16, std::ptr::null_mut()) }, 0);
+    // SAFETY: as above, with nothing asked.
+    assert_eq!(unsafe { randomness(vfs, 0, std::ptr::null_mut()) }, 0);
+    let mut buf = [0 as std::ffi::c_char; 64];
+    // SAFETY: a writable buffer of 64 bytes.
+    let n = unsafe { randomness(vfs, 64, buf.as_mut_ptr()) };
+    assert_eq!(n, 64);
+    assert!(buf.iter().any(|&b| b != 0), "filled");
     reg.unregister().unwrap();
 }

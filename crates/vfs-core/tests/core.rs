@@ -269,7 +269,7 @@ fn temp_files_are_deleted_on_close() {
 #[test]
 fn type_erased_registration_works() {
     let name = unique_name("dyn");
-    let chosen: Box<dyn vfs_core::DynVfs> = Box::new(TestVfs::new(true));
+    let chosen: Box<dyn vfs_core::DynVfs> = vfs_core::erase(TestVfs::new(true));
     let reg = vfs_core::register(&name, chosen, false).unwrap();
     let conn = open(&name, "d.db");
     let mode: String = conn
@@ -423,11 +423,15 @@ impl vfs_core::Vfs for FixedClock {
     ) -> vfs_core::Result<Self::File> {
         self.0.open(name, opts)
     }
-    fn delete(&self, path: &str, sync_dir: bool) -> vfs_core::Result<()> {
-        self.0.delete(path, sync_dir)
+    fn delete(&self, name: &vfs_core::FileName, sync_dir: bool) -> vfs_core::Result<()> {
+        self.0.delete(name, sync_dir)
     }
-    fn access(&self, path: &str, check: vfs_core::AccessCheck) -> vfs_core::Result<bool> {
-        self.0.access(path, check)
+    fn access(
+        &self,
+        name: &vfs_core::FileName,
+        check: vfs_core::AccessCheck,
+    ) -> vfs_core::Result<bool> {
+        self.0.access(name, check)
     }
     fn current_time_ms(&self) -> Option<i64> {
         // 2000-01-01 12:00:00 UTC as milliseconds since the Julian epoch.

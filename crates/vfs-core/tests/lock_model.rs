@@ -1,9 +1,11 @@
 //! The lock manager and the WAL lock table against reference models, over
 //! long seeded random operation sequences, and under real threads: exclusive
-//! sections never overlap another holder. (Both structures keep their state
-//! under one mutex, so every interleaving of threads is some sequence of
-//! whole operations; the model runs check every answer of such sequences,
-//! the threaded runs check that the mutex really makes them whole.)
+//! sections never overlap another holder. (The lock manager keeps its state
+//! in one atomic word changed by one compare-and-swap per operation, the
+//! WAL lock table under one mutex: either way every interleaving of threads
+//! is some sequence of whole operations; the model runs check every answer
+//! of such sequences, the threaded runs check that the operations really
+//! are whole.)
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, Barrier};
@@ -309,6 +311,69 @@ fn exclusive_lock_manager_sections_never_overlap_across_threads() {
     }
     assert_eq!(commits.load(SeqCst), THREADS as u64 * WRITES);
     assert!(reads.load(SeqCst) >= THREADS as u64 * WRITES);
+    assert_eq!(file.readers(), 0);
+    assert!(!file.is_reserved());
+}
+
+/// Readers taking and dropping SHARED as fast as they can (the one-step
+/// path of every read transaction) while a writer keeps committing: no
+/// reader is ever inside beside the writer's EXCLUSIVE, and PENDING shuts
+/// new readers out for real (the writer gets through every time although
+/// the readers never pause).
+#[test]
+fn shared_fast_path_never_overlaps_exclusive() {
+    const READERS: usize = 3;
+    const COMMITS: u64 = 3_000;
+    let file = LockManager::new();
+    let readers_inside = Arc::new(AtomicU32::new(0));
+    let writer_inside = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicBool::new(false));
+    let reads = Arc::new(AtomicU64::new(0));
+    let start = Arc::new(Barrier::new(READERS + 1));
+    let readers: Vec<_> = (0..READERS)
+        .map(|_| {
+            let mut lock = file.connect();
+            let (inside, writer_inside) = (readers_inside.clone(), writer_inside.clone());
+            let (done, reads, start) = (done.clone(), reads.clone(), start.clone());
+            thread::spawn(move || {
+                start.wait();
+                while !done.load(SeqCst) {
+                    if lock.lock(LockLevel::Shared).is_err() {
+                        continue;
+                    }
+                    inside.fetch_add(1, SeqCst);
+                    assert!(!writer_inside.load(SeqCst), "read beside a writer");
+                    inside.fetch_sub(1, SeqCst);
+                    lock.unlock(LockLevel::None).unwrap();
+                    reads.fetch_add(1, SeqCst);
+                }
+            })
+        })
+        .collect();
+    let mut w = file.connect();
+    start.wait();
+    for _ in 0..COMMITS {
+        while w.lock(LockLevel::Shared).is_err() {
+            std::hint::spin_loop();
+        }
+        w.lock(LockLevel::Reserved).unwrap(); // the only writer
+        while w.lock(LockLevel::Exclusive).is_err() {
+            assert_eq!(w.level(), LockLevel::Pending);
+            std::hint::spin_loop();
+        }
+        writer_inside.store(true, SeqCst);
+        for _ in 0..20 {
+            assert_eq!(readers_inside.load(SeqCst), 0, "write beside a reader");
+            std::hint::spin_loop();
+        }
+        writer_inside.store(false, SeqCst);
+        w.unlock(LockLevel::None).unwrap();
+    }
+    done.store(true, SeqCst);
+    for r in readers {
+        r.join().expect("a reader saw the writer inside");
+    }
+    assert!(reads.load(SeqCst) > 0);
     assert_eq!(file.readers(), 0);
     assert!(!file.is_reserved());
 }

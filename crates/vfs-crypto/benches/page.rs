@@ -33,7 +33,7 @@ fn page_through<V: Vfs>(g: &mut BenchmarkGroup<'_, WallTime>, label: &str, vfs: 
     .unwrap();
     let opts = OpenOptions::new(FileKind::MainDb, OpenAccess::ReadWrite);
     let mut file = vfs
-        .open(&OpenName::new(Some("/bench.db"), FileKind::MainDb), opts)
+        .open(&OpenName::new("/bench.db", FileKind::MainDb), opts)
         .unwrap();
     // Page 2's plaintext, as SQLite wrote it (the layer's slice zeroed).
     let mut page = vec![0u8; PAGE];

@@ -1,4 +1,4 @@
-//! The page codec plugged into `vfs_core::page`.
+//! The page codec plugged into `vfs_page`.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,8 +9,11 @@ use ctr::Ctr128BE;
 use ctr::cipher::{KeyIvInit, StreamCipher, StreamCipherSeek};
 use parking_lot::Mutex;
 use rand::RngCore;
-use vfs_core::page::{Direction, FileInfo, FileStatus, Mapping, PageCodec, PageCtx, StreamCtx};
-use vfs_core::{Control, Error, FileControl, FileKind, OpenName, OpenOptions, Result, codes};
+use vfs_core::{
+    Control, Error, FileControl, FileKind, FileName, FileNameBuf, OpenName, OpenOptions, Result,
+    codes,
+};
+use vfs_page::{Direction, FileInfo, FileStatus, Mapping, PageCodec, PageCtx, StreamCtx};
 use zeroize::Zeroizing;
 
 use crate::format::{
@@ -50,14 +53,14 @@ pub struct CryptoStats {
 }
 
 /// The encryption codec: a [`PageCodec`] for
-/// [`PageVfs`](vfs_core::page::PageVfs). Most users want
+/// [`PageVfs`](vfs_page::PageVfs). Most users want
 /// [`Crypto`](crate::Crypto), which wraps it.
 pub struct CryptoCodec {
     key: Option<Key>,
     below: usize,
     kdf: KdfParams,
     cipher: PageCipher,
-    dbs: Mutex<HashMap<String, Weak<DbShared>>>,
+    dbs: Mutex<HashMap<FileNameBuf, Weak<DbShared>>>,
     encrypted: AtomicU64,
     decrypted: AtomicU64,
     failures: AtomicU64,
@@ -464,7 +467,7 @@ impl CryptoCodec {
         }
     }
 
-    fn shared(&self, db: Option<&str>) -> Arc<DbShared> {
+    fn shared(&self, db: Option<&FileName>) -> Arc<DbShared> {
         let Some(db) = db else {
             return Arc::new(DbShared::default());
         };

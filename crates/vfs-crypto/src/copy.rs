@@ -1,8 +1,8 @@
 //! Encrypting, decrypting and rekeying by copying (`VACUUM INTO`).
 
 use vfs_core::db::{Database, OpenMode};
-use vfs_core::page::RESERVE_PRAGMA;
 use vfs_core::{Error, Result, codes};
+use vfs_page::RESERVE_PRAGMA;
 use zeroize::Zeroizing;
 
 /// The reserved bytes per page a new database on `target`'s VFS needs:

@@ -5,7 +5,7 @@
 //! binding (rusqlite, sqlx, diesel, the C API) and an unpatched SQLite.
 //!
 //! [`Crypto<B>`](Crypto) is a page transform on the shared page-mapping
-//! layer ([`vfs_core::page`]). Every page image is encrypted with
+//! layer ([`vfs_page`]). Every page image is encrypted with
 //! XAES-256-GCM (AES-256-GCM with 192-bit nonces, on RustCrypto's
 //! `aes-gcm`; each file handle reuses one derived AES-256-GCM key schedule
 //! for up to 2^24 pages, and the result is checked against RustCrypto's
@@ -140,6 +140,7 @@ mod codec;
 mod copy;
 mod format;
 mod gcm;
+mod inspect;
 mod key;
 #[cfg(test)]
 mod tests;
@@ -148,13 +149,14 @@ use std::fmt;
 use std::sync::Arc;
 
 use vfs_cksm::Cksm;
-use vfs_core::page::{PageFile, PageVfs};
 use vfs_core::{OpenName, OpenOptions, Result, Vfs};
+use vfs_page::{PageFile, PageVfs};
 
 pub use codec::{CryptoCodec, CryptoOptions, CryptoState, CryptoStats};
 pub use copy::{decrypt_database, encrypt_database, rekey_database, vacuum_into_target};
 pub use format::{FORMAT_VERSION, MIN_PAGE_SIZE, SLICE};
 pub use gcm::PageCipher;
+pub use inspect::{EncryptionHeader, KeyDerivation, PageOpener, Secret};
 pub use key::{KdfParams, Key};
 
 /// The reserved bytes per page of a new database when crypto is used alone
@@ -206,7 +208,7 @@ impl<B: Vfs> Crypto<B> {
     /// The reserved bytes per page of a new database (this layer's slice
     /// plus the layers below it).
     pub fn reserve(&self) -> usize {
-        vfs_core::page::PageCodec::reserve(&**self.inner.codec())
+        vfs_page::PageCodec::reserve(&**self.inner.codec())
     }
 
     /// The codec (its [`stats`](CryptoCodec::stats)).

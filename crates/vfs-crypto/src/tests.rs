@@ -1,7 +1,7 @@
 //! Unit tests of the codec against the page layer's contract.
 
-use vfs_core::page::{Direction, FileInfo, PageCodec, PageCtx, StreamCtx};
 use vfs_core::{FileKind, OpenAccess, OpenName, OpenOptions, codes};
+use vfs_page::{Direction, FileInfo, PageCodec, PageCtx, StreamCtx};
 
 use crate::format::{AD_LEN, Class, Identity, Kdf, MAGIC, associated_data};
 use crate::{CryptoCodec, CryptoOptions, CryptoState, KdfParams, Key, SLICE};
@@ -18,9 +18,12 @@ fn codec(below: u8) -> CryptoCodec {
 }
 
 fn open(c: &CryptoCodec, kind: FileKind, path: &str) -> CryptoState {
-    let name = OpenName::new(Some(path), kind);
+    let name = OpenName::new(path, kind);
     c.open(
-        &FileInfo { kind, path },
+        &FileInfo {
+            kind,
+            path: vfs_core::FileName::new(path),
+        },
         &name,
         OpenOptions::new(kind, OpenAccess::Create),
     )
@@ -30,7 +33,7 @@ fn open(c: &CryptoCodec, kind: FileKind, path: &str) -> CryptoState {
 fn ctx(kind: FileKind, pgno: u32, offset: u64, reserve: usize) -> PageCtx<'static> {
     PageCtx {
         kind,
-        path: "/x.db",
+        path: vfs_core::FileName::new("/x.db"),
         pgno,
         page_size: P,
         reserve: Some(reserve),
@@ -206,7 +209,7 @@ fn temporary_files_are_a_position_local_stream() {
     let data: Vec<u8> = (0..1000).map(|i| i as u8).collect();
     let at = |offset| StreamCtx {
         kind: FileKind::TempJournal,
-        path: "<temp>",
+        path: vfs_core::FileName::new("<temp>"),
         offset,
     };
     let mut whole = data.clone();

@@ -90,9 +90,9 @@ fn scan(stack: Stack) {
         assert!(wal.len() > 500 * 150, "the WAL holds the last rows");
     } else {
         let mem = env.mem.as_ref().unwrap();
-        assert!(mem.file_size(&format!("{db}-wal")).unwrap() > 500 * 150);
+        assert!(mem.file_size(format!("{db}-wal")).unwrap() > 500 * 150);
         for name in mem.list() {
-            for file in [name.clone(), format!("{name}-wal")] {
+            for file in [name.clone(), name.with_suffix("-wal")] {
                 if let Some(bytes) = mem.file_bytes(&file) {
                     assert!(!contains(&bytes, MARKER), "{file} holds plaintext");
                 }

@@ -50,7 +50,7 @@ fn databases_written_by_either_cipher_read_through_the_other() {
             }
         }
         if mode == "WAL" {
-            assert!(memdb.file_size(&format!("{db}-wal")).unwrap() > 0);
+            assert!(memdb.file_size(format!("{db}-wal")).unwrap() > 0);
         }
         drop(previous);
         let image = memdb.file_bytes(db).unwrap();

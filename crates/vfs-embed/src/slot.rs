@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, RwLock};
 
-use vfs_core::{AccessCheck, Error, OpenName, OpenOptions, Result, Vfs};
+use vfs_core::{AccessCheck, Error, FileName, OpenName, OpenOptions, Result, Vfs};
 
 use crate::vfs::{Embed, EmbedFile};
 
@@ -93,7 +93,7 @@ impl EmbedSlot {
             .clone()
     }
 
-    fn installed(&self, what: &str) -> Result<Embed> {
+    fn installed(&self, what: &FileName) -> Result<Embed> {
         self.current().ok_or_else(|| {
             Error::cant_open(format!(
                 "no embedded images are installed in this slot yet (opening {what:?})"
@@ -106,15 +106,15 @@ impl Vfs for EmbedSlot {
     type File = EmbedFile;
 
     fn open(&self, name: &OpenName<'_>, opts: OpenOptions) -> Result<EmbedFile> {
-        self.installed(name.path().unwrap_or("(anonymous)"))?
+        self.installed(name.path().unwrap_or(FileName::new("(anonymous)")))?
             .open(name, opts)
     }
 
-    fn delete(&self, path: &str, sync_dir: bool) -> Result<()> {
+    fn delete(&self, path: &FileName, sync_dir: bool) -> Result<()> {
         self.installed(path)?.delete(path, sync_dir)
     }
 
-    fn access(&self, path: &str, check: AccessCheck) -> Result<bool> {
+    fn access(&self, path: &FileName, check: AccessCheck) -> Result<bool> {
         match self.current() {
             Some(embed) => embed.access(path, check),
             None => Ok(false),

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use vfs_core::{
-    AccessCheck, Control, DeviceCharacteristics, Error, File, FileControl, FileKind, OpenName,
-    OpenOptions, Result, SyncFlags, Vfs, codes,
+    AccessCheck, Control, DeviceCharacteristics, Error, File, FileControl, FileKind, FileName,
+    OpenName, OpenOptions, Result, SyncFlags, Vfs, codes,
 };
 
 use crate::set::{Entry, normalize};
@@ -149,7 +149,15 @@ impl Vfs for Embed {
 
     fn open(&self, name: &OpenName<'_>, opts: OpenOptions) -> Result<EmbedFile> {
         match (opts.kind, name.path()) {
-            (FileKind::MainDb, Some(path)) => {
+            (FileKind::MainDb, Some(name)) => {
+                // The set's names are text: a name that is not UTF-8 is in
+                // no set (never looked up lossily, which could alias).
+                let Some(path) = name.to_str() else {
+                    return Err(Error::cant_open(format!(
+                        "no embedded file named {name:?} ({})",
+                        self.files.describe()
+                    )));
+                };
                 let src = match self.files.entry(path) {
                     Some(Entry::Ready(src)) => src.clone(),
                     Some(Entry::Unavailable(why)) => {
@@ -183,7 +191,7 @@ impl Vfs for Embed {
                 _,
             ) => Ok(EmbedFile::Scratch(Vec::new())),
             (kind @ (FileKind::MainJournal | FileKind::Wal | FileKind::SuperJournal), path) => {
-                let path = path.unwrap_or("(anonymous)");
+                let path = path.unwrap_or(FileName::new("(anonymous)"));
                 if opts.access.writable() {
                     Err(Error::readonly(format!(
                         "embedded databases are read-only: refusing to open the {} {path:?} for writing",
@@ -199,8 +207,8 @@ impl Vfs for Embed {
         }
     }
 
-    fn delete(&self, path: &str, _sync_dir: bool) -> Result<()> {
-        if self.files.contains(path) {
+    fn delete(&self, path: &FileName, _sync_dir: bool) -> Result<()> {
+        if path.to_str().is_some_and(|p| self.files.contains(p)) {
             Err(Error::readonly(format!(
                 "embedded file {path:?} is read-only and cannot be deleted"
             )))
@@ -213,9 +221,11 @@ impl Vfs for Embed {
         }
     }
 
-    fn access(&self, path: &str, check: AccessCheck) -> Result<bool> {
+    fn access(&self, path: &FileName, check: AccessCheck) -> Result<bool> {
         Ok(match check {
-            AccessCheck::Exists | AccessCheck::Read => self.files.contains(path),
+            AccessCheck::Exists | AccessCheck::Read => {
+                path.to_str().is_some_and(|p| self.files.contains(p))
+            }
             AccessCheck::ReadWrite => false,
         })
     }

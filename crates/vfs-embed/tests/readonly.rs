@@ -217,21 +217,24 @@ fn journals_and_wals_are_refused_at_open() {
     ] {
         for access in [OpenAccess::Create, OpenAccess::ReadWrite] {
             let e = vfs
-                .open(&OpenName::new(Some(path), kind), opts(kind, access))
+                .open(&OpenName::new(path, kind), opts(kind, access))
                 .unwrap_err();
             assert_eq!(e.code(), Some(SQLITE_READONLY), "{kind:?} {access:?}");
             assert!(e.message().contains(path), "{}", e.message());
         }
         let e = vfs
-            .open(
-                &OpenName::new(Some(path), kind),
-                opts(kind, OpenAccess::ReadOnly),
-            )
+            .open(&OpenName::new(path, kind), opts(kind, OpenAccess::ReadOnly))
             .unwrap_err();
         assert_eq!(e.code(), Some(SQLITE_CANTOPEN), "{kind:?} read-only");
     }
-    assert!(!vfs.access("a.db-journal", AccessCheck::Exists).unwrap());
-    assert!(!vfs.access("a.db-wal", AccessCheck::Exists).unwrap());
+    assert!(
+        !vfs.access(vfs_core::FileName::new("a.db-journal"), AccessCheck::Exists)
+            .unwrap()
+    );
+    assert!(
+        !vfs.access(vfs_core::FileName::new("a.db-wal"), AccessCheck::Exists)
+            .unwrap()
+    );
 }
 
 #[test]
@@ -246,7 +249,7 @@ fn image_files_are_read_only_immutable_and_refuse_writes() {
     ] {
         let mut f = vfs
             .open(
-                &OpenName::new(Some("a.db"), FileKind::MainDb),
+                &OpenName::new("a.db", FileKind::MainDb),
                 opts(FileKind::MainDb, access),
             )
             .unwrap();
@@ -267,10 +270,18 @@ fn image_files_are_read_only_immutable_and_refuse_writes() {
         assert_eq!(f.read_at(&mut page, 0).unwrap(), 4096);
         assert_eq!(page, bytes[..4096]);
     }
-    assert!(vfs.access("a.db", AccessCheck::Exists).unwrap());
-    assert!(!vfs.access("a.db", AccessCheck::ReadWrite).unwrap());
+    assert!(
+        vfs.access(vfs_core::FileName::new("a.db"), AccessCheck::Exists)
+            .unwrap()
+    );
+    assert!(
+        !vfs.access(vfs_core::FileName::new("a.db"), AccessCheck::ReadWrite)
+            .unwrap()
+    );
     assert_eq!(
-        vfs.delete("a.db", false).unwrap_err().code(),
+        vfs.delete(vfs_core::FileName::new("a.db"), false)
+            .unwrap_err()
+            .code(),
         Some(SQLITE_READONLY)
     );
 }
@@ -285,7 +296,7 @@ fn temporary_kinds_are_private_writable_scratch() {
         FileKind::SubJournal,
     ] {
         let mut f = vfs
-            .open(&OpenName::new(None, kind), opts(kind, OpenAccess::Create))
+            .open(&OpenName::anonymous(kind), opts(kind, OpenAccess::Create))
             .unwrap();
         assert!(matches!(f, EmbedFile::Scratch(_)));
         assert!(!f.is_read_only());

@@ -21,7 +21,7 @@
 //! The entry point is `sqlite3_vfsext_init` (the name SQLite derives from
 //! `libvfs_ext.so`), with SQLite's standard signature
 //! `int sqlite3_vfsext_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routines *pApi)`.
-//! The host's SQLite must be 3.31.0 or newer; an older one is refused at
+//! The host's SQLite must be 3.32.0 or newer; an older one is refused at
 //! load with a message naming both versions. See `docs/extension.md`.
 //!
 //! The crate is built outside the workspace (its `libsqlite3-sys` runs in

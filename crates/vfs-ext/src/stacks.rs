@@ -8,7 +8,8 @@
 use vfs_cksm::{Cksm, Mode};
 use std::sync::Arc;
 
-use vfs_core::{Error, Native, Registration, Result, StatsRecorder, Vfs, Wrap, codes};
+use vfs_core::{Error, Native, Registration, Result, Vfs, codes};
+use vfs_observe::{StatsRecorder, Wrap};
 use vfs_crypto::Crypto;
 use vfs_memdb::MemDb;
 use vfs_mvcc::Mvcc;

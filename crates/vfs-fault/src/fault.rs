@@ -3,13 +3,12 @@
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 
 use parking_lot::{Mutex, MutexGuard};
 use vfs_core::shm::{ShmLockOp, ShmRegion};
 use vfs_core::{
-    AccessCheck, Control, DeviceCharacteristics, Error, File, FileControl, FileKind, LockLevel, Op,
-    OpenAccess, OpenName, OpenOptions, Result, ShmSupport, SyncFlags, Vfs, codes,
+    AccessCheck, Control, DeviceCharacteristics, Error, File, FileControl, FileKind, FileName,
+    FileNameBuf, LockLevel, Op, OpenAccess, OpenName, OpenOptions, Result, SyncFlags, Vfs, codes,
 };
 
 use crate::model::{
@@ -76,6 +75,134 @@ impl<B: Vfs> Fault<B> {
     pub fn base(&self) -> &B {
         &self.machine.base
     }
+
+    /// Syncs directory `dir` (`fsync` of the directory, a path without the
+    /// trailing `/`): every creation, deletion and [`rename`](Fault::rename)
+    /// of an entry directly in `dir` becomes durable. SQLite never does
+    /// this itself except through `delete(path, sync_dir = true)` and the
+    /// first sync of a journal or WAL; tools that replace files do.
+    ///
+    /// Counted and matched by rules as a `sync` whose path is `dir` (no
+    /// file kind), so a power-cut sweep over [`OpSet::DURABILITY`] cuts
+    /// before it too.
+    pub fn sync_dir(&self, dir: impl AsRef<FileName>) -> Result<()> {
+        let dir = dir.as_ref();
+        let m = &self.machine;
+        let mut st = m.state.lock();
+        m.gate(&mut st, Op::Sync, None, Some(dir), None)?;
+        dir_sync(&mut st.nodes, dir);
+        st.nodes
+            .retain(|_, n| n.live.is_some() || !matches!(n.durable, Durable::Absent));
+        Ok(())
+    }
+}
+
+impl<B: Vfs + Rename> Fault<B> {
+    /// Renames `from` to `to`, replacing `to` if it exists, as `rename(2)`
+    /// does: atomic for the processes that see the files, and durable only
+    /// once the directory is synced ([`sync_dir`](Fault::sync_dir) of both
+    /// directories when they differ). A power cut before that brings both
+    /// entries back as the last directory sync left them: `from` with its
+    /// durable bytes as of the rename, `to` with its own old durable bytes
+    /// (or absent). The file's unsynced data moves with it and is lost at
+    /// a cut as usual.
+    ///
+    /// Counted and matched by rules as a `delete` of `from` (it removes
+    /// that directory entry), so a power-cut sweep over
+    /// [`OpSet::DURABILITY`] cuts before it too.
+    ///
+    /// Close the handles this layer opened on `from` first: the file's
+    /// durability record moves to `to`, and writes through an old handle
+    /// would no longer be tracked.
+    pub fn rename(&self, from: impl AsRef<FileName>, to: impl AsRef<FileName>) -> Result<()> {
+        let (from, to) = (from.as_ref(), to.as_ref());
+        let m = &self.machine;
+        let mut st = m.state.lock();
+        let kind = st.nodes.get(from).map(|n| n.kind);
+        m.gate(&mut st, Op::Delete, kind, Some(from), None)?;
+        let from_durable = m.durable_entry(&st, from)?;
+        let to_durable = m.durable_entry(&st, to)?;
+        m.base.rename(from, to)?;
+        let st = &mut *st;
+        let next = st.next_live + 1;
+        let moved = st.nodes.remove(from);
+        let (kind, live) = match moved {
+            Some(Node {
+                kind,
+                live: Some(live),
+                ..
+            }) => (kind, live),
+            // Never opened through this layer (or not tracked): a file that
+            // was durable as it is.
+            other => {
+                st.next_live = next;
+                (
+                    other.map_or(FileKind::MainDb, |n| n.kind),
+                    Live {
+                        id: next,
+                        undo: vec![],
+                    },
+                )
+            }
+        };
+        st.nodes.insert(
+            from.to_owned(),
+            Node {
+                kind,
+                durable: from_durable,
+                live: None,
+            },
+        );
+        st.nodes.insert(
+            to.to_owned(),
+            Node {
+                kind,
+                durable: to_durable,
+                live: Some(live),
+            },
+        );
+        st.nodes
+            .retain(|_, n| n.live.is_some() || !matches!(n.durable, Durable::Absent));
+        Ok(())
+    }
+}
+
+/// Renaming, for bases that can ([`Fault::rename`]): SQLite's VFS interface
+/// has no rename, but tools that replace a database atomically need one.
+pub trait Rename {
+    /// Renames `from` to `to`, replacing `to` if it exists.
+    fn rename(&self, from: &FileName, to: &FileName) -> Result<()>;
+}
+
+impl<T: Rename + ?Sized> Rename for Arc<T> {
+    fn rename(&self, from: &FileName, to: &FileName) -> Result<()> {
+        (**self).rename(from, to)
+    }
+}
+
+/// `name` as a path of this machine (exact on Unix, where a path is bytes).
+fn os_path(name: &FileName) -> Result<&std::path::Path> {
+    #[cfg(unix)]
+    return Ok(name.as_path());
+    #[cfg(not(unix))]
+    name.to_str().map(std::path::Path::new).ok_or_else(|| {
+        Error::new(
+            codes::SQLITE_CANTOPEN,
+            format!("{name:?} is not a path of this system"),
+        )
+    })
+}
+
+/// `std::fs::rename` on the real file system.
+impl Rename for vfs_core::Native {
+    fn rename(&self, from: &FileName, to: &FileName) -> Result<()> {
+        std::fs::rename(os_path(from)?, os_path(to)?).map_err(|e| {
+            Error::new(
+                codes::SQLITE_IOERR,
+                format!("renaming {from:?} to {to:?}: {e}"),
+            )
+        })
+    }
 }
 
 impl<B: Vfs + fmt::Debug> fmt::Debug for Fault<B> {
@@ -97,7 +224,7 @@ pub struct FaultEvent {
     /// The file's kind, when known.
     pub kind: Option<FileKind>,
     /// The file's path, when it has one.
-    pub path: Option<String>,
+    pub path: Option<FileNameBuf>,
     /// What happened.
     pub action: Action,
 }
@@ -118,7 +245,7 @@ struct State {
     total: u64,
     rules: Vec<ActiveRule>,
     next_rule: u64,
-    nodes: HashMap<String, Node>,
+    nodes: HashMap<FileNameBuf, Node>,
     next_live: u64,
     faults: u64,
     cuts: u64,
@@ -169,7 +296,7 @@ impl<B: Vfs> Machine<B> {
         st: &mut State,
         op: Op,
         kind: Option<FileKind>,
-        path: Option<&str>,
+        path: Option<&FileName>,
         boot: Option<u64>,
     ) -> Result<Go> {
         if st.off {
@@ -211,14 +338,14 @@ impl<B: Vfs> Machine<B> {
             index,
             op,
             kind,
-            path: path.map(str::to_owned),
+            path: path.map(FileName::to_owned),
             action,
         });
         let what = format!(
             "{} #{index} on {} {}",
             op.name(),
             kind.map_or("file", FileKind::name),
-            path.unwrap_or("<anonymous>")
+            path.unwrap_or(FileName::new("<anonymous>"))
         );
         match action {
             Action::Fail(failure) => {
@@ -236,12 +363,36 @@ impl<B: Vfs> Machine<B> {
         }
     }
 
+    /// What a power cut would leave at `path` if its directory entry
+    /// changed now without a directory sync: the entry's durable bytes, or
+    /// nothing.
+    fn durable_entry(&self, st: &State, path: &FileName) -> Result<Durable> {
+        match st.nodes.get(path) {
+            Some(node) => match (&node.live, &node.durable) {
+                (Some(live), Durable::Current) => {
+                    let mut f = self.reopen(path, node.kind, OpenAccess::ReadWrite)?;
+                    let mut bytes = read_all(&mut f)?;
+                    drop(f);
+                    roll_back(&mut bytes, &live.undo)?;
+                    Ok(Durable::Old(bytes))
+                }
+                (_, durable) => Ok(durable.clone()),
+            },
+            None => {
+                if self.base.access(path, AccessCheck::Exists)? {
+                    let mut f = self.reopen(path, FileKind::MainDb, OpenAccess::ReadWrite)?;
+                    Ok(Durable::Old(read_all(&mut f)?))
+                } else {
+                    Ok(Durable::Absent)
+                }
+            }
+        }
+    }
+
     /// Opens a file of the base by path for the model's own use.
-    fn reopen(&self, path: &str, kind: FileKind, access: OpenAccess) -> Result<B::File> {
-        self.base.open(
-            &OpenName::new(Some(path), kind),
-            OpenOptions::new(kind, access),
-        )
+    fn reopen(&self, path: &FileName, kind: FileKind, access: OpenAccess) -> Result<B::File> {
+        self.base
+            .open(&OpenName::new(path, kind), OpenOptions::new(kind, access))
     }
 
     /// The power cut: bring every path back to its durable state, then turn
@@ -249,7 +400,7 @@ impl<B: Vfs> Machine<B> {
     fn cut(&self, st: &mut State) {
         st.cuts += 1;
         st.off = true;
-        let mut paths: Vec<String> = st.nodes.keys().cloned().collect();
+        let mut paths: Vec<FileNameBuf> = st.nodes.keys().cloned().collect();
         paths.sort();
         for path in paths {
             let Some(node) = st.nodes.get(&path).cloned() else {
@@ -281,7 +432,7 @@ impl<B: Vfs> Machine<B> {
     }
 
     /// Brings one path to its durable state; answers whether it exists.
-    fn restore(&self, path: &str, node: &Node) -> Result<bool> {
+    fn restore(&self, path: &FileName, node: &Node) -> Result<bool> {
         match (&node.live, &node.durable) {
             (Some(live), Durable::Current) => {
                 if !live.undo.is_empty() {
@@ -310,7 +461,7 @@ impl<B: Vfs> Machine<B> {
         }
     }
 
-    fn is_tracked(name: Option<&str>, opts: &OpenOptions) -> bool {
+    fn is_tracked(name: Option<&FileName>, opts: &OpenOptions) -> bool {
         name.is_some() && !opts.delete_on_close && !opts.kind.is_temporary()
     }
 }
@@ -509,9 +660,9 @@ impl FaultController {
 
     /// Paths a power cut now would change (unsynced data, or a creation or
     /// deletion whose directory entry is not durable), sorted.
-    pub fn unsynced_paths(&self) -> Vec<String> {
+    pub fn unsynced_paths(&self) -> Vec<FileNameBuf> {
         let st = self.machine.lock();
-        let mut v: Vec<String> = st
+        let mut v: Vec<FileNameBuf> = st
             .nodes
             .iter()
             .filter(|(_, n)| n.has_unsynced())
@@ -596,7 +747,7 @@ impl<B: Vfs> Vfs for Fault<B> {
         Ok(FaultFile {
             inner,
             machine: m.clone(),
-            path: path.map(Arc::from),
+            path: path.map(FileName::to_owned),
             kind: opts.kind,
             live_id,
             dirsync,
@@ -604,7 +755,7 @@ impl<B: Vfs> Vfs for Fault<B> {
         })
     }
 
-    fn delete(&self, path: &str, sync_dir: bool) -> Result<()> {
+    fn delete(&self, path: &FileName, sync_dir: bool) -> Result<()> {
         let m = &self.machine;
         let mut st = m.state.lock();
         let kind = st.nodes.get(path).map(|n| n.kind);
@@ -648,7 +799,7 @@ impl<B: Vfs> Vfs for Fault<B> {
         Ok(())
     }
 
-    fn access(&self, path: &str, check: AccessCheck) -> Result<bool> {
+    fn access(&self, path: &FileName, check: AccessCheck) -> Result<bool> {
         let m = &self.machine;
         let mut st = m.state.lock();
         let kind = st.nodes.get(path).map(|n| n.kind);
@@ -656,35 +807,14 @@ impl<B: Vfs> Vfs for Fault<B> {
         m.base.access(path, check)
     }
 
-    fn full_pathname(&self, path: &str) -> Result<String> {
-        self.machine.base.full_pathname(path)
-    }
-    fn resolve_pathname(&self, path: &str) -> Result<vfs_core::ResolvedPath> {
-        self.machine.base.resolve_pathname(path)
-    }
-
-    fn max_pathname(&self) -> usize {
-        self.machine.base.max_pathname()
-    }
-
-    fn randomness(&self, buf: &mut [u8]) -> Option<usize> {
-        self.machine.base.randomness(buf)
-    }
-
-    fn sleep(&self, duration: Duration) -> Option<Duration> {
-        self.machine.base.sleep(duration)
-    }
-
-    fn current_time_ms(&self) -> Option<i64> {
-        self.machine.base.current_time_ms()
-    }
+    vfs_core::forward_vfs!(machine.base, except delete, access);
 }
 
 /// A file opened through [`Fault`].
 pub struct FaultFile<B: Vfs> {
     inner: B::File,
     machine: Arc<Machine<B>>,
-    path: Option<Arc<str>>,
+    path: Option<FileNameBuf>,
     kind: FileKind,
     /// The incarnation this handle writes to, for files whose durability is
     /// tracked.
@@ -779,7 +909,7 @@ impl<B: Vfs> File for FaultFile<B> {
                     TearOutcome::ReportError(f) => Err(f.error(format!(
                         "vfs-fault: torn write of {} bytes at {offset} on {} ({keep} written)",
                         buf.len(),
-                        self.path.as_deref().unwrap_or("<anonymous>")
+                        self.path.as_deref().unwrap_or(FileName::new("<anonymous>"))
                     ))),
                 }
             }
@@ -815,8 +945,8 @@ impl<B: Vfs> File for FaultFile<B> {
         self.inner.sync(flags)?;
         if let Some(live) = self.live(&mut st) {
             live.undo.clear();
-            let path = self.path.clone().unwrap_or_else(|| Arc::from(""));
-            if let Some(node) = st.nodes.get_mut(&*path) {
+            let path = self.path.clone().unwrap_or_default();
+            if let Some(node) = st.nodes.get_mut(path.as_file_name()) {
                 node.durable = Durable::Current;
             }
             if self.dirsync {
@@ -889,22 +1019,10 @@ impl<B: Vfs> File for FaultFile<B> {
         r
     }
 
-    fn sector_size(&self) -> u32 {
-        self.inner.sector_size()
-    }
-
     fn device_characteristics(&self) -> DeviceCharacteristics {
         // Torn writes and power cuts break every atomicity promise.
         let atomic_bits = 0x1ff | DeviceCharacteristics::BATCH_ATOMIC;
         DeviceCharacteristics(self.inner.device_characteristics().0 & !atomic_bits)
-    }
-
-    fn is_read_only(&self) -> bool {
-        self.inner.is_read_only()
-    }
-
-    fn shm(&self) -> ShmSupport {
-        self.inner.shm()
     }
 
     fn shm_map(&mut self, region: u32, size: u32, extend: bool) -> Result<Option<ShmRegion>> {
@@ -925,12 +1043,22 @@ impl<B: Vfs> File for FaultFile<B> {
         self.inner.shm_lock(offset, n, op)
     }
 
-    fn shm_barrier(&mut self) {
-        self.inner.shm_barrier()
-    }
-
-    fn shm_unmap(&mut self, delete: bool) -> Result<()> {
-        // Always released (shared memory is not on the medium).
-        self.inner.shm_unmap(delete)
-    }
+    // Sector size, read-only status, the shared-memory capability, barriers
+    // and unmapping go straight to the base (shared memory is not on the
+    // medium: unmapping always succeeds as the base says).
+    vfs_core::forward_file!(
+        inner,
+        except read_at,
+        write_at,
+        truncate,
+        sync,
+        size,
+        lock,
+        unlock,
+        check_reserved_lock,
+        file_control,
+        device_characteristics,
+        shm_map,
+        shm_lock
+    );
 }

@@ -17,7 +17,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use vfs_core::{File, FileKind, Op, OpenAccess, OpenName, OpenOptions, SyncFlags, Vfs};
+use vfs_core::{File, FileKind, FileName, Op, OpenAccess, OpenName, OpenOptions, SyncFlags, Vfs};
 
 use crate::{Failure, Fault, FaultFile, MemDisk, OpSet, Rule, TearOutcome};
 
@@ -340,10 +340,9 @@ impl Driver {
         } else {
             OpenAccess::ReadWrite
         };
-        let r = self.vfs.open(
-            &OpenName::new(Some(path), kind),
-            OpenOptions::new(kind, access),
-        );
+        let r = self
+            .vfs
+            .open(&OpenName::new(path, kind), OpenOptions::new(kind, access));
         if self.off {
             return self.expect_err("open while the power is off", &r);
         }
@@ -518,7 +517,7 @@ impl Driver {
         // Deleting an open file is legal, but the model keeps no orphans:
         // close the path's handles first.
         self.handles.retain(|h| h.path != p);
-        let r = self.vfs.delete(PATHS[p].0, sync_dir);
+        let r = self.vfs.delete(FileName::new(PATHS[p].0), sync_dir);
         if self.off {
             return self.expect_err("delete while the power is off", &r);
         }

@@ -82,6 +82,12 @@
 //!   sync of the same directory came later: the file comes back with its
 //!   durable content (its bytes as of its last sync, which the layer keeps in
 //!   memory from the moment of the delete).
+//! * Tools that replace files get the two directory operations SQLite's VFS
+//!   interface lacks: [`Fault::rename`] (over a base implementing
+//!   [`Rename`]: [`MemDisk`], [`Native`]) is undone by a cut unless a
+//!   directory sync came later, and [`Fault::sync_dir`] is that directory
+//!   sync. Both are counted (as a `delete` and a `sync`), so a sweep of
+//!   power cuts covers them.
 //!
 //! *After the cut* the machine is off: every operation fails with an
 //! `SQLITE_IOERR` code (the operation's own extended code when it has one)
@@ -161,6 +167,6 @@ mod memdisk;
 mod model;
 mod rules;
 
-pub use fault::{EVENT_LOG_CAPACITY, Fault, FaultController, FaultEvent, FaultFile};
+pub use fault::{EVENT_LOG_CAPACITY, Fault, FaultController, FaultEvent, FaultFile, Rename};
 pub use memdisk::{MemDisk, MemDiskFile};
 pub use rules::{Action, COUNTED_OPS, Failure, OpSet, Rule, RuleId, TearOutcome};

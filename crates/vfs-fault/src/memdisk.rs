@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 use vfs_core::{
-    AccessCheck, Error, File, FileKind, FileLock, LockLevel, LockManager, OpenAccess, OpenName,
-    OpenOptions, Result, ShmGroup, ShmSupport, SyncFlags, Vfs,
+    AccessCheck, Error, File, FileKind, FileLock, FileName, FileNameBuf, LockManager, OpenAccess,
+    OpenName, OpenOptions, Result, ShmGroup, ShmSupport, SyncFlags, Vfs,
 };
 
 /// A minimal in-memory file system with POSIX-like semantics, shared by
@@ -36,7 +36,7 @@ use vfs_core::{
 /// ```
 #[derive(Clone, Default, Debug)]
 pub struct MemDisk {
-    files: Arc<Mutex<HashMap<String, Arc<Inode>>>>,
+    files: Arc<Mutex<HashMap<FileNameBuf, Arc<Inode>>>>,
 }
 
 #[derive(Debug, Default)]
@@ -53,25 +53,25 @@ impl MemDisk {
     }
 
     /// The paths of every file, sorted.
-    pub fn paths(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.files.lock().keys().cloned().collect();
+    pub fn paths(&self) -> Vec<FileNameBuf> {
+        let mut v: Vec<FileNameBuf> = self.files.lock().keys().cloned().collect();
         v.sort();
         v
     }
 
     /// A copy of the file at `path`, if it exists.
-    pub fn contents(&self, path: &str) -> Option<Vec<u8>> {
-        let inode = self.files.lock().get(path).cloned()?;
+    pub fn contents(&self, path: impl AsRef<FileName>) -> Option<Vec<u8>> {
+        let inode = self.files.lock().get(path.as_ref()).cloned()?;
         let data = inode.data.lock().clone();
         Some(data)
     }
 
     /// Creates or replaces the file at `path` with `bytes`.
-    pub fn put(&self, path: &str, bytes: &[u8]) {
+    pub fn put(&self, path: impl AsRef<FileName>, bytes: &[u8]) {
         let inode = self
             .files
             .lock()
-            .entry(path.to_owned())
+            .entry(path.as_ref().to_owned())
             .or_default()
             .clone();
         *inode.data.lock() = bytes.to_vec();
@@ -80,6 +80,24 @@ impl MemDisk {
     /// Removes every file (handles already open keep their data).
     pub fn clear(&self) {
         self.files.lock().clear();
+    }
+}
+
+/// Moves the file (handles already open keep it, as on POSIX).
+impl crate::Rename for MemDisk {
+    fn rename(&self, from: &FileName, to: &FileName) -> Result<()> {
+        let mut files = self.files.lock();
+        match files.remove(from) {
+            Some(inode) => {
+                files.insert(to.to_owned(), inode);
+                Ok(())
+            }
+            None => Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("rename: no file {from:?}"),
+            )
+            .into()),
+        }
     }
 }
 
@@ -113,7 +131,7 @@ impl Vfs for MemDisk {
         })
     }
 
-    fn delete(&self, path: &str, _sync_dir: bool) -> Result<()> {
+    fn delete(&self, path: &FileName, _sync_dir: bool) -> Result<()> {
         match self.files.lock().remove(path) {
             Some(_) => Ok(()),
             None => Err(std::io::Error::new(
@@ -124,7 +142,7 @@ impl Vfs for MemDisk {
         }
     }
 
-    fn access(&self, path: &str, _check: AccessCheck) -> Result<bool> {
+    fn access(&self, path: &FileName, _check: AccessCheck) -> Result<bool> {
         Ok(self.files.lock().contains_key(path))
     }
 }
@@ -173,17 +191,7 @@ impl File for MemDiskFile {
         Ok(self.inode.data.lock().len() as u64)
     }
 
-    fn lock(&mut self, level: LockLevel) -> Result<()> {
-        self.lock.lock(level)
-    }
-
-    fn unlock(&mut self, level: LockLevel) -> Result<()> {
-        self.lock.unlock(level)
-    }
-
-    fn check_reserved_lock(&mut self) -> Result<bool> {
-        Ok(self.lock.check_reserved())
-    }
+    vfs_core::lock_via!(lock);
 
     fn is_read_only(&self) -> bool {
         self.read_only

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use vfs_core::{File, FileKind, Result};
+use vfs_core::{File, FileKind, FileName, FileNameBuf, Result};
 
 /// One change to a file since its last sync, with what it takes to undo it.
 #[derive(Clone, Debug)]
@@ -76,15 +76,16 @@ impl Node {
 }
 
 /// The directory part of a path (everything before the last `/`).
-pub(crate) fn dir_of(path: &str) -> &str {
-    match path.rfind('/') {
-        Some(i) => &path[..i],
-        None => "",
+pub(crate) fn dir_of(path: &FileName) -> &FileName {
+    let bytes = path.as_bytes();
+    match bytes.iter().rposition(|&b| b == b'/') {
+        Some(i) => FileName::from_bytes(&bytes[..i]),
+        None => FileName::new(""),
     }
 }
 
 /// A directory sync: every entry of `dir` becomes what is live.
-pub(crate) fn dir_sync(nodes: &mut HashMap<String, Node>, dir: &str) {
+pub(crate) fn dir_sync(nodes: &mut HashMap<FileNameBuf, Node>, dir: &FileName) {
     for (path, node) in nodes.iter_mut() {
         if dir_of(path) == dir {
             node.durable = if node.live.is_some() {
@@ -252,8 +253,12 @@ mod tests {
 
     #[test]
     fn dir_of_takes_the_parent() {
-        assert_eq!(dir_of("/a/b/c.db"), "/a/b");
-        assert_eq!(dir_of("c.db"), "");
-        assert_eq!(dir_of("/c.db"), "");
+        assert_eq!(dir_of(FileName::new("/a/b/c.db")), "/a/b");
+        assert_eq!(dir_of(FileName::new("c.db")), "");
+        assert_eq!(dir_of(FileName::new("/c.db")), "");
+        assert_eq!(
+            dir_of(FileName::from_bytes(b"/\xff/c.db")).as_bytes(),
+            b"/\xff"
+        );
     }
 }

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use vfs_core::{Error, FileKind, Op, codes};
+use vfs_core::{Error, FileKind, FileName, Op, codes};
 
 /// A set of VFS operations (a bit set over [`Op`]).
 ///
@@ -281,7 +281,7 @@ impl Rule {
         self.action
     }
 
-    pub(crate) fn matches(&self, op: Op, kind: Option<FileKind>, path: Option<&str>) -> bool {
+    pub(crate) fn matches(&self, op: Op, kind: Option<FileKind>, path: Option<&FileName>) -> bool {
         if !self.ops.contains(op) {
             return false;
         }
@@ -294,12 +294,17 @@ impl Rule {
             return false;
         }
         if let Some(frag) = &self.path_contains
-            && !path.is_some_and(|p| p.contains(frag.as_str()))
+            && !path.is_some_and(|p| contains(p.as_bytes(), frag.as_bytes()))
         {
             return false;
         }
         true
     }
+}
+
+/// Whether `fragment` occurs in `bytes` (an empty fragment always does).
+fn contains(bytes: &[u8], fragment: &[u8]) -> bool {
+    fragment.is_empty() || bytes.windows(fragment.len()).any(|w| w == fragment)
 }
 
 /// Identifies a rule added to a controller.

@@ -1,8 +1,12 @@
 //! The bytes of one in-memory file, kept as fixed-size pages.
 //!
-//! Invariant: `pages` holds exactly `ceil(len / PAGE)` pages and every byte
-//! past `len` in the last page is zero, so growing the file (by a write past
-//! the end or by `truncate`) exposes zeros without extra work.
+//! Invariant: `pages` holds exactly `ceil(len / PAGE)` pages, each of
+//! capacity [`PAGE`], and each page's length is the number of the file's
+//! bytes in it ([`PAGE`] for all but the last). Bytes past the end are not
+//! stored at all, so appending (how journals and WAL files grow) copies
+//! into fresh capacity without zeroing it first; only growing over bytes
+//! no write supplied (a write past the end, a `truncate` upwards) writes
+//! zeros.
 
 /// Size of one storage page. SQLite's default page size, so an aligned
 /// database page is one `memcpy` from or to one storage page; other page
@@ -12,13 +16,8 @@ pub(crate) const PAGE: usize = 4096;
 /// A growable byte file made of [`PAGE`]-sized heap blocks.
 #[derive(Default)]
 pub(crate) struct Store {
-    pages: Vec<Box<[u8]>>,
+    pages: Vec<Vec<u8>>,
     len: u64,
-}
-
-fn zeroed_page() -> Box<[u8]> {
-    // `vec![0; n]` asks the allocator for zeroed memory directly.
-    vec![0u8; PAGE].into_boxed_slice()
 }
 
 /// Splits a byte position into (page index, offset in page).
@@ -63,25 +62,47 @@ impl Store {
     /// `offset + buf.len()` fits in `usize`. Allocates only new pages.
     pub(crate) fn write(&mut self, buf: &[u8], offset: u64) {
         let start = offset as usize;
-        let end = start + buf.len();
-        let needed = end.div_ceil(PAGE);
-        while self.pages.len() < needed {
-            self.pages.push(zeroed_page());
+        if offset > self.len {
+            self.grow_with_zeros(start);
         }
+        // Every byte before `start` now exists, so the first page touched
+        // holds at least `at` bytes and later ones start at 0.
         let mut done = 0;
         while done < buf.len() {
             let (page, at) = split(start + done);
             let take = (buf.len() - done).min(PAGE - at);
-            self.pages[page][at..at + take].copy_from_slice(&buf[done..done + take]);
+            if page == self.pages.len() {
+                self.pages.push(Vec::with_capacity(PAGE));
+            }
+            let page = &mut self.pages[page];
+            let overlap = page.len().saturating_sub(at).min(take);
+            page[at..at + overlap].copy_from_slice(&buf[done..done + overlap]);
+            page.extend_from_slice(&buf[done + overlap..done + take]);
             done += take;
         }
-        if end as u64 > self.len {
-            self.len = end as u64;
+        let end = (start + buf.len()) as u64;
+        if end > self.len {
+            self.len = end;
         }
     }
 
-    /// Sets the size to `size`: shrinking frees whole pages and zeroes the
-    /// cut part of the last one; growing appends zeros. The caller has
+    /// Extends the file with zeros to `size` bytes (`size > len`).
+    fn grow_with_zeros(&mut self, size: usize) {
+        let mut pos = self.len as usize;
+        while pos < size {
+            let (page, at) = split(pos);
+            let take = (size - pos).min(PAGE - at);
+            if page == self.pages.len() {
+                self.pages.push(Vec::with_capacity(PAGE));
+            }
+            self.pages[page].resize(at + take, 0);
+            pos += take;
+        }
+        self.len = size as u64;
+    }
+
+    /// Sets the size to `size`: shrinking frees whole pages and drops the
+    /// cut bytes of the last one; growing appends zeros. The caller has
     /// checked that `size` fits in `usize`.
     pub(crate) fn truncate(&mut self, size: u64) {
         let size_usize = size as usize;
@@ -89,20 +110,20 @@ impl Store {
             self.pages.truncate(size_usize.div_ceil(PAGE));
             let (page, at) = split(size_usize);
             if at != 0 {
-                self.pages[page][at..].fill(0);
+                self.pages[page].truncate(at);
             }
-        } else {
-            while self.pages.len() < size_usize.div_ceil(PAGE) {
-                self.pages.push(zeroed_page());
-            }
+            self.len = size;
+        } else if size > self.len {
+            self.grow_with_zeros(size_usize);
         }
-        self.len = size;
     }
 
     /// The whole file as one vector.
     pub(crate) fn to_vec(&self) -> Vec<u8> {
-        let mut out = vec![0u8; self.len as usize];
-        self.read(&mut out, 0);
+        let mut out = Vec::with_capacity(self.len as usize);
+        for page in &self.pages {
+            out.extend_from_slice(page);
+        }
         out
     }
 }
@@ -111,11 +132,17 @@ impl Store {
 mod tests {
     use super::*;
 
-    /// A reference model: the same operations on a plain vector.
+    /// A reference model: the same operations on a plain vector; and the
+    /// layout invariant (every page full but the last, none reallocated).
     fn check(store: &Store, model: &[u8]) {
         assert_eq!(store.len(), model.len() as u64);
         assert_eq!(store.to_vec(), model);
         assert_eq!(store.pages.len(), model.len().div_ceil(PAGE));
+        for (i, page) in store.pages.iter().enumerate() {
+            let expected = (model.len() - i * PAGE).min(PAGE);
+            assert_eq!(page.len(), expected, "page {i}");
+            assert_eq!(page.capacity(), PAGE, "page {i}");
+        }
     }
 
     #[test]
@@ -174,5 +201,42 @@ mod tests {
         check(&s, &model);
         s.truncate(0);
         check(&s, &[]);
+    }
+
+    /// Seeded random writes (appends, overwrites, writes past the end) and
+    /// truncations (down and up) agree with a plain vector after every
+    /// step, and keep the page layout.
+    #[test]
+    fn random_operations_match_a_vector() {
+        let mut x: u64 = 0x5eed;
+        let mut next = |n: usize| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % n as u64) as usize
+        };
+        let mut s = Store::default();
+        let mut model: Vec<u8> = Vec::new();
+        for step in 0..3_000usize {
+            if next(5) == 0 {
+                let size = next(6 * PAGE);
+                s.truncate(size as u64);
+                model.resize(size, 0);
+            } else {
+                let off = match next(3) {
+                    0 => model.len(),                  // append
+                    1 => next(model.len().max(1)),     // inside
+                    _ => model.len() + next(2 * PAGE), // past the end
+                };
+                let len = next(PAGE + 200);
+                let data: Vec<u8> = (0..len).map(|k| (k + step) as u8 | 1).collect();
+                s.write(&data, off as u64);
+                if model.len() < off + len {
+                    model.resize(off + len, 0);
+                }
+                model[off..off + len].copy_from_slice(&data);
+            }
+            check(&s, &model);
+        }
     }
 }

@@ -163,7 +163,8 @@ fn journal_existence_follows_every_way_a_journal_comes_and_goes() {
     use vfs_core::{AccessCheck, Vfs};
     let fx = Fixture::new("journal-count");
     let mem = fx.mem.clone();
-    let exists = |p: &str| Vfs::access(&mem, p, AccessCheck::Exists).unwrap();
+    let exists =
+        |p: &str| Vfs::access(&mem, vfs_core::FileName::new(p), AccessCheck::Exists).unwrap();
     let (a, b) = ("/jc-a.db", "/jc-b.db");
     let (ja, jb) = (format!("{a}-journal"), format!("{b}-journal"));
 
@@ -206,8 +207,7 @@ fn journal_existence_follows_every_way_a_journal_comes_and_goes() {
     {
         use vfs_core::{File, FileKind, OpenAccess, OpenName, OpenOptions};
         let opts = OpenOptions::new(FileKind::MainJournal, OpenAccess::Create);
-        let mut j =
-            Vfs::open(&mem, &OpenName::new(Some(&ja), FileKind::MainJournal), opts).unwrap();
+        let mut j = Vfs::open(&mem, &OpenName::new(&ja, FileKind::MainJournal), opts).unwrap();
         j.write_at(&journal_mid, 0).unwrap();
     }
     assert!(exists(&ja), "the hot journal is there");
@@ -215,4 +215,81 @@ fn journal_existence_follows_every_way_a_journal_comes_and_goes() {
     assert_eq!(count(&c, "t"), 1, "rolled back from the hot journal");
     assert_eq!(integrity(&c), "ok");
     assert!(!exists(&ja), "and removed after the rollback");
+}
+
+/// The same count for WAL files (SQLite asks whether `<db>-wal` exists at
+/// the start of every rollback-mode read transaction): a connection opening
+/// a database whose WAL holds committed frames must find it, whatever
+/// other databases come and go; and the count follows WAL files created,
+/// removed by a journal-mode change, by `load` and by `delete`.
+#[test]
+fn wal_existence_follows_every_way_a_wal_comes_and_goes() {
+    use vfs_core::{AccessCheck, Vfs};
+    let fx = Fixture::new("wal-count");
+    let mem = fx.mem.clone();
+    let exists =
+        |p: &str| Vfs::access(&mem, vfs_core::FileName::new(p), AccessCheck::Exists).unwrap();
+    let (a, b) = ("/wc-a.db", "/wc-b.db");
+    let (wa, wb) = (format!("{a}-wal"), format!("{b}-wal"));
+
+    let ca = fx.open(a);
+    ca.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1);")
+        .unwrap();
+    assert!(!exists(&wa), "rollback mode has no WAL");
+    ca.execute_batch("PRAGMA journal_mode=WAL; INSERT INTO t VALUES (2);")
+        .unwrap();
+    assert!(exists(&wa) && !exists(&wb));
+    // Committed frames live only in the WAL while `ca` stays open: a new
+    // connection sees them only if it finds the WAL.
+    let reader = fx.open(a);
+    assert_eq!(count(&reader, "t"), 2, "the new connection found the WAL");
+    drop(reader);
+
+    let cb = fx.open(b);
+    cb.execute_batch("CREATE TABLE t(x); PRAGMA journal_mode=WAL; INSERT INTO t VALUES (1);")
+        .unwrap();
+    cb.execute_batch("PRAGMA journal_mode=DELETE").unwrap();
+    assert!(!exists(&wb), "leaving WAL mode removes it");
+    assert!(exists(&wa), "the other database's WAL stays");
+    drop(cb);
+    mem.delete(b).unwrap();
+
+    ca.execute_batch("PRAGMA journal_mode=DELETE").unwrap();
+    assert!(!exists(&wa));
+    // Now no WAL anywhere: a WAL made afterwards must be seen again.
+    ca.execute_batch("PRAGMA journal_mode=WAL; INSERT INTO t VALUES (3);")
+        .unwrap();
+    let reader = fx.open(a);
+    assert_eq!(count(&reader, "t"), 3, "a WAL made after none existed");
+    drop(reader);
+    drop(ca);
+    assert!(
+        !exists(&wa),
+        "the last connection checkpoints and removes it"
+    );
+
+    // `load` and `delete` drop a database's WAL with it (SQLite removes a
+    // WAL when its last connection closes, so make them by hand).
+    let keep = fx.open(a);
+    keep.execute_batch("INSERT INTO t VALUES (4);").unwrap();
+    assert!(exists(&wa), "WAL mode persists in the header");
+    let image = mem.export(a).unwrap();
+    drop(keep);
+    let make_wal = |name: &str| {
+        use vfs_core::{File, FileKind, OpenAccess, OpenName, OpenOptions};
+        let opts = OpenOptions::new(FileKind::Wal, OpenAccess::Create);
+        let mut w = Vfs::open(&mem, &OpenName::new(name, FileKind::Wal), opts).unwrap();
+        w.write_at(&[0; 32], 0).unwrap();
+    };
+    mem.load(b, &image).unwrap();
+    make_wal(&wb);
+    assert!(exists(&wb));
+    mem.load(b, &image).unwrap();
+    assert!(!exists(&wb), "load drops the WAL");
+    make_wal(&wb);
+    mem.delete(b).unwrap();
+    assert!(!exists(&wb), "delete drops the WAL");
+    let c = fx.open(a);
+    assert_eq!(count(&c, "t"), 4);
+    assert_eq!(integrity(&c), "ok");
 }

@@ -99,7 +99,7 @@ fn private_databases_have_their_own_journals_wal_and_locks() {
         .iter()
         .map(|db| {
             fx.mem
-                .file_size(&format!("{db}-wal"))
+                .file_size(format!("{db}-wal"))
                 .expect("a WAL per database")
         })
         .collect();

@@ -14,7 +14,7 @@ const FRAME: usize = 24 + PAGE;
 
 fn open(mem: &MemDb, name: &str, kind: FileKind) -> MemFile {
     mem.open(
-        &OpenName::new(Some(name), kind),
+        &OpenName::new(name, kind),
         OpenOptions::new(kind, OpenAccess::Create),
     )
     .unwrap()

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use common::*;
-use vfs_core::{AccessCheck, FileKind, OpenName, OpenOptions, Result, Vfs};
+use vfs_core::{AccessCheck, FileKind, FileName, FileNameBuf, OpenName, OpenOptions, Result, Vfs};
 use vfs_memdb::{MemDb, MemFile};
 
 /// A MemDb that counts the files SQLite opens, by kind and whether named.
@@ -28,13 +28,13 @@ impl Vfs for Counting {
             .or_default() += 1;
         self.mem.open(name, opts)
     }
-    fn delete(&self, path: &str, sync_dir: bool) -> Result<()> {
+    fn delete(&self, path: &FileName, sync_dir: bool) -> Result<()> {
         Vfs::delete(&self.mem, path, sync_dir)
     }
-    fn access(&self, path: &str, check: AccessCheck) -> Result<bool> {
+    fn access(&self, path: &FileName, check: AccessCheck) -> Result<bool> {
         self.mem.access(path, check)
     }
-    fn full_pathname(&self, path: &str) -> Result<String> {
+    fn full_pathname(&self, path: &FileName) -> Result<FileNameBuf> {
         self.mem.full_pathname(path)
     }
 }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use vfs_core::{Error, Result, codes};
+use vfs_core::{Error, FileName, FileNameBuf, Result, codes};
 
 use crate::pages::Pages;
 
@@ -18,7 +18,7 @@ pub(crate) struct Version {
 /// A database shared by the connections that opened it.
 #[derive(Debug)]
 pub(crate) struct Db {
-    pub(crate) name: String,
+    pub(crate) name: FileNameBuf,
     state: Mutex<DbState>,
 }
 
@@ -38,7 +38,7 @@ pub(crate) enum WriteRefused {
 }
 
 impl Db {
-    pub(crate) fn new(name: String, pages: Pages) -> Arc<Db> {
+    pub(crate) fn new(name: FileNameBuf, pages: Pages) -> Arc<Db> {
         Arc::new(Db {
             name,
             state: Mutex::new(DbState {
@@ -114,7 +114,7 @@ impl Db {
 }
 
 /// The `SQLITE_BUSY*` error for a refused write.
-pub(crate) fn refused_error(db: &str, why: WriteRefused) -> Error {
+pub(crate) fn refused_error(db: &FileName, why: WriteRefused) -> Error {
     match why {
         WriteRefused::Busy => Error::busy(format!(
             "database {db:?}: another connection is writing (one writer at a time)"

@@ -203,7 +203,7 @@ impl MainFile {
     /// committed, drops it when it rolled back. Returns the newly published
     /// version, if any.
     fn finish_write(&mut self, mut txn: WriteTxn) -> Option<Arc<Version>> {
-        let journal = format!("{}-journal", self.db.name);
+        let journal = self.db.name.with_suffix("-journal");
         // A deleted database cannot have opened a journal (SQLite checks
         // HAS_MOVED first): a file by that name belongs to its successor.
         let owns_journal = self.private || self.fs.is_current(&self.db);
@@ -242,7 +242,7 @@ impl Drop for MainFile {
             self.db.end_write(self.id, None);
         }
         if self.private {
-            self.fs.remove_file(&format!("{}-journal", self.db.name));
+            self.fs.remove_file(&self.db.name.with_suffix("-journal"));
         }
     }
 }

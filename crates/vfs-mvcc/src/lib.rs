@@ -150,7 +150,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 use vfs_core::{
-    AccessCheck, Error, FileKind, OpenAccess, OpenName, OpenOptions, Result, Vfs, codes,
+    AccessCheck, Error, FileKind, FileName, FileNameBuf, OpenAccess, OpenName, OpenOptions, Result,
+    Vfs, codes,
 };
 
 use crate::db::{Db, Version};
@@ -175,9 +176,9 @@ pub struct Mvcc {
 #[derive(Default)]
 pub(crate) struct Shared {
     /// Shared databases by name.
-    dbs: Mutex<HashMap<String, Arc<Db>>>,
+    dbs: Mutex<HashMap<FileNameBuf, Arc<Db>>>,
     /// Named plain files: journals and super-journals.
-    files: Mutex<HashMap<String, Arc<Mutex<Vec<u8>>>>>,
+    files: Mutex<HashMap<FileNameBuf, Arc<Mutex<Vec<u8>>>>>,
     /// Numbers private databases' full path names.
     next_private: AtomicU64,
 }
@@ -186,7 +187,7 @@ impl Shared {
     /// Whether `name` is a journal SQLite would roll back: non-empty with a
     /// non-zero first byte (SQLite's own test). Committed and rolled-back
     /// transactions delete, truncate or zero their journal before unlocking.
-    pub(crate) fn journal_is_hot(&self, name: &str) -> bool {
+    pub(crate) fn journal_is_hot(&self, name: &FileName) -> bool {
         let file = self.files.lock().get(name).cloned();
         file.is_some_and(|f| f.lock().first().is_some_and(|&b| b != 0))
     }
@@ -199,7 +200,7 @@ impl Shared {
             .is_some_and(|d| Arc::ptr_eq(d, db))
     }
 
-    pub(crate) fn remove_file(&self, name: &str) {
+    pub(crate) fn remove_file(&self, name: &FileName) {
         self.files.lock().remove(name);
     }
 }
@@ -261,8 +262,8 @@ impl fmt::Debug for Mvcc {
     }
 }
 
-fn check_name(name: &str) -> Result<()> {
-    if name.len() < 2 || !name.starts_with('/') || name.contains('\0') {
+fn check_name(name: &FileName) -> Result<()> {
+    if name.len() < 2 || !name.starts_with("/") || name.as_bytes().contains(&0) {
         return Err(Error::new(
             codes::SQLITE_MISUSE,
             format!(
@@ -274,7 +275,7 @@ fn check_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-fn no_such_db(name: &str) -> Error {
+fn no_such_db(name: &FileName) -> Error {
     Error::cant_open(format!("no database named {name:?}"))
 }
 
@@ -284,7 +285,7 @@ impl Mvcc {
         Mvcc::default()
     }
 
-    fn db(&self, name: &str) -> Result<Arc<Db>> {
+    fn db(&self, name: &FileName) -> Result<Arc<Db>> {
         check_name(name)?;
         self.shared
             .dbs
@@ -295,7 +296,7 @@ impl Mvcc {
     }
 
     /// Replaces (or creates) `name` with `pages` as its next version.
-    fn replace(&self, name: &str, pages: Pages) -> Result<()> {
+    fn replace(&self, name: &FileName, pages: Pages) -> Result<()> {
         check_name(name)?;
         let existing = {
             let mut dbs = self.shared.dbs.lock();
@@ -315,7 +316,8 @@ impl Mvcc {
     /// A write transaction in progress is not part of it.
     /// Errors: `SQLITE_MISUSE` for a name not starting with `/`,
     /// `SQLITE_CANTOPEN` when no such database exists.
-    pub fn snapshot(&self, name: &str) -> Result<Snapshot> {
+    pub fn snapshot(&self, name: impl AsRef<FileName>) -> Result<Snapshot> {
+        let name = name.as_ref();
         Ok(Snapshot {
             version: self.db(name)?.committed(),
         })
@@ -333,7 +335,8 @@ impl Mvcc {
     ///
     /// Errors: `SQLITE_BUSY` while a connection holds a write transaction on
     /// `name`; `SQLITE_MISUSE` for a non-shared name.
-    pub fn restore(&self, name: &str, snapshot: &Snapshot) -> Result<()> {
+    pub fn restore(&self, name: impl AsRef<FileName>, snapshot: &Snapshot) -> Result<()> {
+        let name = name.as_ref();
         self.replace(name, snapshot.version.pages.clone())
     }
 
@@ -343,7 +346,8 @@ impl Mvcc {
     /// Errors: `SQLITE_CANTOPEN` when `new_name` exists (use
     /// [`restore`](Mvcc::restore) to replace a database); `SQLITE_MISUSE`
     /// for a non-shared name.
-    pub fn fork(&self, snapshot: &Snapshot, new_name: &str) -> Result<()> {
+    pub fn fork(&self, snapshot: &Snapshot, new_name: impl AsRef<FileName>) -> Result<()> {
+        let new_name = new_name.as_ref();
         check_name(new_name)?;
         let mut dbs = self.shared.dbs.lock();
         if dbs.contains_key(new_name) {
@@ -366,7 +370,8 @@ impl Mvcc {
     /// must be complete (checkpointed). The bytes are not otherwise checked:
     /// SQLite reports a bad image (`SQLITE_NOTADB`, `SQLITE_CORRUPT`) when a
     /// connection reads it.
-    pub fn load(&self, name: &str, bytes: &[u8]) -> Result<()> {
+    pub fn load(&self, name: impl AsRef<FileName>, bytes: &[u8]) -> Result<()> {
+        let name = name.as_ref();
         let mut pages = Pages::from_bytes(bytes)?;
         pages.set_rollback_format()?;
         self.replace(name, pages)
@@ -374,7 +379,7 @@ impl Mvcc {
 
     /// The bytes of the newest published version of `name`: a database file
     /// any SQLite can open.
-    pub fn export(&self, name: &str) -> Result<Vec<u8>> {
+    pub fn export(&self, name: impl AsRef<FileName>) -> Result<Vec<u8>> {
         Ok(self.snapshot(name)?.to_bytes())
     }
 
@@ -384,28 +389,29 @@ impl Mvcc {
     /// (`SQLITE_READONLY_DBMOVED`, except with `journal_mode=MEMORY` or
     /// `OFF`, which need no journal file); a later open of `name` creates a
     /// new database.
-    pub fn delete(&self, name: &str) -> Result<()> {
+    pub fn delete(&self, name: impl AsRef<FileName>) -> Result<()> {
+        let name = name.as_ref();
         check_name(name)?;
         if self.shared.dbs.lock().remove(name).is_none() {
             return Err(no_such_db(name));
         }
-        self.shared.remove_file(&format!("{name}-journal"));
+        self.shared.remove_file(&name.with_suffix("-journal"));
         Ok(())
     }
 
     /// Whether the shared database `name` exists.
-    pub fn exists(&self, name: &str) -> bool {
-        self.shared.dbs.lock().contains_key(name)
+    pub fn exists(&self, name: impl AsRef<FileName>) -> bool {
+        self.shared.dbs.lock().contains_key(name.as_ref())
     }
 
     /// The names of the shared databases, sorted.
-    pub fn names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.shared.dbs.lock().keys().cloned().collect();
+    pub fn names(&self) -> Vec<FileNameBuf> {
+        let mut names: Vec<FileNameBuf> = self.shared.dbs.lock().keys().cloned().collect();
         names.sort();
         names
     }
 
-    fn open_shared_db(&self, path: &str, access: OpenAccess) -> Result<Arc<Db>> {
+    fn open_shared_db(&self, path: &FileName, access: OpenAccess) -> Result<Arc<Db>> {
         let mut dbs = self.shared.dbs.lock();
         if let Some(db) = dbs.get(path) {
             return Ok(Arc::clone(db));
@@ -418,7 +424,7 @@ impl Mvcc {
         Ok(db)
     }
 
-    fn open_named(&self, path: &str, opts: OpenOptions) -> Result<Arc<Mutex<Vec<u8>>>> {
+    fn open_named(&self, path: &FileName, opts: OpenOptions) -> Result<Arc<Mutex<Vec<u8>>>> {
         let mut files = self.shared.files.lock();
         match files.get(path) {
             Some(_) if opts.exclusive => Err(Error::cant_open(format!("{path:?} already exists"))),
@@ -438,7 +444,7 @@ impl Vfs for Mvcc {
 
     fn open(&self, name: &OpenName<'_>, opts: OpenOptions) -> Result<MvccFile> {
         match (opts.kind, name.path()) {
-            (FileKind::MainDb, Some(path)) if path.starts_with('/') => {
+            (FileKind::MainDb, Some(path)) if path.starts_with("/") => {
                 let db = self.open_shared_db(path, opts.access)?;
                 Ok(MvccFile::main(
                     db,
@@ -464,7 +470,7 @@ impl Vfs for Mvcc {
         }
     }
 
-    fn delete(&self, path: &str, _sync_dir: bool) -> Result<()> {
+    fn delete(&self, path: &FileName, _sync_dir: bool) -> Result<()> {
         if self.shared.dbs.lock().remove(path).is_some()
             || self.shared.files.lock().remove(path).is_some()
         {
@@ -477,7 +483,7 @@ impl Vfs for Mvcc {
         .into())
     }
 
-    fn access(&self, path: &str, _check: AccessCheck) -> Result<bool> {
+    fn access(&self, path: &FileName, _check: AccessCheck) -> Result<bool> {
         // SQLite asks about the journal and the WAL at the start of every
         // read transaction: answer those without taking any lock.
         if path.ends_with("-journal") {
@@ -494,12 +500,12 @@ impl Vfs for Mvcc {
         )
     }
 
-    fn full_pathname(&self, path: &str) -> Result<String> {
-        if path.starts_with('/') {
+    fn full_pathname(&self, path: &FileName) -> Result<FileNameBuf> {
+        if path.starts_with("/") {
             return Ok(path.to_owned());
         }
         let n = self.shared.next_private.fetch_add(1, Ordering::Relaxed);
-        Ok(format!("{path}#private-{n}"))
+        Ok(path.with_suffix(format!("#private-{n}")))
     }
 }
 

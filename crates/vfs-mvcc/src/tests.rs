@@ -86,7 +86,7 @@ fn opts(kind: FileKind) -> OpenOptions {
 
 fn open_main(mvcc: &Mvcc, name: &str) -> MvccFile {
     mvcc.open(
-        &OpenName::new(Some(name), FileKind::MainDb),
+        &OpenName::new(name, FileKind::MainDb),
         opts(FileKind::MainDb),
     )
     .unwrap()
@@ -169,7 +169,7 @@ fn unlocking_with_a_hot_journal_discards_the_transaction() {
 
     // As SQLite does after an I/O error mid-commit: a live journal header
     // (non-zero first byte), the file half-written, then the lock dropped.
-    let jname = OpenName::new(Some("/hot-journal"), FileKind::MainJournal);
+    let jname = OpenName::new("/hot-journal", FileKind::MainJournal);
     let mut journal = mvcc.open(&jname, opts(FileKind::MainJournal)).unwrap();
     w.lock(LockLevel::Shared).unwrap();
     w.lock(LockLevel::Exclusive).unwrap();
@@ -181,10 +181,19 @@ fn unlocking_with_a_hot_journal_discards_the_transaction() {
     assert_eq!(mvcc.snapshot("/hot").unwrap().version(), 1);
     assert_eq!(mvcc.export("/hot").unwrap(), vec![1; 1024]);
     // The journal is gone, and was never reported as existing.
-    assert!(!mvcc.shared.files.lock().contains_key("/hot-journal"));
     assert!(
         !mvcc
-            .access("/hot-journal", vfs_core::AccessCheck::Exists)
+            .shared
+            .files
+            .lock()
+            .contains_key(vfs_core::FileName::new("/hot-journal"))
+    );
+    assert!(
+        !mvcc
+            .access(
+                vfs_core::FileName::new("/hot-journal"),
+                vfs_core::AccessCheck::Exists
+            )
             .unwrap()
     );
 
@@ -201,9 +210,13 @@ fn unlocking_with_a_hot_journal_discards_the_transaction() {
 #[test]
 fn private_databases_get_unique_full_names() {
     let mvcc = Mvcc::new();
-    let a = mvcc.full_pathname("x.db").unwrap();
-    let b = mvcc.full_pathname("x.db").unwrap();
+    let a = mvcc.full_pathname(vfs_core::FileName::new("x.db")).unwrap();
+    let b = mvcc.full_pathname(vfs_core::FileName::new("x.db")).unwrap();
     assert_ne!(a, b);
     assert!(a.starts_with("x.db#private-"));
-    assert_eq!(mvcc.full_pathname("/x.db").unwrap(), "/x.db");
+    assert_eq!(
+        mvcc.full_pathname(vfs_core::FileName::new("/x.db"))
+            .unwrap(),
+        "/x.db"
+    );
 }

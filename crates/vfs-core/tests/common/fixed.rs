@@ -1,7 +1,7 @@
 //! A 64 KiB in-memory VFS whose files never allocate after open: the
 //! backend for allocation tests and trampoline micro-benchmarks.
 
-use vfs_core::{AccessCheck, File, OpenName, OpenOptions, Result, SyncFlags, Vfs};
+use vfs_core::{AccessCheck, File, FileName, OpenName, OpenOptions, Result, SyncFlags, Vfs};
 
 /// Every file is a private, fixed 64 KiB buffer.
 pub struct Fixed;
@@ -14,10 +14,10 @@ impl Vfs for Fixed {
     fn open(&self, _: &OpenName<'_>, _: OpenOptions) -> Result<FixedFile> {
         Ok(FixedFile(Box::new([0; 65536])))
     }
-    fn delete(&self, _: &str, _: bool) -> Result<()> {
+    fn delete(&self, _: &FileName, _: bool) -> Result<()> {
         Ok(())
     }
-    fn access(&self, _: &str, _: AccessCheck) -> Result<bool> {
+    fn access(&self, _: &FileName, _: AccessCheck) -> Result<bool> {
         Ok(false)
     }
 }

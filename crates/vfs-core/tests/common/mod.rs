@@ -9,8 +9,9 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use parking_lot::{Mutex, RwLock};
 use vfs_core::{
-    AccessCheck, DeviceCharacteristics, Error, File, FileKind, FileLock, LockLevel, LockManager,
-    Op, OpenAccess, OpenName, OpenOptions, Result, ShmGroup, ShmSupport, SyncFlags, Vfs, codes,
+    AccessCheck, DeviceCharacteristics, Error, File, FileKind, FileLock, FileName, FileNameBuf,
+    LockLevel, LockManager, Op, OpenAccess, OpenName, OpenOptions, Result, ShmGroup, ShmSupport,
+    SyncFlags, Vfs, codes,
 };
 
 /// What an injected fault does.
@@ -20,6 +21,8 @@ pub enum Fault {
     Code(i32),
     /// Return a plain `io::Error` (the operation's default code).
     Io,
+    /// Return the `io::Error` of operating-system error `errno`.
+    Os(i32),
     /// Panic inside the backend.
     Panic,
 }
@@ -43,7 +46,7 @@ struct FileData {
 
 #[derive(Default)]
 struct Inner {
-    files: Mutex<HashMap<String, Arc<FileData>>>,
+    files: Mutex<HashMap<FileNameBuf, Arc<FileData>>>,
     faults: Mutex<HashMap<Op, Fault>>,
     /// Every (kind, path, parameter value) an open saw, for URI tests.
     seen: Mutex<Vec<SeenOpen>>,
@@ -86,26 +89,39 @@ impl TestVfs {
         self.inner.seen.lock().clone()
     }
 
-    /// Names of files currently stored.
+    /// Names of files currently stored (as text, lossily).
     pub fn file_names(&self) -> Vec<String> {
+        let mut v: Vec<_> = self
+            .inner
+            .files
+            .lock()
+            .keys()
+            .map(|k| k.to_string())
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Names of files currently stored, exactly.
+    pub fn raw_file_names(&self) -> Vec<FileNameBuf> {
         let mut v: Vec<_> = self.inner.files.lock().keys().cloned().collect();
         v.sort();
         v
     }
 
     /// A copy of a stored file's bytes.
-    pub fn bytes(&self, name: &str) -> Option<Vec<u8>> {
+    pub fn bytes(&self, name: impl AsRef<FileName>) -> Option<Vec<u8>> {
         self.inner
             .files
             .lock()
-            .get(name)
+            .get(name.as_ref())
             .map(|f| f.bytes.read().clone())
     }
 
     /// Stores `bytes` as file `name` (replacing any).
     pub fn put(&self, name: &str, bytes: Vec<u8>) {
         self.inner.files.lock().insert(
-            name.to_owned(),
+            name.into(),
             Arc::new(FileData {
                 bytes: RwLock::new(bytes),
                 lock: LockManager::new(),
@@ -116,7 +132,7 @@ impl TestVfs {
 
     /// Removes file `name`.
     pub fn delete_file(&self, name: &str) {
-        self.inner.files.lock().remove(name);
+        self.inner.files.lock().remove(FileName::new(name));
     }
 
     /// (connections mapping, regions allocated) of the WAL index of `name`.
@@ -124,7 +140,7 @@ impl TestVfs {
         self.inner
             .files
             .lock()
-            .get(name)
+            .get(FileName::new(name))
             .map(|f| (f.shm.connections(), f.shm.regions()))
     }
 
@@ -138,6 +154,7 @@ impl TestVfs {
             Some(Fault::Io) => {
                 Err(std::io::Error::other(format!("injected {op:?} I/O error")).into())
             }
+            Some(Fault::Os(errno)) => Err(std::io::Error::from_raw_os_error(errno).into()),
             Some(Fault::Panic) => panic!("injected panic in {op:?}"),
         }
     }
@@ -157,15 +174,15 @@ impl Vfs for TestVfs {
     fn open(&self, name: &OpenName<'_>, opts: OpenOptions) -> Result<TestFile> {
         self.inner.seen.lock().push((
             opts.kind,
-            name.path().map(str::to_owned),
-            name.database_name().map(str::to_owned),
+            name.path().map(|p| p.to_string()),
+            name.database_name().map(|p| p.to_string()),
             name.parameter("flavour").map(str::to_owned),
         ));
         if opts.kind == FileKind::MainDb {
             self.fault(Op::Open, opts.kind)?;
         }
         self.inner.counters.opens.fetch_add(1, Ordering::Relaxed);
-        let Some(path) = name.path().map(str::to_owned) else {
+        let Some(path) = name.path().map(FileName::to_owned) else {
             // An anonymous temp file: private to this handle, gone on close.
             self.inner.anon.fetch_add(1, Ordering::Relaxed);
             let data = Arc::new(FileData {
@@ -186,7 +203,7 @@ impl Vfs for TestVfs {
         let data = match files.get(&path) {
             Some(d) if opts.exclusive => {
                 let _ = d;
-                return Err(Error::cant_open(format!("{path} exists")));
+                return Err(Error::cant_open(format!("{path:?} exists")));
             }
             Some(d) => Arc::clone(d),
             None if opts.access == OpenAccess::Create => {
@@ -198,7 +215,7 @@ impl Vfs for TestVfs {
                 files.insert(path.clone(), Arc::clone(&d));
                 d
             }
-            None => return Err(Error::cant_open(format!("no such file: {path}"))),
+            None => return Err(Error::cant_open(format!("no such file: {path:?}"))),
         };
         let lock = data.lock.connect();
         Ok(TestFile {
@@ -210,19 +227,19 @@ impl Vfs for TestVfs {
         })
     }
 
-    fn delete(&self, path: &str, _sync_dir: bool) -> Result<()> {
-        match self.inner.files.lock().remove(path) {
+    fn delete(&self, name: &FileName, _sync_dir: bool) -> Result<()> {
+        match self.inner.files.lock().remove(name) {
             Some(_) => Ok(()),
             None => Err(std::io::Error::from(std::io::ErrorKind::NotFound).into()),
         }
     }
 
-    fn access(&self, path: &str, _check: AccessCheck) -> Result<bool> {
+    fn access(&self, name: &FileName, _check: AccessCheck) -> Result<bool> {
         Ok(self
             .inner
             .files
             .lock()
-            .get(path)
+            .get(name)
             .is_some_and(|f| !f.bytes.read().is_empty()))
     }
 }
@@ -356,60 +373,5 @@ impl<B: Vfs> Vfs for PassThrough<B> {
 }
 
 impl<F: File> File for PassFile<F> {
-    fn read_at(&mut self, buf: &mut [u8], offset: u64) -> Result<usize> {
-        self.0.read_at(buf, offset)
-    }
-    fn write_at(&mut self, buf: &[u8], offset: u64) -> Result<()> {
-        self.0.write_at(buf, offset)
-    }
-    fn truncate(&mut self, size: u64) -> Result<()> {
-        self.0.truncate(size)
-    }
-    fn sync(&mut self, flags: SyncFlags) -> Result<()> {
-        self.0.sync(flags)
-    }
-    fn size(&mut self) -> Result<u64> {
-        self.0.size()
-    }
-    fn lock(&mut self, level: LockLevel) -> Result<()> {
-        self.0.lock(level)
-    }
-    fn unlock(&mut self, level: LockLevel) -> Result<()> {
-        self.0.unlock(level)
-    }
-    fn check_reserved_lock(&mut self) -> Result<bool> {
-        self.0.check_reserved_lock()
-    }
-    fn file_control(&mut self, ctl: &mut vfs_core::FileControl<'_>) -> Result<()> {
-        self.0.file_control(ctl)
-    }
-    fn sector_size(&self) -> u32 {
-        self.0.sector_size()
-    }
-    fn device_characteristics(&self) -> DeviceCharacteristics {
-        self.0.device_characteristics()
-    }
-    fn is_read_only(&self) -> bool {
-        self.0.is_read_only()
-    }
-    fn shm(&self) -> ShmSupport {
-        self.0.shm()
-    }
-    fn shm_map(
-        &mut self,
-        region: u32,
-        size: u32,
-        extend: bool,
-    ) -> Result<Option<vfs_core::ShmRegion>> {
-        self.0.shm_map(region, size, extend)
-    }
-    fn shm_lock(&mut self, offset: u32, n: u32, op: vfs_core::ShmLockOp) -> Result<()> {
-        self.0.shm_lock(offset, n, op)
-    }
-    fn shm_barrier(&mut self) {
-        self.0.shm_barrier()
-    }
-    fn shm_unmap(&mut self, delete: bool) -> Result<()> {
-        self.0.shm_unmap(delete)
-    }
+    vfs_core::forward_file!(0);
 }

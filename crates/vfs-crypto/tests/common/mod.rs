@@ -9,10 +9,8 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use rusqlite::{Connection, OpenFlags};
 use vfs_cksm::Cksm;
-use vfs_core::shm::{ShmLockOp, ShmRegion};
 use vfs_core::{
-    AccessCheck, DeviceCharacteristics, File, FileControl, FileKind, LockLevel, Native, OpenName,
-    OpenOptions, Registration, Result, ShmSupport, SyncFlags, Vfs, register,
+    File, FileKind, Native, OpenName, OpenOptions, Registration, Result, Vfs, register,
 };
 use vfs_crypto::{Crypto, CryptoOptions, KdfParams, Key};
 use vfs_memdb::MemDb;
@@ -94,19 +92,11 @@ impl<B: Vfs> Vfs for Spy<B> {
         Ok(SpyFile {
             base: self.base.open(name, opts)?,
             kind: opts.kind,
-            path: name.path().unwrap_or("<temp>").to_owned(),
+            path: name.path().map_or("<temp>".to_owned(), |p| p.to_string()),
             log: self.log.clone(),
         })
     }
-    fn delete(&self, path: &str, sync_dir: bool) -> Result<()> {
-        self.base.delete(path, sync_dir)
-    }
-    fn access(&self, path: &str, check: AccessCheck) -> Result<bool> {
-        self.base.access(path, check)
-    }
-    fn full_pathname(&self, path: &str) -> Result<String> {
-        self.base.full_pathname(path)
-    }
+    vfs_core::forward_vfs!(base);
 }
 
 impl<F: File> File for SpyFile<F> {
@@ -144,51 +134,13 @@ impl<F: File> File for SpyFile<F> {
         }
         self.base.truncate(size)
     }
-    fn sync(&mut self, flags: SyncFlags) -> Result<()> {
-        self.base.sync(flags)
-    }
     fn size(&mut self) -> Result<u64> {
         if let Some(medium) = self.log.overlay.lock().get(&self.path) {
             return Ok(medium.len() as u64);
         }
         self.base.size()
     }
-    fn lock(&mut self, level: LockLevel) -> Result<()> {
-        self.base.lock(level)
-    }
-    fn unlock(&mut self, level: LockLevel) -> Result<()> {
-        self.base.unlock(level)
-    }
-    fn check_reserved_lock(&mut self) -> Result<bool> {
-        self.base.check_reserved_lock()
-    }
-    fn file_control(&mut self, ctl: &mut FileControl<'_>) -> Result<()> {
-        self.base.file_control(ctl)
-    }
-    fn sector_size(&self) -> u32 {
-        self.base.sector_size()
-    }
-    fn device_characteristics(&self) -> DeviceCharacteristics {
-        self.base.device_characteristics()
-    }
-    fn is_read_only(&self) -> bool {
-        self.base.is_read_only()
-    }
-    fn shm(&self) -> ShmSupport {
-        self.base.shm()
-    }
-    fn shm_map(&mut self, region: u32, size: u32, extend: bool) -> Result<Option<ShmRegion>> {
-        self.base.shm_map(region, size, extend)
-    }
-    fn shm_lock(&mut self, offset: u32, n: u32, op: ShmLockOp) -> Result<()> {
-        self.base.shm_lock(offset, n, op)
-    }
-    fn shm_barrier(&mut self) {
-        self.base.shm_barrier()
-    }
-    fn shm_unmap(&mut self, delete: bool) -> Result<()> {
-        self.base.shm_unmap(delete)
-    }
+    vfs_core::forward_file!(base, except read_at, write_at, truncate, size);
 }
 
 /// The four stacks the issue names.

@@ -1,8 +1,11 @@
 //! Rollback journals (`pgno ‖ page ‖ checksum` records after a header) and
 //! statement sub-journals (`pgno ‖ page` records, no header).
 
-use super::{Direction, Io, PageCodec, be32, grow, is_page_size, pending_byte_pgno, read_some};
-use crate::{Error, File, Result, codes};
+use vfs_core::{Error, File, Result, codes};
+
+use crate::codec_io::{CodecIo, grow, read_some};
+use crate::sqlite_format::{be32, is_page_size, pending_byte_pgno};
+use crate::{Direction, PageCodec};
 
 /// The 8 bytes that open a valid rollback-journal header.
 const JOURNAL_MAGIC: [u8; 8] = [0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7];
@@ -42,7 +45,10 @@ impl JournalMap {
         self.r_sum = None;
     }
 
-    fn page_size<F: File, C: PageCodec>(&mut self, io: &mut Io<'_, F, C>) -> Result<Option<usize>> {
+    fn page_size<F: File, C: PageCodec>(
+        &mut self,
+        io: &mut CodecIo<'_, F, C>,
+    ) -> Result<Option<usize>> {
         if !self.known {
             let mut h = [0u8; 28];
             let got = read_some(io.base, &mut h, 0)?;
@@ -53,14 +59,14 @@ impl JournalMap {
     }
 
     fn sum_hook<F: File, C: PageCodec>(
-        io: &mut Io<'_, F, C>,
+        io: &mut CodecIo<'_, F, C>,
         pgno: u32,
         page_size: usize,
         off: u64,
         sum: &mut [u8; 4],
         dir: Direction,
     ) -> Result<()> {
-        let ctx = io.ctx(pgno, page_size, io.shape.reserve(), off, false);
+        let ctx = io.ctx(pgno, page_size, io.geometry.reserve(), off, false);
         io.codec
             .journal_checksum(io.state, &ctx, sum, dir)
             .map_err(|e| e.context(ctx.describe()))
@@ -68,7 +74,7 @@ impl JournalMap {
 
     pub(crate) fn write<F: File, C: PageCodec>(
         &mut self,
-        io: &mut Io<'_, F, C>,
+        io: &mut CodecIo<'_, F, C>,
         scratch: &mut Vec<u8>,
         buf: &[u8],
         off: u64,
@@ -107,7 +113,7 @@ impl JournalMap {
         {
             let img = grow(scratch, n);
             img.copy_from_slice(buf);
-            io.encode(pgno, io.shape.reserve(), off, img)?;
+            io.encode(pgno, io.geometry.reserve(), off, img)?;
             io.base.write_at(img, off)?;
             self.w_sum = Some((off + n as u64, pgno));
             return Ok(());
@@ -117,7 +123,7 @@ impl JournalMap {
 
     pub(crate) fn read<F: File, C: PageCodec>(
         &mut self,
-        io: &mut Io<'_, F, C>,
+        io: &mut CodecIo<'_, F, C>,
         buf: &mut [u8],
         off: u64,
     ) -> Result<usize> {
@@ -145,7 +151,7 @@ impl JournalMap {
             && self.page_size(io)? == Some(n)
             && pgno != pending_byte_pgno(n)
         {
-            io.decode(pgno, io.shape.reserve(), off, false, buf)?;
+            io.decode(pgno, io.geometry.reserve(), off, false, buf)?;
             self.r_sum = Some((off + n as u64, pgno));
         }
         Ok(got)
@@ -199,7 +205,7 @@ impl SubJournalMap {
     /// 0); the chunk must end at a record boundary or right after a page
     /// number.
     fn encode_records<F: File, C: PageCodec>(
-        io: &mut Io<'_, F, C>,
+        io: &mut CodecIo<'_, F, C>,
         p: usize,
         chunk: &mut [u8],
     ) -> Result<()> {
@@ -209,7 +215,7 @@ impl SubJournalMap {
             let pgno = be32(&chunk[at..at + 4]);
             io.encode(
                 pgno,
-                io.shape.reserve(),
+                io.geometry.reserve(),
                 (at + 4) as u64,
                 &mut chunk[at + 4..at + rec],
             )?;
@@ -230,7 +236,11 @@ impl SubJournalMap {
     }
 
     /// Encodes and writes the held chunk now that the page size is known.
-    fn flush_held<F: File, C: PageCodec>(&mut self, io: &mut Io<'_, F, C>, p: usize) -> Result<()> {
+    fn flush_held<F: File, C: PageCodec>(
+        &mut self,
+        io: &mut CodecIo<'_, F, C>,
+        p: usize,
+    ) -> Result<()> {
         let mut held = std::mem::take(&mut self.held);
         let r = Self::encode_records(io, p, &mut held).and_then(|()| {
             if held.is_empty() {
@@ -251,7 +261,7 @@ impl SubJournalMap {
 
     pub(crate) fn write<F: File, C: PageCodec>(
         &mut self,
-        io: &mut Io<'_, F, C>,
+        io: &mut CodecIo<'_, F, C>,
         scratch: &mut Vec<u8>,
         buf: &[u8],
         off: u64,
@@ -323,7 +333,7 @@ impl SubJournalMap {
             self.page_size = Some(n);
             let img = grow(scratch, n);
             img.copy_from_slice(buf);
-            io.encode(pgno, io.shape.reserve(), off, img)?;
+            io.encode(pgno, io.geometry.reserve(), off, img)?;
             return io.base.write_at(img, off);
         }
         io.base.write_at(buf, off)
@@ -331,7 +341,7 @@ impl SubJournalMap {
 
     pub(crate) fn read<F: File, C: PageCodec>(
         &mut self,
-        io: &mut Io<'_, F, C>,
+        io: &mut CodecIo<'_, F, C>,
         buf: &mut [u8],
         off: u64,
     ) -> Result<usize> {
@@ -364,7 +374,7 @@ impl SubJournalMap {
             && pgno != 0
             && self.page_size == Some(n)
         {
-            io.decode(pgno, io.shape.reserve(), off, false, buf)?;
+            io.decode(pgno, io.geometry.reserve(), off, false, buf)?;
         }
         Ok(got)
     }

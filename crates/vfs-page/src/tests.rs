@@ -9,8 +9,13 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
+use vfs_core::{
+    DeviceCharacteristics, File, FileKind, Native, OpenName, OpenOptions, Registration, Result,
+    Vfs, codes, register,
+};
+
 use super::*;
-use crate::{Native, Registration, register};
+use crate::sqlite_format::db_header;
 
 const MARKER: &[u8; 8] = b"XORPAGE!";
 const SLICE: usize = 8;
@@ -454,7 +459,7 @@ fn tampered_page_fails_with_ioerr_data_naming_the_page() {
         }
         other => panic!("unexpected {other:?}"),
     }
-    let detail = crate::last_error().expect("the layer's message");
+    let detail = vfs_core::last_error().expect("the layer's message");
     assert!(
         detail.message.contains("page 2 at offset"),
         "{}",
@@ -527,8 +532,8 @@ fn device_characteristics_drop_subpage_read_only() {
     let vfs = PageVfs::new(Native::new().unwrap(), Xor::default());
     let path = env.path("caps.db");
     let p = path.to_str().unwrap();
-    let name = OpenName::new(Some(p), FileKind::MainDb);
-    let opts = OpenOptions::new(FileKind::MainDb, crate::OpenAccess::Create);
+    let name = OpenName::new(p, FileKind::MainDb);
+    let opts = OpenOptions::new(FileKind::MainDb, vfs_core::OpenAccess::Create);
     let file = vfs.open(&name, opts).unwrap();
     let base = Native::new().unwrap().open(&name, opts).unwrap();
     let caps = file.device_characteristics();
@@ -596,9 +601,8 @@ fn hot_journal_rollback_after_a_crash() {
 /// the test codec, outside SQLite.
 fn open_main(path: &Path) -> PageFile<<Native as Vfs>::File, Xor> {
     let vfs = PageVfs::new(Native::new().unwrap(), Xor::default());
-    let p = path.to_str().unwrap();
-    let name = OpenName::new(Some(p), FileKind::MainDb);
-    let opts = OpenOptions::new(FileKind::MainDb, crate::OpenAccess::Create);
+    let name = OpenName::new(path, FileKind::MainDb);
+    let opts = OpenOptions::new(FileKind::MainDb, vfs_core::OpenAccess::Create);
     vfs.open(&name, opts).unwrap()
 }
 

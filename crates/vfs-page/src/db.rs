@@ -9,9 +9,12 @@
 
 use std::collections::BTreeMap;
 
-use super::resize::{Kept, Resize};
-use super::{Io, PageCodec, db_header, grow, is_page_size, read_some};
-use crate::{Error, File, Result, codes};
+use vfs_core::{Error, File, Result, codes};
+
+use crate::PageCodec;
+use crate::codec_io::{CodecIo, grow, read_some};
+use crate::resize::{Kept, Resize};
+use crate::sqlite_format::{db_header, is_page_size};
 
 /// Sub-page reads ending within this many bytes of the file's start are
 /// header reads: for a verify-only codec they are served from one read that
@@ -76,7 +79,7 @@ impl DbMap {
     /// in a page size change, whose journal will put every piece back.
     pub(crate) fn seal_pieces<F: File, C: PageCodec>(
         &mut self,
-        io: &mut Io<'_, F, C>,
+        io: &mut CodecIo<'_, F, C>,
         scratch: &mut Vec<u8>,
     ) -> Result<()> {
         let (Some(p), Some(r)) = (self.page_size, self.reserve) else {
@@ -109,17 +112,17 @@ impl DbMap {
 
     /// Takes what the first bytes of page 1 say (or that they name no valid
     /// page size: nothing is known then).
-    fn observe<F: File, C: PageCodec>(&mut self, io: &Io<'_, F, C>, header: &[u8]) {
+    fn observe<F: File, C: PageCodec>(&mut self, io: &CodecIo<'_, F, C>, header: &[u8]) {
         match db_header(header) {
             Some((p, r)) => {
                 self.page_size = Some(p);
                 self.reserve = Some(r);
-                self.generation = io.shape.observe(p, r);
+                self.generation = io.geometry.observe(p, r);
             }
             None => {
                 self.page_size = None;
                 self.reserve = None;
-                self.generation = io.shape.generation();
+                self.generation = io.geometry.generation();
             }
         }
         self.guessed = false;
@@ -127,15 +130,18 @@ impl DbMap {
     }
 
     /// Re-reads the stored header (bytes 16..24 are in clear by contract).
-    pub(crate) fn refresh<F: File, C: PageCodec>(&mut self, io: &mut Io<'_, F, C>) -> Result<()> {
+    pub(crate) fn refresh<F: File, C: PageCodec>(
+        &mut self,
+        io: &mut CodecIo<'_, F, C>,
+    ) -> Result<()> {
         let mut h = [0u8; HEADER_FIELDS];
         let got = read_some(io.base, &mut h, 0)?;
         self.observe(io, &h[..got]);
         Ok(())
     }
 
-    fn ensure_fresh<F: File, C: PageCodec>(&mut self, io: &mut Io<'_, F, C>) -> Result<()> {
-        if !self.fresh || self.generation != io.shape.generation() {
+    fn ensure_fresh<F: File, C: PageCodec>(&mut self, io: &mut CodecIo<'_, F, C>) -> Result<()> {
+        if !self.fresh || self.generation != io.geometry.generation() {
             self.refresh(io)?;
         }
         Ok(())
@@ -143,7 +149,7 @@ impl DbMap {
 
     pub(crate) fn write<F: File, C: PageCodec>(
         &mut self,
-        io: &mut Io<'_, F, C>,
+        io: &mut CodecIo<'_, F, C>,
         scratch: &mut Vec<u8>,
         buf: &[u8],
         off: u64,
@@ -178,7 +184,7 @@ impl DbMap {
     /// `write` once page 1's header in `buf`, if any, is taken into account.
     fn write_mapped<F: File, C: PageCodec>(
         &mut self,
-        io: &mut Io<'_, F, C>,
+        io: &mut CodecIo<'_, F, C>,
         scratch: &mut Vec<u8>,
         buf: &[u8],
         off: u64,
@@ -251,7 +257,7 @@ impl DbMap {
     /// Page 1 is written naming page size `h` and reserve `r`, not the ones
     /// the file is mapped with: SQLite is changing the page size or the
     /// reserve of an existing database, or rolling such a change back (see
-    /// [`super::resize`]). A verifier follows; the pages it stamped in the
+    /// [`crate::resize`]). A verifier follows; the pages it stamped in the
     /// old layout during this transaction (other than page 1, being
     /// written) are returned, to be laid out again in the new one. A
     /// transforming codec cannot follow a page size change (a page written
@@ -259,7 +265,7 @@ impl DbMap {
     /// change from a page size only guessed.
     fn change_layout<F: File, C: PageCodec>(
         &mut self,
-        io: &mut Io<'_, F, C>,
+        io: &mut CodecIo<'_, F, C>,
         h: usize,
         r: usize,
         header: &[u8],
@@ -324,7 +330,7 @@ impl DbMap {
     /// handle wrote are then served as written.
     fn write_piece<F: File, C: PageCodec>(
         &mut self,
-        io: &mut Io<'_, F, C>,
+        io: &mut CodecIo<'_, F, C>,
         scratch: &mut Vec<u8>,
         buf: &[u8],
         off: u64,
@@ -348,7 +354,7 @@ impl DbMap {
     /// Encodes the page image at `offset` (its length is the page size).
     fn encode<F: File, C: PageCodec>(
         &mut self,
-        io: &mut Io<'_, F, C>,
+        io: &mut CodecIo<'_, F, C>,
         offset: u64,
         img: &mut [u8],
     ) -> Result<()> {
@@ -389,7 +395,7 @@ impl DbMap {
 
     pub(crate) fn read<F: File, C: PageCodec>(
         &mut self,
-        io: &mut Io<'_, F, C>,
+        io: &mut CodecIo<'_, F, C>,
         scratch: &mut Vec<u8>,
         buf: &mut [u8],
         off: u64,
@@ -450,7 +456,7 @@ impl DbMap {
     #[allow(clippy::too_many_arguments)]
     fn read_pages<F: File, C: PageCodec>(
         &mut self,
-        io: &mut Io<'_, F, C>,
+        io: &mut CodecIo<'_, F, C>,
         scratch: &mut Vec<u8>,
         buf: &mut [u8],
         off: u64,
@@ -515,7 +521,7 @@ impl DbMap {
     /// way. Page 1 is verified when SQLite reads it whole.
     fn read_header<F: File, C: PageCodec>(
         &mut self,
-        io: &mut Io<'_, F, C>,
+        io: &mut CodecIo<'_, F, C>,
         buf: &mut [u8],
         off: u64,
     ) -> Result<usize> {
@@ -533,7 +539,7 @@ impl DbMap {
     /// `buf`, if any.
     fn read_unmapped<F: File, C: PageCodec>(
         &mut self,
-        io: &mut Io<'_, F, C>,
+        io: &mut CodecIo<'_, F, C>,
         buf: &mut [u8],
         off: u64,
         got_ahead: Option<usize>,

@@ -15,7 +15,7 @@
 //!   in the codec's area are kept. When page 1 then names another size,
 //!   every page stamped in the old layout during this transaction is laid
 //!   out again: its kept bytes put back, then written through the new
-//!   layout ([`DbMap::change_page_size`](super::db::DbMap)).
+//!   layout ([`DbMap::change_page_size`](crate::db::DbMap)).
 //! * **Pieces.** A piece smaller than the new page size is stored as
 //!   written; the page's checksum is computed over the stored page when its
 //!   last piece is written, and again when another piece follows. The layer

@@ -6,24 +6,24 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::recorder::LatencyMode;
-use crate::shm::{ShmLockOp, ShmRegion};
-use crate::{
-    AccessCheck, DeviceCharacteristics, Event, File, FileControl, FileKind, LockLevel, Op,
-    OpenName, OpenOptions, Recorder, Registration, Result, ShmSupport, SyncFlags, Vfs, codes,
-    register,
+use vfs_core::shm::ShmRegion;
+use vfs_core::{
+    AccessCheck, File, FileKind, FileName, FileNameBuf, LockLevel, Op, OpenName, OpenOptions,
+    Registration, Result, SyncFlags, Vfs, codes, register,
 };
+
+use crate::{Event, LatencyMode, Recorder};
 
 /// Decorates a VFS so every open, close, read, write, sync, truncate, size
 /// query, lock, unlock, reserved-lock check, delete, access check and
-/// (for files that forward shared memory, such as [`Native`](crate::Native))
+/// (for files that forward shared memory, such as [`Native`](vfs_core::Native))
 /// shared-memory map reports its file, kind, offset, bytes, latency and
 /// result to a [`Recorder`].
 ///
 /// Everything else is forwarded unchanged: file controls (the same
 /// `&mut FileControl`), sector size, device characteristics, read-only
-/// status, the shared-memory capability ([`ShmSupport::Group`] or
-/// [`ShmSupport::Forward`] passes through as is, so WAL works), shared-memory
+/// status, the shared-memory capability ([`ShmSupport::Group`](vfs_core::ShmSupport::Group) or
+/// [`ShmSupport::Forward`](vfs_core::ShmSupport::Forward) passes through as is, so WAL works), shared-memory
 /// locks and barriers, path names, randomness, sleep and time. Errors reach
 /// SQLite exactly as the base returned them.
 ///
@@ -50,7 +50,8 @@ use crate::{
 ///
 /// ```
 /// use std::sync::Arc;
-/// use vfs_core::{Native, Op, StatsRecorder, Wrap, register};
+/// use vfs_core::{Native, Op, register};
+/// use vfs_observe::{StatsRecorder, Wrap};
 ///
 /// let stats = Arc::new(StatsRecorder::new());
 /// let reg = register("wrap-doc", Wrap::new(Native::new().unwrap(), stats.clone()), false).unwrap();
@@ -103,7 +104,7 @@ impl<V: Vfs, R: Recorder + ?Sized> Wrap<V, R> {
     }
 
     #[inline]
-    fn path_event(&self, op: Op, path: &str, start: Option<Instant>, code: i32) {
+    fn path_event(&self, op: Op, path: &FileName, start: Option<Instant>, code: i32) {
         self.recorder.record(&Event {
             op,
             file: path,
@@ -254,7 +255,7 @@ impl<V: Vfs, R: Recorder + ?Sized> Vfs for Wrap<V, R> {
     fn open(&self, name: &OpenName<'_>, opts: OpenOptions) -> Result<Self::File> {
         let start = self.timing.start_always();
         let opened = self.base.open(name, opts);
-        let path = name.path().unwrap_or("");
+        let path = name.path().unwrap_or(FileName::new(""));
         self.recorder.record(&Event {
             op: Op::Open,
             file: path,
@@ -270,7 +271,7 @@ impl<V: Vfs, R: Recorder + ?Sized> Vfs for Wrap<V, R> {
             inner,
             meta: Meta {
                 recorder: Arc::clone(&self.recorder),
-                name: path.into(),
+                name: path.to_owned(),
                 kind: opts.kind,
                 timing: self.timing,
                 sampler: Sampler::new(self.timing.one_in),
@@ -279,7 +280,7 @@ impl<V: Vfs, R: Recorder + ?Sized> Vfs for Wrap<V, R> {
         })
     }
 
-    fn delete(&self, path: &str, sync_dir: bool) -> Result<()> {
+    fn delete(&self, path: &FileName, sync_dir: bool) -> Result<()> {
         let start = self.timing.start_always();
         let r = self.base.delete(path, sync_dir);
         self.path_event(Op::Delete, path, start, code_of(&r, Op::Delete));
@@ -287,35 +288,14 @@ impl<V: Vfs, R: Recorder + ?Sized> Vfs for Wrap<V, R> {
     }
 
     #[inline]
-    fn access(&self, path: &str, check: AccessCheck) -> Result<bool> {
+    fn access(&self, path: &FileName, check: AccessCheck) -> Result<bool> {
         let start = hit_path(self.timing.one_in).then(Instant::now);
         let r = self.base.access(path, check);
         self.path_event(Op::Access, path, start, code_of(&r, Op::Access));
         r
     }
 
-    fn full_pathname(&self, path: &str) -> Result<String> {
-        self.base.full_pathname(path)
-    }
-    fn resolve_pathname(&self, path: &str) -> Result<crate::ResolvedPath> {
-        self.base.resolve_pathname(path)
-    }
-
-    fn max_pathname(&self) -> usize {
-        self.base.max_pathname()
-    }
-
-    fn randomness(&self, buf: &mut [u8]) -> Option<usize> {
-        self.base.randomness(buf)
-    }
-
-    fn sleep(&self, duration: Duration) -> Option<Duration> {
-        self.base.sleep(duration)
-    }
-
-    fn current_time_ms(&self) -> Option<i64> {
-        self.base.current_time_ms()
-    }
+    vfs_core::forward_vfs!(base, except delete, access);
 }
 
 /// A file opened through [`Wrap`]: the base's file plus what its events
@@ -330,7 +310,7 @@ pub struct WrapFile<F, R: Recorder + ?Sized = dyn Recorder> {
 
 struct Meta<R: Recorder + ?Sized> {
     recorder: Arc<R>,
-    name: Box<str>,
+    name: FileNameBuf,
     kind: FileKind,
     timing: Timing,
     sampler: Sampler,
@@ -411,7 +391,7 @@ impl<F, R: Recorder + ?Sized> WrapFile<F, R> {
 
     /// The name the file was opened with (empty for an anonymous temporary
     /// file).
-    pub fn name(&self) -> &str {
+    pub fn name(&self) -> &FileName {
         &self.meta.name
     }
 
@@ -524,26 +504,6 @@ impl<F: File, R: Recorder + ?Sized> File for WrapFile<F, R> {
         r
     }
 
-    fn file_control(&mut self, ctl: &mut FileControl<'_>) -> Result<()> {
-        self.inner.file_control(ctl)
-    }
-
-    fn sector_size(&self) -> u32 {
-        self.inner.sector_size()
-    }
-
-    fn device_characteristics(&self) -> DeviceCharacteristics {
-        self.inner.device_characteristics()
-    }
-
-    fn is_read_only(&self) -> bool {
-        self.inner.is_read_only()
-    }
-
-    fn shm(&self) -> ShmSupport {
-        self.inner.shm()
-    }
-
     fn shm_map(&mut self, region: u32, size: u32, extend: bool) -> Result<Option<ShmRegion>> {
         let start = self.meta.timing.start_always();
         let r = self.inner.shm_map(region, size, extend);
@@ -558,17 +518,18 @@ impl<F: File, R: Recorder + ?Sized> File for WrapFile<F, R> {
         r
     }
 
-    fn shm_lock(&mut self, offset: u32, n: u32, op: ShmLockOp) -> Result<()> {
-        self.inner.shm_lock(offset, n, op)
-    }
-
-    fn shm_barrier(&mut self) {
-        self.inner.shm_barrier()
-    }
-
-    fn shm_unmap(&mut self, delete: bool) -> Result<()> {
-        self.inner.shm_unmap(delete)
-    }
+    vfs_core::forward_file!(
+        inner,
+        except read_at,
+        write_at,
+        truncate,
+        sync,
+        size,
+        lock,
+        unlock,
+        check_reserved_lock,
+        shm_map
+    );
 }
 
 /// Registers `base` under `name`, observed by `recorder` when there is one.
@@ -580,7 +541,8 @@ impl<F: File, R: Recorder + ?Sized> File for WrapFile<F, R> {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use vfs_core::{Native, Recorder, StatsRecorder, register_observed};
+/// use vfs_core::Native;
+/// use vfs_observe::{Recorder, StatsRecorder, register_observed};
 ///
 /// let observe = std::env::var_os("MYAPP_IO_STATS").is_some();
 /// let stats = Arc::new(StatsRecorder::new());
@@ -678,15 +640,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
         let log = Arc::new(Log(Mutex::default(), mode));
-        let wrap = Wrap::new(crate::Native::new().unwrap(), log.clone());
+        let wrap = Wrap::new(vfs_core::Native::new().unwrap(), log.clone());
         assert_eq!(wrap.latency(), mode.finer(LatencyMode::Off));
-        let flags = libsqlite3_sys::SQLITE_OPEN_READWRITE
-            | libsqlite3_sys::SQLITE_OPEN_CREATE
-            | libsqlite3_sys::SQLITE_OPEN_MAIN_DB;
-        let opts = OpenOptions::from_flags(flags).unwrap();
+        let opts = OpenOptions::new(FileKind::MainDb, vfs_core::OpenAccess::Create);
         let name = path.to_str().unwrap();
         let mut f = wrap
-            .open(&OpenName::new(Some(name), FileKind::MainDb), opts)
+            .open(&OpenName::new(name, FileKind::MainDb), opts)
             .unwrap();
         let mut buf = [0u8; 100];
         for i in 0..100 {

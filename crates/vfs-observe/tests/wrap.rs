@@ -12,10 +12,11 @@ use std::sync::{Arc, Mutex};
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 use vfs_core::codes::*;
 use vfs_core::{
-    AccessCheck, Control, Error, Event, File, FileControl, FileKind, FileLock, LockLevel,
-    LockManager, Native, Op, OpenAccess, OpenName, OpenOptions, Recorder, Result, ShmGroup,
-    ShmSupport, StatsRecorder, SyncFlags, TracingRecorder, Vfs, Wrap, register, register_observed,
+    AccessCheck, Control, Error, File, FileControl, FileKind, FileLock, FileName, FileNameBuf,
+    LockLevel, LockManager, Native, Op, OpenAccess, OpenName, OpenOptions, Result, ShmGroup,
+    ShmSupport, SyncFlags, Vfs, register,
 };
+use vfs_observe::{Event, Recorder, StatsRecorder, Wrap, register_observed};
 
 // ---------------------------------------------------------------------------
 // The counting test backend
@@ -83,7 +84,7 @@ impl Recorder for LogRecorder {
     fn record(&self, e: &Event<'_>) {
         self.0.lock().unwrap().push(Owned {
             op: e.op,
-            file: e.file.to_owned(),
+            file: e.file.to_string(),
             kind: e.kind,
             offset: e.offset,
             bytes: e.bytes,
@@ -127,7 +128,7 @@ struct Faults {
 
 #[derive(Default)]
 struct MemBase {
-    files: Mutex<HashMap<String, Arc<Data>>>,
+    files: Mutex<HashMap<FileNameBuf, Arc<Data>>>,
     seen: Counter,
     faults: Faults,
 }
@@ -167,7 +168,7 @@ impl Vfs for Mem {
         })
     }
 
-    fn delete(&self, path: &str, _sync_dir: bool) -> Result<()> {
+    fn delete(&self, path: &FileName, _sync_dir: bool) -> Result<()> {
         let gone = self.0.files.lock().unwrap().remove(path).is_some();
         self.0.seen.add(Op::Delete, None, 0, !gone);
         if gone {
@@ -177,7 +178,7 @@ impl Vfs for Mem {
         }
     }
 
-    fn access(&self, path: &str, _check: AccessCheck) -> Result<bool> {
+    fn access(&self, path: &FileName, _check: AccessCheck) -> Result<bool> {
         self.0.seen.add(Op::Access, None, 0, false);
         Ok(self.0.files.lock().unwrap().contains_key(path))
     }
@@ -764,7 +765,7 @@ fn sampled_latency_direct_calls() {
         flags: 0,
     };
     let mut f = wrap
-        .open(&OpenName::new(Some("/direct.db"), FileKind::MainDb), opts)
+        .open(&OpenName::new("/direct.db", FileKind::MainDb), opts)
         .unwrap();
     const N: u64 = 10_000;
     let page = [7u8; 512];
@@ -838,103 +839,114 @@ fn recorders_asking_every_call_get_every_call_timed() {
 // ---------------------------------------------------------------------------
 // Tracing
 
-#[derive(Clone, Debug)]
-struct Captured {
-    level: tracing::Level,
-    target: String,
-    fields: HashMap<String, String>,
-}
+#[cfg(feature = "tracing")]
+mod tracing_recorder {
+    use super::*;
+    use vfs_observe::TracingRecorder;
 
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<Captured>>>);
-
-struct Fields<'a>(&'a mut HashMap<String, String>);
-
-impl tracing::field::Visit for Fields<'_> {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        self.0.insert(field.name().to_owned(), format!("{value:?}"));
+    #[derive(Clone, Debug)]
+    struct Captured {
+        level: tracing::Level,
+        target: String,
+        fields: HashMap<String, String>,
     }
-    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
-        self.0.insert(field.name().to_owned(), value.to_owned());
-    }
-}
 
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Capture {
-    fn on_event(
-        &self,
-        event: &tracing::Event<'_>,
-        _ctx: tracing_subscriber::layer::Context<'_, S>,
-    ) {
-        let mut fields = HashMap::new();
-        event.record(&mut Fields(&mut fields));
-        self.0.lock().unwrap().push(Captured {
-            level: *event.metadata().level(),
-            target: event.metadata().target().to_owned(),
-            fields,
-        });
-    }
-}
+    #[derive(Clone, Default)]
+    struct Capture(Arc<Mutex<Vec<Captured>>>);
 
-/// The tracing recorder emits one event per operation with structured
-/// fields: successes at TRACE (DEBUG for open/sync), failures at WARN.
-#[test]
-fn tracing_recorder_emits_structured_events() {
-    use tracing_subscriber::layer::SubscriberExt;
+    struct Fields<'a>(&'a mut HashMap<String, String>);
 
-    let base = Mem::default();
-    let reg = register(
-        "wrap-tracing",
-        Wrap::new(base.clone(), Arc::new(TracingRecorder)),
-        false,
-    )
-    .unwrap();
-    let capture = Capture::default();
-    let subscriber = tracing_subscriber::registry().with(capture.clone());
-    tracing::subscriber::with_default(subscriber, || {
-        let conn = open("wrap-tracing", "/traced.db");
-        conn.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;
-             CREATE TABLE t(x); INSERT INTO t VALUES (1);",
-        )
-        .unwrap();
-        base.0
-            .faults
-            .sync
-            .store(SQLITE_IOERR_FSYNC, Ordering::SeqCst);
-        let e = conn.execute("INSERT INTO t VALUES (2)", []).unwrap_err();
-        assert_eq!(extended_code(e), SQLITE_IOERR_FSYNC);
-        base.0.faults.sync.store(0, Ordering::SeqCst);
-        drop(conn);
-    });
-    let events = capture.0.lock().unwrap().clone();
-    assert!(events.iter().all(|e| e.target == vfs_core::TRACING_TARGET));
-    let with = |op: &'static str, kind: &'static str| {
-        events
-            .iter()
-            .filter(move |e| e.fields["op"] == op && e.fields["kind"] == kind)
-    };
-    for e in &events {
-        for f in ["op", "kind", "file", "offset", "bytes", "micros", "code"] {
-            assert!(e.fields.contains_key(f), "{f} missing in {e:?}");
+    impl tracing::field::Visit for Fields<'_> {
+        fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+            self.0.insert(field.name().to_owned(), format!("{value:?}"));
+        }
+        fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+            self.0.insert(field.name().to_owned(), value.to_owned());
         }
     }
-    let write = with("write", "wal").next().expect("a WAL write event");
-    assert_eq!(write.level, tracing::Level::TRACE);
-    assert_eq!(write.fields["file"], "/traced.db-wal");
-    assert_eq!(write.fields["code"], "0");
-    assert!(write.fields["bytes"].parse::<u64>().unwrap() > 0);
-    let open_event = with("open", "main-db").next().expect("an open event");
-    assert_eq!(open_event.level, tracing::Level::DEBUG);
-    assert_eq!(open_event.fields["file"], "/traced.db");
-    let lock = with("lock", "main-db").next().expect("a lock event");
-    assert!(lock.fields.contains_key("level"), "{lock:?}");
-    let failed = with("sync", "wal")
-        .find(|e| e.level == tracing::Level::WARN)
-        .expect("a WARN event for the failed sync");
-    assert_eq!(failed.fields["code"], SQLITE_IOERR_FSYNC.to_string());
-    assert_eq!(failed.fields["error"], "SQLITE_IOERR_FSYNC");
-    assert!(
-        with("sync", "wal").any(|e| e.level == tracing::Level::DEBUG && e.fields["code"] == "0")
-    );
-    reg.unregister().unwrap();
+
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Capture {
+        fn on_event(
+            &self,
+            event: &tracing::Event<'_>,
+            _ctx: tracing_subscriber::layer::Context<'_, S>,
+        ) {
+            let mut fields = HashMap::new();
+            event.record(&mut Fields(&mut fields));
+            self.0.lock().unwrap().push(Captured {
+                level: *event.metadata().level(),
+                target: event.metadata().target().to_owned(),
+                fields,
+            });
+        }
+    }
+
+    /// The tracing recorder emits one event per operation with structured
+    /// fields: successes at TRACE (DEBUG for open/sync), failures at WARN.
+    #[test]
+    fn tracing_recorder_emits_structured_events() {
+        use tracing_subscriber::layer::SubscriberExt;
+
+        let base = Mem::default();
+        let reg = register(
+            "wrap-tracing",
+            Wrap::new(base.clone(), Arc::new(TracingRecorder)),
+            false,
+        )
+        .unwrap();
+        let capture = Capture::default();
+        let subscriber = tracing_subscriber::registry().with(capture.clone());
+        tracing::subscriber::with_default(subscriber, || {
+            let conn = open("wrap-tracing", "/traced.db");
+            conn.execute_batch(
+                "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;
+                 CREATE TABLE t(x); INSERT INTO t VALUES (1);",
+            )
+            .unwrap();
+            base.0
+                .faults
+                .sync
+                .store(SQLITE_IOERR_FSYNC, Ordering::SeqCst);
+            let e = conn.execute("INSERT INTO t VALUES (2)", []).unwrap_err();
+            assert_eq!(extended_code(e), SQLITE_IOERR_FSYNC);
+            base.0.faults.sync.store(0, Ordering::SeqCst);
+            drop(conn);
+        });
+        let events = capture.0.lock().unwrap().clone();
+        assert!(
+            events
+                .iter()
+                .all(|e| e.target == vfs_observe::TRACING_TARGET)
+        );
+        let with = |op: &'static str, kind: &'static str| {
+            events
+                .iter()
+                .filter(move |e| e.fields["op"] == op && e.fields["kind"] == kind)
+        };
+        for e in &events {
+            for f in ["op", "kind", "file", "offset", "bytes", "micros", "code"] {
+                assert!(e.fields.contains_key(f), "{f} missing in {e:?}");
+            }
+        }
+        let write = with("write", "wal").next().expect("a WAL write event");
+        assert_eq!(write.level, tracing::Level::TRACE);
+        assert_eq!(write.fields["file"], "/traced.db-wal");
+        assert_eq!(write.fields["code"], "0");
+        assert!(write.fields["bytes"].parse::<u64>().unwrap() > 0);
+        let open_event = with("open", "main-db").next().expect("an open event");
+        assert_eq!(open_event.level, tracing::Level::DEBUG);
+        assert_eq!(open_event.fields["file"], "/traced.db");
+        let lock = with("lock", "main-db").next().expect("a lock event");
+        assert!(lock.fields.contains_key("level"), "{lock:?}");
+        let failed = with("sync", "wal")
+            .find(|e| e.level == tracing::Level::WARN)
+            .expect("a WARN event for the failed sync");
+        assert_eq!(failed.fields["code"], SQLITE_IOERR_FSYNC.to_string());
+        assert_eq!(failed.fields["error"], "SQLITE_IOERR_FSYNC");
+        assert!(
+            with("sync", "wal")
+                .any(|e| e.level == tracing::Level::DEBUG && e.fields["code"] == "0")
+        );
+        reg.unregister().unwrap();
+    }
 }

@@ -1,7 +1,10 @@
 //! WAL files: a 32-byte header, then frames of a 24-byte header and a page.
 
-use super::{Direction, Io, PageCodec, be32, db_header, grow, is_page_size, read_some};
-use crate::{Error, File, Result, codes};
+use vfs_core::{Error, File, Result, codes};
+
+use crate::codec_io::{CodecIo, grow, read_some};
+use crate::sqlite_format::{be32, db_header, is_page_size};
+use crate::{Direction, PageCodec};
 
 const WAL_HEADER: u64 = 32;
 const FRAME_HEADER: usize = 24;
@@ -13,17 +16,52 @@ enum Seg {
     Page,
 }
 
-/// The segment holding byte `pos`: its kind, start and length.
-fn segment(p: usize, pos: u64) -> (Seg, u64, usize) {
-    if pos < WAL_HEADER {
-        return (Seg::WalHeader, 0, WAL_HEADER as usize);
+/// One piece of the WAL's layout: the WAL header, a frame header or the
+/// page of a frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Segment {
+    kind: Seg,
+    start: u64,
+    len: usize,
+}
+
+impl Segment {
+    /// The segment holding byte `pos` of a WAL of `p`-byte pages.
+    fn at(p: usize, pos: u64) -> Segment {
+        if pos < WAL_HEADER {
+            return Segment {
+                kind: Seg::WalHeader,
+                start: 0,
+                len: WAL_HEADER as usize,
+            };
+        }
+        let frame = (FRAME_HEADER + p) as u64;
+        let start = WAL_HEADER + (pos - WAL_HEADER) / frame * frame;
+        if pos < start + FRAME_HEADER as u64 {
+            Segment {
+                kind: Seg::FrameHeader,
+                start,
+                len: FRAME_HEADER,
+            }
+        } else {
+            Segment {
+                kind: Seg::Page,
+                start: start + FRAME_HEADER as u64,
+                len: p,
+            }
+        }
     }
-    let frame = (FRAME_HEADER + p) as u64;
-    let start = WAL_HEADER + (pos - WAL_HEADER) / frame * frame;
-    if pos < start + FRAME_HEADER as u64 {
-        (Seg::FrameHeader, start, FRAME_HEADER)
-    } else {
-        (Seg::Page, start + FRAME_HEADER as u64, p)
+
+    fn end(self) -> u64 {
+        self.start + self.len as u64
+    }
+
+    /// Where the frame this segment belongs to starts (its header).
+    fn frame_start(self) -> u64 {
+        match self.kind {
+            Seg::Page => self.start - FRAME_HEADER as u64,
+            _ => self.start,
+        }
     }
 }
 
@@ -38,9 +76,7 @@ fn wal_page_size(header: &[u8]) -> Option<usize> {
 /// A write covering part of a segment, held until the rest arrives.
 #[derive(Debug)]
 struct Pending {
-    seg: Seg,
-    start: u64,
-    len: usize,
+    seg: Segment,
     filled: usize,
 }
 
@@ -59,30 +95,30 @@ impl WalMap {
             self.page_size = None;
         }
         self.last_header = None;
-        if self.pending.as_ref().is_some_and(|p| p.start >= size) {
+        if self.pending.as_ref().is_some_and(|p| p.seg.start >= size) {
             self.pending = None;
         }
     }
 
-    fn learn_from_base<F: File, C: PageCodec>(&mut self, io: &mut Io<'_, F, C>) -> Result<()> {
+    fn learn_from_base<F: File, C: PageCodec>(&mut self, io: &mut CodecIo<'_, F, C>) -> Result<()> {
         let mut h = [0u8; WAL_HEADER as usize];
         let got = read_some(io.base, &mut h, 0)?;
         self.page_size = wal_page_size(&h[..got]);
         if let Some(p) = self.page_size {
-            io.shape.set_page_size(p);
+            io.geometry.set_page_size(p);
         }
         Ok(())
     }
 
     fn checksum_hook<F: File, C: PageCodec>(
-        io: &mut Io<'_, F, C>,
+        io: &mut CodecIo<'_, F, C>,
         p: usize,
         frame_start: u64,
         header: &mut [u8],
         dir: Direction,
     ) -> Result<()> {
         let pgno = be32(&header[..4]);
-        let ctx = io.ctx(pgno, p, io.shape.reserve(), frame_start, false);
+        let ctx = io.ctx(pgno, p, io.geometry.reserve(), frame_start, false);
         let mut sum = [0u8; 8];
         sum.copy_from_slice(&header[16..24]);
         io.codec
@@ -112,8 +148,8 @@ impl WalMap {
             return Ok(pgno);
         }
         if let Some(p) = &self.pending
-            && p.seg == Seg::FrameHeader
-            && p.start == frame_start
+            && p.seg.kind == Seg::FrameHeader
+            && p.seg.start == frame_start
             && p.filled >= 4
         {
             return Ok(be32(&self.pending_buf[..4]));
@@ -131,17 +167,17 @@ impl WalMap {
         Ok(be32(&h))
     }
 
-    /// Encodes one complete segment in place.
+    /// Encodes one complete segment, `bytes`, in place.
     fn encode_segment<F: File, C: PageCodec>(
         &mut self,
-        io: &mut Io<'_, F, C>,
+        io: &mut CodecIo<'_, F, C>,
         p: usize,
-        seg: Seg,
-        start: u64,
+        seg: Segment,
         bytes: &mut [u8],
         pgno: u32,
     ) -> Result<()> {
-        match seg {
+        let start = seg.start;
+        match seg.kind {
             Seg::WalHeader => Ok(()),
             Seg::FrameHeader => {
                 self.last_header = Some((start, be32(&bytes[..4])));
@@ -151,16 +187,16 @@ impl WalMap {
                 if pgno == 1
                     && let Some((_, r)) = db_header(bytes)
                 {
-                    io.shape.set_reserve(r);
+                    io.geometry.set_reserve(r);
                 }
-                io.encode(pgno, io.shape.reserve(), start, bytes)
+                io.encode(pgno, io.geometry.reserve(), start, bytes)
             }
         }
     }
 
     pub(crate) fn write<F: File, C: PageCodec>(
         &mut self,
-        io: &mut Io<'_, F, C>,
+        io: &mut CodecIo<'_, F, C>,
         scratch: &mut Vec<u8>,
         buf: &[u8],
         off: u64,
@@ -169,7 +205,7 @@ impl WalMap {
             && let Some(p) = wal_page_size(buf)
         {
             self.page_size = Some(p);
-            io.shape.set_page_size(p);
+            io.geometry.set_page_size(p);
             self.pending = None;
             self.last_header = None;
         }
@@ -185,25 +221,24 @@ impl WalMap {
         let mut run = off;
         let mut pos = off;
         while pos < end {
-            let (seg, start, len) = segment(p, pos);
-            let seg_end = start + len as u64;
-            let stop = end.min(seg_end);
-            if seg == Seg::WalHeader {
+            let seg = Segment::at(p, pos);
+            let stop = end.min(seg.end());
+            if seg.kind == Seg::WalHeader {
                 // Passes through, whole or in part.
-            } else if pos == start && stop == seg_end {
-                let pgno = match seg {
-                    Seg::Page => self.frame_pgno(io.base, out, off, start - FRAME_HEADER as u64)?,
+            } else if pos == seg.start && stop == seg.end() {
+                let pgno = match seg.kind {
+                    Seg::Page => self.frame_pgno(io.base, out, off, seg.frame_start())?,
                     _ => 0,
                 };
-                let (a, b) = ((start - off) as usize, (seg_end - off) as usize);
-                self.encode_segment(io, p, seg, start, &mut out[a..b], pgno)?;
+                let (a, b) = ((seg.start - off) as usize, (seg.end() - off) as usize);
+                self.encode_segment(io, p, seg, &mut out[a..b], pgno)?;
             } else {
                 if pos > run {
                     io.base
                         .write_at(&out[(run - off) as usize..(pos - off) as usize], run)?;
                 }
                 let piece = &buf[(pos - off) as usize..(stop - off) as usize];
-                self.feed_pending(io, p, seg, start, len, pos, piece)?;
+                self.feed_pending(io, p, seg, pos, piece)?;
                 run = stop;
             }
             pos = stop;
@@ -214,20 +249,20 @@ impl WalMap {
         Ok(())
     }
 
-    /// Accumulates part of a segment; writes it, encoded, once complete.
-    #[allow(clippy::too_many_arguments)]
+    /// Accumulates `piece`, the bytes of segment `seg` from `pos` on;
+    /// writes the segment, encoded, once complete.
     fn feed_pending<F: File, C: PageCodec>(
         &mut self,
-        io: &mut Io<'_, F, C>,
+        io: &mut CodecIo<'_, F, C>,
         p: usize,
-        seg: Seg,
-        start: u64,
-        len: usize,
+        seg: Segment,
         pos: u64,
         piece: &[u8],
     ) -> Result<()> {
+        let (start, len) = (seg.start, seg.len);
         let rel = (pos - start) as usize;
-        let continues = matches!(&self.pending, Some(pd) if pd.start == start && pd.filled == rel);
+        let continues =
+            matches!(&self.pending, Some(pd) if pd.seg.start == start && pd.filled == rel);
         if !continues {
             if rel != 0 {
                 return Err(Error::new(
@@ -239,12 +274,7 @@ impl WalMap {
                     ),
                 ));
             }
-            self.pending = Some(Pending {
-                seg,
-                start,
-                len,
-                filled: 0,
-            });
+            self.pending = Some(Pending { seg, filled: 0 });
         }
         grow(&mut self.pending_buf, len);
         let Some(pd) = self.pending.as_mut() else {
@@ -252,17 +282,17 @@ impl WalMap {
         };
         self.pending_buf[rel..rel + piece.len()].copy_from_slice(piece);
         pd.filled = rel + piece.len();
-        if pd.filled < pd.len {
+        if pd.filled < pd.seg.len {
             return Ok(());
         }
         self.pending = None;
         let mut image = std::mem::take(&mut self.pending_buf);
-        let pgno = match seg {
-            Seg::Page => self.frame_pgno(io.base, &[], 0, start - FRAME_HEADER as u64)?,
+        let pgno = match seg.kind {
+            Seg::Page => self.frame_pgno(io.base, &[], 0, seg.frame_start())?,
             _ => 0,
         };
         let r = self
-            .encode_segment(io, p, seg, start, &mut image[..len], pgno)
+            .encode_segment(io, p, seg, &mut image[..len], pgno)
             .and_then(|()| io.base.write_at(&image[..len], start));
         self.pending_buf = image;
         r
@@ -270,7 +300,7 @@ impl WalMap {
 
     pub(crate) fn read<F: File, C: PageCodec>(
         &mut self,
-        io: &mut Io<'_, F, C>,
+        io: &mut CodecIo<'_, F, C>,
         scratch: &mut Vec<u8>,
         buf: &mut [u8],
         off: u64,
@@ -286,10 +316,10 @@ impl WalMap {
         let got_end = off + got as u64;
         let mut pos = off;
         while pos < req_end && pos < got_end {
-            let (seg, start, len) = segment(p, pos);
-            let seg_end = start + len as u64;
+            let seg = Segment::at(p, pos);
+            let (start, len, seg_end) = (seg.start, seg.len, seg.end());
             let stop = req_end.min(seg_end);
-            if seg == Seg::WalHeader {
+            if seg.kind == Seg::WalHeader {
                 pos = stop;
                 continue;
             }
@@ -298,23 +328,20 @@ impl WalMap {
                 // report the read as ending before it.
                 return Ok((pos - off) as usize);
             }
-            let frame_start = match seg {
-                Seg::Page => start - FRAME_HEADER as u64,
-                _ => start,
-            };
+            let frame_start = seg.frame_start();
             if pos == start && stop == seg_end {
                 let (a, b) = ((start - off) as usize, (seg_end - off) as usize);
-                match seg {
+                match seg.kind {
                     Seg::FrameHeader => {
                         Self::checksum_hook(io, p, start, &mut buf[a..b], Direction::Decode)?
                     }
                     _ => {
                         let pgno = self.read_pgno(io.base, buf, off, frame_start)?;
-                        io.decode(pgno, io.shape.reserve(), start, false, &mut buf[a..b])?;
+                        io.decode(pgno, io.geometry.reserve(), start, false, &mut buf[a..b])?;
                         if pgno == 1
                             && let Some((_, r)) = db_header(&buf[a..b])
                         {
-                            io.shape.set_reserve(r);
+                            io.geometry.set_reserve(r);
                         }
                     }
                 }
@@ -324,13 +351,13 @@ impl WalMap {
                 if read_some(io.base, img, start)? < len {
                     return Ok((pos - off) as usize);
                 }
-                match seg {
+                match seg.kind {
                     Seg::FrameHeader => {
                         Self::checksum_hook(io, p, start, img, Direction::Decode)?;
                     }
                     _ => {
                         let pgno = self.read_pgno(io.base, &[], 0, frame_start)?;
-                        io.decode(pgno, io.shape.reserve(), start, true, img)?;
+                        io.decode(pgno, io.geometry.reserve(), start, true, img)?;
                     }
                 }
                 let (a, b) = ((pos - start) as usize, (stop - start) as usize);

@@ -1,0 +1,333 @@
+//! What a codec plugs into the layer: the [`PageCodec`] trait and what it
+//! is handed ([`PageCtx`], [`StreamCtx`], [`FileInfo`], [`FileStatus`]).
+
+use std::fmt;
+use std::sync::Arc;
+
+use vfs_core::{Error, FileControl, FileKind, FileName, OpenName, OpenOptions, Result, codes};
+
+/// How a codec wants a kind of file mapped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Mapping {
+    /// Pass the file through untouched.
+    None,
+    /// Whole page images (see the [crate docs](crate) for each kind).
+    Pages,
+    /// Arbitrary byte ranges with their absolute offset, for a
+    /// length-preserving, position-local transform.
+    Stream,
+}
+
+/// Whether a hook encodes (on the way to the base) or decodes (on the way
+/// back to SQLite).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// SQLite's bytes → stored bytes.
+    Encode,
+    /// Stored bytes → SQLite's bytes.
+    Decode,
+}
+
+/// A file being opened, for [`PageCodec::open`].
+#[derive(Clone, Copy, Debug)]
+pub struct FileInfo<'a> {
+    /// What the file is.
+    pub kind: FileKind,
+    /// Its path (`"<temp>"` for an anonymous temporary file).
+    pub path: &'a FileName,
+}
+
+/// What the layer knows about an open file, for
+/// [`PageCodec::file_control`].
+#[derive(Clone, Copy, Debug)]
+pub struct FileStatus<'a> {
+    /// What the file is.
+    pub kind: FileKind,
+    /// Its path (`"<temp>"` for an anonymous temporary file).
+    pub path: &'a FileName,
+    /// The database page size, if known.
+    pub page_size: Option<usize>,
+    /// The database's total reserved bytes per page (header byte 20), if
+    /// known. For a main database it is re-read from the stored header
+    /// before every `PRAGMA` the codec [owns](PageCodec::owns_pragma)
+    /// reaches it.
+    pub reserve: Option<usize>,
+}
+
+/// Where a page image belongs, handed to every encode and decode.
+#[derive(Clone, Copy, Debug)]
+pub struct PageCtx<'a> {
+    /// The kind of file the image lives in.
+    pub kind: FileKind,
+    /// The file's path (`"<temp>"` for an anonymous temporary file).
+    pub path: &'a FileName,
+    /// The database page number the image belongs to (1-based): from the
+    /// offset for database files, from the frame header for WAL frames, from
+    /// the record for journals.
+    pub pgno: u32,
+    /// The page size (the image's length).
+    pub page_size: usize,
+    /// The database's total reserved bytes per page (page-1 header byte 20),
+    /// when known: always for a main database once page 1 exists; for WAL
+    /// and journal files, what any file of the same database saw last
+    /// through this VFS; possibly `None` for temporary files, whose page 1
+    /// may be written last.
+    pub reserve: Option<usize>,
+    /// (Writes of page 1 of a database file.) The reserve recorded in the
+    /// page 1 stored before this write, `None` if none is stored yet, so a
+    /// codec can refuse a write that would drop its format. Otherwise equal
+    /// to [`reserve`](Self::reserve).
+    pub stored_reserve: Option<usize>,
+    /// The image's offset in the file.
+    pub offset: u64,
+    /// (Decode only.) The read asked for less than this page; the whole page
+    /// was read to serve it (or, for a write covering part of the page, to
+    /// merge the new bytes into it).
+    pub partial: bool,
+    /// (Decode only, [`verify_only`](PageCodec::verify_only) codecs.) The
+    /// layer is trying these bytes as one of two page sizes: while SQLite
+    /// changes the page size of a database (a `VACUUM` or a backup into it),
+    /// its pages are for a while in either layout. A failure is not a fault
+    /// yet: do not count or log it. When no layout fits, the layer decodes
+    /// once more with `tentative` false and reports that error.
+    pub tentative: bool,
+}
+
+impl PageCtx<'_> {
+    /// `"<path> (<kind>) page <pgno> at offset <offset>"`, for messages.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} ({}) page {} at offset {}",
+            self.path,
+            self.kind.name(),
+            self.pgno,
+            self.offset
+        )
+    }
+
+    /// An error with `code` whose message names this page.
+    pub fn error(&self, code: i32, what: impl fmt::Display) -> Error {
+        Error::new(code, format!("{}: {what}", self.describe()))
+    }
+}
+
+/// Where a byte range lives, for [`Mapping::Stream`] codecs.
+#[derive(Clone, Copy, Debug)]
+pub struct StreamCtx<'a> {
+    /// The kind of file.
+    pub kind: FileKind,
+    /// The file's path (`"<temp>"` for an anonymous temporary file).
+    pub path: &'a FileName,
+    /// The absolute offset of the range's first byte.
+    pub offset: u64,
+}
+
+/// A page transform plugged into [`PageVfs`](crate::PageVfs).
+///
+/// See the [crate docs](crate) for what the layer guarantees and what a
+/// codec must guarantee (above all: decode must give back what SQLite
+/// wrote). All methods are called with the file's own per-file state, from
+/// one thread at a time per file.
+pub trait PageCodec: Send + Sync + 'static {
+    /// Per-file state, created by [`open`](Self::open) (keys, salts,
+    /// toggles, statistics…).
+    type State: Send + 'static;
+
+    /// How files of `kind` are mapped. `Pages` for `TempJournal` or
+    /// `SuperJournal` makes the open fail (`SQLITE_CANTOPEN`).
+    fn mapping(&self, kind: FileKind) -> Mapping;
+
+    /// The total reserved bytes per page a **new** database needs: this
+    /// layer's slice plus the slices of the page layers below it that it
+    /// knows of (0: none). Answered to `PRAGMA vfs_page_reserve` and applied
+    /// to new connections automatically.
+    fn reserve(&self) -> usize {
+        0
+    }
+
+    /// Whether decoding never changes bytes and encoding changes only the
+    /// page's last [`reserve`](Self::reserve) bytes (or its reserved area,
+    /// if larger), laying out a page whose database reserve is not known yet
+    /// ([`PageCtx::reserve`] `None`: a new database's pages spilled before
+    /// page 1) for `reserve()`: a checksum verifier. SQLite's header reads of database
+    /// files are then served from the base directly, as its own cksumvfs
+    /// does, and the layer follows SQLite through page size changes (whose
+    /// pages arrive in pieces it can store as written).
+    fn verify_only(&self) -> bool {
+        false
+    }
+
+    /// Creates the state of a file being opened (only for kinds whose
+    /// mapping is not [`Mapping::None`]). `name` answers URI parameters
+    /// (`?key=...`) and, for a journal or WAL, the database's name. An error
+    /// fails the open.
+    fn open(
+        &self,
+        file: &FileInfo<'_>,
+        name: &OpenName<'_>,
+        opts: OpenOptions,
+    ) -> Result<Self::State>;
+
+    /// Transforms `image` (a copy of what SQLite wrote) into what is stored.
+    fn encode(&self, state: &mut Self::State, ctx: &PageCtx<'_>, image: &mut [u8]) -> Result<()>;
+
+    /// Transforms `image` (what is stored) back into what SQLite wrote, or
+    /// fails (`SQLITE_IOERR_DATA`, `SQLITE_NOTADB`, …).
+    fn decode(&self, state: &mut Self::State, ctx: &PageCtx<'_>, image: &mut [u8]) -> Result<()>;
+
+    /// Transforms the two checksum words (bytes 16–23) of a WAL frame header;
+    /// `ctx` describes the frame's page (offset: the frame header's). The
+    /// default leaves them as they are.
+    fn wal_frame_checksum(
+        &self,
+        _state: &mut Self::State,
+        _ctx: &PageCtx<'_>,
+        _checksum: &mut [u8; 8],
+        _dir: Direction,
+    ) -> Result<()> {
+        Ok(())
+    }
+
+    /// Transforms the 4-byte checksum that ends a rollback-journal record;
+    /// `ctx` describes the record's page (offset: the checksum's). The
+    /// default leaves it as it is.
+    fn journal_checksum(
+        &self,
+        _state: &mut Self::State,
+        _ctx: &PageCtx<'_>,
+        _checksum: &mut [u8; 4],
+        _dir: Direction,
+    ) -> Result<()> {
+        Ok(())
+    }
+
+    /// [`Mapping::Stream`] only: transforms bytes about to be written at
+    /// `ctx.offset`.
+    fn encode_stream(
+        &self,
+        _state: &mut Self::State,
+        ctx: &StreamCtx<'_>,
+        _data: &mut [u8],
+    ) -> Result<()> {
+        Err(Error::new(
+            codes::SQLITE_IOERR_WRITE,
+            format!(
+                "{} ({}): this codec maps the file as a stream but implements no encode_stream",
+                ctx.path,
+                ctx.kind.name()
+            ),
+        ))
+    }
+
+    /// [`Mapping::Stream`] only: transforms bytes just read from
+    /// `ctx.offset`.
+    fn decode_stream(
+        &self,
+        _state: &mut Self::State,
+        ctx: &StreamCtx<'_>,
+        _data: &mut [u8],
+    ) -> Result<()> {
+        Err(Error::new(
+            codes::SQLITE_IOERR_READ,
+            format!(
+                "{} ({}): this codec maps the file as a stream but implements no decode_stream",
+                ctx.path,
+                ctx.kind.name()
+            ),
+        ))
+    }
+
+    /// Whether `PRAGMA name` (any case) is one this codec answers in
+    /// [`file_control`](Self::file_control). Only those pragmas reach the
+    /// codec, after the layer has re-read the stored header (so
+    /// [`FileStatus`] is current); every other pragma goes to the base
+    /// without any I/O by the layer, as it would on the base alone.
+    fn owns_pragma(&self, _name: &str) -> bool {
+        false
+    }
+
+    /// Sees every file control of a transformed file first, except the
+    /// `PRAGMA`s it does not [own](Self::owns_pragma). `None`: not handled,
+    /// the layer goes on (and forwards to the base); `Some(result)`:
+    /// handled, nothing is forwarded.
+    fn file_control(
+        &self,
+        _state: &mut Self::State,
+        _file: &FileStatus<'_>,
+        _ctl: &mut FileControl<'_>,
+    ) -> Option<Result<()>> {
+        None
+    }
+}
+
+impl<C: PageCodec> PageCodec for Arc<C> {
+    type State = C::State;
+    fn mapping(&self, kind: FileKind) -> Mapping {
+        (**self).mapping(kind)
+    }
+    fn reserve(&self) -> usize {
+        (**self).reserve()
+    }
+    fn verify_only(&self) -> bool {
+        (**self).verify_only()
+    }
+    fn open(
+        &self,
+        file: &FileInfo<'_>,
+        name: &OpenName<'_>,
+        opts: OpenOptions,
+    ) -> Result<Self::State> {
+        (**self).open(file, name, opts)
+    }
+    fn encode(&self, state: &mut Self::State, ctx: &PageCtx<'_>, image: &mut [u8]) -> Result<()> {
+        (**self).encode(state, ctx, image)
+    }
+    fn decode(&self, state: &mut Self::State, ctx: &PageCtx<'_>, image: &mut [u8]) -> Result<()> {
+        (**self).decode(state, ctx, image)
+    }
+    fn wal_frame_checksum(
+        &self,
+        state: &mut Self::State,
+        ctx: &PageCtx<'_>,
+        checksum: &mut [u8; 8],
+        dir: Direction,
+    ) -> Result<()> {
+        (**self).wal_frame_checksum(state, ctx, checksum, dir)
+    }
+    fn journal_checksum(
+        &self,
+        state: &mut Self::State,
+        ctx: &PageCtx<'_>,
+        checksum: &mut [u8; 4],
+        dir: Direction,
+    ) -> Result<()> {
+        (**self).journal_checksum(state, ctx, checksum, dir)
+    }
+    fn encode_stream(
+        &self,
+        state: &mut Self::State,
+        ctx: &StreamCtx<'_>,
+        data: &mut [u8],
+    ) -> Result<()> {
+        (**self).encode_stream(state, ctx, data)
+    }
+    fn decode_stream(
+        &self,
+        state: &mut Self::State,
+        ctx: &StreamCtx<'_>,
+        data: &mut [u8],
+    ) -> Result<()> {
+        (**self).decode_stream(state, ctx, data)
+    }
+    fn owns_pragma(&self, name: &str) -> bool {
+        (**self).owns_pragma(name)
+    }
+    fn file_control(
+        &self,
+        state: &mut Self::State,
+        file: &FileStatus<'_>,
+        ctl: &mut FileControl<'_>,
+    ) -> Option<Result<()>> {
+        (**self).file_control(state, file, ctl)
+    }
+}
