@@ -30,12 +30,15 @@ use workloads::Scale;
 static ALLOCATOR: vfs_core::alloc_count::CountingAllocator =
     vfs_core::alloc_count::CountingAllocator;
 
-const HELP: &str = "vfs-bench [--quick] [--reps N] [--filter NAME] [--out DIR] [--no-curves] [--sizes N,N,..] [--peers-bin PATH]
+const HELP: &str = "vfs-bench [--quick] [--reps N] [--filter NAME] [--only PARTS] [--out DIR] [--no-curves] [--sizes N,N,..] [--peers-bin PATH]
 Runs every workload on every target in rounds; writes DIR/results.json,
 DIR/chart.svg and DIR/curves.svg.
   --quick       smoke scale (CI), at most 2 rounds unless --reps says more
   --reps N      rounds (default 6): the intervals narrow with more
   --filter NAME only targets whose name contains NAME (and the baselines they need)
+  --only PARTS  only these parts, comma-separated: single (the single-connection
+                steps), mmap (reads with and without PRAGMA mmap_size), readers,
+                extras, sweep, memory, allocs (default: all)
   --no-curves   skip the size sweep and the memory probes
   --sizes LIST  database sizes of the sweep, in rows (default 10000,100000,1000000)
   --peers-bin   also run that bench-peers binary in every round (cargo xtask bench --peers)
@@ -52,6 +55,21 @@ struct Options {
     sizes: Option<Vec<i64>>,
     /// The peer runner (`bench-peers`), run once per round.
     peers_bin: Option<std::path::PathBuf>,
+    /// The parts to run (`--only`); `None`: all.
+    only: Option<Vec<String>>,
+}
+
+/// The parts `--only` may name.
+const PARTS: [&str; 7] = [
+    "single", "mmap", "readers", "extras", "sweep", "memory", "allocs",
+];
+
+impl Options {
+    fn runs(&self, part: &str) -> bool {
+        self.only
+            .as_ref()
+            .is_none_or(|parts| parts.iter().any(|p| p == part))
+    }
 }
 
 fn parse_args(args: &[String]) -> Result<Options, String> {
@@ -63,6 +81,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         curves: true,
         sizes: None,
         peers_bin: None,
+        only: None,
     };
     let mut reps_given = false;
     let mut args = args.iter();
@@ -86,6 +105,17 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
             }
             "--out" => o.out_dir = args.next().ok_or("--out takes a directory")?.into(),
             "--no-curves" => o.curves = false,
+            "--only" => {
+                let list = args.next().ok_or("--only takes a list of parts")?;
+                let parts: Vec<String> = list.split(',').map(str::to_owned).collect();
+                if let Some(bad) = parts.iter().find(|p| !PARTS.contains(&p.as_str())) {
+                    return Err(format!(
+                        "--only: unknown part {bad:?} (parts: {})",
+                        PARTS.join(", ")
+                    ));
+                }
+                o.only = Some(parts);
+            }
             "--sizes" => {
                 let list = args.next().ok_or("--sizes takes a list of row counts")?;
                 let sizes: Result<Vec<i64>, _> = list.split(',').map(str::parse).collect();
@@ -188,30 +218,43 @@ fn run(opts: &Options) -> Res<()> {
     }
     let started = Instant::now();
     for round in 0..opts.reps {
-        eprint!("round {}/{}: single", round + 1, opts.reps);
-        rounds::single_connection(&chosen, &scale, round, &mut report)?;
-        eprint!(", readers");
-        rounds::concurrent(&chosen, &scale, round, &mut report)?;
-        eprint!(", extras");
-        rounds::extras(&chosen, &scale, round, &mut report)?;
-        if opts.curves {
-            eprint!(", sweep");
+        eprint!("round {}/{}:", round + 1, opts.reps);
+        if opts.runs("single") {
+            eprint!(" single");
+            rounds::single_connection(&chosen, &scale, round, &mut report)?;
+        }
+        if opts.runs("mmap") {
+            eprint!(" mmap");
+            rounds::mapped_reads(&chosen, &scale, round, &mut report)?;
+        }
+        if opts.runs("readers") {
+            eprint!(" readers");
+            rounds::concurrent(&chosen, &scale, round, &mut report)?;
+        }
+        if opts.runs("extras") {
+            eprint!(" extras");
+            rounds::extras(&chosen, &scale, round, &mut report)?;
+        }
+        if opts.curves && opts.runs("sweep") {
+            eprint!(" sweep");
             sweep::round(&chosen, &sizes, opts.quick, round, &mut report)?;
         }
         if let Some(bin) = &opts.peers_bin {
-            eprint!(", peers");
+            eprint!(" peers");
             let file = opts.out_dir.join(format!("peer-samples-{round}.json"));
             peers::run(bin, opts.quick, &file)?;
             peers::add_samples(&mut report, &file, round)?;
         }
         eprintln!(" ({:.0} s)", started.elapsed().as_secs_f64());
     }
-    if opts.curves {
+    if opts.curves && opts.runs("memory") {
         eprintln!("memory probes");
         memory::probe_all(&sizes, &mut report)?;
     }
-    eprintln!("allocation probes");
-    allocs::probe_all(tmp.path(), &mut report)?;
+    if opts.runs("allocs") {
+        eprintln!("allocation probes");
+        allocs::probe_all(tmp.path(), &mut report)?;
+    }
     report.finish(started.elapsed());
     print!("{report}");
     std::fs::create_dir_all(&opts.out_dir)?;

@@ -161,6 +161,60 @@ pub fn concurrent(
     Ok(())
 }
 
+/// The workloads of the memory-mapping comparison: the read mix without
+/// and with `PRAGMA mmap_size`, with SQLite's default page cache (2 MB)
+/// and with a small one (100 pages: a database much larger than its
+/// cache, where a page read in place saves a copy).
+pub const MMAP_WORKLOADS: [(&str, i64, i64); 4] = [
+    ("read_mix", 0, -2000),
+    ("read_mix_mmap", workloads::MMAP_SIZE, -2000),
+    ("read_mix_small_cache", 0, 100),
+    ("read_mix_small_cache_mmap", workloads::MMAP_SIZE, 100),
+];
+
+/// The memory-mapped reads comparison: on the targets marked `mmap`, a
+/// database filled once per round, read by the same read mix without and
+/// with memory mapping, with two cache sizes, interleaved across targets
+/// like the other steps (best of [`READ_REPEATS`]).
+pub fn mapped_reads(
+    targets: &[&Target],
+    scale: &Scale,
+    round: usize,
+    report: &mut Report,
+) -> Res<()> {
+    let mut live = Vec::new();
+    for &target in targets.iter().filter(|t| t.mmap) {
+        let db = target.fresh_db(&format!("mmap-{round}"));
+        let mut conn = target.connect(&target.uri(&db))?;
+        workloads::schema(&conn).map_err(context(target, "schema"))?;
+        workloads::bulk_insert(&mut conn, scale).map_err(context(target, "bulk_insert"))?;
+        live.push((target, conn, db));
+    }
+    for (name, mmap_size, cache_size) in MMAP_WORKLOADS {
+        let mut best: Vec<Option<Measure>> = vec![None; live.len()];
+        for rep in 0..READ_REPEATS {
+            for i in shuffled(live.len(), &format!("round {round} {name} rep {rep}")) {
+                let (target, conn, _) = &live[i];
+                let m = workloads::read_mix(conn, scale, mmap_size, cache_size)
+                    .map_err(context(target, name))?;
+                if best[i].is_none_or(|b| time_of(&m) < time_of(&b)) {
+                    best[i] = Some(m);
+                }
+            }
+        }
+        for ((target, ..), m) in live.iter().zip(best) {
+            if let Some(m) = m {
+                report.add(Sample::new(target, name, round, m));
+            }
+        }
+    }
+    for (target, conn, db) in live {
+        drop(conn);
+        target.discard(&db);
+    }
+    Ok(())
+}
+
 /// Target-specific measurements (sync modes on disk, snapshot costs).
 pub fn extras(targets: &[&Target], scale: &Scale, round: usize, report: &mut Report) -> Res<()> {
     for t in targets {

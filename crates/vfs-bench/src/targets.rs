@@ -50,6 +50,9 @@ pub struct Target {
     /// Also measure two readers with no writer (to show what a writer costs
     /// them).
     pub readers_without_writer: bool,
+    /// Part of the memory-mapped reads comparison (SQLite's VFSes and the
+    /// backends that lend pages).
+    pub mmap: bool,
     /// Part of the size sweep (the curves).
     pub sweep: bool,
     /// A database's URI from its name.
@@ -79,6 +82,7 @@ impl Target {
             concurrent: true,
             read_only: false,
             readers_without_writer: false,
+            mmap: false,
             sweep: false,
             uri,
             discard,
@@ -203,14 +207,17 @@ pub fn all(tmp: &Path) -> Res<Vec<Target>> {
     // SQLite's own in-memory VFS: shared `/names`, real locks, no WAL.
     let mut sqlite_memdb = memory_target("sqlite-memdb", "memdb", false, None);
     sqlite_memdb.sweep = true;
+    sqlite_memdb.mmap = true;
     let mut sqlite_unix = disk_target("sqlite-unix", tmp, None);
     sqlite_unix.sweep = true;
+    sqlite_unix.mmap = true;
     let mut t = vec![sqlite_memdb, sqlite_unix];
 
     let memdb = vfs_memdb::MemDb::new();
     let _ = vfs_core::register("bench-memdb", memdb.clone(), false)?;
     let mut m = memory_target("memdb", "bench-memdb", true, memdb_discard(&memdb));
     m.sweep = true;
+    m.mmap = true;
     t.push(m);
     // No recorder: register_observed registers the base itself.
     let _ = vfs_observe::register_observed("bench-wrap-memdb", memdb.clone(), None, false)?;
@@ -294,6 +301,7 @@ pub fn all(tmp: &Path) -> Res<Vec<Target>> {
     let _ = vfs_core::register("bench-native", vfs_core::Native::new()?, false)?;
     let mut n = disk_target("native", tmp, Some("bench-native"));
     n.sweep = true;
+    n.mmap = true;
     t.push(n);
     let _ = vfs_core::register(
         "bench-cksm-native",

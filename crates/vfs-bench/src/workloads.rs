@@ -303,6 +303,39 @@ pub fn join(conn: &Connection, scale: &Scale) -> rusqlite::Result<Measure> {
     })
 }
 
+/// The size `PRAGMA mmap_size` is set to for the mapped reads: more than
+/// any database of the bench, so every page may be mapped.
+pub const MMAP_SIZE: i64 = 1 << 30;
+
+/// The read-heavy mix of the memory-mapping comparison: point lookups by
+/// rowid and through the index, then range scans, on a filled database;
+/// with `mmap_size` bytes mapped (`PRAGMA mmap_size`, 0 for none) and
+/// SQLite's page cache at `cache_size` (`PRAGMA cache_size`: pages, or KiB
+/// when negative; SQLite's default is -2000).
+pub fn read_mix(
+    conn: &Connection,
+    scale: &Scale,
+    mmap_size: i64,
+    cache_size: i64,
+) -> rusqlite::Result<Measure> {
+    conn.execute_batch(&format!(
+        "PRAGMA mmap_size = {mmap_size}; PRAGMA cache_size = {cache_size};"
+    ))?;
+    let parts = [
+        point_rowid(conn, scale)?,
+        point_index(conn, scale)?,
+        range_scan(conn, scale)?,
+    ];
+    Ok(Measure {
+        ops: parts.iter().map(|m| m.ops).sum(),
+        elapsed: parts.iter().map(|m| m.elapsed).sum(),
+        cpu: parts
+            .iter()
+            .map(|m| m.cpu)
+            .try_fold(Duration::ZERO, |acc, c| Some(acc + c?)),
+    })
+}
+
 /// One step of the single-connection sequence: a named workload on a
 /// connection whose database the earlier steps filled.
 pub struct Step {

@@ -140,6 +140,8 @@ pub struct Backend {
     caps: Capabilities,
     prefix: String,
     params: String,
+    /// Run on every connection [`Backend::open`] makes.
+    setup: Option<String>,
     installer: Option<Installer>,
     registration: Option<Registration>,
     keep: Vec<Box<dyn Any + Send + Sync>>,
@@ -182,6 +184,7 @@ impl Backend {
             caps,
             prefix,
             params: String::new(),
+            setup: None,
             installer: None,
             registration: None,
             keep: Vec::new(),
@@ -230,6 +233,13 @@ impl Backend {
         self.params.push_str(key);
         self.params.push('=');
         self.params.push_str(value);
+        self
+    }
+
+    /// SQL run on every connection the backend opens (a connection setting
+    /// the cases should run under, such as `PRAGMA mmap_size = 268435456`).
+    pub fn setup_sql(mut self, sql: &str) -> Backend {
+        self.setup = Some(sql.to_owned());
         self
     }
 
@@ -299,7 +309,15 @@ impl Backend {
     pub fn open(&self, file: &str) -> rusqlite::Result<Connection> {
         let c = Connection::open_with_flags(self.uri(file), OpenFlags::default())?;
         c.busy_timeout(std::time::Duration::ZERO)?;
+        self.set_up(&c)?;
         Ok(c)
+    }
+
+    fn set_up(&self, c: &Connection) -> rusqlite::Result<()> {
+        match &self.setup {
+            Some(sql) => c.execute_batch(sql),
+            None => Ok(()),
+        }
     }
 
     /// Opens `file` read-only, busy timeout 0.
@@ -309,6 +327,7 @@ impl Backend {
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let c = Connection::open_with_flags(self.uri(file), flags)?;
         c.busy_timeout(std::time::Duration::ZERO)?;
+        self.set_up(&c)?;
         Ok(c)
     }
 

@@ -50,12 +50,16 @@ pub enum Control<'c> {
     LockState(&'c mut i32),
     /// `SQLITE_FCNTL_HAS_MOVED`: write 1 if the file was renamed or deleted.
     HasMoved(&'c mut i32),
+    /// `SQLITE_FCNTL_MMAP_SIZE`: the most bytes of the file SQLite may read
+    /// through mappings ([`File::fetch`](crate::File::fetch)); a negative
+    /// value only asks. Write the limit in force before the call back.
+    MmapSize(&'c mut i64),
     /// `SQLITE_FCNTL_SYNC`: sent before `xSync` when a transaction commits.
     Sync,
     /// `SQLITE_FCNTL_COMMIT_PHASETWO`: the second phase of a commit ended.
     CommitPhaseTwo,
-    /// `SQLITE_FCNTL_BUSYHANDLER`, `SQLITE_FCNTL_MMAP_SIZE`, … and anything
-    /// else: the raw opcode. Shims forward it.
+    /// `SQLITE_FCNTL_BUSYHANDLER`, `SQLITE_FCNTL_VFS_POINTER`, … and
+    /// anything else: the raw opcode. Shims forward it.
     Other(i32),
 }
 
@@ -120,6 +124,12 @@ impl<'a> FileControl<'a> {
             ffi::SQLITE_FCNTL_POWERSAFE_OVERWRITE => Control::PowersafeOverwrite(self.int_arg()),
             ffi::SQLITE_FCNTL_LOCKSTATE => Control::LockState(self.int_arg()),
             ffi::SQLITE_FCNTL_HAS_MOVED => Control::HasMoved(self.int_arg()),
+            ffi::SQLITE_FCNTL_MMAP_SIZE => {
+                // SAFETY: for MMAP_SIZE the argument is a `sqlite3_int64*`
+                // SQLite owns for the duration of the call; the borrow of
+                // `self` keeps the reference from outliving it.
+                Control::MmapSize(unsafe { &mut *self.arg.cast::<i64>() })
+            }
             ffi::SQLITE_FCNTL_SYNC => Control::Sync,
             ffi::SQLITE_FCNTL_COMMIT_PHASETWO => Control::CommitPhaseTwo,
             op => Control::Other(op),

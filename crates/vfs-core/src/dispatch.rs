@@ -22,7 +22,7 @@ use crate::registry::{Slot, SlotShared, builtin_vfs_call};
 use crate::shm::{ShmConnection, ShmLockOp};
 use crate::sqlite_string::SqliteString;
 use crate::{
-    AccessCheck, Error, File, FileControl, FileKind, FileName, FileNameBuf, LockLevel, Op,
+    AccessCheck, Error, File, FileControl, FileKind, FileName, FileNameBuf, LockLevel, Mapping, Op,
     OpenName, OpenOptions, Result, ShmSupport, SyncFlags, Vfs, codes,
 };
 
@@ -62,6 +62,9 @@ struct FileState<V: Vfs> {
     shared: &'static SlotShared,
     lock: LockLevel,
     shm: ShmState,
+    /// Mappings SQLite holds (`xFetch` answered, no `xUnfetch` yet): what
+    /// keeps the pages they point to valid.
+    lent: Vec<Mapping>,
     delete_on_close: Option<(Arc<V>, FileNameBuf)>,
     kind: FileKind,
     /// Why the file is unusable: backend code panicked on it, so its state
@@ -346,28 +349,38 @@ unsafe extern "C" fn x_open<V: Vfs>(
             ShmSupport::Forward => ShmState::Forward,
         };
         let read_only = file.is_read_only();
+        let fetch = file.can_fetch();
         let delete_on_close = match (opts.delete_on_close, name.path()) {
             (true, Some(path)) => Some((backend, path.to_owned())),
             _ => None,
         };
-        Ok((file, shm, read_only, delete_on_close, opts.kind))
+        Ok((file, shm, read_only, fetch, delete_on_close, opts.kind))
     });
-    let (file, shm, read_only, delete_on_close, kind) = match opened {
+    let (file, shm, read_only, fetch, delete_on_close, kind) = match opened {
         Ok(parts) => parts,
         Err(e) => {
             slot.shared.open_files.fetch_sub(1, Ordering::SeqCst);
             return fail(Op::Open, e);
         }
     };
-    let methods: &'static ffi::sqlite3_io_methods = match shm {
-        ShmState::None => &Tables::<V>::V1,
-        _ => &Tables::<V>::V2,
+    let methods: &'static ffi::sqlite3_io_methods = match (&shm, fetch) {
+        (ShmState::None, false) => &Tables::<V>::V1,
+        (_, false) => &Tables::<V>::V2,
+        (ShmState::None, true) => &Tables::<V>::V3_NO_SHM,
+        (_, true) => &Tables::<V>::V3,
     };
     let state = Box::new(FileState {
         file,
         shared: slot.shared,
         lock: LockLevel::None,
         shm,
+        // Room for the pages a few cursors hold at once, so that lending
+        // does not allocate per page.
+        lent: if fetch {
+            Vec::with_capacity(32)
+        } else {
+            Vec::new()
+        },
         delete_on_close,
         kind,
         poisoned: None,
@@ -619,13 +632,27 @@ struct Tables<V>(PhantomData<V>);
 impl<V: Vfs> Tables<V> {
     /// Files without shared memory: no xShm* (SQLite then refuses WAL unless
     /// in exclusive locking mode). No xFetch: memory mapping is not offered.
-    const V1: ffi::sqlite3_io_methods = io_methods::<V>(1);
+    const V1: ffi::sqlite3_io_methods = io_methods::<V>(false, false);
     /// Files with shared memory (in-process group or forwarded).
-    const V2: ffi::sqlite3_io_methods = io_methods::<V>(2);
+    const V2: ffi::sqlite3_io_methods = io_methods::<V>(true, false);
+    /// Files that lend mappings (`File::can_fetch`), with shared memory.
+    const V3: ffi::sqlite3_io_methods = io_methods::<V>(true, true);
+    /// Files that lend mappings, without shared memory: a version-3 table
+    /// whose xShm* are null, which SQLite reads as "no WAL" exactly as for
+    /// version 1 (it checks `xShmMap`, not the version).
+    const V3_NO_SHM: ffi::sqlite3_io_methods = io_methods::<V>(false, true);
 }
 
-const fn io_methods<V: Vfs>(version: c_int) -> ffi::sqlite3_io_methods {
-    let shm = version >= 2;
+/// A method table declaring exactly what is implemented: version 3 only
+/// with real `xFetch`/`xUnfetch`, xShm* only with shared memory.
+const fn io_methods<V: Vfs>(shm: bool, fetch: bool) -> ffi::sqlite3_io_methods {
+    let version = if fetch {
+        3
+    } else if shm {
+        2
+    } else {
+        1
+    };
     ffi::sqlite3_io_methods {
         iVersion: version,
         xClose: Some(x_close::<V>),
@@ -644,8 +671,8 @@ const fn io_methods<V: Vfs>(version: c_int) -> ffi::sqlite3_io_methods {
         xShmLock: if shm { Some(x_shm_lock::<V>) } else { None },
         xShmBarrier: if shm { Some(x_shm_barrier::<V>) } else { None },
         xShmUnmap: if shm { Some(x_shm_unmap::<V>) } else { None },
-        xFetch: None,
-        xUnfetch: None,
+        xFetch: if fetch { Some(x_fetch::<V>) } else { None },
+        xUnfetch: if fetch { Some(x_unfetch::<V>) } else { None },
     }
 }
 
@@ -963,4 +990,85 @@ unsafe extern "C" fn x_shm_unmap<V: Vfs>(p_file: *mut ffi::sqlite3_file, delete:
         ShmState::None => Ok(()),
     });
     to_rc(Op::ShmUnmap, r)
+}
+
+unsafe extern "C" fn x_fetch<V: Vfs>(
+    p_file: *mut ffi::sqlite3_file,
+    offset: ffi::sqlite3_int64,
+    amt: c_int,
+    pp: *mut *mut c_void,
+) -> c_int {
+    // SAFETY: see state(); pp is writable.
+    let st = unsafe { state::<V>(p_file) };
+    // SAFETY: pp points to a pointer SQLite owns; null means "not mapped".
+    unsafe { *pp = ptr::null_mut() };
+    let (Ok(offset), Ok(amt)) = (u64::try_from(offset), usize::try_from(amt)) else {
+        return ffi::SQLITE_OK;
+    };
+    match guard(Op::Fetch, || st.file.fetch(offset, amt)) {
+        // A mapping shorter than the request (a shim passing on its base's
+        // answer to another question) would let SQLite read past it.
+        Ok(Some(m)) if m.len() >= amt => {
+            let p = m.as_ptr();
+            st.lent.push(m);
+            // SAFETY: as above. The pointer stays valid for `amt` bytes, and
+            // `Mapping::OVERREAD` more, until SQLite's xUnfetch for it: the
+            // mapping that keeps its page alive and unchanged (a shared
+            // page's `Arc`, or the platform VFS's own mapping, which it
+            // keeps while lent) is held in `st.lent` until then, or until
+            // the file closes, after SQLite released every page.
+            unsafe { *pp = p };
+            ffi::SQLITE_OK
+        }
+        Ok(Some(short)) => {
+            // Give it back (the platform VFS counts what it lends) and let
+            // SQLite read the page with xRead instead.
+            let len = short.len();
+            let back = guard(Op::Unfetch, || st.file.unfetch(offset, short));
+            log(
+                ffi::SQLITE_IOERR_MMAP,
+                &format!(
+                    "vfs fetch: {} bytes lent for {amt} asked at offset {offset} of a {} \
+                     (given back: {:?}); reading it instead",
+                    len,
+                    st.kind.name(),
+                    back.err().map(|e| e.message().to_owned())
+                ),
+            );
+            ffi::SQLITE_OK
+        }
+        Ok(None) => ffi::SQLITE_OK,
+        Err(e) => fail(
+            Op::Fetch,
+            e.context(format_args!("{} at offset {offset}", st.kind.name())),
+        ),
+    }
+}
+
+unsafe extern "C" fn x_unfetch<V: Vfs>(
+    p_file: *mut ffi::sqlite3_file,
+    offset: ffi::sqlite3_int64,
+    p: *mut c_void,
+) -> c_int {
+    // SAFETY: see state().
+    let st = unsafe { state::<V>(p_file) };
+    let offset = offset.max(0) as u64;
+    if p.is_null() {
+        return to_rc(Op::Unfetch, guard(Op::Unfetch, || st.file.unmap_file()));
+    }
+    // SQLite usually gives back the page it fetched last.
+    let Some(i) = st.lent.iter().rposition(|m| m.as_ptr() == p) else {
+        return fail(
+            Op::Unfetch,
+            Error::io(format!(
+                "xUnfetch of a pointer this {} did not lend",
+                st.kind.name()
+            )),
+        );
+    };
+    let m = st.lent.swap_remove(i);
+    to_rc(
+        Op::Unfetch,
+        guard(Op::Unfetch, || st.file.unfetch(offset, m)),
+    )
 }

@@ -18,7 +18,9 @@
 
 /// Forwards every [`Vfs`](crate::Vfs) method but `open` (and the associated
 /// `File` type) to a base: the one line a shim writes for the methods it
-/// does not change.
+/// does not change. The calls name the trait (`Vfs::delete(&base, …)`), so a
+/// base with an inherent method of the same name (`MemDb::delete`) still
+/// gets the trait's.
 ///
 /// * `forward_vfs!(base)`: to the field `base` (a name, a tuple index, or a
 ///   path of fields such as `machine.base`);
@@ -53,7 +55,7 @@ macro_rules! forward_vfs {
     };
     (@delete $to:tt $skip:tt) => {
         fn delete(&self, name: &$crate::FileName, sync_dir: bool) -> $crate::Result<()> {
-            $crate::forward_vfs!(@to self $to).delete(name, sync_dir)
+            $crate::Vfs::delete(&$crate::forward_vfs!(@to self $to), name, sync_dir)
         }
         $crate::forward_vfs!(@access $to $skip);
     };
@@ -66,7 +68,7 @@ macro_rules! forward_vfs {
             name: &$crate::FileName,
             check: $crate::AccessCheck,
         ) -> $crate::Result<bool> {
-            $crate::forward_vfs!(@to self $to).access(name, check)
+            $crate::Vfs::access(&$crate::forward_vfs!(@to self $to), name, check)
         }
         $crate::forward_vfs!(@full_pathname $to $skip);
     };
@@ -75,7 +77,7 @@ macro_rules! forward_vfs {
     };
     (@full_pathname $to:tt $skip:tt) => {
         fn full_pathname(&self, name: &$crate::FileName) -> $crate::Result<$crate::FileNameBuf> {
-            $crate::forward_vfs!(@to self $to).full_pathname(name)
+            $crate::Vfs::full_pathname(&$crate::forward_vfs!(@to self $to), name)
         }
         $crate::forward_vfs!(@resolve_pathname $to $skip);
     };
@@ -84,7 +86,7 @@ macro_rules! forward_vfs {
     };
     (@resolve_pathname $to:tt $skip:tt) => {
         fn resolve_pathname(&self, name: &$crate::FileName) -> $crate::Result<$crate::ResolvedPath> {
-            $crate::forward_vfs!(@to self $to).resolve_pathname(name)
+            $crate::Vfs::resolve_pathname(&$crate::forward_vfs!(@to self $to), name)
         }
         $crate::forward_vfs!(@max_pathname $to $skip);
     };
@@ -93,7 +95,7 @@ macro_rules! forward_vfs {
     };
     (@max_pathname $to:tt $skip:tt) => {
         fn max_pathname(&self) -> usize {
-            $crate::forward_vfs!(@to self $to).max_pathname()
+            $crate::Vfs::max_pathname(&$crate::forward_vfs!(@to self $to))
         }
         $crate::forward_vfs!(@randomness $to $skip);
     };
@@ -102,7 +104,7 @@ macro_rules! forward_vfs {
     };
     (@randomness $to:tt $skip:tt) => {
         fn randomness(&self, buf: &mut [u8]) -> ::std::option::Option<usize> {
-            $crate::forward_vfs!(@to self $to).randomness(buf)
+            $crate::Vfs::randomness(&$crate::forward_vfs!(@to self $to), buf)
         }
         $crate::forward_vfs!(@sleep $to $skip);
     };
@@ -114,7 +116,7 @@ macro_rules! forward_vfs {
             &self,
             duration: ::std::time::Duration,
         ) -> ::std::option::Option<::std::time::Duration> {
-            $crate::forward_vfs!(@to self $to).sleep(duration)
+            $crate::Vfs::sleep(&$crate::forward_vfs!(@to self $to), duration)
         }
         $crate::forward_vfs!(@current_time_ms $to $skip);
     };
@@ -123,7 +125,7 @@ macro_rules! forward_vfs {
     };
     (@current_time_ms $to:tt $skip:tt) => {
         fn current_time_ms(&self) -> ::std::option::Option<i64> {
-            $crate::forward_vfs!(@to self $to).current_time_ms()
+            $crate::Vfs::current_time_ms(&$crate::forward_vfs!(@to self $to))
         }
         $crate::forward_vfs!(@end $to $skip);
     };
@@ -155,11 +157,18 @@ macro_rules! forward_vfs {
 /// * `forward_file!(**self)`: to what `self` points to;
 /// * `forward_file!(base, except read_at, write_at)`: all but the methods
 ///   named, which the impl writes itself, listed in the trait's order:
-///   `read_at`, `write_at`, `truncate`, `sync`, `size`, `lock`, `unlock`,
-///   `check_reserved_lock`, `file_control`, `sector_size`,
-///   `device_characteristics`, `is_read_only`, `shm`, `shm_map`, `shm_lock`,
-///   `shm_barrier`, `shm_unmap` (a name out of order or unknown is a
-///   compile error).
+///   `read_at`, `can_fetch`, `fetch`, `unfetch`, `unmap_file`, `write_at`,
+///   `truncate`, `sync`, `size`, `lock`, `unlock`, `check_reserved_lock`,
+///   `file_control`, `sector_size`, `device_characteristics`,
+///   `is_read_only`, `shm`, `shm_map`, `shm_lock`, `shm_barrier`,
+///   `shm_unmap` (a name out of order or unknown is a compile error).
+///
+/// Mapped reads fail closed: when the impl writes its own `read_at` (it
+/// transforms, verifies or counts reads), the macro's `can_fetch` answers
+/// `false` and its `fetch` lends nothing, since a page SQLite read in place
+/// would bypass that `read_at`. Such a shim that still wants its base's
+/// mappings writes `can_fetch` and `fetch` itself (as
+/// `vfs_observe::Wrap` does, to count them).
 ///
 /// ```
 /// use vfs_core::{File, NativeFile, Result};
@@ -195,11 +204,69 @@ macro_rules! forward_file {
     (@to $self:ident (field $($field:tt).+)) => { $self.$($field).+ };
 
     (@read_at $to:tt [read_at $($skip:ident)*]) => {
-        $crate::forward_file!(@write_at $to [$($skip)*]);
+        $crate::forward_file!(@can_fetch $to own [$($skip)*]);
     };
     (@read_at $to:tt $skip:tt) => {
         fn read_at(&mut self, buf: &mut [u8], offset: u64) -> $crate::Result<usize> {
             $crate::forward_file!(@to self $to).read_at(buf, offset)
+        }
+        $crate::forward_file!(@can_fetch $to forwarded $skip);
+    };
+    // Mapped reads follow `read_at`: a forwarder that reads its own way
+    // (`own`) lends no mapping unless it writes `can_fetch` and `fetch`.
+    (@can_fetch $to:tt $reads:ident [can_fetch $($skip:ident)*]) => {
+        $crate::forward_file!(@fetch $to $reads [$($skip)*]);
+    };
+    (@can_fetch $to:tt own $skip:tt) => {
+        fn can_fetch(&self) -> bool {
+            false
+        }
+        $crate::forward_file!(@fetch $to own $skip);
+    };
+    (@can_fetch $to:tt forwarded $skip:tt) => {
+        fn can_fetch(&self) -> bool {
+            $crate::forward_file!(@to self $to).can_fetch()
+        }
+        $crate::forward_file!(@fetch $to forwarded $skip);
+    };
+    (@fetch $to:tt $reads:ident [fetch $($skip:ident)*]) => {
+        $crate::forward_file!(@unfetch $to [$($skip)*]);
+    };
+    (@fetch $to:tt own $skip:tt) => {
+        fn fetch(
+            &mut self,
+            _offset: u64,
+            _len: usize,
+        ) -> $crate::Result<::std::option::Option<$crate::Mapping>> {
+            ::std::result::Result::Ok(::std::option::Option::None)
+        }
+        $crate::forward_file!(@unfetch $to $skip);
+    };
+    (@fetch $to:tt forwarded $skip:tt) => {
+        fn fetch(
+            &mut self,
+            offset: u64,
+            len: usize,
+        ) -> $crate::Result<::std::option::Option<$crate::Mapping>> {
+            $crate::forward_file!(@to self $to).fetch(offset, len)
+        }
+        $crate::forward_file!(@unfetch $to $skip);
+    };
+    (@unfetch $to:tt [unfetch $($skip:ident)*]) => {
+        $crate::forward_file!(@unmap_file $to [$($skip)*]);
+    };
+    (@unfetch $to:tt $skip:tt) => {
+        fn unfetch(&mut self, offset: u64, mapping: $crate::Mapping) -> $crate::Result<()> {
+            $crate::forward_file!(@to self $to).unfetch(offset, mapping)
+        }
+        $crate::forward_file!(@unmap_file $to $skip);
+    };
+    (@unmap_file $to:tt [unmap_file $($skip:ident)*]) => {
+        $crate::forward_file!(@write_at $to [$($skip)*]);
+    };
+    (@unmap_file $to:tt $skip:tt) => {
+        fn unmap_file(&mut self) -> $crate::Result<()> {
+            $crate::forward_file!(@to self $to).unmap_file()
         }
         $crate::forward_file!(@write_at $to $skip);
     };
@@ -358,10 +425,10 @@ macro_rules! forward_file {
         ::std::compile_error!(::std::concat!(
             "forward_file!: `except ",
             $(::std::stringify!($skip), " ",)+
-            "`: not a File method, or out of the trait's order (read_at, write_at, truncate, \
-             sync, size, lock, unlock, check_reserved_lock, file_control, sector_size, \
-             device_characteristics, is_read_only, shm, shm_map, shm_lock, shm_barrier, \
-             shm_unmap)"
+            "`: not a File method, or out of the trait's order (read_at, can_fetch, fetch, \
+             unfetch, unmap_file, write_at, truncate, sync, size, lock, unlock, \
+             check_reserved_lock, file_control, sector_size, device_characteristics, \
+             is_read_only, shm, shm_map, shm_lock, shm_barrier, shm_unmap)"
         ));
     };
 

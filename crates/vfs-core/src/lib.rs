@@ -11,6 +11,8 @@
 //! * [`Native`]: SQLite's platform VFS as a base for shims over real files.
 //! * [`LockManager`]: SQLite's five lock levels for files shared in-process.
 //! * [`ShmGroup`]: in-process WAL shared memory, one line to opt in.
+//! * [`Mapping`]: file bytes lent to SQLite for memory-mapped reads
+//!   ([`File::fetch`]).
 //! * [`DynVfs`] / [`erase`]: the type-erased form for stacks chosen at run
 //!   time.
 //! * [`forward_vfs!`], [`forward_file!`], [`lock_via!`], [`no_lock!`]: the
@@ -26,7 +28,7 @@
 //!
 //! The only `unsafe` code of the workspace lives in this crate, in these
 //! modules: `dispatch` (the trampolines), `registry` (the C struct and
-//! calls into SQLite's built-in VFSes), `native`, `control` (file-control
+//! calls into SQLite's built-in VFSes), `native`, `mapping` (lent pages), `control` (file-control
 //! arguments), `name` (`xOpen`'s name, its URI parameters, and the names
 //! the native base owns), `filename` (the `[u8]`-to-`FileName` cast),
 //! `shm` (region memory), `hooks`, `db` and `extension` (SQLite's
@@ -102,6 +104,7 @@ mod filename;
 mod forward;
 pub mod hooks;
 mod lock;
+mod mapping;
 mod name;
 mod native;
 mod registry;
@@ -120,6 +123,7 @@ pub use erased::{DynVfs, erase};
 pub use error::{Error, Op, Result, code_name, codes};
 pub use filename::{FileName, FileNameBuf};
 pub use lock::{FileLock, LockManager};
+pub use mapping::Mapping;
 pub use name::OpenName;
 pub use native::{Native, NativeFile};
 pub use registry::{

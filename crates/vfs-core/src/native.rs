@@ -4,6 +4,7 @@
 
 use std::ffi::{CStr, CString, c_int, c_void};
 use std::ptr::{self, NonNull};
+use std::sync::Arc;
 
 use libsqlite3_sys as ffi;
 
@@ -12,7 +13,8 @@ use crate::registry::{builtin_vfs_call, platform_vfs};
 use crate::shm::{ShmLockOp, ShmRegion};
 use crate::{
     AccessCheck, DeviceCharacteristics, Error, File, FileControl, FileName, FileNameBuf, LockLevel,
-    OpenName, OpenOptions, ResolvedPath, Result, ShmSupport, SyncFlags, Vfs, code_name, codes,
+    Mapping, OpenName, OpenOptions, ResolvedPath, Result, ShmSupport, SyncFlags, Vfs, code_name,
+    codes,
 };
 
 /// The platform VFS as a base for shims.
@@ -166,12 +168,15 @@ impl Vfs for Native {
             return Err(Error::cant_open("native xOpen left no methods"));
         }
         Ok(NativeFile {
-            block,
-            _name: owned_name,
-            methods,
+            handle: Arc::new(NativeHandle {
+                block,
+                methods,
+                _name: owned_name,
+            }),
             out_flags,
             vfs: self.vfs,
             path: name.path().unwrap_or(FileName::new("<temp>")).to_owned(),
+            lent: 0,
         })
     }
 
@@ -265,33 +270,77 @@ impl Drop for NativeBlock {
     fn drop(&mut self) {
         // SAFETY: the pointer came from Box::into_raw in `new` and is
         // turned back into its Box exactly once, here, after the file that
-        // used it was closed (NativeFile closes it before its fields drop).
+        // used it was closed (NativeHandle closes it before its fields drop).
         drop(unsafe { Box::from_raw(self.words.as_ptr()) });
     }
 }
 
+/// The platform VFS's open file: its block, its method table and the name
+/// it keeps a pointer to. Closed (`xClose`) when the last holder lets go:
+/// the [`NativeFile`], or a [`Mapping`] it lent, since closing unmaps the
+/// file and a lent page must stay readable until SQLite is done with it.
+/// The block and the name are freed after the close (fields drop after
+/// `Drop::drop`).
+pub(crate) struct NativeHandle {
+    block: NativeBlock,
+    methods: *const ffi::sqlite3_io_methods,
+    _name: Option<SqliteFilename>,
+}
+
+// SAFETY: the platform VFS's files may be used from any thread, one call at
+// a time. Every call goes through the one `NativeFile` that owns the handle
+// (`&mut self`, or `&self` on the one thread that has it: `NativeFile` is
+// not `Sync`); the other holders, lent `Mapping`s, never call anything: the
+// last holder's drop closes the file, after the `NativeFile` is gone.
+unsafe impl Send for NativeHandle {}
+// SAFETY: as above: a shared `&NativeHandle` is only used to read the
+// pointers, never to call the platform VFS concurrently.
+unsafe impl Sync for NativeHandle {}
+
+impl NativeHandle {
+    fn file(&self) -> *mut ffi::sqlite3_file {
+        self.block.file()
+    }
+}
+
+impl Drop for NativeHandle {
+    fn drop(&mut self) {
+        // SAFETY: `methods` is the table xOpen returned, a static of the
+        // platform VFS.
+        let close = unsafe { (*self.methods).xClose };
+        if let Some(close) = close {
+            // SAFETY: the block holds an open file and nobody holds it any
+            // more (this is the last Arc): closed once, here.
+            unsafe { close(self.file()) };
+        }
+    }
+}
+
+/// A native file's hold on itself inside a [`Mapping`] it lent.
+pub(crate) struct NativeMapped(Arc<NativeHandle>);
+
 /// A file opened by the platform VFS.
 pub struct NativeFile {
-    block: NativeBlock,
-    /// The name the platform VFS keeps a pointer to; freed after the file
-    /// closes (fields drop after `Drop::drop`).
-    _name: Option<SqliteFilename>,
-    methods: *const ffi::sqlite3_io_methods,
+    handle: Arc<NativeHandle>,
     out_flags: c_int,
     /// The platform VFS that opened the file (for its `xGetLastError`).
     vfs: *mut ffi::sqlite3_vfs,
     path: FileNameBuf,
+    /// Mappings this file lent ([`File::fetch`]) and has not had back: the
+    /// platform VFS's own count (`nFetchOut`), which must be zero before
+    /// it may unmap the file.
+    lent: usize,
 }
 
 // SAFETY: SQLite's native files may be used from any thread, one at a time.
-// A NativeFile is not Sync (its raw pointers are not), so even its `&self`
+// A NativeFile is not Sync (its raw pointer is not), so even its `&self`
 // methods, which let the platform VFS write into the block, never run on two
 // threads at once.
 unsafe impl Send for NativeFile {}
 
 impl NativeFile {
     fn file(&self) -> *mut ffi::sqlite3_file {
-        self.block.file()
+        self.handle.file()
     }
 
     fn check(&self, rc: c_int, what: &str) -> Result<()> {
@@ -319,9 +368,9 @@ macro_rules! call {
     ($self:ident, $m:ident, $missing:expr $(, $arg:expr)*) => {{
         // SAFETY: `methods` is the table xOpen returned for this file, a
         // static of the platform VFS.
-        let method = unsafe { (*$self.methods).$m };
+        let method = unsafe { (*$self.handle.methods).$m };
         match method {
-            // SAFETY: the file is open (it closes only in Drop), and
+            // SAFETY: the file is open (it closes only when the handle drops), and
             // `file()` is its block, reached only through raw pointers (see
             // NativeBlock), so the platform VFS writing into it aliases no
             // Rust reference, even when `$self` is `&self`; the arguments
@@ -434,7 +483,7 @@ impl File for NativeFile {
 
     fn shm(&self) -> ShmSupport {
         // SAFETY: valid table.
-        let m = unsafe { &*self.methods };
+        let m = unsafe { &*self.handle.methods };
         if m.iVersion >= 2 && m.xShmMap.is_some() {
             ShmSupport::Forward
         } else {
@@ -482,10 +531,178 @@ impl File for NativeFile {
         let rc = call!(self, xShmUnmap, ffi::SQLITE_OK, delete as c_int);
         self.check(rc, "shm unmap")
     }
+
+    fn can_fetch(&self) -> bool {
+        // SAFETY: valid table, a static of the platform VFS.
+        let m = unsafe { &*self.handle.methods };
+        m.iVersion >= 3 && m.xFetch.is_some() && m.xUnfetch.is_some()
+    }
+
+    fn fetch(&mut self, offset: u64, len: usize) -> Result<Option<Mapping>> {
+        if !self.can_fetch() {
+            return Ok(None);
+        }
+        let (Ok(off), Ok(amt)) = (i64::try_from(offset), c_int::try_from(len)) else {
+            return Ok(None);
+        };
+        let mut p: *mut c_void = ptr::null_mut();
+        let rc = call!(self, xFetch, ffi::SQLITE_IOERR_MMAP, off, amt, &mut p);
+        self.check(rc, "fetch")?;
+        let Some(ptr) = NonNull::new(p.cast::<u8>()) else {
+            return Ok(None);
+        };
+        self.lent += 1;
+        // The platform VFS keeps `len` bytes, and 256 more, mapped at `ptr`
+        // until this file gets the pointer back (`unfetch`), and the hold
+        // keeps the file open until then.
+        Ok(Some(Mapping::native(
+            ptr,
+            len,
+            NativeMapped(Arc::clone(&self.handle)),
+        )))
+    }
+
+    fn unfetch(&mut self, offset: u64, mapping: Mapping) -> Result<()> {
+        let ours = mapping
+            .native_keep()
+            .is_some_and(|NativeMapped(h)| Arc::ptr_eq(h, &self.handle));
+        if !ours {
+            // Releasing a page this file did not lend would corrupt the
+            // platform VFS's count, and with it the rule that it never
+            // unmaps a page still lent.
+            return Err(Error::new(
+                ffi::SQLITE_IOERR_MMAP,
+                format!(
+                    "unfetch on {:?}: the mapping was not lent by this file",
+                    self.path
+                ),
+            ));
+        }
+        let rc = call!(
+            self,
+            xUnfetch,
+            ffi::SQLITE_IOERR_MMAP,
+            offset as i64,
+            mapping.as_ptr()
+        );
+        self.lent -= 1;
+        self.check(rc, "unfetch")
+    }
+
+    fn unmap_file(&mut self) -> Result<()> {
+        if self.lent > 0 || !self.can_fetch() {
+            // The platform VFS would unmap pages still lent (its check is
+            // only a debug assertion); SQLite asks this only when it holds
+            // none, so a lent page here is a shim's, and its mapping stays.
+            return Ok(());
+        }
+        let rc = call!(
+            self,
+            xUnfetch,
+            ffi::SQLITE_IOERR_MMAP,
+            0i64,
+            ptr::null_mut::<c_void>()
+        );
+        self.check(rc, "unmap")
+    }
 }
 
-impl Drop for NativeFile {
-    fn drop(&mut self) {
-        let _ = call!(self, xClose, ffi::SQLITE_OK);
+#[cfg(test)]
+mod tests {
+    use std::ffi::{CString, c_char};
+
+    use super::*;
+    use crate::{FileKind, OpenAccess, fcntl};
+
+    /// A database file with 16 pages of `0x5A`, opened natively under a
+    /// name SQLite built (the platform VFS keeps the pointer), with
+    /// `mmap_size` at 1 MiB; the name is freed by the caller.
+    fn open_mapped(dir: &std::path::Path, file: &str) -> (NativeFile, *mut c_char) {
+        let path = dir.join(file);
+        std::fs::write(&path, vec![0x5Au8; 16 * 4096]).unwrap();
+        let c = CString::new(path.to_str().unwrap()).unwrap();
+        // SAFETY: valid C strings; no parameters. The result is freed with
+        // sqlite3_free_filename by the caller, after the file closed.
+        let z = unsafe {
+            ffi::sqlite3_create_filename(c.as_ptr(), c"".as_ptr(), c"".as_ptr(), 0, ptr::null_mut())
+        };
+        // SAFETY: a name built by sqlite3_create_filename, alive until freed.
+        let name = unsafe { OpenName::from_sqlite(z, FileKind::MainDb) };
+        let mut f = Native::new()
+            .unwrap()
+            .open(
+                &name,
+                OpenOptions::new(FileKind::MainDb, OpenAccess::ReadWrite),
+            )
+            .unwrap();
+        let mut limit: i64 = 1 << 20;
+        // SAFETY: MMAP_SIZE takes a `sqlite3_int64*`, valid for the call.
+        let mut ctl = unsafe {
+            FileControl::from_raw(fcntl::SQLITE_FCNTL_MMAP_SIZE, (&raw mut limit).cast())
+        };
+        f.file_control(&mut ctl).unwrap();
+        assert!(f.can_fetch());
+        (f, z.cast_mut())
+    }
+
+    fn free_name(z: *mut c_char) {
+        // SAFETY: built by sqlite3_create_filename, freed once, after the
+        // file that used it closed.
+        unsafe { ffi::sqlite3_free_filename(z) }
+    }
+
+    /// Reads the first byte of a native mapping.
+    fn first_byte(m: &Mapping) -> u8 {
+        // SAFETY: the platform VFS keeps `m.len()` bytes mapped at the
+        // pointer until the mapping is given back to its file.
+        unsafe { *m.as_ptr().cast::<u8>() }
+    }
+
+    #[test]
+    fn a_mapping_goes_back_only_to_the_file_that_lent_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut a, za) = open_mapped(dir.path(), "a.db");
+        let (mut b, zb) = open_mapped(dir.path(), "b.db");
+        let from_a = a.fetch(4096, 4096).unwrap().expect("unix maps the page");
+        assert_eq!(first_byte(&from_a), 0x5A);
+        let err = b.unfetch(4096, from_a).unwrap_err();
+        assert_eq!(err.code(), Some(ffi::SQLITE_IOERR_MMAP));
+        assert!(err.message().contains("not lent by this file"));
+        // (The mapping was consumed by the refused call: a's count stays
+        // raised, so a never unmaps; what matters is that b's did not drop.)
+        let from_b = b.fetch(0, 4096).unwrap().unwrap();
+        b.unfetch(0, from_b).unwrap();
+        drop((a, b));
+        free_name(za);
+        free_name(zb);
+    }
+
+    #[test]
+    fn a_lent_page_outlives_unmap_hints_and_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut a, za) = open_mapped(dir.path(), "c.db");
+        let m = a.fetch(8192, 4096).unwrap().unwrap();
+        // SQLite's whole-file unmap hint while a page is lent is ignored
+        // (unix would unmap it: its check is a debug assertion).
+        a.unmap_file().unwrap();
+        assert_eq!(first_byte(&m), 0x5A);
+        // Closing the file with the page still lent keeps it mapped (and
+        // the file open) until the mapping goes.
+        let hold = m.native_keep().map(|NativeMapped(h)| Arc::strong_count(h));
+        assert_eq!(hold, Some(2));
+        drop(a);
+        assert_eq!(first_byte(&m), 0x5A);
+        drop(m);
+        free_name(za);
+        // Given back in order, the hint goes through.
+        let (mut a, za) = open_mapped(dir.path(), "d.db");
+        let m = a.fetch(0, 4096).unwrap().unwrap();
+        a.unfetch(0, m).unwrap();
+        assert_eq!(a.lent, 0);
+        a.unmap_file().unwrap();
+        let m = a.fetch(0, 4096).unwrap().expect("mapped again");
+        a.unfetch(0, m).unwrap();
+        drop(a);
+        free_name(za);
     }
 }

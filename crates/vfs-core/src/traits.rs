@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::shm::{ShmGroup, ShmLockOp, ShmRegion};
 use crate::{
     AccessCheck, DeviceCharacteristics, Error, FileControl, FileName, FileNameBuf, LockLevel,
-    OpenName, OpenOptions, Result, SyncFlags,
+    Mapping, OpenName, OpenOptions, Result, SyncFlags,
 };
 
 /// A virtual file system: where SQLite's files live.
@@ -103,6 +103,48 @@ pub trait File: Send + 'static {
     /// `buf.len()` means the file ended: the core zero-fills the rest and
     /// answers `SQLITE_IOERR_SHORT_READ`, as SQLite requires.
     fn read_at(&mut self, buf: &mut [u8], offset: u64) -> Result<usize>;
+
+    /// Whether [`fetch`](File::fetch) may ever lend a mapping. Asked once,
+    /// at open: with `true` SQLite gets `xFetch`/`xUnfetch` (a version-3
+    /// method table) and uses them once `PRAGMA mmap_size` is above zero.
+    /// The default is `false`: every read goes through
+    /// [`read_at`](File::read_at). A shim that writes its own `read_at`
+    /// (it transforms, checks or counts what is read) gets `false` from
+    /// [`forward_file!`](crate::forward_file) unless it writes `can_fetch`
+    /// and `fetch` too, since mapped reads would bypass it.
+    fn can_fetch(&self) -> bool {
+        false
+    }
+
+    /// Memory-mapped read (`xFetch`): lends SQLite the `len` bytes at
+    /// `offset` (one database page) to read in place until it gives them
+    /// back through [`unfetch`](File::unfetch), possibly after many other
+    /// calls. `Ok(None)` means "not mapped": SQLite reads the page with
+    /// `read_at` instead; the default always answers so. See [`Mapping`]
+    /// for how a backend lends bytes it keeps.
+    ///
+    /// The lent bytes must be the file's bytes at `offset` when lent; while
+    /// lent they do not change (a write to them goes to a copy, which later
+    /// reads and fetches see). SQLite's locking makes sure no other
+    /// connection writes a page a reader has mapped, as with `read_at`.
+    fn fetch(&mut self, _offset: u64, _len: usize) -> Result<Option<Mapping>> {
+        Ok(None)
+    }
+
+    /// SQLite gives back a mapping [`fetch`](File::fetch) lent for
+    /// `offset`. The default drops it.
+    fn unfetch(&mut self, _offset: u64, mapping: Mapping) -> Result<()> {
+        drop(mapping);
+        Ok(())
+    }
+
+    /// SQLite's hint that any mapping of the whole file the file keeps may
+    /// be stale (the file may have changed while this connection held no
+    /// lock) and should be dropped (`xUnfetch` with a null pointer); it
+    /// sends it only while no mapping is lent. The default does nothing.
+    fn unmap_file(&mut self) -> Result<()> {
+        Ok(())
+    }
 
     /// Writes all of `buf` at `offset`, extending the file if needed.
     fn write_at(&mut self, buf: &[u8], offset: u64) -> Result<()>;

@@ -1045,7 +1045,9 @@ impl<B: Vfs> File for FaultFile<B> {
 
     // Sector size, read-only status, the shared-memory capability, barriers
     // and unmapping go straight to the base (shared memory is not on the
-    // medium: unmapping always succeeds as the base says).
+    // medium: unmapping always succeeds as the base says). Mapped reads do
+    // not: `read_at` is the layer's own, so the macro lends no page
+    // (`can_fetch` is false) and every read passes the fault rules.
     vfs_core::forward_file!(
         inner,
         except read_at,

@@ -6,13 +6,13 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use vfs_core::{
-    DeviceCharacteristics, Error, File, FileKind, FileLock, FileNameBuf, LockLevel, OpenOptions,
-    Result, ShmSupport, SyncFlags,
+    Control, DeviceCharacteristics, Error, File, FileControl, FileKind, FileLock, FileNameBuf,
+    LockLevel, Mapping, OpenOptions, Result, ShmSupport, SyncFlags,
 };
 
 use crate::Inner;
 use crate::node::Node;
-use crate::store::Store;
+use crate::store::{Lend, Store};
 use crate::wal;
 
 /// What happens to a file's name when its handle closes.
@@ -34,6 +34,10 @@ pub struct MemFile {
     cleanup: Cleanup,
     /// For a WAL file: its database, whose budget frames are checked against.
     wal_db: Option<Arc<Node>>,
+    /// How many bytes from the start of the file SQLite may read in place
+    /// (`PRAGMA mmap_size`, through `SQLITE_FCNTL_MMAP_SIZE`); 0 until it
+    /// says.
+    mmap_limit: u64,
 }
 
 impl fmt::Debug for MemFile {
@@ -62,6 +66,7 @@ impl MemFile {
             read_only: !opts.access.writable(),
             cleanup,
             wal_db,
+            mmap_limit: 0,
         }
     }
 
@@ -161,6 +166,38 @@ impl File for MemFile {
         Ok(self.node.store.read().read(buf, offset))
     }
 
+    /// Database files lend their pages (SQLite maps only those).
+    fn can_fetch(&self) -> bool {
+        self.kind == FileKind::MainDb
+    }
+
+    /// Lends a page of the store, within `PRAGMA mmap_size` bytes of the
+    /// start, when it lies in one 4 KiB storage page (database pages up to
+    /// 4 KiB; larger ones are read). The first time a page is lent it is
+    /// copied into a block with the zeroed room SQLite may overread (256
+    /// bytes) after it, under the write lock; later lending takes the read
+    /// lock and allocates nothing. A lent page
+    /// is never changed in place: a write to it, a truncation through it,
+    /// or deleting the file goes to the store, and the lent bytes live on
+    /// until SQLite gives them back, so nothing has to be refused while a
+    /// page is lent (SQLite's own memdb refuses to grow then).
+    fn fetch(&mut self, offset: u64, len: usize) -> Result<Option<Mapping>> {
+        if offset.saturating_add(len as u64) > self.mmap_limit {
+            return Ok(None);
+        }
+        match self.node.store.read().lend(offset, len) {
+            Lend::Lent(m) => return Ok(Some(m)),
+            Lend::Never => return Ok(None),
+            Lend::NeedsRoom => {}
+        }
+        let mut store = self.node.store.write();
+        store.make_lendable(offset);
+        Ok(match store.lend(offset, len) {
+            Lend::Lent(m) => Some(m),
+            Lend::NeedsRoom | Lend::Never => None,
+        })
+    }
+
     fn write_at(&mut self, buf: &[u8], offset: u64) -> Result<()> {
         self.check_writable()?;
         if self.kind == FileKind::Wal {
@@ -208,6 +245,22 @@ impl File for MemFile {
 
     fn check_reserved_lock(&mut self) -> Result<bool> {
         Ok(self.lock.check_reserved())
+    }
+
+    /// `SQLITE_FCNTL_MMAP_SIZE` on a database file: how much of it
+    /// [`fetch`](File::fetch) may lend. Anything else: not handled.
+    fn file_control(&mut self, ctl: &mut FileControl<'_>) -> Result<()> {
+        match ctl.control() {
+            Control::MmapSize(limit) if self.kind == FileKind::MainDb => {
+                let before = i64::try_from(self.mmap_limit).unwrap_or(i64::MAX);
+                if let Ok(new) = u64::try_from(*limit) {
+                    self.mmap_limit = new;
+                }
+                *limit = before;
+                Ok(())
+            }
+            _ => Err(Error::not_found()),
+        }
     }
 
     fn sector_size(&self) -> u32 {

@@ -8,6 +8,9 @@
 //!   reads take the read lock and copy, writes take the write lock. Any
 //!   offset and length works (the 100-byte header read, journal records,
 //!   WAL frames). Reads and in-place writes do not allocate.
+//! * **Memory-mapped reads**: with `PRAGMA mmap_size` SQLite reads database
+//!   pages in place; a page lent to it is never changed or freed until it
+//!   gives it back (a write goes to a copy), so nothing is refused meanwhile.
 //! * **Names**: a name starting with `/` (`file:/app.db?vfs=mem`) is one
 //!   database shared by every connection of the process that opens it
 //!   through the same [`MemDb`] instance. Any other name (`file:app.db`) is

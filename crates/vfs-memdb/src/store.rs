@@ -1,28 +1,74 @@
 //! The bytes of one in-memory file, kept as fixed-size pages.
 //!
 //! Invariant: `pages` holds exactly `ceil(len / PAGE)` pages, each of
-//! capacity [`PAGE`], and each page's length is the number of the file's
-//! bytes in it ([`PAGE`] for all but the last). Bytes past the end are not
-//! stored at all, so appending (how journals and WAL files grow) copies
-//! into fresh capacity without zeroing it first; only growing over bytes
-//! no write supplied (a write past the end, a `truncate` upwards) writes
-//! zeros.
+//! [`PAGE`] bytes, or [`LENDABLE`] once it has been lent; the bytes past the
+//! end of the file (in the last page, and after [`PAGE`] in a lendable one)
+//! are zero. A page written whole when it is created is made from the
+//! written bytes, with no zeroing first (how files grow by aligned pages);
+//! others start zeroed.
+//!
+//! Each page is an `Arc<[u8]>` (its reference counts sit right before its
+//! bytes, in the same allocation), so that SQLite can read it in place
+//! ([`Store::lend`], memory-mapped reads): a lent page is shared, and a
+//! write to it (or the cut of a `truncate`) goes to a copy that replaces it
+//! here while SQLite keeps reading the bytes it was lent; dropping the page
+//! from the store (truncation, deletion) leaves it to its last reader.
+//! SQLite's locking means a page is not written while another connection
+//! reads it, so the copy is a safety net, not a path taken in practice.
+
+use std::iter::repeat_n;
+use std::sync::Arc;
+
+use vfs_core::Mapping;
 
 /// Size of one storage page. SQLite's default page size, so an aligned
 /// database page is one `memcpy` from or to one storage page; other page
 /// sizes, journal records and WAL frames simply span pages.
 pub(crate) const PAGE: usize = 4096;
 
+/// The length of a page once it has been lent: its bytes, then the zeroed
+/// room SQLite may overread ([`Mapping::OVERREAD`]).
+pub(crate) const LENDABLE: usize = PAGE + Mapping::OVERREAD;
+
+/// One storage page, shared while lent to SQLite.
+type Page = Arc<[u8]>;
+
+/// What [`Store::lend`] answers.
+pub(crate) enum Lend {
+    /// The bytes, lent.
+    Lent(Mapping),
+    /// The bytes lie in one page, which lacks the room after its bytes a
+    /// lent page needs: [`Store::make_lendable`] gives it.
+    NeedsRoom,
+    /// Not lendable: past the end of the file, or across storage pages.
+    Never,
+}
+
 /// A growable byte file made of [`PAGE`]-sized heap blocks.
 #[derive(Default)]
 pub(crate) struct Store {
-    pages: Vec<Vec<u8>>,
+    pages: Vec<Page>,
     len: u64,
 }
 
 /// Splits a byte position into (page index, offset in page).
 fn split(pos: usize) -> (usize, usize) {
     (pos / PAGE, pos % PAGE)
+}
+
+/// A new page of `n` zeros (one allocation).
+fn zeros(n: usize) -> Page {
+    repeat_n(0u8, n).collect()
+}
+
+/// `page` for writing: the page itself unless it is lent, else a copy put
+/// in its place (the lent bytes stay with their readers).
+fn writable(page: &mut Page) -> &mut [u8] {
+    if Arc::get_mut(page).is_none() {
+        *page = Arc::from(&page[..]);
+    }
+    // Unique now: `make_mut` copies nothing.
+    Arc::make_mut(page)
 }
 
 impl Store {
@@ -57,27 +103,68 @@ impl Store {
         n
     }
 
+    /// Lends the `len` bytes at `offset` for SQLite to read in place. Never
+    /// allocates.
+    pub(crate) fn lend(&self, offset: u64, len: usize) -> Lend {
+        let end = offset.saturating_add(len as u64);
+        if len == 0 || end > self.len {
+            return Lend::Never;
+        }
+        // offset < len, which fits in usize.
+        let (page, at) = split(offset as usize);
+        if at + len > PAGE {
+            // Across storage pages (database pages larger than 4 KiB):
+            // SQLite reads those.
+            return Lend::Never;
+        }
+        match Mapping::lend(&self.pages[page], at, len) {
+            Some(m) => Lend::Lent(m),
+            None => Lend::NeedsRoom,
+        }
+    }
+
+    /// Makes the page holding `offset` [`LENDABLE`] bytes long (a copy with
+    /// zeros after its bytes), once: what [`Store::lend`] needs besides the
+    /// bytes. Pages never lent keep their plain size.
+    pub(crate) fn make_lendable(&mut self, offset: u64) {
+        let Some(page) = usize::try_from(offset)
+            .ok()
+            .and_then(|o| self.pages.get_mut(split(o).0))
+        else {
+            return;
+        };
+        if page.len() < LENDABLE {
+            *page = page
+                .iter()
+                .copied()
+                .chain(repeat_n(0, LENDABLE - page.len()))
+                .collect();
+        }
+    }
+
     /// Writes all of `buf` at `offset`, growing the file (with zeros in any
     /// gap) when it ends past the current size. The caller has checked that
-    /// `offset + buf.len()` fits in `usize`. Allocates only new pages.
+    /// `offset + buf.len()` fits in `usize`. Allocates only new pages, and
+    /// a copy of a page lent to SQLite.
     pub(crate) fn write(&mut self, buf: &[u8], offset: u64) {
         let start = offset as usize;
         if offset > self.len {
             self.grow_with_zeros(start);
         }
-        // Every byte before `start` now exists, so the first page touched
-        // holds at least `at` bytes and later ones start at 0.
         let mut done = 0;
         while done < buf.len() {
             let (page, at) = split(start + done);
             let take = (buf.len() - done).min(PAGE - at);
+            let bytes = &buf[done..done + take];
             if page == self.pages.len() {
-                self.pages.push(Vec::with_capacity(PAGE));
+                if take == PAGE {
+                    self.pages.push(Arc::from(bytes));
+                    done += take;
+                    continue;
+                }
+                self.pages.push(zeros(PAGE));
             }
-            let page = &mut self.pages[page];
-            let overlap = page.len().saturating_sub(at).min(take);
-            page[at..at + overlap].copy_from_slice(&buf[done..done + overlap]);
-            page.extend_from_slice(&buf[done + overlap..done + take]);
+            writable(&mut self.pages[page])[at..at + take].copy_from_slice(bytes);
             done += take;
         }
         let end = (start + buf.len()) as u64;
@@ -86,31 +173,28 @@ impl Store {
         }
     }
 
-    /// Extends the file with zeros to `size` bytes (`size > len`).
+    /// Extends the file with zeros to `size` bytes (`size > len`): the
+    /// bytes past the end of the last page are zero already; whole new
+    /// pages are added.
     fn grow_with_zeros(&mut self, size: usize) {
-        let mut pos = self.len as usize;
-        while pos < size {
-            let (page, at) = split(pos);
-            let take = (size - pos).min(PAGE - at);
-            if page == self.pages.len() {
-                self.pages.push(Vec::with_capacity(PAGE));
-            }
-            self.pages[page].resize(at + take, 0);
-            pos += take;
+        while self.pages.len() < size.div_ceil(PAGE) {
+            self.pages.push(zeros(PAGE));
         }
         self.len = size as u64;
     }
 
-    /// Sets the size to `size`: shrinking frees whole pages and drops the
-    /// cut bytes of the last one; growing appends zeros. The caller has
-    /// checked that `size` fits in `usize`.
+    /// Sets the size to `size`: shrinking frees whole pages (a lent one
+    /// lives on with its readers) and zeroes the cut bytes of the last one;
+    /// growing appends zeros. The caller has checked that `size` fits in
+    /// `usize`.
     pub(crate) fn truncate(&mut self, size: u64) {
         let size_usize = size as usize;
         if size < self.len {
             self.pages.truncate(size_usize.div_ceil(PAGE));
             let (page, at) = split(size_usize);
-            if at != 0 {
-                self.pages[page].truncate(at);
+            let cut_end = (self.len as usize - page * PAGE).min(PAGE);
+            if at != 0 && at < cut_end {
+                writable(&mut self.pages[page])[at..cut_end].fill(0);
             }
             self.len = size;
         } else if size > self.len {
@@ -122,7 +206,8 @@ impl Store {
     pub(crate) fn to_vec(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.len as usize);
         for page in &self.pages {
-            out.extend_from_slice(page);
+            let n = (self.len as usize - out.len()).min(PAGE);
+            out.extend_from_slice(&page[..n]);
         }
         out
     }
@@ -133,15 +218,16 @@ mod tests {
     use super::*;
 
     /// A reference model: the same operations on a plain vector; and the
-    /// layout invariant (every page full but the last, none reallocated).
+    /// layout invariant (pages of PAGE or LENDABLE bytes, zero past the end
+    /// of the file).
     fn check(store: &Store, model: &[u8]) {
         assert_eq!(store.len(), model.len() as u64);
         assert_eq!(store.to_vec(), model);
         assert_eq!(store.pages.len(), model.len().div_ceil(PAGE));
         for (i, page) in store.pages.iter().enumerate() {
-            let expected = (model.len() - i * PAGE).min(PAGE);
-            assert_eq!(page.len(), expected, "page {i}");
-            assert_eq!(page.capacity(), PAGE, "page {i}");
+            assert!(page.len() == PAGE || page.len() == LENDABLE, "page {i}");
+            let held = (model.len() - i * PAGE).min(PAGE);
+            assert!(page[held..].iter().all(|&b| b == 0), "page {i} tail");
         }
     }
 
@@ -203,9 +289,56 @@ mod tests {
         check(&s, &[]);
     }
 
-    /// Seeded random writes (appends, overwrites, writes past the end) and
-    /// truncations (down and up) agree with a plain vector after every
-    /// step, and keep the page layout.
+    /// A lent page is SQLite's to read until it gives it back: writes over
+    /// it, the cut of a truncation through it, truncating it away and
+    /// dropping the store all leave its bytes as lent, while the store
+    /// itself shows the changes; the room after a lent page is zeroed.
+    #[test]
+    fn a_lent_page_keeps_its_bytes_while_the_store_changes() {
+        let mut s = Store::from_bytes(&[0x11; 3 * PAGE]);
+        assert!(
+            matches!(s.lend(PAGE as u64, PAGE), Lend::NeedsRoom),
+            "no room after the page yet"
+        );
+        let Lend::Lent(quarter) = s.lend(PAGE as u64 + 1024, 1024) else {
+            panic!("a 1 KiB database page with its page's bytes after it")
+        };
+        s.make_lendable(PAGE as u64);
+        let Lend::Lent(whole) = s.lend(PAGE as u64, PAGE) else {
+            panic!("page 1 lendable")
+        };
+        assert!(matches!(s.lend(PAGE as u64 + 2048, 4096), Lend::Never));
+        assert!(matches!(s.lend(3 * PAGE as u64, 512), Lend::Never));
+        assert_eq!(whole.shared_bytes(), Some(&[0x11; PAGE][..]));
+        // Overwrite, then truncate through, then drop the lent page.
+        s.write(&[0x22; 100], PAGE as u64 + 1024);
+        let mut buf = [0u8; 100];
+        s.read(&mut buf, PAGE as u64 + 1024);
+        assert_eq!(buf, [0x22; 100], "the store has the new bytes");
+        s.truncate(PAGE as u64 + 10);
+        check(&s, &[&[0x11; PAGE][..], &[0x11; 10][..]].concat());
+        s.truncate(0);
+        s.write(&[0x33; 2 * PAGE], 0);
+        drop(s);
+        assert_eq!(whole.shared_bytes(), Some(&[0x11; PAGE][..]), "as lent");
+        assert_eq!(quarter.shared_bytes(), Some(&[0x11; 1024][..]));
+        // A partly filled last page gets zeros for the rest of its 4 KiB
+        // and the overread, and lends what it holds.
+        let mut s = Store::from_bytes(&[0x44; PAGE + 1024]);
+        s.make_lendable(PAGE as u64);
+        assert_eq!(s.pages[1].len(), LENDABLE);
+        assert!(s.pages[1][1024..].iter().all(|&b| b == 0));
+        let Lend::Lent(tail) = s.lend(PAGE as u64, 1024) else {
+            panic!("the last page's bytes")
+        };
+        assert_eq!(tail.shared_bytes(), Some(&[0x44; 1024][..]));
+        assert!(matches!(s.lend(PAGE as u64, 2048), Lend::Never));
+    }
+
+    /// Seeded random writes (appends, overwrites, writes past the end),
+    /// truncations (down and up) and pages lent along the way agree with a
+    /// plain vector after every step, keep the page layout, and every page
+    /// still lent keeps the bytes it was lent with.
     #[test]
     fn random_operations_match_a_vector() {
         let mut x: u64 = 0x5eed;
@@ -217,11 +350,25 @@ mod tests {
         };
         let mut s = Store::default();
         let mut model: Vec<u8> = Vec::new();
+        // Pages lent along the way, with the bytes they held when lent.
+        let mut lent: Vec<(Mapping, Vec<u8>)> = Vec::new();
         for step in 0..3_000usize {
-            if next(5) == 0 {
+            let op = next(7);
+            if op == 0 {
                 let size = next(6 * PAGE);
                 s.truncate(size as u64);
                 model.resize(size, 0);
+            } else if op == 1 && model.len() >= 512 {
+                // Lend a 512-byte database page, keep it a while.
+                let off = next(model.len() / 512) * 512;
+                s.make_lendable(off as u64);
+                let Lend::Lent(m) = s.lend(off as u64, 512) else {
+                    panic!("a lendable page at {off}")
+                };
+                lent.push((m, model[off..off + 512].to_vec()));
+                if lent.len() > 20 {
+                    lent.swap_remove(next(lent.len()));
+                }
             } else {
                 let off = match next(3) {
                     0 => model.len(),                  // append
@@ -237,6 +384,9 @@ mod tests {
                 model[off..off + len].copy_from_slice(&data);
             }
             check(&s, &model);
+            for (m, was) in &lent {
+                assert_eq!(m.shared_bytes(), Some(&was[..]), "step {step}");
+            }
         }
     }
 }

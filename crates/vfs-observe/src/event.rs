@@ -135,7 +135,7 @@ pub enum LatencyMode {
     #[default]
     Every,
     /// Time every open, close, sync, truncate, delete and shared-memory map,
-    /// and about one in `n` of the frequent, cheap calls — read, write, file
+    /// and about one in `n` of the frequent, cheap calls — read, fetch, write, file
     /// size, lock, unlock, reserved-lock check and access — picked at random
     /// intervals (a per-file countdown restarted at a random value of mean
     /// `n`), so that no regular pattern of calls is always or never timed.

@@ -13,10 +13,11 @@ use vfs_core::{FileKind, Op, codes};
 use crate::{Event, KindStats, Latency, LatencyMode, OpStats, Recorder, Stats, slots};
 
 /// Operations the statistics know, in table order.
-const OPS: [Op; 17] = [
+const OPS: [Op; 18] = [
     Op::Open,
     Op::Close,
     Op::Read,
+    Op::Fetch,
     Op::Write,
     Op::Sync,
     Op::Truncate,
@@ -41,20 +42,21 @@ fn op_index(op: Op) -> Option<usize> {
         Op::Open => 0,
         Op::Close => 1,
         Op::Read => 2,
-        Op::Write => 3,
-        Op::Sync => 4,
-        Op::Truncate => 5,
-        Op::FileSize => 6,
-        Op::Lock => 7,
-        Op::Unlock => 8,
-        Op::CheckReservedLock => 9,
-        Op::Delete => 10,
-        Op::Access => 11,
-        Op::ShmMap => 12,
-        Op::ShmLock => 13,
-        Op::ShmUnmap => 14,
-        Op::FileControl => 15,
-        Op::FullPathname => 16,
+        Op::Fetch => 3,
+        Op::Write => 4,
+        Op::Sync => 5,
+        Op::Truncate => 6,
+        Op::FileSize => 7,
+        Op::Lock => 8,
+        Op::Unlock => 9,
+        Op::CheckReservedLock => 10,
+        Op::Delete => 11,
+        Op::Access => 12,
+        Op::ShmMap => 13,
+        Op::ShmLock => 14,
+        Op::ShmUnmap => 15,
+        Op::FileControl => 16,
+        Op::FullPathname => 17,
         _ => return None,
     })
 }

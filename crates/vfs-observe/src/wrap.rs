@@ -8,19 +8,22 @@ use std::time::{Duration, Instant};
 
 use vfs_core::shm::ShmRegion;
 use vfs_core::{
-    AccessCheck, File, FileKind, FileName, FileNameBuf, LockLevel, Op, OpenName, OpenOptions,
-    Registration, Result, SyncFlags, Vfs, codes, register,
+    AccessCheck, File, FileKind, FileName, FileNameBuf, LockLevel, Mapping, Op, OpenName,
+    OpenOptions, Registration, Result, SyncFlags, Vfs, codes, register,
 };
 
 use crate::{Event, LatencyMode, Recorder};
 
 /// Decorates a VFS so every open, close, read, write, sync, truncate, size
-/// query, lock, unlock, reserved-lock check, delete, access check and
-/// (for files that forward shared memory, such as [`Native`](vfs_core::Native))
-/// shared-memory map reports its file, kind, offset, bytes, latency and
-/// result to a [`Recorder`].
+/// query, lock, unlock, reserved-lock check, delete, access check,
+/// memory-mapped read ([`Op::Fetch`], its bytes those lent, 0 when the base
+/// lent none) and (for files that forward shared memory, such as
+/// [`Native`](vfs_core::Native)) shared-memory map reports its file, kind,
+/// offset, bytes, latency and result to a [`Recorder`].
 ///
-/// Everything else is forwarded unchanged: file controls (the same
+/// Everything else is forwarded unchanged: mappings and their return
+/// (`unfetch`; SQLite maps pages only when the base lends them), file
+/// controls (the same
 /// `&mut FileControl`), sector size, device characteristics, read-only
 /// status, the shared-memory capability ([`ShmSupport::Group`](vfs_core::ShmSupport::Group) or
 /// [`ShmSupport::Forward`](vfs_core::ShmSupport::Forward) passes through as is, so WAL works), shared-memory
@@ -40,7 +43,7 @@ use crate::{Event, LatencyMode, Recorder};
 ///   [`TracingRecorder`](crate::TracingRecorder) and custom recorders);
 /// * [`LatencyMode::Sampled(n)`](LatencyMode::Sampled): every open, close,
 ///   sync, truncate, delete and shared-memory map, and about one in `n` of
-///   the frequent, cheap calls — read, write, file size, lock, unlock,
+///   the frequent, cheap calls — read, fetch, write, file size, lock, unlock,
 ///   reserved-lock check and access — chosen at random intervals (the
 ///   default of [`StatsRecorder`](crate::StatsRecorder));
 /// * [`LatencyMode::Off`]: no call.
@@ -420,6 +423,26 @@ impl<F: File, R: Recorder + ?Sized> File for WrapFile<F, R> {
         r
     }
 
+    /// Written out (not forwarded by the macro, which refuses mappings to a
+    /// file with its own `read_at`): a mapped read is still a read of the
+    /// base, and [`fetch`](File::fetch) reports it.
+    fn can_fetch(&self) -> bool {
+        self.inner.can_fetch()
+    }
+
+    #[inline]
+    fn fetch(&mut self, offset: u64, len: usize) -> Result<Option<Mapping>> {
+        let start = self.meta.start_sampled();
+        let r = self.inner.fetch(offset, len);
+        let lent = match &r {
+            Ok(Some(m)) => m.len() as u64,
+            _ => 0,
+        };
+        self.meta
+            .record(Op::Fetch, offset, lent, start, code_of(&r, Op::Fetch));
+        r
+    }
+
     #[inline]
     fn write_at(&mut self, buf: &[u8], offset: u64) -> Result<()> {
         let start = self.meta.start_sampled();
@@ -521,6 +544,8 @@ impl<F: File, R: Recorder + ?Sized> File for WrapFile<F, R> {
     vfs_core::forward_file!(
         inner,
         except read_at,
+        can_fetch,
+        fetch,
         write_at,
         truncate,
         sync,

@@ -147,9 +147,10 @@
 //! * `SQLITE_IOCAP_SUBPAGE_READ` is cleared for transformed files (so SQLite
 //!   never reads part of an overflow page directly); every other device
 //!   characteristic, notably `POWERSAFE_OVERWRITE`, is the base's.
-//! * No memory mapping: vfs-core offers no `xFetch`, and
-//!   `SQLITE_FCNTL_MMAP_SIZE` is not forwarded to the base of a transformed
-//!   file.
+//! * No memory mapping: the layer writes its own `read_at`, so
+//!   `forward_file!` gives its files no `xFetch` (a page SQLite read in
+//!   place would bypass the transform), and `SQLITE_FCNTL_MMAP_SIZE` is not
+//!   forwarded to the base of a transformed file.
 //! * Locks, shared memory (both [`ShmSupport::Group`](vfs_core::ShmSupport::Group) and
 //!   [`ShmSupport::Forward`](vfs_core::ShmSupport::Forward)), sector size, sync, truncate and size go to the
 //!   base. File controls go first to [`PageCodec::file_control`], then to the

@@ -83,8 +83,16 @@ const MEMDB_WORKLOADS: [&str; 10] = [
     "mixed",
 ];
 
-/// Stacks whose page I/O must not allocate.
-pub const NO_ALLOC_STACKS: [&str; 4] = ["memdb", "cksm(memdb)", "crypto(memdb)", "native"];
+/// Stacks whose page I/O must not allocate (`, mmap`: with memory-mapped
+/// reads, pages lent counting as page I/O).
+pub const NO_ALLOC_STACKS: [&str; 6] = [
+    "memdb",
+    "cksm(memdb)",
+    "crypto(memdb)",
+    "native",
+    "memdb, mmap",
+    "native, mmap",
+];
 
 /// Issue #25's table: per-workload parity for memdb, the layers' overhead,
 /// reader scaling, allocations.
@@ -136,6 +144,36 @@ pub fn issue_25() -> Vec<Check> {
             other: "memdb",
         },
         Goal::AtMost(2.5),
+    ));
+    // Memory-mapped reads: the backends that lend pages against SQLite's
+    // own VFSes with the same mmap_size (SQLite's memdb lends none: its
+    // resizable databases are never mapped).
+    v.push(Check::new(
+        "memdb vs sqlite-memdb, read_mix_mmap",
+        Figure::Cost {
+            workload: "read_mix_mmap",
+            target: "memdb",
+            other: "sqlite-memdb",
+        },
+        Goal::AtMost(1.05),
+    ));
+    v.push(Check::new(
+        "memdb vs sqlite-memdb, read_mix_small_cache_mmap",
+        Figure::Cost {
+            workload: "read_mix_small_cache_mmap",
+            target: "memdb",
+            other: "sqlite-memdb",
+        },
+        Goal::AtMost(1.05),
+    ));
+    v.push(Check::new(
+        "native vs sqlite-unix, read_mix_mmap",
+        Figure::Cost {
+            workload: "read_mix_mmap",
+            target: "native",
+            other: "sqlite-unix",
+        },
+        Goal::AtMost(1.10),
     ));
     v.push(Check::new(
         "WAL readers on memdb, 2 vs 1 (with a writer)",
