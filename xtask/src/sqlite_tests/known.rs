@@ -85,6 +85,15 @@ const ALL: &[&str] = &["*"];
 const CKSM: &[&str] = &["cksm", "cksm-crc32", "cksm-mem", "crypto-cksm"];
 /// Stacks that encrypt pages.
 const CRYPTO: &[&str] = &["crypto", "crypto-cksm", "crypto-mem"];
+/// Stacks over the page layer (checksums, encryption).
+const PAGED: &[&str] = &[
+    "cksm",
+    "cksm-crc32",
+    "cksm-mem",
+    "crypto",
+    "crypto-cksm",
+    "crypto-mem",
+];
 
 const fn k(
     stacks: &'static [&'static str],
