@@ -37,11 +37,13 @@ pub enum Reason {
     /// pieces; cksm follows such changes).
     PageSizeFixed,
     /// The script edits bytes of a checksummed database file directly, not
-    /// through the VFS (`sql36231` in tester.tcl puts back header bytes
-    /// 28–31 and 92–99 with `hexio_write` to imitate a pre-3.7.0 writer), so
-    /// page 1 no longer matches its checksum: `SQLITE_IOERR_DATA` where
-    /// `unix` reads the edited header. SQLite's cksumvfs stops earlier in
-    /// the same script, on its own faults.
+    /// through the VFS, with `hexio_write` (`sql36231` in tester.tcl puts
+    /// back header bytes 28–31 and 92–99 to imitate a pre-3.7.0 writer;
+    /// pager1-18 damages overflow and b-tree pages), so the page no longer
+    /// matches its checksum: `SQLITE_IOERR_DATA` ("disk I/O error") where
+    /// `unix` reads the edited bytes (and may report corruption). SQLite's
+    /// cksumvfs stops earlier in the same scripts, on its own faults, so
+    /// the comparison with it cannot show these.
     CksmRawEdit,
 }
 
@@ -65,8 +67,8 @@ impl Reason {
                 "encrypting stacks ignore PRAGMA page_size on an existing database"
             }
             Reason::CksmRawEdit => {
-                "the script edits the checksummed file's header directly (hexio_write), so page 1 \
-                 no longer verifies"
+                "the script edits the checksummed file directly (hexio_write), so the page no \
+                 longer verifies (disk I/O error)"
             }
         }
     }
@@ -136,6 +138,17 @@ const TCL: &[Known] = &[
         "corruptK.test",
         &["corruptK-3.2", "corruptK-3.3"],
         Reason::CksmFormatGuard,
+    ),
+    k(
+        CKSM,
+        "pager1.test",
+        &[
+            "pager1-18.3.2",
+            "pager1-18.3.4",
+            "pager1-18.4",
+            "pager1-18.6",
+        ],
+        Reason::CksmRawEdit,
     ),
     // The fault scripts (part `faults`).
     k(
