@@ -375,7 +375,7 @@ fn run() -> Res<Tally> {
     let mem = MemDb::new();
     let crypto = register(
         "compat-crypto-mem",
-        Crypto::over_cksm(mem.clone(), Some(Key::generate())),
+        Crypto::new(Cksm::new(mem.clone()), Key::generate()),
         false,
     )?;
     let cksm = register("compat-cksm-disk", Cksm::new(Native::new()?), false)?;

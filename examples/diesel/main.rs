@@ -14,6 +14,7 @@ use std::error::Error;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
+use vfs_cksm::Cksm;
 use vfs_core::Native;
 use vfs_crypto::{Crypto, Key};
 
@@ -46,8 +47,12 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for Setup {
 const CUSTOMER: &str = "Globex Corporation";
 
 fn main() -> Result<(), Box<dyn Error>> {
-    // Keys from URLs: `Crypto::over_cksm(base, None)`.
-    let reg = vfs_core::register("orders-vfs", Crypto::over_cksm(Native::new()?, None), false)?;
+    // Keys from URLs: `Crypto::keyless(Cksm::new(base))`.
+    let reg = vfs_core::register(
+        "orders-vfs",
+        Crypto::keyless(Cksm::new(Native::new()?)),
+        false,
+    )?;
     let dir = std::env::temp_dir().join(format!("vfs-example-diesel-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let path = dir.join("orders.db");

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use sqlx::Row;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use vfs_cksm::Cksm;
 use vfs_crypto::{Crypto, Key};
 use vfs_memdb::MemDb;
 
@@ -25,11 +26,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let mem = MemDb::new();
     // In a real program the key comes from a secret store.
     let key = Key::generate();
-    let reg = vfs_core::register(
-        "notes-vfs",
-        Crypto::over_cksm(mem.clone(), Some(key)),
-        false,
-    )?;
+    let reg = vfs_core::register("notes-vfs", Crypto::new(Cksm::new(mem.clone()), key), false)?;
 
     let options = SqliteConnectOptions::new()
         .filename("/notes.db") // a shared memdb name: every connection sees it

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use rusqlite::{Connection, OpenFlags, params};
 use vfs_cksm::Cksm;
 use vfs_core::{FileKind, Native, Vfs, register};
-use vfs_crypto::{Crypto, CryptoCodec, CryptoOptions, Key};
+use vfs_crypto::{Crypto, CryptoCodec, Key};
 use vfs_memdb::MemDb;
 use vfs_observe::{StatsRecorder, Wrap};
 
@@ -34,26 +34,18 @@ struct Probes {
     cksm: Arc<StatsRecorder>,
 }
 
-/// `Wrap(Crypto(Wrap(Cksm(Wrap(base)))))`: crypto's 48-byte slice, then
-/// cksm's 8-byte trailer at the end of every page (a reserve of 56).
+/// `Wrap(Crypto(Wrap(Cksm(Wrap(base)))))`, written as plain nesting: each
+/// layer learns from its base what the layers beneath it reserve, so
+/// crypto's 48-byte slice lands before cksm's 8-byte trailer at the end of
+/// every page (a reserve of 56) with no number to line up.
 fn stack<B: Vfs>(base: B, key: Key) -> (impl Vfs, Probes, Arc<CryptoCodec>) {
     let probes = Probes {
         sql: Arc::new(StatsRecorder::new()),
         crypto: Arc::new(StatsRecorder::new()),
         cksm: Arc::new(StatsRecorder::new()),
     };
-    let cksm = Cksm::under(
-        Wrap::new(base, probes.cksm.clone()),
-        vfs_crypto::RESERVE as u8,
-    );
-    let crypto = Crypto::with_options(
-        Wrap::new(cksm, probes.crypto.clone()),
-        CryptoOptions {
-            key: Some(key),
-            reserve_below: vfs_cksm::CKSUMVFS_TRAILER as u8,
-            ..CryptoOptions::default()
-        },
-    );
+    let cksm = Cksm::new(Wrap::new(base, probes.cksm.clone()));
+    let crypto = Crypto::new(Wrap::new(cksm, probes.crypto.clone()), key);
     let codec = crypto.codec().clone();
     (Wrap::new(crypto, probes.sql.clone()), probes, codec)
 }

@@ -110,7 +110,7 @@ fn main() -> std::process::ExitCode {
     on(
         &mut t,
         "floor-crypto-cksm-memdb",
-        Crypto::over_cksm(mem.clone(), Some(Key::generate())),
+        Crypto::new(Cksm::new(mem.clone()), Key::generate()),
         "file:/c.db?vfs=floor-crypto-cksm-memdb",
         true,
     );

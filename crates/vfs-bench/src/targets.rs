@@ -288,7 +288,7 @@ pub fn all(tmp: &Path) -> Res<Vec<Target>> {
     ));
     let _ = vfs_core::register(
         "bench-crypto-cksm-memdb",
-        vfs_crypto::Crypto::over_cksm(memdb.clone(), Some(key.clone())),
+        vfs_crypto::Crypto::new(vfs_cksm::Cksm::new(memdb.clone()), key.clone()),
         false,
     )?;
     t.push(memory_target(
@@ -311,7 +311,7 @@ pub fn all(tmp: &Path) -> Res<Vec<Target>> {
     t.push(disk_target("cksm(native)", tmp, Some("bench-cksm-native")));
     let _ = vfs_core::register(
         "bench-crypto-cksm-native",
-        vfs_crypto::Crypto::over_cksm(vfs_core::Native::new()?, Some(key)),
+        vfs_crypto::Crypto::new(vfs_cksm::Cksm::new(vfs_core::Native::new()?), key),
         false,
     )?;
     t.push(disk_target(

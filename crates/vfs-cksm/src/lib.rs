@@ -73,10 +73,26 @@
 //!
 //! ## Stacking
 //!
-//! Under another page layer that also reserves bytes (encryption, say),
-//! build it with [`Cksm::under`]`(base, reserve_above)`: the header's reserve
-//! is then the sum, and cksm's trailer stays the last 8 (or 12) bytes of each
-//! page, covering everything before it (the upper layer's bytes included).
+//! cksm composes with other page layers by plain nesting, with `Wrap` or
+//! any forwarding shim at any level; each layer learns from its base the
+//! reserved bytes the layers beneath it claim, and from the open those the
+//! layers above claim ([`vfs_page::Stacking`]). The header's reserve is the
+//! sum, and the format is detected from it: a file is checksummed when its
+//! reserve is exactly the stack's with an 8-byte (cksumvfs) or 12-byte
+//! (CRC-32) trailer in cksm's place.
+//!
+//! * Under another layer (`Crypto::new(Cksm::new(base), key)`, the
+//!   documented default): cksm's trailer is the last 8 (or 12) bytes of
+//!   each page, covering everything before it, the upper layer's bytes
+//!   included (for encryption: checksums over the ciphertext).
+//! * Over another layer (`Cksm::new(Crypto::new(base, key))`): the trailer
+//!   sits right before the lower layer's slice and covers what the lower
+//!   layer gives back (for encryption: checksums over the plaintext, stored
+//!   encrypted).
+//! * Alone, the reserve is exactly 8: byte-compatible with cksumvfs.
+//!
+//! `docs/formats.md` has every layout, and what happens when a file is
+//! opened through a different stack than the one that wrote it.
 //!
 //! ```
 //! use vfs_cksm::Cksm;
@@ -111,7 +127,7 @@ use vfs_core::db::{Database, OpenMode};
 use vfs_core::hooks::{self, ArgValue, SqlValue};
 use vfs_core::{Control, Error, FileControl, FileKind, OpenName, OpenOptions, Result, Vfs, codes};
 use vfs_page::{
-    FileInfo, FileStatus, Mapping, PageCodec, PageCtx, PageFile, PageVfs, RESERVE_PRAGMA,
+    FileInfo, FileStatus, Mapping, PageCodec, PageCtx, PageFile, PageVfs, RESERVE_PRAGMA, Stacking,
 };
 
 /// Bytes of the cksumvfs trailer (and its reserve when used alone).
@@ -120,6 +136,8 @@ pub const CKSUMVFS_TRAILER: usize = 8;
 pub const CRC_TRAILER: usize = 12;
 /// The tag in bytes 4..8 of a CRC-32 trailer.
 pub const CRC_TAG: [u8; 4] = *b"CRC1";
+/// The smallest page size cksm handles: SQLite's smallest.
+pub const MIN_PAGE_SIZE: usize = 512;
 
 /// A checksum format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
@@ -287,21 +305,11 @@ pub fn verify_crc_page(page: &[u8], pgno: u32) -> Option<bool> {
         .then(|| page[n - CRC_TRAILER..] == crc_trailer(&page[..n - CRC_TRAILER], pgno))
 }
 
-/// How a [`Cksm`] is built.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct CksmOptions {
-    /// The format of new databases (and of [`enable`]).
-    pub mode: Mode,
-    /// Reserved bytes claimed by page layers above this one (0 when used
-    /// alone); the header's reserve is `reserve_above + trailer`.
-    pub reserve_above: u8,
-}
-
 /// The checksum codec plugged into the page layer
 /// ([`vfs_page::PageCodec`]).
 #[derive(Debug)]
 pub struct CksmCodec {
-    opts: CksmOptions,
+    mode: Mode,
     faults: AtomicU64,
 }
 
@@ -320,17 +328,17 @@ impl CksmState {
 }
 
 impl CksmCodec {
-    /// A codec with these options.
-    pub fn new(opts: CksmOptions) -> CksmCodec {
+    /// A codec writing new databases in format `mode`.
+    pub fn new(mode: Mode) -> CksmCodec {
         CksmCodec {
-            opts,
+            mode,
             faults: AtomicU64::new(0),
         }
     }
 
-    /// The options.
-    pub fn options(&self) -> CksmOptions {
-        self.opts
+    /// The format of new databases.
+    pub fn mode(&self) -> Mode {
+        self.mode
     }
 
     /// Checksum mismatches detected so far (all files of this VFS).
@@ -338,17 +346,21 @@ impl CksmCodec {
         self.faults.load(Ordering::Relaxed)
     }
 
-    /// The format a database with `reserve` reserved bytes per page is in.
-    pub fn detect(&self, reserve: Option<usize>) -> Option<Mode> {
-        let above = usize::from(self.opts.reserve_above);
-        match reserve? {
-            r if r == above + CKSUMVFS_TRAILER => Some(Mode::Cksumvfs),
-            r if r == above + CRC_TRAILER => Some(Mode::Crc32),
-            _ => None,
-        }
+    /// The format a database with `reserve` reserved bytes per page is in,
+    /// for a cksm layer at `stacking` in its stack: the reserve must be
+    /// exactly the stack's with the trailer of one format in cksm's place
+    /// (`None`: no checksums).
+    pub fn detect(&self, reserve: Option<usize>, stacking: Stacking) -> Option<Mode> {
+        let r = reserve?;
+        [Mode::Cksumvfs, Mode::Crc32]
+            .into_iter()
+            .find(|m| stacking.total(m.trailer_len()) == r)
     }
 
     fn check(&self, mode: Mode, ctx: &PageCtx<'_>, image: &[u8]) -> Result<()> {
+        // The trailer covers everything before it; the bytes after it
+        // belong to the layers below, which checked them.
+        let image = &image[..image.len() - ctx.stacking.below];
         let n = image.len();
         let problem = match mode {
             Mode::Cksumvfs => (image[n - 8..] != cksumvfs_checksum(&image[..n - 8]))
@@ -398,8 +410,16 @@ impl PageCodec for CksmCodec {
         }
     }
 
+    fn name(&self) -> &'static str {
+        "cksm"
+    }
+
     fn reserve(&self) -> usize {
-        usize::from(self.opts.reserve_above) + self.opts.mode.trailer_len()
+        self.mode.trailer_len()
+    }
+
+    fn min_page_size(&self) -> usize {
+        MIN_PAGE_SIZE
     }
 
     fn verify_only(&self) -> bool {
@@ -418,13 +438,15 @@ impl PageCodec for CksmCodec {
         // then names another reserve, the page layer stamps them again in
         // its format from the bytes SQLite wrote.)
         let reserve = match ctx.reserve {
-            None if ctx.kind == FileKind::MainDb && ctx.pgno != 1 => Some(PageCodec::reserve(self)),
+            None if ctx.kind == FileKind::MainDb && ctx.pgno != 1 => {
+                Some(ctx.stacking.total(self.mode.trailer_len()))
+            }
             r => r,
         };
-        let mode = self.detect(reserve);
+        let mode = self.detect(reserve, ctx.stacking);
         if ctx.pgno == 1
             && mode.is_none()
-            && let Some(old) = self.detect(ctx.stored_reserve)
+            && let Some(old) = self.detect(ctx.stored_reserve, ctx.stacking)
         {
             return Err(Error::new(
                 codes::SQLITE_IOERR_WRITE,
@@ -435,6 +457,10 @@ impl PageCodec for CksmCodec {
                 ),
             ));
         }
+        // The trailer ends where the layers below begin (a format was
+        // detected only if the page holds them: the reserve is their sum).
+        let end = image.len().saturating_sub(ctx.stacking.below);
+        let image = &mut image[..end];
         let n = image.len();
         match mode {
             Some(Mode::Cksumvfs) => {
@@ -451,7 +477,7 @@ impl PageCodec for CksmCodec {
     }
 
     fn decode(&self, state: &mut CksmState, ctx: &PageCtx<'_>, image: &mut [u8]) -> Result<()> {
-        match self.detect(ctx.reserve) {
+        match self.detect(ctx.reserve, ctx.stacking) {
             Some(mode) if state.verify => self.check(mode, ctx, image),
             _ => Ok(()),
         }
@@ -471,7 +497,7 @@ impl PageCodec for CksmCodec {
         let Control::Pragma(mut p) = ctl.control() else {
             return None;
         };
-        let format = self.detect(file.reserve);
+        let format = self.detect(file.reserve, file.stacking);
         if p.name().eq_ignore_ascii_case("checksum_verification") {
             if let Some(v) = p.value() {
                 match vfs_core::parse_bool(v) {
@@ -511,57 +537,36 @@ impl<B: Vfs + fmt::Debug> fmt::Debug for Cksm<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Cksm")
             .field("base", self.inner.base())
-            .field("options", &self.options())
+            .field("mode", &self.mode())
             .finish()
     }
 }
 
 impl<B: Vfs> Cksm<B> {
-    /// cksumvfs-format checksums over `base`, used alone.
+    /// cksumvfs-format checksums over `base` (which may hold other page
+    /// layers: see [Stacking](crate#stacking)).
     pub fn new(base: B) -> Self {
-        Cksm::with_options(base, CksmOptions::default())
+        Cksm::with_mode(base, Mode::default())
     }
 
-    /// Checksums of format `mode` for new databases, used alone.
+    /// Checksums of format `mode` for new databases over `base`.
     pub fn with_mode(base: B, mode: Mode) -> Self {
-        Cksm::with_options(
-            base,
-            CksmOptions {
-                mode,
-                reserve_above: 0,
-            },
-        )
-    }
-
-    /// cksumvfs-format checksums under page layers that reserve
-    /// `reserve_above` bytes per page themselves.
-    pub fn under(base: B, reserve_above: u8) -> Self {
-        Cksm::with_options(
-            base,
-            CksmOptions {
-                mode: Mode::Cksumvfs,
-                reserve_above,
-            },
-        )
-    }
-
-    /// The general constructor.
-    pub fn with_options(base: B, opts: CksmOptions) -> Self {
         install_sql_functions();
         Cksm {
-            inner: PageVfs::new(base, CksmCodec::new(opts)),
+            inner: PageVfs::new(base, CksmCodec::new(mode)),
         }
     }
 
-    /// The options.
-    pub fn options(&self) -> CksmOptions {
-        self.inner.codec().options()
+    /// The format of new databases.
+    pub fn mode(&self) -> Mode {
+        self.inner.codec().mode()
     }
 
-    /// The reserved bytes per page of a new database (`reserve_above` plus
-    /// the trailer).
+    /// The reserved bytes per page of a new database opened through this
+    /// VFS: the trailer plus the slices of the page layers below it (layers
+    /// stacked above add theirs).
     pub fn reserve(&self) -> usize {
-        self.inner.codec().reserve()
+        self.inner.page_layers().reserve()
     }
 
     /// The codec (its [`faults`](CksmCodec::faults) counter, the format

@@ -15,8 +15,9 @@ use vfs_core::{
 use vfs_observe::{StatsRecorder, Wrap};
 use vfs_page::{FileInfo, Mapping, PageCodec, PageCtx, PageVfs};
 
-/// An upper layer that claims 16 reserved bytes just before cksm's
-/// trailer, stamps them, and gives zeros back (as the layer contract asks).
+/// An upper layer that claims 16 reserved bytes, stamps them, and gives
+/// zeros back (as the layer contract asks). It finds its slice from the
+/// stacking the page layer hands it: just before cksm's trailer here.
 struct Upper;
 
 const UPPER: usize = 16;
@@ -31,26 +32,29 @@ impl PageCodec for Upper {
             Mapping::None
         }
     }
+    fn name(&self) -> &'static str {
+        "upper"
+    }
     fn reserve(&self) -> usize {
-        UPPER + 8
+        UPPER
     }
     fn open(&self, _: &FileInfo<'_>, _: &OpenName<'_>, _: OpenOptions) -> Result<()> {
         Ok(())
     }
     fn encode(&self, _: &mut (), ctx: &PageCtx<'_>, image: &mut [u8]) -> Result<()> {
-        if ctx.reserve == Some(UPPER + 8) {
-            let n = image.len();
-            image[n - 8 - UPPER..n - 8].copy_from_slice(STAMP);
+        if ctx.reserve == Some(ctx.stacking.total(UPPER)) {
+            let slice = ctx.stacking.slice(image.len(), UPPER);
+            image[slice].copy_from_slice(STAMP);
         }
         Ok(())
     }
     fn decode(&self, _: &mut (), ctx: &PageCtx<'_>, image: &mut [u8]) -> Result<()> {
-        if ctx.reserve == Some(UPPER + 8) {
-            let n = image.len();
-            if &image[n - 8 - UPPER..n - 8] != STAMP {
+        if ctx.reserve == Some(ctx.stacking.total(UPPER)) {
+            let slice = ctx.stacking.slice(image.len(), UPPER);
+            if &image[slice.clone()] != STAMP {
                 return Err(ctx.error(codes::SQLITE_IOERR_DATA, "upper stamp missing"));
             }
-            image[n - 8 - UPPER..n - 8].fill(0);
+            image[slice].fill(0);
         }
         Ok(())
     }
@@ -58,7 +62,7 @@ impl PageCodec for Upper {
 
 #[test]
 fn under_another_layer_the_trailer_is_the_last_8_bytes() {
-    let vfs = PageVfs::new(Cksm::under(Native::new().unwrap(), UPPER as u8), Upper);
+    let vfs = PageVfs::new(Cksm::new(Native::new().unwrap()), Upper);
     let env = Env::new("stacked", vfs);
     let path = env.path("s.db");
     {

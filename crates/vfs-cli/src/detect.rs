@@ -146,6 +146,18 @@ pub fn detect(storage: &dyn Storage, path: &str) -> Result<Layout> {
     } else {
         let page1 = storage.read(path, 0, page_size)?;
         let header = EncryptionHeader::parse(&page1).map_err(|e| not_a_db(e.message()))?;
+        if header.reserve_above > 0 {
+            // Checksums over the plaintext, stored encrypted
+            // (`Cksm::new(Crypto::new(..))`): a layout the library reads
+            // and writes, but not one this tool's stacks and checks know.
+            return Err(CliError::new(format!(
+                "{path}: page layers over encryption ({} reserved bytes inside the \
+                 encrypted part of each page, as with checksums over encryption): this tool \
+                 handles encryption over checksums and each alone",
+                header.reserve_above
+            ))
+            .hint("open it through the stack that wrote it (e.g. Cksm::new(Crypto::new(..)))"));
+        }
         let below = header.reserve_below;
         layout.layers = Layers {
             encrypted: true,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
-use vfs_cksm::{Cksm, CksmOptions, Mode};
+use vfs_cksm::{Cksm, Mode};
 use vfs_core::{Registration, Vfs};
 use vfs_crypto::{Crypto, CryptoOptions, KdfParams, SLICE};
 use vfs_observe::{Recorder, register_observed};
@@ -170,29 +170,19 @@ fn layered<B: Vfs>(
     spec: &StackSpec,
     top: Option<Arc<dyn Recorder>>,
 ) -> vfs_core::Result<Registration> {
-    let crypto = |below: u8| CryptoOptions {
-        reserve_below: below,
+    let crypto = CryptoOptions {
         kdf: spec.kdf,
         ..CryptoOptions::default()
     };
     match (spec.layers.encrypted, spec.layers.checksums) {
         (false, None) => register_observed(name, base, top, false),
         (false, Some(mode)) => register_observed(name, Cksm::with_mode(base, mode), top, false),
-        (true, None) => register_observed(name, Crypto::with_options(base, crypto(0)), top, false),
-        (true, Some(mode)) => {
-            let cksm = Cksm::with_options(
-                base,
-                CksmOptions {
-                    mode,
-                    reserve_above: SLICE as u8,
-                },
-            );
-            register_observed(
-                name,
-                Crypto::with_options(cksm, crypto(mode.trailer_len() as u8)),
-                top,
-                false,
-            )
-        }
+        (true, None) => register_observed(name, Crypto::with_options(base, crypto), top, false),
+        (true, Some(mode)) => register_observed(
+            name,
+            Crypto::with_options(Cksm::with_mode(base, mode), crypto),
+            top,
+            false,
+        ),
     }
 }

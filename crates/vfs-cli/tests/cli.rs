@@ -8,6 +8,7 @@ use std::process::{Command, Stdio};
 
 use rusqlite::Connection;
 use serde_json::Value;
+use vfs_cksm::Cksm;
 use vfs_core::{Native, Registration, register};
 use vfs_crypto::Crypto;
 
@@ -87,7 +88,7 @@ fn write_key(dir: &Path, name: &str, hex: &str) -> PathBuf {
 fn crypto_vfs(name: &str, over_cksm: bool) -> Registration {
     let native = Native::new().unwrap();
     if over_cksm {
-        register(name, Crypto::over_cksm(native, None), false).unwrap()
+        register(name, Crypto::keyless(Cksm::new(native)), false).unwrap()
     } else {
         register(name, Crypto::keyless(native), false).unwrap()
     }
@@ -387,6 +388,35 @@ fn info_tells_formats_and_what_sits_beside_the_file() {
     assert!(r.stderr.contains("not an SQLite database"), "{}", r.stderr);
     let r = sv(d, &["info", "missing.db"]);
     assert_eq!(r.code, 2);
+
+    // Checksums over encryption, the order the tool does not handle: named
+    // and refused, never reported as encryption alone.
+    let name = format!("cli-cksm-over-crypto-{}", std::process::id());
+    let reg = register(
+        &name,
+        Cksm::new(Crypto::keyless(Native::new().unwrap())),
+        false,
+    )
+    .unwrap();
+    let conn = open_encrypted(&name, &d.join("ck-over-enc.db"), HEX);
+    conn.execute_batch("CREATE TABLE t(v); INSERT INTO t VALUES (1);")
+        .unwrap();
+    drop(conn);
+    reg.unregister().unwrap();
+    for command in ["info", "verify"] {
+        let r = sv(
+            d,
+            &[command, "ck-over-enc.db", "--key-file", "k"]
+                [..if command == "info" { 2 } else { 4 }],
+        );
+        assert_eq!(r.code, 2, "{command}: {}{}", r.stdout, r.stderr);
+        assert!(
+            r.stderr
+                .contains("8 reserved bytes inside the encrypted part"),
+            "{command}: {}",
+            r.stderr
+        );
+    }
 }
 
 /// Leaves at `copy` a plaintext database with a hot journal (a crash in

@@ -1,10 +1,11 @@
-//! The suite on vfs-crypto over memdb and over the native base, alone and
-//! over cksm (the documented stack), with the `ring` page cipher over
-//! memdb, Wrap over the full stacks, and the crash sweeps on crypto over
-//! cksm over the native base.
+//! The suite on vfs-crypto over memdb and over the native base, alone,
+//! over cksm (the documented stack) and under it, with the `ring` page
+//! cipher over memdb, Wrap over the full stacks, and the crash sweeps on
+//! crypto over cksm over the native base.
 
 use std::sync::Arc;
 
+use vfs_cksm::Cksm;
 use vfs_conformance::vfs_fault::Fault;
 use vfs_conformance::{Backend, Capabilities, Location, conformance_suite, crash_suite};
 use vfs_core::Native;
@@ -24,7 +25,7 @@ fn crypto_caps(durable: bool, reserve: usize) -> Capabilities {
     }
 }
 
-/// Crypto's slice plus cksm's 8-byte trailer.
+/// Crypto's slice plus cksm's 8-byte trailer, in either order.
 const OVER_CKSM: usize = vfs_crypto::RESERVE + 8;
 
 fn native() -> Native {
@@ -67,7 +68,7 @@ conformance_suite!(crypto_native, |case: &str| {
 conformance_suite!(crypto_cksm_memdb, |case: &str| {
     Backend::register(
         &format!("crypto-cksm-memdb-{case}"),
-        Crypto::over_cksm(MemDb::new(), Some(Key::generate())),
+        Crypto::new(Cksm::new(MemDb::new()), Key::generate()),
         crypto_caps(false, OVER_CKSM),
     )
     .at(Location::Prefix("/conf".into()))
@@ -76,7 +77,25 @@ conformance_suite!(crypto_cksm_memdb, |case: &str| {
 conformance_suite!(crypto_cksm_native, |case: &str| {
     Backend::register(
         &format!("crypto-cksm-native-{case}"),
-        Crypto::over_cksm(native(), Some(Key::generate())),
+        Crypto::new(Cksm::new(native()), Key::generate()),
+        crypto_caps(true, OVER_CKSM),
+    )
+});
+
+// The other order: checksums over the plaintext, stored encrypted.
+conformance_suite!(cksm_crypto_memdb, |case: &str| {
+    Backend::register(
+        &format!("cksm-crypto-memdb-{case}"),
+        Cksm::new(Crypto::new(MemDb::new(), Key::generate())),
+        crypto_caps(false, OVER_CKSM),
+    )
+    .at(Location::Prefix("/conf".into()))
+});
+
+conformance_suite!(cksm_crypto_native, |case: &str| {
+    Backend::register(
+        &format!("cksm-crypto-native-{case}"),
+        Cksm::new(Crypto::new(native(), Key::generate())),
         crypto_caps(true, OVER_CKSM),
     )
 });
@@ -85,7 +104,7 @@ conformance_suite!(wrap_crypto_cksm_memdb, |case: &str| {
     Backend::register(
         &format!("wrap-crypto-cksm-memdb-{case}"),
         Wrap::new(
-            Crypto::over_cksm(MemDb::new(), Some(Key::generate())),
+            Crypto::new(Cksm::new(MemDb::new()), Key::generate()),
             Arc::new(StatsRecorder::new()),
         ),
         crypto_caps(false, OVER_CKSM),
@@ -99,7 +118,7 @@ crash_suite!(
     || {
         let fault = Fault::new(native());
         let ctl = fault.controller();
-        (Crypto::over_cksm(fault, Some(Key::generate())), ctl)
+        (Crypto::new(Cksm::new(fault), Key::generate()), ctl)
     },
     Location::RamTempDir
 );

@@ -169,7 +169,7 @@ fn bases_and_wrap_lend_pages_layers_that_read_their_own_way_do_not() {
     assert_eq!(
         pages_lent(
             "crypto-cksm",
-            Crypto::over_cksm(v, Some(key())),
+            Crypto::new(Cksm::new(v), key()),
             &n,
             &mem("e.db")
         ),

@@ -93,7 +93,7 @@ conformance_suite!(wrap_crypto_memdb, |case: &str| {
 conformance_suite!(wrap_crypto_cksm_native, |case: &str| {
     wrapped(
         format!("wrap-crypto-cksm-native-{case}"),
-        Crypto::over_cksm(native(), Some(Key::generate())),
+        Crypto::new(Cksm::new(native()), Key::generate()),
         crypto_caps(true, vfs_crypto::RESERVE + 8),
     )
 });

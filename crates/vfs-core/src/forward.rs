@@ -29,8 +29,8 @@
 /// * `forward_vfs!(base, except delete, access)`: all but the methods
 ///   named, which the impl writes itself. They are listed in the trait's
 ///   order: `delete`, `access`, `full_pathname`, `resolve_pathname`,
-///   `max_pathname`, `randomness`, `sleep`, `current_time_ms` (a name out of
-///   order or unknown is a compile error).
+///   `max_pathname`, `randomness`, `sleep`, `current_time_ms`,
+///   `page_layers` (a name out of order or unknown is a compile error).
 ///
 /// ```
 /// use vfs_core::{Native, OpenName, OpenOptions, Result, Vfs};
@@ -121,11 +121,20 @@ macro_rules! forward_vfs {
         $crate::forward_vfs!(@current_time_ms $to $skip);
     };
     (@current_time_ms $to:tt [current_time_ms $($skip:ident)*]) => {
-        $crate::forward_vfs!(@end $to [$($skip)*]);
+        $crate::forward_vfs!(@page_layers $to [$($skip)*]);
     };
     (@current_time_ms $to:tt $skip:tt) => {
         fn current_time_ms(&self) -> ::std::option::Option<i64> {
             $crate::Vfs::current_time_ms(&$crate::forward_vfs!(@to self $to))
+        }
+        $crate::forward_vfs!(@page_layers $to $skip);
+    };
+    (@page_layers $to:tt [page_layers $($skip:ident)*]) => {
+        $crate::forward_vfs!(@end $to [$($skip)*]);
+    };
+    (@page_layers $to:tt $skip:tt) => {
+        fn page_layers(&self) -> $crate::PageLayers {
+            $crate::forward_vfs!(@to self $to).page_layers()
         }
         $crate::forward_vfs!(@end $to $skip);
     };
@@ -136,7 +145,8 @@ macro_rules! forward_vfs {
             "forward_vfs!: `except ",
             $(::std::stringify!($skip), " ",)+
             "`: not a forwarded Vfs method, or out of the trait's order (delete, access, \
-             full_pathname, resolve_pathname, max_pathname, randomness, sleep, current_time_ms)"
+             full_pathname, resolve_pathname, max_pathname, randomness, sleep, current_time_ms, \
+             page_layers)"
         ));
     };
 

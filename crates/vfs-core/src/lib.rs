@@ -17,6 +17,9 @@
 //!   time.
 //! * [`forward_vfs!`], [`forward_file!`], [`lock_via!`], [`no_lock!`]: the
 //!   repetitive parts of a shim's or a backend's impls, in one line.
+//! * [`PageLayers`] ([`Vfs::page_layers`]): the reserved bytes the page
+//!   layers of a stack claim in every page, so layers compose by nesting
+//!   and [`register`] refuses a stack that cannot work.
 //! * [`db::Database`]: a minimal owned connection for helpers that must
 //!   run SQL without depending on a Rust SQLite binding.
 //! * [`hooks`]: safe code run on every new connection;
@@ -107,6 +110,7 @@ mod lock;
 mod mapping;
 mod name;
 mod native;
+mod page_layers;
 mod registry;
 pub mod shm;
 // An internal kernel of vfs-cksm, not API: it lives here only because its
@@ -126,6 +130,7 @@ pub use lock::{FileLock, LockManager};
 pub use mapping::Mapping;
 pub use name::OpenName;
 pub use native::{Native, NativeFile};
+pub use page_layers::{MAX_RESERVE, MIN_USABLE_SIZE, PageLayer, PageLayers};
 pub use registry::{
     RegisterOptions, Registration, find, open_files, register, register_with, unregister,
 };

@@ -148,7 +148,11 @@ pub struct RegisterOptions {
 /// Registers `vfs` under `name`, so `file:x.db?vfs=<name>` opens files on it.
 ///
 /// Errors: an empty name, a name containing NUL, or a name already
-/// registered (by this crate or anyone else) is refused with `SQLITE_MISUSE`.
+/// registered (by this crate or anyone else) is refused with `SQLITE_MISUSE`;
+/// so is a stack whose page layers cannot work together (more reserved bytes
+/// than the header records, or too few usable bytes left per page: see
+/// [`PageLayers::check`](crate::PageLayers::check)), with a message naming
+/// the layers.
 ///
 /// ```
 /// # use vfs_core::{register, Vfs};
@@ -172,6 +176,9 @@ pub fn register_with<V: Vfs>(name: &str, vfs: V, opts: RegisterOptions) -> Resul
             "a VFS name must not be empty",
         ));
     }
+    vfs.page_layers()
+        .check()
+        .map_err(|e| e.context(format_args!("VFS {name:?}")))?;
     let cname = CString::new(name).map_err(|_| {
         Error::new(
             codes::SQLITE_MISUSE,

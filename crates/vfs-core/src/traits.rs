@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::shm::{ShmGroup, ShmLockOp, ShmRegion};
 use crate::{
     AccessCheck, DeviceCharacteristics, Error, FileControl, FileName, FileNameBuf, LockLevel,
-    Mapping, OpenName, OpenOptions, Result, SyncFlags,
+    Mapping, OpenName, OpenOptions, PageLayers, Result, SyncFlags,
 };
 
 /// A virtual file system: where SQLite's files live.
@@ -78,6 +78,19 @@ pub trait Vfs: Send + Sync + 'static {
     /// for the platform's clock (the default).
     fn current_time_ms(&self) -> Option<i64> {
         None
+    }
+
+    /// The page layers of this stack, lowest first: the layers that claim
+    /// reserved bytes at the end of every database page (checksums,
+    /// encryption). A plain backend has none (the default); shims and
+    /// wrappers forward the question to their base
+    /// ([`forward_vfs!`](crate::forward_vfs) does), and a page layer answers
+    /// its base's list with itself on top. So a page layer learns, when it
+    /// is built, the bytes the layers beneath it own, and
+    /// [`register`](crate::register) refuses a stack whose layers cannot
+    /// work together ([`PageLayers::check`]).
+    fn page_layers(&self) -> PageLayers {
+        PageLayers::default()
     }
 }
 

@@ -130,6 +130,14 @@ pub struct OpenOptions {
     pub delete_on_close: bool,
     /// The raw `SQLITE_OPEN_*` flags, for anything not decoded above.
     pub flags: i32,
+    /// The reserved bytes at the end of each database page that the page
+    /// layers stacked **above** this VFS claim (see
+    /// [`Vfs::page_layers`](crate::Vfs::page_layers)): 0 when SQLite opens
+    /// the file; a page layer adds its own slice before it opens the file
+    /// on its base. A layer beneath thus knows, per file, which total
+    /// reserve means "in this stack's format". Backends ignore it; shims
+    /// pass `opts` on unchanged.
+    pub page_reserve_above: usize,
 }
 
 impl OpenOptions {
@@ -149,6 +157,7 @@ impl OpenOptions {
             exclusive: flags & ffi::SQLITE_OPEN_EXCLUSIVE != 0,
             delete_on_close: flags & ffi::SQLITE_OPEN_DELETEONCLOSE != 0,
             flags,
+            page_reserve_above: 0,
         })
     }
 
@@ -166,6 +175,7 @@ impl OpenOptions {
             exclusive: false,
             delete_on_close: false,
             flags,
+            page_reserve_above: 0,
         }
     }
 }

@@ -524,3 +524,77 @@ fn nofollow_refuses_a_symbolic_link_through_a_shim() {
     drop(c);
     reg.unregister().unwrap();
 }
+
+/// A backend that claims page layers (as a stack of page-transforming
+/// shims would): `register` checks them.
+struct Claims(TestVfs, Vec<vfs_core::PageLayer>);
+
+impl vfs_core::Vfs for Claims {
+    type File = <TestVfs as vfs_core::Vfs>::File;
+    fn open(
+        &self,
+        name: &vfs_core::OpenName<'_>,
+        opts: vfs_core::OpenOptions,
+    ) -> vfs_core::Result<Self::File> {
+        self.0.open(name, opts)
+    }
+    fn page_layers(&self) -> vfs_core::PageLayers {
+        let mut layers = vfs_core::PageLayers::default();
+        for l in &self.1 {
+            layers.push(*l);
+        }
+        layers
+    }
+    vfs_core::forward_vfs!(0, except page_layers);
+}
+
+fn claims(layers: &[(&'static str, usize, usize)]) -> Claims {
+    let layers = layers
+        .iter()
+        .map(|&(name, reserve, min_page_size)| vfs_core::PageLayer {
+            name,
+            reserve,
+            min_page_size,
+        })
+        .collect();
+    Claims(TestVfs::new(false), layers)
+}
+
+#[test]
+fn a_stack_whose_page_layers_cannot_work_is_refused_at_registration() {
+    let name = unique_name("layers");
+    // More reserved bytes than the header's byte records, seen through the
+    // type-erased form and an `Arc` (both forward the question).
+    let six = [("crypto", 48, 1024); 6];
+    for vfs in [
+        vfs_core::erase(claims(&six)),
+        vfs_core::erase(std::sync::Arc::new(claims(&six))),
+    ] {
+        let e = vfs_core::register(&name, vfs, false).unwrap_err();
+        assert_eq!(e.code(), Some(codes::SQLITE_MISUSE));
+        assert!(e.message().contains(&name), "{e}");
+        assert!(
+            e.message()
+                .contains("crypto (48 bytes) over crypto (48 bytes)"),
+            "{e}"
+        );
+        assert!(e.message().contains("288 reserved bytes"), "{e}");
+    }
+    // Too few usable bytes in the smallest page every layer accepts.
+    let e = vfs_core::register(&name, claims(&[("cksm", 8, 512), ("wide", 40, 512)]), false)
+        .unwrap_err();
+    assert!(
+        e.message().contains("wide (40 bytes) over cksm (8 bytes)"),
+        "{e}"
+    );
+    assert!(e.message().contains("leaves 464 usable bytes"), "{e}");
+    // Nothing was registered: the name is free for a stack that works.
+    assert!(!vfs_core::find(&name));
+    let reg = vfs_core::register(
+        &name,
+        claims(&[("cksm", 8, 512), ("crypto", 48, 1024)]),
+        false,
+    )
+    .unwrap();
+    reg.unregister().unwrap();
+}

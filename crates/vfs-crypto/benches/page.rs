@@ -88,7 +88,7 @@ fn pages(c: &mut Criterion) {
     page_through(
         &mut g,
         "crypto(cksm(memdb))",
-        vfs_crypto::Crypto::over_cksm(vfs_memdb::MemDb::new(), Some(key)),
+        vfs_crypto::Crypto::new(vfs_cksm::Cksm::new(vfs_memdb::MemDb::new()), key),
     );
     // The floor: AES-256-GCM over the page body alone, no layer.
     let gcm = Aes256Gcm::new(&[7u8; 32].into());

@@ -13,7 +13,7 @@ use vfs_core::{
     Control, Error, FileControl, FileKind, FileName, FileNameBuf, OpenName, OpenOptions, Result,
     codes,
 };
-use vfs_page::{Direction, FileInfo, FileStatus, Mapping, PageCodec, PageCtx, StreamCtx};
+use vfs_page::{Direction, FileInfo, FileStatus, Mapping, PageCodec, PageCtx, Stacking, StreamCtx};
 use zeroize::Zeroizing;
 
 use crate::format::{
@@ -28,9 +28,6 @@ pub struct CryptoOptions {
     /// The key of every database opened without a key in its URI (`None`:
     /// a URI key is required).
     pub key: Option<Key>,
-    /// Bytes per page reserved by page layers **below** this one (8 over
-    /// `vfs_cksm::Cksm::under`); the crypto slice sits right before them.
-    pub reserve_below: u8,
     /// Argon2id cost for new passphrase (`key=`) databases.
     pub kdf: KdfParams,
     /// The AES-256-GCM implementation ([`PageCipher::RustCrypto`] unless
@@ -57,7 +54,6 @@ pub struct CryptoStats {
 /// [`Crypto`](crate::Crypto), which wraps it.
 pub struct CryptoCodec {
     key: Option<Key>,
-    below: usize,
     kdf: KdfParams,
     cipher: PageCipher,
     dbs: Mutex<HashMap<FileNameBuf, Weak<DbShared>>>,
@@ -71,7 +67,6 @@ impl std::fmt::Debug for CryptoCodec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CryptoCodec")
             .field("registration_key", &self.key.is_some())
-            .field("reserve_below", &self.below)
             .field("kdf", &self.kdf)
             .finish()
     }
@@ -441,7 +436,6 @@ impl CryptoCodec {
     pub fn new(opts: CryptoOptions) -> CryptoCodec {
         CryptoCodec {
             key: opts.key,
-            below: usize::from(opts.reserve_below),
             kdf: opts.kdf,
             cipher: opts.cipher,
             dbs: Mutex::new(HashMap::new()),
@@ -450,11 +444,6 @@ impl CryptoCodec {
             failures: AtomicU64::new(0),
             temp_bytes: AtomicU64::new(0),
         }
-    }
-
-    /// Bytes reserved below this layer.
-    pub fn reserve_below(&self) -> usize {
-        self.below
     }
 
     /// The counters so far.
@@ -481,9 +470,11 @@ impl CryptoCodec {
         s
     }
 
-    /// The reserve a database needs for this layer and those below.
-    fn needed(&self) -> usize {
-        SLICE + self.below
+    /// The reserve a database needs for this layer and those below it (the
+    /// slices of layers above, if any, sit before the slice, inside what it
+    /// encrypts: a larger reserve is fine).
+    fn needed(stacking: Stacking) -> usize {
+        SLICE + stacking.below
     }
 
     fn class(kind: FileKind) -> Class {
@@ -502,15 +493,20 @@ impl CryptoCodec {
                 "{n}-byte pages are too small to encrypt (at least {MIN_PAGE_SIZE} bytes)"
             ));
         }
-        if let Some(r) = ctx.reserve
-            && r < self.needed()
-        {
+        let needed = Self::needed(ctx.stacking);
+        if needed > n - SLICE {
             return Err(format!(
-                "the database reserves {r} bytes per page; encryption needs at least {}",
-                self.needed()
+                "{n}-byte pages cannot hold the {needed} reserved bytes of this stack"
             ));
         }
-        Ok(n - self.below - SLICE)
+        if let Some(r) = ctx.reserve
+            && r < needed
+        {
+            return Err(format!(
+                "the database reserves {r} bytes per page; encryption needs at least {needed}"
+            ));
+        }
+        Ok(ctx.stacking.slice(n, SLICE).start)
     }
 
     fn encode_page(&self, st: &mut PageState, ctx: &PageCtx<'_>, image: &mut [u8]) -> Result<()> {
@@ -522,8 +518,8 @@ impl CryptoCodec {
                      connection; for VACUUM INTO add &reserve={} to the target URI (or use \
                      vfs_crypto::vacuum_into_target), for an ATTACHed database set \
                      SQLITE_FCNTL_RESERVE_BYTES to {} before its first write",
-                    self.needed(),
-                    self.needed()
+                    ctx.stacking.total(SLICE),
+                    ctx.stacking.total(SLICE)
                 ),
             )
         })?;
@@ -755,8 +751,16 @@ impl PageCodec for CryptoCodec {
         }
     }
 
+    fn name(&self) -> &'static str {
+        "crypto"
+    }
+
     fn reserve(&self) -> usize {
-        self.needed()
+        SLICE
+    }
+
+    fn min_page_size(&self) -> usize {
+        MIN_PAGE_SIZE
     }
 
     fn open(
@@ -930,7 +934,11 @@ impl PageCodec for CryptoCodec {
                     )));
                 }
                 let answer = match st.db.identity() {
-                    Some(ident) if file.reserve.is_some_and(|r| r >= self.needed()) => {
+                    Some(ident)
+                        if file
+                            .reserve
+                            .is_some_and(|r| r >= Self::needed(file.stacking)) =>
+                    {
                         format!("xaes-256-gcm v1, {}", ident.kdf.describe())
                     }
                     _ => "none".to_owned(),

@@ -108,11 +108,16 @@ pub struct EncryptionHeader {
     /// Bytes per page (header bytes 16–17).
     pub page_size: usize,
     /// Reserved bytes per page (header byte 20): the crypto slice plus the
-    /// layers below it.
+    /// slices of the layers below and above it.
     pub reserve: usize,
     /// Bytes at the end of each page that belong to page layers below
-    /// encryption: 0 alone, 8 over cksumvfs checksums, 12 over CRC-32.
+    /// encryption (stored in clear after the slice): 0 alone or under
+    /// checksums, 8 over cksumvfs checksums, 12 over CRC-32.
     pub reserve_below: usize,
+    /// Bytes of the reserve that belong to page layers above encryption
+    /// (stored encrypted, before the slice): 8 or 12 under cksumvfs or
+    /// CRC-32 checksums (`Cksm::new(Crypto::new(..))`), 0 otherwise.
+    pub reserve_above: usize,
     /// The format version (descriptor byte 0).
     pub format_version: u8,
     /// How the master key is obtained.
@@ -141,6 +146,12 @@ impl EncryptionHeader {
     /// reason when the file is not in this format: a plaintext SQLite
     /// database, too short, a page size or reserve the format cannot have,
     /// an unknown version or key derivation, Argon2id costs out of bounds.
+    ///
+    /// The slice is looked for where the workspace's stacks put it: first
+    /// right after the content (encryption over every other page layer),
+    /// then at the very end of the page (encryption under the others). A
+    /// file whose page 1 holds a valid descriptor in both places is refused
+    /// as ambiguous.
     pub fn parse(stored: &[u8]) -> Result<EncryptionHeader> {
         if stored.len() < 100 {
             return Err(not_encrypted(format!(
@@ -168,8 +179,22 @@ impl EncryptionHeader {
                 stored.len()
             )));
         }
-        let at = page_size - reserve;
-        let ident = Identity::parse(&stored[..16], &stored[at..at + 8]).map_err(not_encrypted)?;
+        let at = |below: usize| {
+            let at = page_size - below - SLICE;
+            Identity::parse(&stored[..16], &stored[at..at + 8]).map(|ident| (below, ident))
+        };
+        let over_all = at(reserve - SLICE);
+        let under_all = (reserve > SLICE).then(|| at(0));
+        let (below, ident) = match (over_all, under_all) {
+            (Ok(found), None | Some(Err(_))) | (Err(_), Some(Ok(found))) => found,
+            (Err(why), None | Some(Err(_))) => return Err(not_encrypted(why)),
+            (Ok(_), Some(Ok(_))) => {
+                return Err(not_encrypted(format!(
+                    "page 1 holds an encryption descriptor both after the content and at the \
+                     end of the page ({reserve} reserved bytes): the layout is ambiguous"
+                )));
+            }
+        };
         let key_derivation = match ident.kdf {
             Kdf::Raw => KeyDerivation::RawKey,
             Kdf::Argon2id(p) => KeyDerivation::Argon2id(p),
@@ -177,8 +202,9 @@ impl EncryptionHeader {
         Ok(EncryptionHeader {
             page_size,
             reserve,
-            reserve_below: reserve - SLICE,
-            format_version: stored[at],
+            reserve_below: below,
+            reserve_above: reserve - SLICE - below,
+            format_version: stored[page_size - below - SLICE],
             key_derivation,
             key_check: ident.kcv,
             salt: ident.salt,
@@ -187,7 +213,7 @@ impl EncryptionHeader {
 
     /// Where the crypto slice starts in every page.
     pub fn slice_offset(&self) -> usize {
-        self.page_size - self.reserve
+        self.page_size - self.reserve_below - SLICE
     }
 
     fn identity(&self) -> Identity {

@@ -86,11 +86,38 @@
 //!
 //! ## Stacking
 //!
-//! The documented default stack is crypto over cksm over the base
-//! ([`Crypto::over_cksm`]): checksums cover the ciphertext, so damage is
-//! reported as damage by the checksum layer. cksm's trailer is the page's
-//! last 8 bytes, crypto's 48-byte slice sits right before it, and the
-//! header's reserve is 56.
+//! Page layers compose by plain nesting, with `Wrap` or any forwarding shim
+//! at any level: each layer learns from its base the reserved bytes the
+//! layers beneath it claim ([`vfs_core::Vfs::page_layers`]), and
+//! [`register`](vfs_core::register) refuses a stack that cannot work.
+//!
+//! The documented default stack is crypto over cksm over the base:
+//! checksums cover the ciphertext, so damage is reported as damage by the
+//! checksum layer. cksm's trailer is the page's last 8 bytes, crypto's
+//! 48-byte slice sits right before it, and the header's reserve is 56.
+//!
+//! ```
+//! use vfs_cksm::Cksm;
+//! use vfs_crypto::{Crypto, Key};
+//! use vfs_memdb::MemDb;
+//!
+//! let secure = Crypto::new(Cksm::new(MemDb::new()), Key::generate());
+//! assert_eq!(secure.reserve(), 56);
+//! let reg = vfs_core::register("secure-doc", secure, false)?;
+//! let conn = rusqlite::Connection::open("file:/s.db?vfs=secure-doc").unwrap();
+//! conn.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1);").unwrap();
+//! let format: String = conn.query_row("PRAGMA checksum_format", [], |r| r.get(0)).unwrap();
+//! assert_eq!(format, "cksumvfs");
+//! # drop(conn);
+//! # reg.unregister().map_err(|(_, e)| e)?;
+//! # Ok::<(), vfs_core::Error>(())
+//! ```
+//!
+//! The other order, `Cksm::new(Crypto::new(base, key))`, checksums the
+//! plaintext and stores the trailer encrypted (cksm's 8 bytes, then
+//! crypto's slice at the end of each page; also a reserve of 56). The two
+//! orders cannot read each other's files (an error, never garbage);
+//! `docs/formats.md` has every layout.
 //!
 //! ## Speed: choosing the AES-256-GCM implementation
 //!
@@ -148,7 +175,6 @@ mod tests;
 use std::fmt;
 use std::sync::Arc;
 
-use vfs_cksm::Cksm;
 use vfs_core::{OpenName, OpenOptions, Result, Vfs};
 use vfs_page::{PageFile, PageVfs};
 
@@ -196,19 +222,18 @@ impl<B: Vfs> Crypto<B> {
         Crypto::with_options(base, CryptoOptions::default())
     }
 
-    /// The general constructor. With `opts.reserve_below = n`, the slice
-    /// sits before the last `n` bytes of each page, which belong to the
-    /// page layer below (see [`Crypto::over_cksm`]).
+    /// The general constructor.
     pub fn with_options(base: B, opts: CryptoOptions) -> Self {
         Crypto {
             inner: PageVfs::new(base, CryptoCodec::new(opts)),
         }
     }
 
-    /// The reserved bytes per page of a new database (this layer's slice
-    /// plus the layers below it).
+    /// The reserved bytes per page of a new database opened through this
+    /// VFS: this layer's slice plus the slices of the page layers below it
+    /// (layers stacked above add theirs).
     pub fn reserve(&self) -> usize {
-        vfs_page::PageCodec::reserve(&**self.inner.codec())
+        self.inner.page_layers().reserve()
     }
 
     /// The codec (its [`stats`](CryptoCodec::stats)).
@@ -219,24 +244,6 @@ impl<B: Vfs> Crypto<B> {
     /// The base VFS.
     pub fn base(&self) -> &B {
         self.inner.base()
-    }
-}
-
-impl<B: Vfs> Crypto<Cksm<B>> {
-    /// The documented default stack: encryption over cksumvfs-format page
-    /// checksums over `base`. The checksums cover the ciphertext; the
-    /// header's reserve is 56 (crypto's 48-byte slice, then cksm's 8-byte
-    /// trailer at the end of each page). `key`: the registration key, or
-    /// `None` for keys from URIs.
-    pub fn over_cksm(base: B, key: Option<Key>) -> Self {
-        Crypto::with_options(
-            Cksm::under(base, SLICE as u8),
-            CryptoOptions {
-                key,
-                reserve_below: vfs_cksm::CKSUMVFS_TRAILER as u8,
-                ..CryptoOptions::default()
-            },
-        )
     }
 }
 

@@ -1,17 +1,16 @@
 //! Unit tests of the codec against the page layer's contract.
 
 use vfs_core::{FileKind, OpenAccess, OpenName, OpenOptions, codes};
-use vfs_page::{Direction, FileInfo, PageCodec, PageCtx, StreamCtx};
+use vfs_page::{Direction, FileInfo, PageCodec, PageCtx, Stacking, StreamCtx};
 
 use crate::format::{AD_LEN, Class, Identity, Kdf, MAGIC, associated_data};
 use crate::{CryptoCodec, CryptoOptions, CryptoState, KdfParams, Key, SLICE};
 
 const P: usize = 4096;
 
-fn codec(below: u8) -> CryptoCodec {
+fn codec() -> CryptoCodec {
     CryptoCodec::new(CryptoOptions {
         key: Some(Key::from_bytes([7; 32])),
-        reserve_below: below,
         kdf: KdfParams::FAST_INSECURE,
         ..CryptoOptions::default()
     })
@@ -23,6 +22,7 @@ fn open(c: &CryptoCodec, kind: FileKind, path: &str) -> CryptoState {
         &FileInfo {
             kind,
             path: vfs_core::FileName::new(path),
+            stacking: Stacking::default(),
         },
         &name,
         OpenOptions::new(kind, OpenAccess::Create),
@@ -41,6 +41,7 @@ fn ctx(kind: FileKind, pgno: u32, offset: u64, reserve: usize) -> PageCtx<'stati
         offset,
         partial: false,
         tentative: false,
+        stacking: Stacking::default(),
     }
 }
 
@@ -63,7 +64,7 @@ fn image(pgno: u32, reserve: usize) -> Vec<u8> {
 #[test]
 fn round_trip_keeps_every_byte_outside_the_slice() {
     for below in [0u8, 8] {
-        let c = codec(below);
+        let c = codec();
         let reserve = SLICE + usize::from(below);
         let mut db = open(&c, FileKind::MainDb, "/x.db");
         for pgno in [1u32, 2, 77] {
@@ -71,12 +72,18 @@ fn round_trip_keeps_every_byte_outside_the_slice() {
             // The layer below owns the last `below` bytes; they pass as is.
             original[P - usize::from(below)..].fill(0xAB);
             let mut stored = original.clone();
-            let ctx = ctx(
-                FileKind::MainDb,
-                pgno,
-                u64::from(pgno - 1) * P as u64,
-                reserve,
-            );
+            let ctx = PageCtx {
+                stacking: Stacking {
+                    below: usize::from(below),
+                    above: 0,
+                },
+                ..ctx(
+                    FileKind::MainDb,
+                    pgno,
+                    u64::from(pgno - 1) * P as u64,
+                    reserve,
+                )
+            };
             c.encode(&mut db, &ctx, &mut stored).unwrap();
             assert_ne!(stored[100..200], original[100..200], "encrypted");
             assert_eq!(
@@ -100,7 +107,7 @@ fn round_trip_keeps_every_byte_outside_the_slice() {
 
 #[test]
 fn an_image_decodes_only_where_it_was_written() {
-    let c = codec(0);
+    let c = codec();
     let mut db = open(&c, FileKind::MainDb, "/x.db");
     let mut wal = open(&c, FileKind::Wal, "/x.db-wal");
     let mut journal = open(&c, FileKind::MainJournal, "/x.db-journal");
@@ -132,7 +139,7 @@ fn an_image_decodes_only_where_it_was_written() {
 
 #[test]
 fn recovery_reads_turn_bad_frames_and_records_into_zeros() {
-    let c = codec(0);
+    let c = codec();
     let mut db = open(&c, FileKind::MainDb, "/y.db");
     let mut p1 = image(1, SLICE);
     c.encode(&mut db, &ctx(FileKind::MainDb, 1, 0, SLICE), &mut p1)
@@ -170,7 +177,7 @@ fn recovery_reads_turn_bad_frames_and_records_into_zeros() {
 
 #[test]
 fn checksum_masks_are_involutions_bound_to_their_place() {
-    let c = codec(0);
+    let c = codec();
     let mut db = open(&c, FileKind::MainDb, "/z.db");
     let mut p1 = image(1, SLICE);
     c.encode(&mut db, &ctx(FileKind::MainDb, 1, 0, SLICE), &mut p1)
@@ -204,7 +211,7 @@ fn checksum_masks_are_involutions_bound_to_their_place() {
 
 #[test]
 fn temporary_files_are_a_position_local_stream() {
-    let c = codec(0);
+    let c = codec();
     let mut st = open(&c, FileKind::TempJournal, "<temp>");
     let data: Vec<u8> = (0..1000).map(|i| i as u8).collect();
     let at = |offset| StreamCtx {

@@ -3,6 +3,7 @@
 //! gives back exactly what the crypto layer gives SQLite.
 
 use rusqlite::Connection;
+use vfs_cksm::Cksm;
 use vfs_core::codes::{SQLITE_IOERR_DATA, SQLITE_NOTADB};
 use vfs_core::{File, FileKind, Native, OpenAccess, OpenName, OpenOptions, Vfs, register};
 use vfs_crypto::{Crypto, CryptoOptions, EncryptionHeader, KdfParams, Key, KeyDerivation, Secret};
@@ -45,7 +46,7 @@ fn raw_key_pages_decrypt_to_what_the_vfs_reads() {
     let header = EncryptionHeader::parse(&raw).unwrap();
     assert_eq!(header.page_size, 4096);
     assert_eq!(header.reserve, 48);
-    assert_eq!(header.reserve_below, 0);
+    assert_eq!((header.reserve_below, header.reserve_above), (0, 0));
     assert_eq!(header.format_version, vfs_crypto::FORMAT_VERSION);
     assert_eq!(header.key_derivation, KeyDerivation::RawKey);
     assert_eq!(header.key_derivation.to_string(), "raw 256-bit key");
@@ -124,7 +125,7 @@ fn damaged_and_moved_pages_do_not_authenticate() {
     let path = dir.path().join("cksm.db");
     let reg = register(
         "inspect-cksm",
-        Crypto::over_cksm(Native::new().unwrap(), None),
+        Crypto::keyless(Cksm::new(Native::new().unwrap())),
         false,
     )
     .unwrap();
@@ -158,6 +159,44 @@ fn damaged_and_moved_pages_do_not_authenticate() {
     let plain = opener.open_page(3, &page(3)).unwrap();
     assert_eq!(plain[4096 - 8..], page(3)[4096 - 8..]);
     assert!(plain[4096 - 56..4096 - 8].iter().all(|b| *b == 0));
+
+    // A page 1 with a valid descriptor both after the content and at the
+    // end of the page (where crypto under cksm keeps it) is ambiguous.
+    let mut twice = raw.clone();
+    twice.copy_within(4096 - 56..4096 - 48, 4096 - 48);
+    let e = EncryptionHeader::parse(&twice).unwrap_err();
+    assert_eq!(code(&e), SQLITE_NOTADB);
+    assert!(e.to_string().contains("ambiguous"), "{e}");
+    reg.unregister().map_err(|(_, e)| e).unwrap();
+}
+
+#[test]
+fn the_slice_is_found_at_the_end_under_checksums() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("under.db");
+    let reg = register(
+        "inspect-under-cksm",
+        Cksm::new(Crypto::keyless(Native::new().unwrap())),
+        false,
+    )
+    .unwrap();
+    let raw = make("inspect-under-cksm", &path, &format!("&hexkey={HEX}"));
+    let header = EncryptionHeader::parse(&raw).unwrap();
+    assert_eq!(
+        (header.reserve, header.reserve_below, header.reserve_above),
+        (56, 0, 8)
+    );
+    assert_eq!(header.slice_offset(), 4096 - 48);
+    let mut opener = header
+        .unlock(&Secret::Key(Key::from_hex(HEX).unwrap()))
+        .unwrap();
+    // The plaintext ends with cksm's trailer over it, then the zeroed slice.
+    let plain = opener.open_page(2, &raw[4096..8192]).unwrap();
+    assert_eq!(
+        plain[4096 - 56..4096 - 48],
+        vfs_cksm::cksumvfs_checksum(&plain[..4096 - 56])
+    );
+    assert!(plain[4096 - 48..].iter().all(|b| *b == 0));
     reg.unregister().map_err(|(_, e)| e).unwrap();
 }
 

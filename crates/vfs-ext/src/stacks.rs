@@ -48,7 +48,7 @@ pub fn register_all(reg: &mut Registrar) -> Result<()> {
     reg.add("crypto", Native::new().map(Crypto::keyless))?;
     reg.add(
         "crypto-cksm",
-        Native::new().map(|n| Crypto::over_cksm(n, None)),
+        Native::new().map(|n| Crypto::keyless(Cksm::new(n))),
     )?;
     reg.add("crypto-mem", Ok(Crypto::keyless(MemDb::new())))?;
     Ok(())

@@ -763,6 +763,7 @@ fn sampled_latency_direct_calls() {
         exclusive: false,
         delete_on_close: false,
         flags: 0,
+        page_reserve_above: 0,
     };
     let mut f = wrap
         .open(&OpenName::new("/direct.db", FileKind::MainDb), opts)

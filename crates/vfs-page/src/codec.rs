@@ -28,6 +28,49 @@ pub enum Direction {
     Decode,
 }
 
+/// Where a layer sits in its stack, for one file: the reserved bytes per
+/// page the page layers below it and above it claim. Slices are counted
+/// from the end of the page, the lowest layer last, so a layer's own slice
+/// of `own` bytes is [`slice`](Self::slice), and a database is in the
+/// stack's format when its reserve is [`total`](Self::total).
+///
+/// `below` comes from the base when the layer is built
+/// ([`Vfs::page_layers`](vfs_core::Vfs::page_layers)); `above` from the
+/// layers that opened the file through this one
+/// ([`OpenOptions::page_reserve_above`](vfs_core::OpenOptions::page_reserve_above)).
+///
+/// ```
+/// // cksm's 8-byte trailer under crypto's 48-byte slice, 4096-byte pages.
+/// let cksm = vfs_page::Stacking { below: 0, above: 48 };
+/// assert_eq!(cksm.slice(4096, 8), 4088..4096);
+/// assert_eq!(cksm.total(8), 56);
+/// let crypto = vfs_page::Stacking { below: 8, above: 0 };
+/// assert_eq!(crypto.slice(4096, 48), 4040..4088);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Stacking {
+    /// Reserved bytes per page claimed by the page layers below (the last
+    /// bytes of each page).
+    pub below: usize,
+    /// Reserved bytes per page claimed by the page layers above.
+    pub above: usize,
+}
+
+impl Stacking {
+    /// The reserve of a database in this stack's format, given this layer's
+    /// own slice of `own` bytes.
+    pub fn total(self, own: usize) -> usize {
+        self.above + own + self.below
+    }
+
+    /// This layer's slice of `own` bytes in a page of `page_size` bytes.
+    /// The caller makes sure the page holds it (`page_size ≥ below + own`).
+    pub fn slice(self, page_size: usize, own: usize) -> std::ops::Range<usize> {
+        let end = page_size - self.below;
+        end - own..end
+    }
+}
+
 /// A file being opened, for [`PageCodec::open`].
 #[derive(Clone, Copy, Debug)]
 pub struct FileInfo<'a> {
@@ -35,6 +78,8 @@ pub struct FileInfo<'a> {
     pub kind: FileKind,
     /// Its path (`"<temp>"` for an anonymous temporary file).
     pub path: &'a FileName,
+    /// Where the layer sits in the stack the file is opened through.
+    pub stacking: Stacking,
 }
 
 /// What the layer knows about an open file, for
@@ -52,6 +97,8 @@ pub struct FileStatus<'a> {
     /// before every `PRAGMA` the codec [owns](PageCodec::owns_pragma)
     /// reaches it.
     pub reserve: Option<usize>,
+    /// Where the layer sits in the stack the file was opened through.
+    pub stacking: Stacking,
 }
 
 /// Where a page image belongs, handed to every encode and decode.
@@ -91,6 +138,10 @@ pub struct PageCtx<'a> {
     /// yet: do not count or log it. When no layout fits, the layer decodes
     /// once more with `tentative` false and reports that error.
     pub tentative: bool,
+    /// Where the layer sits in the stack the file was opened through: its
+    /// slice is [`Stacking::slice`], and the database is in the stack's
+    /// format when [`reserve`](Self::reserve) is [`Stacking::total`].
+    pub stacking: Stacking,
 }
 
 impl PageCtx<'_> {
@@ -137,22 +188,37 @@ pub trait PageCodec: Send + Sync + 'static {
     /// `SuperJournal` makes the open fail (`SQLITE_CANTOPEN`).
     fn mapping(&self, kind: FileKind) -> Mapping;
 
-    /// The total reserved bytes per page a **new** database needs: this
-    /// layer's slice plus the slices of the page layers below it that it
-    /// knows of (0: none). Answered to `PRAGMA vfs_page_reserve` and applied
-    /// to new connections automatically.
+    /// The layer's name in messages (the codec's type name unless
+    /// overridden).
+    fn name(&self) -> &'static str {
+        std::any::type_name::<Self>()
+    }
+
+    /// The reserved bytes per page this layer claims for itself in a new
+    /// database (0: none). The layer sits above the slices of the page
+    /// layers below it ([`Stacking`]); the stack's total is answered to
+    /// `PRAGMA vfs_page_reserve` and applied to new connections
+    /// automatically.
     fn reserve(&self) -> usize {
         0
     }
 
+    /// The smallest page size the codec handles (512, SQLite's smallest,
+    /// by default). [`register`](vfs_core::register) refuses a stack that
+    /// would leave too few usable bytes in pages of this size.
+    fn min_page_size(&self) -> usize {
+        512
+    }
+
     /// Whether decoding never changes bytes and encoding changes only the
-    /// page's last [`reserve`](Self::reserve) bytes (or its reserved area,
-    /// if larger), laying out a page whose database reserve is not known yet
+    /// codec's slice of the page's reserved bytes ([`Stacking::slice`]),
+    /// laying out a page whose database reserve is not known yet
     /// ([`PageCtx::reserve`] `None`: a new database's pages spilled before
-    /// page 1) for `reserve()`: a checksum verifier. SQLite's header reads of database
-    /// files are then served from the base directly, as its own cksumvfs
-    /// does, and the layer follows SQLite through page size changes (whose
-    /// pages arrive in pieces it can store as written).
+    /// page 1) for the stack's reserve ([`Stacking::total`]): a checksum
+    /// verifier. SQLite's header reads of database files are then served
+    /// from the base directly, as its own cksumvfs does, and the layer
+    /// follows SQLite through page size changes (whose pages arrive in
+    /// pieces it can store as written).
     fn verify_only(&self) -> bool {
         false
     }
@@ -265,8 +331,14 @@ impl<C: PageCodec> PageCodec for Arc<C> {
     fn mapping(&self, kind: FileKind) -> Mapping {
         (**self).mapping(kind)
     }
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
     fn reserve(&self) -> usize {
         (**self).reserve()
+    }
+    fn min_page_size(&self) -> usize {
+        (**self).min_page_size()
     }
     fn verify_only(&self) -> bool {
         (**self).verify_only()

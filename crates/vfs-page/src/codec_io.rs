@@ -3,7 +3,7 @@
 use vfs_core::{File, FileKind, FileName, Result, codes};
 
 use crate::geometry::PageGeometry;
-use crate::{PageCodec, PageCtx};
+use crate::{PageCodec, PageCtx, Stacking};
 
 /// `scratch[..n]`, growing it if needed (only the first time a size is
 /// seen).
@@ -34,6 +34,7 @@ pub(crate) struct CodecIo<'a, F: File, C: PageCodec> {
     pub(crate) kind: FileKind,
     pub(crate) path: &'a FileName,
     pub(crate) geometry: &'a PageGeometry,
+    pub(crate) stacking: Stacking,
 }
 
 impl<'a, F: File, C: PageCodec> CodecIo<'a, F, C> {
@@ -55,6 +56,7 @@ impl<'a, F: File, C: PageCodec> CodecIo<'a, F, C> {
             offset,
             partial,
             tentative: false,
+            stacking: self.stacking,
         }
     }
 
@@ -86,6 +88,7 @@ impl<'a, F: File, C: PageCodec> CodecIo<'a, F, C> {
             offset,
             partial: false,
             tentative: false,
+            stacking: self.stacking,
         };
         self.codec
             .encode(self.state, &ctx, image)
@@ -123,6 +126,7 @@ impl<'a, F: File, C: PageCodec> CodecIo<'a, F, C> {
             offset,
             partial,
             tentative,
+            stacking: self.stacking,
         };
         self.codec
             .decode(self.state, &ctx, image)

@@ -158,8 +158,9 @@ impl DbMap {
         self.resize.writing(self.page_size, self.reserve);
         let mut relayout = BTreeMap::new();
         // A verifier lays out pages of an unknown reserve (a new database's
-        // pages spilled before page 1) for the reserve new databases get.
-        let laid_out = self.reserve.or(Some(io.codec.reserve()));
+        // pages spilled before page 1) for the reserve new databases get
+        // (the whole stack's).
+        let laid_out = self.reserve.or(Some(io.stacking.total(io.codec.reserve())));
         if off == 0
             && let Some((h, r)) = db_header(buf)
             && (self.page_size != Some(h) || (io.codec.verify_only() && laid_out != Some(r)))
@@ -386,7 +387,10 @@ impl DbMap {
         if io.codec.verify_only() {
             // What SQLite wrote where the codec stamps: kept in case page 1
             // changes the page size later in this transaction.
-            let area = self.reserve.unwrap_or(0).max(io.codec.reserve());
+            let area = self
+                .reserve
+                .unwrap_or(0)
+                .max(io.stacking.total(io.codec.reserve()));
             let n = img.len();
             self.resize.keep(offset, n, &img[n - area.min(n)..]);
         }

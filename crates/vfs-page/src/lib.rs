@@ -130,9 +130,15 @@
 //!    copies around) may instead return the stored bytes, as long as it
 //!    does not transform WAL frames (this is what cksm does).
 //! 3. Layers that share the reserve each own a fixed slice counted from the
-//!    end of the page, the lowest layer last; [`PageCtx::reserve`] is the
-//!    database's total reserve so a codec can check the file is in its
-//!    format.
+//!    end of the page, the lowest layer last. A codec claims its slice with
+//!    [`PageCodec::reserve`] and finds it at [`Stacking::slice`]
+//!    ([`PageCtx::stacking`]): the layer learns the bytes the layers below
+//!    claim from its base when it is built
+//!    ([`Vfs::page_layers`](vfs_core::Vfs::page_layers)), and those the
+//!    layers above claim from the open
+//!    ([`OpenOptions::page_reserve_above`](vfs_core::OpenOptions::page_reserve_above)).
+//!    [`PageCtx::reserve`] is the database's total reserve, so a codec can
+//!    check the file is in its stack's format ([`Stacking::total`]).
 //! 4. Page-1 bytes 16–23 stay in clear in the stored image; WAL frame header
 //!    bytes 0–15 are never changed by the layer (only bytes 16–23 go to the
 //!    hook).
@@ -163,10 +169,24 @@
 //!   like cost and answer exactly what they would on the base alone, even
 //!   when its reads fail.
 //!
+//! # Stacking
+//!
+//! Page layers compose by plain nesting: `PageVfs::new(PageVfs::new(base,
+//! lower), upper)`, with [`Wrap`](https://docs.rs/vfs-observe) or any shim
+//! that forwards [`Vfs::page_layers`](vfs_core::Vfs::page_layers) (the
+//! [`forward_vfs!`](vfs_core::forward_vfs) macro does) at any level. A
+//! [`PageVfs`] answers `page_layers` with its base's layers and its own on
+//! top, so [`register`](vfs_core::register) sees the whole stack and refuses
+//! one that cannot work ([`PageLayers::check`](vfs_core::PageLayers::check):
+//! more than 255 reserved bytes, or too few usable bytes at the smallest
+//! page size every layer accepts, [`PageCodec::min_page_size`]).
+//!
 //! # New databases get the reserve automatically
 //!
 //! The main database file of a page layer answers
-//! `PRAGMA vfs_page_reserve` with [`PageCodec::reserve`]. Creating a
+//! `PRAGMA vfs_page_reserve` with the whole stack's reserve (the topmost
+//! page layer answers: the slices of the layers above it, its own, those
+//! below it). Creating a
 //! [`PageVfs`] installs (once per process) a connection hook
 //! ([`hooks::on_connection`](vfs_core::hooks::on_connection)) that asks every
 //! new connection's main file this pragma and, when a number comes back,
@@ -237,6 +257,8 @@ mod tests;
 mod vfs;
 mod wal;
 
-pub use codec::{Direction, FileInfo, FileStatus, Mapping, PageCodec, PageCtx, StreamCtx};
+pub use codec::{
+    Direction, FileInfo, FileStatus, Mapping, PageCodec, PageCtx, Stacking, StreamCtx,
+};
 pub use reserve::{RESERVE_PRAGMA, install_reserve_hook};
 pub use vfs::{PageFile, PageVfs};

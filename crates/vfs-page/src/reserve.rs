@@ -5,13 +5,15 @@ use std::sync::OnceLock;
 
 use vfs_core::codes;
 
-/// The pragma a page layer's main database file answers with
-/// [`PageCodec::reserve`](crate::PageCodec::reserve) (`PRAGMA vfs_page_reserve`).
+/// The pragma a page layer's main database file answers with the reserved
+/// bytes per page of a new database in its stack's format (the sum of the
+/// page layers' [`PageCodec::reserve`](crate::PageCodec::reserve)):
+/// `PRAGMA vfs_page_reserve`.
 pub const RESERVE_PRAGMA: &str = "vfs_page_reserve";
 
-/// Installs (once per process) the hook that requests
-/// [`PageCodec::reserve`](crate::PageCodec::reserve) reserved bytes on every new connection whose main
-/// file answers `PRAGMA vfs_page_reserve`.
+/// Installs (once per process) the hook that requests, on every new
+/// connection whose main file answers `PRAGMA vfs_page_reserve`, that many
+/// reserved bytes per page.
 pub fn install_reserve_hook() {
     static INSTALLED: OnceLock<()> = OnceLock::new();
     INSTALLED.get_or_init(|| {

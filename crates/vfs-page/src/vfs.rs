@@ -7,7 +7,7 @@ use std::sync::{Arc, Weak};
 use parking_lot::Mutex;
 use vfs_core::{
     Control, DeviceCharacteristics, Error, File, FileControl, FileKind, FileName, FileNameBuf,
-    LockLevel, OpenName, OpenOptions, Result, SyncFlags, Vfs, codes, fcntl,
+    LockLevel, OpenName, OpenOptions, PageLayer, PageLayers, Result, SyncFlags, Vfs, codes, fcntl,
 };
 
 use crate::codec_io::{CodecIo, grow, read_some};
@@ -16,13 +16,18 @@ use crate::geometry::PageGeometry;
 use crate::journal::{JournalMap, SubJournalMap};
 use crate::reserve::{RESERVE_PRAGMA, install_reserve_hook};
 use crate::wal::WalMap;
-use crate::{FileInfo, FileStatus, Mapping, PageCodec, StreamCtx};
+use crate::{FileInfo, FileStatus, Mapping, PageCodec, Stacking, StreamCtx};
 
 /// A base VFS whose files are mapped to page images for a [`PageCodec`].
 /// See the [crate docs](crate).
 pub struct PageVfs<B: Vfs, C: PageCodec> {
     base: B,
     codec: Arc<C>,
+    /// The page layers of the stack from this one down (the base's, then
+    /// this one).
+    layers: PageLayers,
+    /// Reserved bytes per page the layers below claim.
+    below: usize,
     geometries: Mutex<HashMap<FileNameBuf, Weak<PageGeometry>>>,
 }
 
@@ -30,15 +35,16 @@ impl<B: Vfs + fmt::Debug, C: PageCodec> fmt::Debug for PageVfs<B, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PageVfs")
             .field("base", &self.base)
-            .field("reserve", &self.codec.reserve())
+            .field("layers", &self.layers)
             .finish()
     }
 }
 
 impl<B: Vfs, C: PageCodec> PageVfs<B, C> {
-    /// Wraps `base` with `codec`. The first call in the process also
-    /// installs the connection hook that applies [`PageCodec::reserve`] to
-    /// new databases.
+    /// Wraps `base` with `codec`. The codec's slice sits above the slices
+    /// of the page layers `base` reports ([`Vfs::page_layers`]). The first
+    /// call in the process also installs the connection hook that applies
+    /// the stack's reserve to new databases.
     pub fn new(base: B, codec: C) -> Self {
         PageVfs::with_shared_codec(base, Arc::new(codec))
     }
@@ -47,9 +53,18 @@ impl<B: Vfs, C: PageCodec> PageVfs<B, C> {
     /// its statistics or change its settings later).
     pub fn with_shared_codec(base: B, codec: Arc<C>) -> Self {
         install_reserve_hook();
+        let mut layers = base.page_layers();
+        let below = layers.reserve();
+        layers.push(PageLayer {
+            name: codec.name(),
+            reserve: codec.reserve(),
+            min_page_size: codec.min_page_size(),
+        });
         PageVfs {
             base,
             codec,
+            layers,
+            below,
             geometries: Mutex::new(HashMap::new()),
         }
     }
@@ -91,14 +106,24 @@ impl<B: Vfs, C: PageCodec> Vfs for PageVfs<B, C> {
             )));
         }
         let path = name.path().unwrap_or(FileName::new("<temp>")).to_owned();
+        let stacking = Stacking {
+            below: self.below,
+            above: opts.page_reserve_above,
+        };
+        let info = FileInfo {
+            kind,
+            path: &path,
+            stacking,
+        };
         let state = match mapping {
             Mapping::None => None,
-            _ => Some(
-                self.codec
-                    .open(&FileInfo { kind, path: &path }, name, opts)?,
-            ),
+            _ => Some(self.codec.open(&info, name, opts)?),
         };
-        let base = self.base.open(name, opts)?;
+        let base_opts = OpenOptions {
+            page_reserve_above: opts.page_reserve_above + self.codec.reserve(),
+            ..opts
+        };
+        let base = self.base.open(name, base_opts)?;
         let geometry = match kind {
             FileKind::MainDb | FileKind::MainJournal | FileKind::Wal => {
                 name.database_name().map(|db| self.geometry_for(db))
@@ -123,10 +148,15 @@ impl<B: Vfs, C: PageCodec> Vfs for PageVfs<B, C> {
             mapper,
             scratch: Vec::new(),
             geometry,
+            stacking,
         })
     }
 
-    vfs_core::forward_vfs!(base);
+    fn page_layers(&self) -> PageLayers {
+        self.layers.clone()
+    }
+
+    vfs_core::forward_vfs!(base, except page_layers);
 }
 
 /// How a file's reads and writes reach the codec: per the codec's
@@ -150,6 +180,7 @@ pub struct PageFile<F: File, C: PageCodec> {
     mapper: Mapper,
     scratch: Vec<u8>,
     geometry: Arc<PageGeometry>,
+    stacking: Stacking,
 }
 
 impl<F: File, C: PageCodec> fmt::Debug for PageFile<F, C> {
@@ -209,6 +240,7 @@ impl<F: File, C: PageCodec> PageFile<F, C> {
                     kind: self.kind,
                     path: &self.path,
                     geometry: &self.geometry,
+                    stacking: self.stacking,
                 };
                 m.seal_pieces(&mut io, &mut self.scratch)
             }
@@ -248,6 +280,7 @@ impl<F: File, C: PageCodec> PageFile<F, C> {
                 kind: self.kind,
                 path: &self.path,
                 geometry: &self.geometry,
+                stacking: self.stacking,
             };
             if refresh {
                 m.refresh(&mut io)?;
@@ -285,6 +318,7 @@ macro_rules! with_io {
             kind: $self.kind,
             path: &$self.path,
             geometry: &$self.geometry,
+            stacking: $self.stacking,
         };
         let $scratch = &mut $self.scratch;
         let $map = &mut $self.mapper;
@@ -385,7 +419,11 @@ impl<F: File, C: PageCodec> File for PageFile<F, C> {
                             format!("PRAGMA {RESERVE_PRAGMA} is read-only"),
                         ));
                     }
-                    p.set_result(&self.codec.reserve().to_string());
+                    // The whole stack's reserve: the layers above this one
+                    // opened the file through it, the layers below are its
+                    // base.
+                    let reserve = self.stacking.total(self.codec.reserve());
+                    p.set_result(&reserve.to_string());
                     return Ok(());
                 }
                 Some(owner)
@@ -414,6 +452,7 @@ impl<F: File, C: PageCodec> File for PageFile<F, C> {
                     path: &self.path,
                     page_size,
                     reserve,
+                    stacking: self.stacking,
                 };
                 if let Some(state) = self.state.as_mut()
                     && let Some(r) = self.codec.file_control(state, &status, ctl)

@@ -308,13 +308,7 @@ impl Drop for Env {
 }
 
 fn cksm_stack<B: Vfs>(base: B, opts: CryptoOptions) -> Crypto<Cksm<B>> {
-    Crypto::with_options(
-        Cksm::under(base, vfs_crypto::SLICE as u8),
-        CryptoOptions {
-            reserve_below: 8,
-            ..opts
-        },
-    )
+    Crypto::with_options(Cksm::new(base), opts)
 }
 
 pub fn hexkey() -> String {
