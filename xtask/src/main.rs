@@ -5,6 +5,7 @@ mod deps;
 mod ext;
 mod fuzz;
 mod instructions;
+mod moto;
 mod sqlite_tests;
 
 use std::process::{Command, ExitCode};
@@ -40,6 +41,9 @@ commands:
         build and run the library crates against the lowest libsqlite3-sys of
         the declared range (generated crate in target/deps-floor), on the
         system SQLite and on the bundled one
+  moto-install
+        install moto (an S3-protocol server, pinned, from PyPI) into a
+        virtualenv under target/moto/venv for vfs-object's tests
   fuzz [--seconds N] [TARGET]...
         run the cargo-fuzz targets under fuzz/ (vfs_ops, cksm_page,
         embed_image, crypto_image), 60 s each by default
@@ -54,6 +58,7 @@ fn main() -> ExitCode {
         Some("deps-floor") => deps::floor(&args[1..]),
         Some("ext-test") => ext::run(&args[1..]),
         Some("fuzz") => fuzz::run(&args[1..]),
+        Some("moto-install") => moto::run(&args[1..]),
         Some("sqlite-tests") => sqlite_tests::run(&args[1..]),
         Some("help") | Some("--help") | Some("-h") | None => {
             println!("{HELP}");

@@ -9,6 +9,8 @@ use rusqlite::Connection;
 
 use crate::workloads::{self, Measure, Scale};
 
+mod object;
+
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
 /// Which SQLite VFS a target is compared with.
@@ -347,6 +349,7 @@ pub fn all(tmp: &Path) -> Res<Vec<Target>> {
     m.sweep = true;
     m.extras.push(mvcc_snapshot_extra(mvcc));
     t.push(m);
+    t.extend(object::targets()?);
     Ok(t)
 }
 

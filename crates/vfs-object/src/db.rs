@@ -1,0 +1,393 @@
+//! One database as this process knows it: its newest known state (the
+//! head), the in-process writer slot, catching up with the log, and page
+//! reads. Publishing a commit is in `publish.rs`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::StreamExt;
+use object_store::path::Path;
+use parking_lot::Mutex;
+use vfs_core::{Error, Result, codes};
+
+use crate::cache::{DiskKey, PageCache};
+use crate::client::{Client, StoreError};
+use crate::format::{self, FormatError, Index};
+use crate::keys::DbKeys;
+use crate::runtime::Runtime;
+use crate::version::{CommitInfo, Page, Version};
+
+/// When catching up with at most [`WHOLE_OBJECT_COMMITS`] commits (a
+/// poll that found a few), objects up to this size are read whole and
+/// their pages go into the cache; otherwise (a cold open of a long log)
+/// only as far as their index.
+const WHOLE_OBJECT_MAX: u64 = 1 << 20;
+/// See [`WHOLE_OBJECT_MAX`].
+const WHOLE_OBJECT_COMMITS: usize = 16;
+/// First range read of a large object: enough for the header and the index
+/// of about 4,000 pages.
+const INDEX_PROBE: u64 = 64 << 10;
+/// Commits fetched at once when catching up.
+const FETCH_CONCURRENCY: usize = 16;
+
+/// What the backend's files share: the store client, the runtime and the
+/// cache.
+pub struct Ctx {
+    pub client: Client,
+    pub runtime: Runtime,
+    pub cache: Arc<PageCache>,
+}
+
+pub struct Db {
+    /// The name SQLite opened (for messages).
+    pub name: String,
+    pub keys: DbKeys,
+    state: Mutex<DbState>,
+    /// Held while catching up, so concurrent read transactions share one
+    /// listing instead of each making their own.
+    refresh_lock: Mutex<()>,
+    /// Opened with SQLITE_OPEN_CREATE by this process: exists (empty) even
+    /// before its first commit.
+    created: AtomicBool,
+}
+
+struct DbState {
+    head: Arc<Version>,
+    /// The connection holding RESERVED or stronger.
+    writer: Option<u64>,
+    /// When the last completed catch-up started.
+    last_refresh: Option<Instant>,
+    /// Catch up at the next read transaction whatever the poll interval
+    /// (after a lost race or an unknown commit outcome).
+    refresh_due: bool,
+}
+
+/// Why a connection may not become the writer.
+pub enum WriteRefused {
+    Busy,
+    Stale { head: u64 },
+}
+
+impl Db {
+    pub fn new(name: &str, keys: DbKeys) -> Arc<Db> {
+        Arc::new(Db {
+            name: name.to_owned(),
+            keys,
+            state: Mutex::new(DbState {
+                head: Arc::new(Version::empty()),
+                writer: None,
+                last_refresh: None,
+                refresh_due: true,
+            }),
+            refresh_lock: Mutex::new(()),
+            created: AtomicBool::new(false),
+        })
+    }
+
+    /// The newest state this process knows (no request).
+    pub fn head(&self) -> Arc<Version> {
+        Arc::clone(&self.state.lock().head)
+    }
+
+    /// Whether a connection of this process opened it with
+    /// SQLITE_OPEN_CREATE.
+    pub fn opened_for_create(&self) -> bool {
+        self.created.load(Ordering::Relaxed)
+    }
+
+    pub fn mark_opened_for_create(&self) {
+        self.created.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the log has been read at least once.
+    pub fn loaded(&self) -> bool {
+        self.state.lock().last_refresh.is_some()
+    }
+
+    /// The state a read transaction beginning now reads: the head, after
+    /// looking for newer commits in the store if the last look started
+    /// more than `poll` ago (with `poll` zero: before now). Store failures
+    /// become errors with `code`.
+    pub fn read_state(&self, ctx: &Ctx, poll: Duration, code: i32) -> Result<Arc<Version>> {
+        // One clock read per read transaction: it is on every query's path.
+        let began = Instant::now();
+        if let Some(v) = self.fresh_enough(poll, began, began) {
+            return Ok(v);
+        }
+        let _one_at_a_time = self.refresh_lock.lock();
+        if let Some(v) = self.fresh_enough(poll, began, Instant::now()) {
+            return Ok(v);
+        }
+        self.catch_up(ctx)
+            .map_err(|e| e.into_error(code, &self.name))
+    }
+
+    fn fresh_enough(&self, poll: Duration, began: Instant, now: Instant) -> Option<Arc<Version>> {
+        let st = self.state.lock();
+        let last = st.last_refresh?;
+        let fresh = last >= began || now.saturating_duration_since(last) < poll;
+        (fresh && !st.refresh_due).then(|| Arc::clone(&st.head))
+    }
+
+    /// Lists the log after the head and applies what it finds, in order,
+    /// as it arrives (at most [`FETCH_CONCURRENCY`] objects in memory).
+    fn catch_up(&self, ctx: &Ctx) -> Result<Arc<Version>, CatchUpError> {
+        let started = Instant::now();
+        let head = self.head();
+        let client = ctx.client.clone();
+        let cache = Arc::clone(&ctx.cache);
+        let keys = self.keys.clone();
+        let caught_up = ctx.runtime.run(async move {
+            let after = keys.commit(head.lsn);
+            let listed = client
+                .list_after(keys.log_dir(), &after)
+                .await
+                .map_err(CatchUpError::Store)?;
+            let mut found: Vec<(u64, u64)> = listed
+                .iter()
+                .filter_map(|m| keys.lsn_of(&m.location).map(|l| (l, m.size)))
+                .collect();
+            found.sort_unstable();
+            // Only the run that continues the head: a gap means a commit
+            // not visible yet, and what follows it waits for it.
+            let run: Vec<(u64, u64)> = found
+                .into_iter()
+                .enumerate()
+                .take_while(|(i, (l, _))| *l == head.lsn + 1 + *i as u64)
+                .map(|(_, x)| x)
+                .collect();
+            let whole_max = if run.len() <= WHOLE_OBJECT_COMMITS {
+                WHOLE_OBJECT_MAX
+            } else {
+                0
+            };
+            let mut fetches = futures::stream::iter(run.into_iter().map(|(lsn, size)| {
+                let client = client.clone();
+                let key = keys.commit(lsn);
+                async move { fetch_commit(&client, key, lsn, size, whole_max).await }
+            }))
+            .buffered(FETCH_CONCURRENCY);
+            let mut version = head;
+            while let Some(fetched) = fetches.next().await {
+                let (idx, whole) = fetched?;
+                let next = apply_commit(&cache, &version, &idx, whole.as_deref()).map_err(|m| {
+                    CatchUpError::Format(keys.commit(idx.header.lsn).to_string(), FormatError(m))
+                })?;
+                version = Arc::new(next);
+            }
+            Ok(version)
+        });
+        let version = caught_up.map_err(|e| CatchUpError::Runtime(e.message().to_owned()))??;
+        let mut st = self.state.lock();
+        if version.lsn > st.head.lsn {
+            st.head = version;
+        }
+        st.last_refresh = Some(started);
+        st.refresh_due = false;
+        Ok(Arc::clone(&st.head))
+    }
+
+    /// The bytes of `page` (chunk `chunk`): cached, or one range GET.
+    pub fn read_chunk(&self, ctx: &Ctx, chunk: u64, page: &Arc<Page>) -> Result<Arc<[u8]>> {
+        if let Some(p) = page.cached() {
+            return Ok(p);
+        }
+        self.fetch_chunk(ctx, chunk, page)
+    }
+
+    /// Copies `dst.len()` bytes at `within` of `page` (chunk `chunk`).
+    #[inline]
+    pub fn copy_chunk(
+        &self,
+        ctx: &Ctx,
+        chunk: u64,
+        page: &Arc<Page>,
+        dst: &mut [u8],
+        within: usize,
+    ) -> Result<()> {
+        if page.copy_to(dst, within) {
+            return Ok(());
+        }
+        let bytes = self.fetch_chunk(ctx, chunk, page)?;
+        dst.copy_from_slice(&bytes[within..within + dst.len()]);
+        Ok(())
+    }
+
+    /// A cache miss: the directory, or one range GET.
+    fn fetch_chunk(&self, ctx: &Ctx, chunk: u64, page: &Arc<Page>) -> Result<Arc<[u8]>> {
+        let disk_db = self.keys.log_dir().to_string();
+        let disk_key = DiskKey {
+            db: &disk_db,
+            lsn: page.lsn(),
+            txid: page.commit.txid,
+            chunk,
+        };
+        if ctx.cache.has_dir()
+            && let Some(p) = ctx.cache.disk_get(&disk_key, page.crc)
+        {
+            ctx.cache.fill(page, Arc::clone(&p));
+            return Ok(p);
+        }
+        let object = self.keys.commit(page.lsn());
+        let range = page.range();
+        let start = range.start;
+        let client = ctx.client.clone();
+        let key_for_request = object.clone();
+        let bytes = ctx
+            .runtime
+            .run(async move { client.get_range(&key_for_request, range).await })?
+            .map_err(|e| store_error(codes::SQLITE_IOERR_READ, &self.name, &e))?;
+        if bytes.len() != page.commit.chunk_size as usize || !format::check_page(page.crc, &bytes) {
+            return Err(Error::new(
+                codes::SQLITE_IOERR_DATA,
+                format!(
+                    "vfs-object: {:?}: page {chunk} read from {object} at offset {start} fails its CRC-32 ({} bytes)",
+                    self.name,
+                    bytes.len()
+                ),
+            ));
+        }
+        let data: Arc<[u8]> = bytes.as_ref().into();
+        if ctx.cache.has_dir() {
+            ctx.cache.disk_put(&disk_key, &data);
+        }
+        ctx.cache.fill(page, Arc::clone(&data));
+        Ok(data)
+    }
+
+    /// Catch up at the next read transaction whatever the poll interval.
+    pub(crate) fn mark_refresh_due(&self) {
+        self.state.lock().refresh_due = true;
+    }
+
+    /// Makes `version` the head if it is newer.
+    pub(crate) fn install(&self, version: &Arc<Version>) {
+        let mut st = self.state.lock();
+        if version.lsn > st.head.lsn {
+            st.head = Arc::clone(version);
+        }
+    }
+
+    /// Makes connection `id`, reading LSN `snapshot`, the writer.
+    pub fn begin_write(&self, id: u64, snapshot: u64) -> std::result::Result<(), WriteRefused> {
+        let mut st = self.state.lock();
+        match st.writer {
+            Some(w) if w == id => return Ok(()),
+            Some(_) => return Err(WriteRefused::Busy),
+            None => {}
+        }
+        if st.head.lsn != snapshot {
+            return Err(WriteRefused::Stale { head: st.head.lsn });
+        }
+        st.writer = Some(id);
+        Ok(())
+    }
+
+    /// Ends connection `id`'s write (whatever became of it).
+    pub fn end_write(&self, id: u64) {
+        let mut st = self.state.lock();
+        if st.writer == Some(id) {
+            st.writer = None;
+        }
+    }
+
+    /// Whether any connection of the process holds RESERVED or stronger.
+    pub fn has_writer(&self) -> bool {
+        self.state.lock().writer.is_some()
+    }
+}
+
+/// `base` with commit `idx` applied; with `bytes` (the whole object), its
+/// pages go into the cache (a page failing its CRC is left out: reading it
+/// fetches it again and reports the damage).
+pub(crate) fn apply_commit(
+    cache: &PageCache,
+    base: &Version,
+    idx: &Index,
+    bytes: Option<&[u8]>,
+) -> Result<Version, String> {
+    let c = idx.header.chunk_size as usize;
+    let info = Arc::new(CommitInfo::of(idx));
+    base.apply(idx, |i, e| {
+        let page = cache.page(&info, i as u32, e.crc);
+        let at = idx.page_offset(i) as usize;
+        if let Some(b) = bytes.and_then(|b| b.get(at..at + c))
+            && format::check_page(e.crc, b)
+        {
+            cache.fill(&page, b.into());
+        }
+        page
+    })
+}
+
+/// Reads commit `lsn` (listed with `size` bytes): its index, and the whole
+/// object when it is at most `whole_max` bytes.
+async fn fetch_commit(
+    client: &Client,
+    key: Path,
+    lsn: u64,
+    size: u64,
+    whole_max: u64,
+) -> Result<(Index, Option<Bytes>), CatchUpError> {
+    let format_err = |e: FormatError| CatchUpError::Format(key.to_string(), e);
+    let (idx, whole) = if size <= whole_max {
+        let bytes = client.get(&key).await.map_err(CatchUpError::Store)?;
+        let idx = format::decode_index(&bytes, Some(bytes.len() as u64)).map_err(format_err)?;
+        (idx, Some(bytes))
+    } else {
+        let probe = client
+            .get_range(&key, 0..INDEX_PROBE.min(size))
+            .await
+            .map_err(CatchUpError::Store)?;
+        let header = format::decode_header(&probe).map_err(format_err)?;
+        let end = header.index_end();
+        let prefix = if end > probe.len() as u64 {
+            let rest = client
+                .get_range(&key, probe.len() as u64..end)
+                .await
+                .map_err(CatchUpError::Store)?;
+            let mut all = probe.to_vec();
+            all.extend_from_slice(&rest);
+            Bytes::from(all)
+        } else {
+            probe
+        };
+        let idx = format::decode_index(&prefix, Some(size)).map_err(format_err)?;
+        (idx, None)
+    };
+    if idx.header.lsn != lsn {
+        return Err(format_err(FormatError(format!(
+            "the object says it is LSN {}",
+            idx.header.lsn
+        ))));
+    }
+    Ok((idx, whole))
+}
+
+/// Why catching up failed.
+#[derive(Debug)]
+enum CatchUpError {
+    Store(StoreError),
+    Format(String, FormatError),
+    Runtime(String),
+}
+
+impl CatchUpError {
+    fn into_error(self, code: i32, db: &str) -> Error {
+        match self {
+            CatchUpError::Store(e) => store_error(code, db, &e),
+            CatchUpError::Format(key, e) => Error::new(
+                codes::SQLITE_CORRUPT,
+                format!("vfs-object: {db:?}: commit object {key} is damaged: {e}"),
+            ),
+            CatchUpError::Runtime(m) => Error::new(code, format!("vfs-object: {db:?}: {m}")),
+        }
+    }
+}
+
+/// A store failure as an SQLite error with `code`, naming the request.
+pub fn store_error(code: i32, db: &str, e: &StoreError) -> Error {
+    Error::new(code, format!("vfs-object: {db:?}: {e}"))
+}

@@ -1,0 +1,477 @@
+//! Open files: main databases (snapshot reads, local write sets published
+//! at the commit point), journals (named, in memory) and private scratch
+//! files.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use parking_lot::Mutex;
+use vfs_core::{
+    Control, DeviceCharacteristics, Error, File, FileControl, LockLevel, Pragma, Result, SyncFlags,
+    codes,
+};
+
+use crate::Shared;
+use crate::db::{Db, WriteRefused};
+use crate::publish::Published;
+use crate::txn::WriteSet;
+use crate::version::Version;
+
+static NEXT_CONNECTION: AtomicU64 = AtomicU64::new(1);
+
+/// A file opened through [`ObjectVfs`](crate::ObjectVfs).
+pub struct ObjectFile {
+    inner: Inner,
+}
+
+enum Inner {
+    Main(Box<MainFile>),
+    Named(Arc<Mutex<Vec<u8>>>),
+    Scratch(Vec<u8>),
+}
+
+/// A write transaction: its pages, and what became of it.
+struct Txn {
+    writes: WriteSet,
+    state: TxnState,
+}
+
+enum TxnState {
+    /// Gathering pages.
+    Open,
+    /// Published as this version; later writes (there should be none) would
+    /// start on top of it.
+    Published(Arc<Version>),
+    /// Lost its race or failed: it publishes nothing, whatever SQLite does
+    /// next (it rolls back).
+    Over,
+}
+
+/// One connection's handle on a main database.
+struct MainFile {
+    db: Arc<Db>,
+    fs: Arc<Shared>,
+    id: u64,
+    level: LockLevel,
+    /// The state read since SHARED was taken.
+    snapshot: Option<Arc<Version>>,
+    txn: Option<Txn>,
+    read_only: bool,
+    poll: Duration,
+}
+
+impl ObjectFile {
+    pub(crate) fn main(
+        db: Arc<Db>,
+        fs: Arc<Shared>,
+        read_only: bool,
+        poll: Duration,
+    ) -> ObjectFile {
+        ObjectFile {
+            inner: Inner::Main(Box::new(MainFile {
+                db,
+                fs,
+                id: NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed),
+                level: LockLevel::None,
+                snapshot: None,
+                txn: None,
+                read_only,
+                poll,
+            })),
+        }
+    }
+
+    pub(crate) fn named(data: Arc<Mutex<Vec<u8>>>) -> ObjectFile {
+        ObjectFile {
+            inner: Inner::Named(data),
+        }
+    }
+
+    pub(crate) fn scratch() -> ObjectFile {
+        ObjectFile {
+            inner: Inner::Scratch(Vec::new()),
+        }
+    }
+}
+
+fn vec_read(data: &[u8], buf: &mut [u8], offset: u64) -> usize {
+    let len = data.len() as u64;
+    if offset >= len {
+        return 0;
+    }
+    let start = offset as usize;
+    let n = buf.len().min(data.len() - start);
+    buf[..n].copy_from_slice(&data[start..start + n]);
+    n
+}
+
+fn vec_write(data: &mut Vec<u8>, buf: &[u8], offset: u64) -> Result<()> {
+    let end = offset
+        .checked_add(buf.len() as u64)
+        .and_then(|e| usize::try_from(e).ok())
+        .ok_or_else(|| Error::full(format!("write past the largest in-memory file at {offset}")))?;
+    if data.len() < end {
+        data.resize(end, 0);
+    }
+    data[offset as usize..end].copy_from_slice(buf);
+    Ok(())
+}
+
+fn vec_truncate(data: &mut Vec<u8>, size: u64) -> Result<()> {
+    let size = usize::try_from(size)
+        .map_err(|_| Error::full(format!("cannot size an in-memory file to {size} bytes")))?;
+    data.resize(size, 0);
+    Ok(())
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl MainFile {
+    /// The state this connection reads now: its snapshot, or the newest
+    /// known state when it holds no lock (SQLite reads the header before
+    /// locking).
+    fn view(&self) -> Arc<Version> {
+        match &self.snapshot {
+            Some(s) => Arc::clone(s),
+            None => self.db.head(),
+        }
+    }
+
+    /// Reads chunks of `version` through the cache.
+    fn base_reader<'a>(
+        db: &'a Db,
+        fs: &'a Shared,
+        version: &'a Version,
+    ) -> impl FnMut(u64) -> Result<Option<Arc<[u8]>>> + 'a {
+        move |chunk| {
+            if chunk.saturating_mul(u64::from(version.chunk_size)) >= version.size {
+                return Ok(None);
+            }
+            match version.page(chunk) {
+                None => Ok(None),
+                Some(page) => db.read_chunk(&fs.ctx, chunk, page).map(Some),
+            }
+        }
+    }
+
+    fn read(&self, buf: &mut [u8], offset: u64) -> Result<usize> {
+        if let Some(txn) = &self.txn {
+            let base = Arc::clone(&txn.writes.base);
+            let mut reader = Self::base_reader(&self.db, &self.fs, &base);
+            return txn.writes.read(buf, offset, &mut reader);
+        }
+        match &self.snapshot {
+            Some(v) => read_version(&self.db, &self.fs, v, buf, offset),
+            None => read_version(&self.db, &self.fs, &self.db.head(), buf, offset),
+        }
+    }
+
+    fn txn_mut(&mut self, what: &str) -> Result<&mut Txn> {
+        if self.read_only {
+            return Err(Error::readonly(format!(
+                "vfs-object: database {:?} was opened read-only",
+                self.db.name
+            )));
+        }
+        let name = &self.db.name;
+        let txn = self.txn.as_mut().ok_or_else(|| {
+            Error::io(format!(
+                "vfs-object: {what} of database {name:?} without a RESERVED lock"
+            ))
+        })?;
+        if let TxnState::Published(v) = &txn.state {
+            // Writes after the commit point (SQLite makes none): they start a
+            // new write set on top of what was published.
+            txn.writes = WriteSet::new(Arc::clone(v));
+            txn.state = TxnState::Open;
+        }
+        Ok(txn)
+    }
+
+    fn write(&mut self, buf: &[u8], offset: u64) -> Result<()> {
+        let (db, fs) = (Arc::clone(&self.db), Arc::clone(&self.fs));
+        let txn = self.txn_mut("write")?;
+        let base = Arc::clone(&txn.writes.base);
+        let mut reader = Self::base_reader(&db, &fs, &base);
+        txn.writes.write(buf, offset, &mut reader)
+    }
+
+    fn truncate(&mut self, size: u64) -> Result<()> {
+        let (db, fs) = (Arc::clone(&self.db), Arc::clone(&self.fs));
+        let txn = self.txn_mut("truncate")?;
+        let base = Arc::clone(&txn.writes.base);
+        let mut reader = Self::base_reader(&db, &fs, &base);
+        txn.writes.truncate(size, &mut reader)
+    }
+
+    fn size(&self) -> u64 {
+        match (&self.txn, &self.snapshot) {
+            (Some(t), _) => t.writes.size(),
+            (None, Some(s)) => s.size,
+            (None, None) => self.db.head().size,
+        }
+    }
+
+    fn lock(&mut self, level: LockLevel) -> Result<()> {
+        if level <= self.level {
+            return Ok(());
+        }
+        if level == LockLevel::Shared {
+            let v = self
+                .db
+                .read_state(&self.fs.ctx, self.poll, codes::SQLITE_IOERR_LOCK)?;
+            self.snapshot = Some(v);
+            self.level = LockLevel::Shared;
+            return Ok(());
+        }
+        // RESERVED or stronger: become the process's writer. EXCLUSIVE never
+        // waits for readers: they keep reading their snapshots.
+        let Some(snapshot) = self.snapshot.clone() else {
+            return Err(Error::new(
+                codes::SQLITE_IOERR_LOCK,
+                format!("{level:?} requested without SHARED"),
+            ));
+        };
+        if self.txn.is_none() {
+            if self.read_only {
+                return Err(Error::readonly(format!(
+                    "vfs-object: database {:?} was opened read-only",
+                    self.db.name
+                )));
+            }
+            self.db
+                .begin_write(self.id, snapshot.lsn)
+                .map_err(|why| refused(&self.db.name, snapshot.lsn, why))?;
+            self.txn = Some(Txn {
+                writes: WriteSet::new(snapshot),
+                state: TxnState::Open,
+            });
+        }
+        self.level = level;
+        Ok(())
+    }
+
+    fn unlock(&mut self, level: LockLevel) -> Result<()> {
+        if level >= self.level {
+            return Ok(());
+        }
+        if let Some(txn) = self.txn.take() {
+            // Published: read it from now on. Anything else (a rollback, a
+            // lost race, an I/O error, an unfinished commit) is dropped.
+            if let TxnState::Published(v) = txn.state {
+                self.snapshot = Some(v);
+            }
+            self.db.end_write(self.id);
+        }
+        if level == LockLevel::None {
+            self.snapshot = None;
+        }
+        self.level = level.min(LockLevel::Shared);
+        Ok(())
+    }
+
+    /// The commit point (`SQLITE_FCNTL_SYNC`).
+    fn commit(&mut self) -> Result<()> {
+        let (db, fs) = (Arc::clone(&self.db), Arc::clone(&self.fs));
+        let Some(txn) = self.txn.as_mut() else {
+            return Ok(());
+        };
+        if !matches!(txn.state, TxnState::Open) {
+            // Published already, or over: this is the sync that ends
+            // SQLite's rollback of a failed commit.
+            return Ok(());
+        }
+        let base = Arc::clone(&txn.writes.base);
+        let mut reader = Self::base_reader(&db, &fs, &base);
+        if !txn.writes.is_commit(&mut reader)? {
+            return Ok(());
+        }
+        let lsn = base.lsn + 1;
+        let encoded = txn
+            .writes
+            .encode(lsn, rand::random(), now_ms(), &mut reader);
+        let (idx, body) = match encoded {
+            Ok(x) => x,
+            Err(e) => {
+                txn.state = TxnState::Over;
+                return Err(e);
+            }
+        };
+        match db.publish(&fs.ctx, &base, idx, body) {
+            Published::Committed(v) => {
+                txn.state = TxnState::Published(v);
+                Ok(())
+            }
+            Published::Failed(e) => {
+                txn.state = TxnState::Over;
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Reads `buf.len()` bytes at `offset` of `v` (short at its end).
+fn read_version(db: &Db, fs: &Shared, v: &Version, buf: &mut [u8], offset: u64) -> Result<usize> {
+    let avail = v.size.saturating_sub(offset);
+    let n = (buf.len() as u64).min(avail) as usize;
+    if n == 0 {
+        return Ok(0);
+    }
+    let c = u64::from(v.chunk_size);
+    let mut pos = offset;
+    let end = offset + n as u64;
+    while pos < end {
+        let chunk = pos / c;
+        let within = (pos % c) as usize;
+        let len = ((c - within as u64).min(end - pos)) as usize;
+        let dst = &mut buf[(pos - offset) as usize..(pos - offset) as usize + len];
+        match v.page(chunk) {
+            Some(page) => db.copy_chunk(&fs.ctx, chunk, page, dst, within)?,
+            None => dst.fill(0),
+        }
+        pos += len as u64;
+    }
+    Ok(n)
+}
+
+fn refused(db: &str, snapshot: u64, why: WriteRefused) -> Error {
+    match why {
+        WriteRefused::Busy => Error::busy(format!(
+            "vfs-object: database {db:?}: another connection of this process is writing"
+        )),
+        WriteRefused::Stale { head } => Error::new(
+            codes::SQLITE_BUSY_SNAPSHOT,
+            format!(
+                "vfs-object: database {db:?}: this transaction reads LSN {snapshot} but LSN {head} \
+                 is committed; end the transaction and retry"
+            ),
+        ),
+    }
+}
+
+/// `PRAGMA`s sent to a main database before SQLite runs them.
+fn pragma(m: &MainFile, p: &mut Pragma<'_>) -> Result<()> {
+    let name = p.name().to_ascii_lowercase();
+    let value = p.value().map(|v| v.trim().to_ascii_lowercase());
+    match (name.as_str(), value.as_deref()) {
+        ("journal_mode", Some("wal")) => Err(Error::new(
+            codes::SQLITE_ERROR,
+            format!(
+                "vfs-object: journal_mode=WAL is not available for {:?}: the object log is the \
+                 write-ahead log and readers never block; keep DELETE, TRUNCATE, PERSIST, MEMORY or OFF",
+                m.db.name
+            ),
+        )),
+        ("locking_mode", Some("exclusive")) => Err(Error::new(
+            codes::SQLITE_ERROR,
+            format!(
+                "vfs-object: locking_mode=EXCLUSIVE is not available for {:?}: SQLite would keep \
+                 its page cache across commits of other processes",
+                m.db.name
+            ),
+        )),
+        ("object_lsn", None) => {
+            p.set_result(&m.view().lsn.to_string());
+            Ok(())
+        }
+        _ => Err(Error::not_found()),
+    }
+}
+
+impl File for ObjectFile {
+    fn read_at(&mut self, buf: &mut [u8], offset: u64) -> Result<usize> {
+        match &mut self.inner {
+            Inner::Main(m) => m.read(buf, offset),
+            Inner::Named(data) => Ok(vec_read(&data.lock(), buf, offset)),
+            Inner::Scratch(data) => Ok(vec_read(data, buf, offset)),
+        }
+    }
+
+    fn write_at(&mut self, buf: &[u8], offset: u64) -> Result<()> {
+        match &mut self.inner {
+            Inner::Main(m) => m.write(buf, offset),
+            Inner::Named(data) => vec_write(&mut data.lock(), buf, offset),
+            Inner::Scratch(data) => vec_write(data, buf, offset),
+        }
+    }
+
+    fn truncate(&mut self, size: u64) -> Result<()> {
+        match &mut self.inner {
+            Inner::Main(m) => m.truncate(size),
+            Inner::Named(data) => vec_truncate(&mut data.lock(), size),
+            Inner::Scratch(data) => vec_truncate(data, size),
+        }
+    }
+
+    fn sync(&mut self, _flags: SyncFlags) -> Result<()> {
+        // Commits publish at SQLITE_FCNTL_SYNC, which SQLite sends just
+        // before this (and instead of it under synchronous=OFF); journals
+        // and scratch files live in memory.
+        Ok(())
+    }
+
+    fn size(&mut self) -> Result<u64> {
+        Ok(match &mut self.inner {
+            Inner::Main(m) => m.size(),
+            Inner::Named(data) => data.lock().len() as u64,
+            Inner::Scratch(data) => data.len() as u64,
+        })
+    }
+
+    fn lock(&mut self, level: LockLevel) -> Result<()> {
+        match &mut self.inner {
+            Inner::Main(m) => m.lock(level),
+            // SQLite never locks journals or temporary files.
+            _ => Ok(()),
+        }
+    }
+
+    fn unlock(&mut self, level: LockLevel) -> Result<()> {
+        match &mut self.inner {
+            Inner::Main(m) => m.unlock(level),
+            _ => Ok(()),
+        }
+    }
+
+    fn check_reserved_lock(&mut self) -> Result<bool> {
+        Ok(match &self.inner {
+            Inner::Main(m) => m.db.has_writer(),
+            _ => false,
+        })
+    }
+
+    fn file_control(&mut self, ctl: &mut FileControl<'_>) -> Result<()> {
+        let Inner::Main(m) = &mut self.inner else {
+            return Err(Error::not_found());
+        };
+        match ctl.control() {
+            Control::Sync => m.commit(),
+            Control::Pragma(mut p) => pragma(m, &mut p),
+            Control::HasMoved(moved) => {
+                *moved = 0;
+                Ok(())
+            }
+            _ => Err(Error::not_found()),
+        }
+    }
+
+    fn device_characteristics(&self) -> DeviceCharacteristics {
+        // A write set is published whole or not at all, so a write can never
+        // tear what is stored. Never ATOMIC or BATCH_ATOMIC (the commit point
+        // must stay SQLITE_FCNTL_SYNC).
+        DeviceCharacteristics::NONE.with(DeviceCharacteristics::POWERSAFE_OVERWRITE)
+    }
+}
+
+impl Drop for MainFile {
+    fn drop(&mut self) {
+        if self.txn.take().is_some() {
+            self.db.end_write(self.id);
+        }
+    }
+}

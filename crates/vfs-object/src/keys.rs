@@ -1,0 +1,116 @@
+//! Where a database's objects live: `<prefix>/<database>/log/<LSN>`.
+
+use object_store::path::Path;
+use vfs_core::{Error, Result};
+
+/// Path segments the format keeps for itself (`log/` now; snapshots,
+/// leases and metadata in issue #24), refused inside database names so no
+/// database's keys fall inside another's.
+pub const RESERVED_SEGMENTS: [&str; 4] = ["log", "snap", "lease", "meta"];
+
+/// Digits of an LSN in a key (zero-padded, so listing order is LSN order).
+const LSN_DIGITS: usize = 20;
+
+/// The keys of one database.
+#[derive(Clone, Debug)]
+pub struct DbKeys {
+    log: Path,
+}
+
+/// Parses the registration's prefix (`""` for the bucket's root).
+pub fn parse_prefix(prefix: &str) -> Result<Path> {
+    let p = Path::parse(prefix).map_err(|e| {
+        Error::new(
+            vfs_core::codes::SQLITE_MISUSE,
+            format!("vfs-object: prefix {prefix:?} is not a valid object path: {e}"),
+        )
+    })?;
+    Ok(p)
+}
+
+impl DbKeys {
+    /// The keys of the database SQLite names `name` (`/orders.db`), under
+    /// `prefix`.
+    pub fn new(prefix: &Path, name: &str) -> Result<DbKeys> {
+        let trimmed = name.trim_start_matches('/');
+        let refuse = |why: String| {
+            Error::cant_open(format!(
+                "vfs-object: database name {name:?} cannot be an object path: {why}"
+            ))
+        };
+        if trimmed.is_empty() {
+            return Err(refuse("it is empty".into()));
+        }
+        let db = Path::parse(trimmed).map_err(|e| refuse(e.to_string()))?;
+        if let Some(seg) = db.parts().find(|p| RESERVED_SEGMENTS.contains(&p.as_ref())) {
+            return Err(refuse(format!(
+                "the segment {:?} is reserved for the format ({})",
+                seg.as_ref(),
+                RESERVED_SEGMENTS.join(", ")
+            )));
+        }
+        let log = Path::from_iter(
+            prefix
+                .parts()
+                .chain(db.parts())
+                .chain(std::iter::once("log".into())),
+        );
+        Ok(DbKeys { log })
+    }
+
+    /// The directory of the commit log (`…/log`).
+    pub fn log_dir(&self) -> &Path {
+        &self.log
+    }
+
+    /// The key of commit `lsn`.
+    pub fn commit(&self, lsn: u64) -> Path {
+        self.log.clone().join(format!("{lsn:0LSN_DIGITS$}"))
+    }
+
+    /// The LSN of a listed key, if it is a commit of this database.
+    pub fn lsn_of(&self, key: &Path) -> Option<u64> {
+        let mut rest = key.prefix_match(&self.log)?;
+        let last = rest.next()?;
+        if rest.next().is_some() {
+            return None;
+        }
+        let s = last.as_ref();
+        if s.len() != LSN_DIGITS || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        s.parse().ok().filter(|&l| l > 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_and_lsns() {
+        let k = DbKeys::new(&parse_prefix("dbs/prod").unwrap(), "/orders.db").unwrap();
+        assert_eq!(
+            k.commit(42).as_ref(),
+            "dbs/prod/orders.db/log/00000000000000000042"
+        );
+        assert_eq!(k.lsn_of(&k.commit(42)), Some(42));
+        assert_eq!(k.lsn_of(&k.commit(u64::MAX)), Some(u64::MAX));
+        assert_eq!(k.lsn_of(&Path::from("dbs/prod/orders.db/log/42")), None);
+        assert_eq!(
+            k.lsn_of(&Path::from("dbs/prod/orders.db/log/x/00000000000000000001")),
+            None
+        );
+        let root = DbKeys::new(&parse_prefix("").unwrap(), "a/b.db").unwrap();
+        assert_eq!(root.commit(1).as_ref(), "a/b.db/log/00000000000000000001");
+    }
+
+    #[test]
+    fn names_that_could_collide_are_refused() {
+        let p = parse_prefix("x").unwrap();
+        for bad in ["", "/", "a//b", "a/../b", "a/log", "snap/x.db", "lease"] {
+            assert!(DbKeys::new(&p, bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(DbKeys::new(&p, "/a/logs.db").is_ok());
+    }
+}

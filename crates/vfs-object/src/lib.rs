@@ -1,0 +1,395 @@
+//! # vfs-object
+//!
+//! SQLite on object storage: AWS S3 and any S3-compatible store (R2, MinIO,
+//! …) through [`object_store`], or its in-memory and local-file stores.
+//! Many processes on many machines may read and write one database at once;
+//! a conditional create (`If-None-Match: *`) is all that stands between
+//! them, and all correctness needs.
+//!
+//! * **Format.** Only immutable objects: each committed transaction is one
+//!   object at `<prefix>/<database>/log/<LSN>` holding the pages it
+//!   changed (sorted, indexed, CRC-checked), the database size and its
+//!   parent LSN. Byte layout: `docs/formats.md`.
+//! * **Commit.** The pages of a write transaction are gathered in memory;
+//!   at SQLite's commit point (`SQLITE_FCNTL_SYNC`, sent at the end of
+//!   commit phase one whatever `synchronous` says) one conditional PUT
+//!   publishes them. If another writer took that LSN first, the statement
+//!   that committed fails with `SQLITE_BUSY_SNAPSHOT`, SQLite rolls the
+//!   transaction back, nothing of it is stored, and the retry sees the
+//!   winner. A PUT whose answer is lost is resolved by reading the object
+//!   back (it carries a transaction id), never guessed.
+//! * **Reads.** A read transaction sees one LSN. At its start the
+//!   connection looks for newer commits at most every `poll` interval
+//!   (URI parameter `poll=<ms>`, 0 = every transaction). Pages come from a
+//!   local cache keyed by immutable (page, LSN), misses are range GETs.
+//! * **Journal modes.** The rollback journal stays local, in memory;
+//!   `journal_mode=WAL` and `locking_mode=EXCLUSIVE` are refused with a
+//!   message.
+//! * **Async inside sync.** The backend owns a small tokio runtime and
+//!   never blocks inside the caller's: safe from sqlx workers,
+//!   `spawn_blocking` and `#[tokio::main]`.
+//!
+//! The design, consistency model, failure model and costs per operation
+//! are in `docs/object.md`.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use object_store::memory::InMemory;
+//! use vfs_object::{ObjectOptions, ObjectVfs};
+//!
+//! let store = Arc::new(InMemory::new());
+//! let vfs = ObjectVfs::new(store.clone(), "dbs", ObjectOptions::default()).unwrap();
+//! let reg = vfs_core::register("object-doc", vfs.clone(), false).unwrap();
+//!
+//! let conn = rusqlite::Connection::open("file:/orders.db?vfs=object-doc").unwrap();
+//! conn.execute_batch("CREATE TABLE t(v); INSERT INTO t VALUES ('hi');").unwrap();
+//! // Two commits: two objects, one PUT each.
+//! assert_eq!(vfs.request_stats().puts, 2);
+//!
+//! // Another "process" (its own cache and lock manager) on the same store.
+//! let other = ObjectVfs::new(store, "dbs", ObjectOptions::default()).unwrap();
+//! let reg2 = vfs_core::register("object-doc-2", other, false).unwrap();
+//! let c2 = rusqlite::Connection::open("file:/orders.db?vfs=object-doc-2").unwrap();
+//! let v: String = c2.query_row("SELECT v FROM t", [], |r| r.get(0)).unwrap();
+//! assert_eq!(v, "hi");
+//! drop((conn, c2));
+//! reg.unregister().unwrap();
+//! reg2.unregister().unwrap();
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod cache;
+mod client;
+mod db;
+pub mod fault;
+mod file;
+mod format;
+mod keys;
+mod publish;
+mod runtime;
+mod txn;
+mod version;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use object_store::ObjectStore;
+use object_store::path::Path;
+use parking_lot::Mutex;
+use vfs_core::{
+    AccessCheck, Error, FileKind, FileName, FileNameBuf, OpenAccess, OpenName, OpenOptions, Result,
+    Vfs, codes,
+};
+
+use crate::cache::PageCache;
+use crate::client::{Client, RetryPolicy};
+use crate::db::{Ctx, Db, store_error};
+use crate::keys::DbKeys;
+use crate::runtime::Runtime;
+
+pub use crate::client::RequestStats;
+pub use crate::file::ObjectFile;
+pub use crate::format::FORMAT_VERSION;
+pub use crate::keys::RESERVED_SEGMENTS;
+/// Re-exported so users name the same `object_store` version as this crate.
+pub use object_store;
+
+/// How an [`ObjectVfs`] behaves. Every field has a default
+/// ([`ObjectOptions::default`]).
+#[derive(Clone, Debug)]
+pub struct ObjectOptions {
+    /// How often a read transaction looks for commits of other processes,
+    /// unless its URI says `poll=<milliseconds>`. Default 1 s; zero looks
+    /// at every read transaction.
+    pub poll: Duration,
+    /// Memory budget of the page cache in bytes (0: no memory cache).
+    /// Default 64 MiB.
+    pub cache_bytes: u64,
+    /// A directory that keeps fetched pages across processes (checked
+    /// against their CRC-32 before use; deleting it is always safe). It
+    /// grows with the pages read. Default none.
+    pub cache_dir: Option<PathBuf>,
+    /// Retries of a request after a transient failure (timeout, connection
+    /// error, server error). Default 3.
+    pub retries: u32,
+    /// First backoff between retries, doubling up to 1 s. Default 50 ms.
+    pub retry_backoff: Duration,
+    /// Longest wait for one request. Default 30 s.
+    pub request_timeout: Duration,
+    /// Worker threads of the backend's own tokio runtime. Default 2.
+    pub runtime_threads: usize,
+}
+
+impl Default for ObjectOptions {
+    fn default() -> Self {
+        ObjectOptions {
+            poll: Duration::from_secs(1),
+            cache_bytes: 64 << 20,
+            cache_dir: None,
+            retries: 3,
+            retry_backoff: Duration::from_millis(50),
+            request_timeout: Duration::from_secs(30),
+            runtime_threads: 2,
+        }
+    }
+}
+
+/// The object-store VFS: register it with [`vfs_core::register`] and open
+/// databases as `file:/<name>?vfs=<registered name>`.
+///
+/// Clones share everything (databases, cache, runtime). Two `ObjectVfs`
+/// built separately over the same store behave like two processes: their
+/// only coordination is the store's conditional create.
+#[derive(Clone)]
+pub struct ObjectVfs {
+    shared: Arc<Shared>,
+}
+
+/// What every clone and every open file share.
+pub(crate) struct Shared {
+    pub(crate) ctx: Ctx,
+    prefix: Path,
+    poll: Duration,
+    /// Databases by normalised name (`/orders.db`).
+    dbs: Mutex<HashMap<String, Arc<Db>>>,
+    /// Journals and super-journals, by name.
+    files: Mutex<HashMap<String, Arc<Mutex<Vec<u8>>>>>,
+}
+
+impl std::fmt::Debug for ObjectVfs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObjectVfs")
+            .field("store", &self.shared.ctx.client.store_name())
+            .field("prefix", &self.shared.prefix.as_ref())
+            .finish()
+    }
+}
+
+/// `/name` for `name` and `/name`.
+fn normalise(path: &str) -> String {
+    if path.starts_with('/') {
+        path.to_owned()
+    } else {
+        format!("/{path}")
+    }
+}
+
+impl ObjectVfs {
+    /// A VFS keeping its databases in `store` under `prefix` (`""` for the
+    /// root). Starts the backend's runtime.
+    ///
+    /// Errors: `SQLITE_MISUSE` for a prefix that is not a valid object
+    /// path; an I/O error if the runtime or the cache directory cannot be
+    /// created.
+    pub fn new(
+        store: Arc<dyn ObjectStore>,
+        prefix: &str,
+        options: ObjectOptions,
+    ) -> Result<ObjectVfs> {
+        let prefix = keys::parse_prefix(prefix)?;
+        let policy = RetryPolicy {
+            retries: options.retries,
+            backoff: options.retry_backoff,
+            timeout: options.request_timeout,
+        };
+        let cache =
+            PageCache::new(options.cache_bytes, options.cache_dir.clone()).map_err(|e| {
+                Error::io(format!(
+                    "vfs-object: cannot create the cache directory {:?}: {e}",
+                    options.cache_dir
+                ))
+            })?;
+        Ok(ObjectVfs {
+            shared: Arc::new(Shared {
+                ctx: Ctx {
+                    client: Client::new(store, policy),
+                    runtime: Runtime::new(options.runtime_threads)?,
+                    cache: Arc::new(cache),
+                },
+                prefix,
+                poll: options.poll,
+                dbs: Mutex::new(HashMap::new()),
+                files: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    /// The store requests made so far (every attempt counts).
+    pub fn request_stats(&self) -> RequestStats {
+        self.shared.ctx.client.stats()
+    }
+
+    /// Bytes of pages held by the memory cache.
+    pub fn cached_bytes(&self) -> u64 {
+        self.shared.ctx.cache.mem_bytes()
+    }
+
+    /// The newest LSN of database `name` in the store (looks now, whatever
+    /// the poll interval); 0 for a database with no commit.
+    pub fn head_lsn(&self, name: &str) -> Result<u64> {
+        let db = self.db(name)?;
+        Ok(db
+            .read_state(&self.shared.ctx, Duration::ZERO, codes::SQLITE_IOERR_READ)?
+            .lsn)
+    }
+
+    /// Deletes every object of database `name`. Only safe when no process
+    /// uses the database: a reader would fail, a writer could recreate it.
+    pub fn delete_database(&self, name: &str) -> Result<()> {
+        let name = normalise(name);
+        let keys = DbKeys::new(&self.shared.prefix, &name)?;
+        let client = self.shared.ctx.client.clone();
+        let log = keys.log_dir().clone();
+        let first = keys.commit(0);
+        let r = self.shared.ctx.runtime.run(async move {
+            let listed = client.list_after(&log, &first).await?;
+            for m in listed {
+                client.delete(&m.location).await?;
+            }
+            Ok::<_, client::StoreError>(())
+        })?;
+        self.shared.dbs.lock().remove(&name);
+        r.map_err(|e| store_error(codes::SQLITE_IOERR_DELETE, &name, &e))
+    }
+
+    fn db(&self, name: &str) -> Result<Arc<Db>> {
+        let name = normalise(name);
+        if let Some(db) = self.shared.dbs.lock().get(&name) {
+            return Ok(Arc::clone(db));
+        }
+        let keys = DbKeys::new(&self.shared.prefix, &name)?;
+        Ok(Arc::clone(
+            self.shared
+                .dbs
+                .lock()
+                .entry(name.clone())
+                .or_insert_with(|| Db::new(&name, keys)),
+        ))
+    }
+
+    fn open_main(&self, path: &str, name: &OpenName<'_>, opts: OpenOptions) -> Result<ObjectFile> {
+        let poll = match name.parameter("poll") {
+            None => self.shared.poll,
+            Some(ms) => Duration::from_millis(ms.trim().parse().map_err(|_| {
+                Error::cant_open(format!(
+                    "vfs-object: poll={ms:?} is not a number of milliseconds"
+                ))
+            })?),
+        };
+        let db = self.db(path)?;
+        if !db.loaded() {
+            db.read_state(&self.shared.ctx, Duration::ZERO, codes::SQLITE_CANTOPEN)?;
+        }
+        if db.head().lsn == 0 && opts.access != OpenAccess::Create && !db.opened_for_create() {
+            return Err(Error::cant_open(format!(
+                "vfs-object: no database {path:?} under {:?} (open it with SQLITE_OPEN_CREATE to create it)",
+                self.shared.prefix.as_ref()
+            )));
+        }
+        if opts.access == OpenAccess::Create {
+            db.mark_opened_for_create();
+        }
+        Ok(ObjectFile::main(
+            db,
+            Arc::clone(&self.shared),
+            !opts.access.writable(),
+            poll,
+        ))
+    }
+
+    fn open_named(&self, path: &str, opts: OpenOptions) -> Result<ObjectFile> {
+        let mut files = self.shared.files.lock();
+        let f = match files.get(path) {
+            Some(_) if opts.exclusive => {
+                return Err(Error::cant_open(format!("{path:?} already exists")));
+            }
+            Some(f) => Arc::clone(f),
+            None if opts.access == OpenAccess::Create => {
+                let f = Arc::new(Mutex::new(Vec::new()));
+                files.insert(path.to_owned(), Arc::clone(&f));
+                f
+            }
+            None => return Err(Error::cant_open(format!("no file named {path:?}"))),
+        };
+        Ok(ObjectFile::named(f))
+    }
+}
+
+/// `name` as an object key: object stores name objects with UTF-8 text, so
+/// a name that is not UTF-8 cannot be one (and is never converted lossily,
+/// which could make two names one object).
+fn object_key(name: &FileName) -> Result<&str> {
+    name.to_str().ok_or_else(|| {
+        Error::cant_open(format!(
+            "vfs-object: {name:?} is not UTF-8, and object keys are UTF-8 text"
+        ))
+    })
+}
+
+impl Vfs for ObjectVfs {
+    type File = ObjectFile;
+
+    fn open(&self, name: &OpenName<'_>, opts: OpenOptions) -> Result<ObjectFile> {
+        let path = name.path().map(object_key).transpose()?;
+        match (opts.kind, path) {
+            (FileKind::MainDb, Some(path)) => self.open_main(path, name, opts),
+            (FileKind::Wal, _) => Err(Error::cant_open(
+                "vfs-object has no WAL: the object log is the write-ahead log and readers never \
+                 block; keep journal_mode=DELETE/TRUNCATE/PERSIST/MEMORY",
+            )),
+            (FileKind::MainJournal | FileKind::SuperJournal, Some(path)) => {
+                self.open_named(path, opts)
+            }
+            _ => Ok(ObjectFile::scratch()),
+        }
+    }
+
+    fn delete(&self, name: &FileName, _sync_dir: bool) -> Result<()> {
+        let Some(path) = name.to_str() else {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("no file named {name:?} (object keys are UTF-8)"),
+            )
+            .into());
+        };
+        if self.shared.files.lock().remove(path).is_some() {
+            return Ok(());
+        }
+        if path.ends_with("-journal") || path.ends_with("-wal") {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("no file named {path:?}"),
+            )
+            .into());
+        }
+        self.delete_database(path)
+    }
+
+    fn access(&self, name: &FileName, _check: AccessCheck) -> Result<bool> {
+        // A name that is not UTF-8 can name no object.
+        let Some(path) = name.to_str() else {
+            return Ok(false);
+        };
+        // SQLite asks about the journal at the start of every read
+        // transaction: a journal here only ever serves its own
+        // connection's rollback, so none is ever hot for another.
+        if path.ends_with("-journal") || path.ends_with("-wal") {
+            return Ok(false);
+        }
+        if self.shared.files.lock().contains_key(path) {
+            return Ok(true);
+        }
+        let db = self.db(path)?;
+        if !db.loaded() {
+            db.read_state(&self.shared.ctx, Duration::ZERO, codes::SQLITE_IOERR_ACCESS)?;
+        }
+        Ok(db.head().lsn > 0 || db.opened_for_create())
+    }
+
+    fn full_pathname(&self, name: &FileName) -> Result<FileNameBuf> {
+        Ok(normalise(object_key(name)?).into())
+    }
+}
