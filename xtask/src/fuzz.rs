@@ -6,7 +6,13 @@
 
 use std::process::{Command, ExitCode};
 
-const TARGETS: [&str; 4] = ["vfs_ops", "cksm_page", "embed_image", "crypto_image"];
+const TARGETS: [&str; 5] = [
+    "vfs_ops",
+    "cksm_page",
+    "embed_image",
+    "crypto_image",
+    "crypto_log",
+];
 
 pub fn run(args: &[String]) -> ExitCode {
     let mut seconds = 60u64;

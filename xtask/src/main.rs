@@ -46,7 +46,7 @@ commands:
         virtualenv under target/moto/venv for vfs-object's tests
   fuzz [--seconds N] [TARGET]...
         run the cargo-fuzz targets under fuzz/ (vfs_ops, cksm_page,
-        embed_image, crypto_image), 60 s each by default
+        embed_image, crypto_image, crypto_log), 60 s each by default
   help  this text";
 
 fn main() -> ExitCode {

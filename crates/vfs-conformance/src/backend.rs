@@ -42,6 +42,11 @@ pub struct Capabilities {
     /// not run for ATTACH), and a page-for-page backup of a database without
     /// the reserve into it is not attempted.
     pub reserve: Option<u8>,
+    /// Any bytes name a file, as on Unix (`%ff` in a URI is the byte 0xff).
+    /// A backend whose namespace is text (object keys) answers
+    /// `SQLITE_CANTOPEN` for a name that is not UTF-8 instead, and the
+    /// names case checks that refusal.
+    pub byte_names: bool,
 }
 
 /// Every page size SQLite accepts.
@@ -61,6 +66,7 @@ impl Capabilities {
             durable: true,
             snapshot_reads: false,
             reserve: None,
+            byte_names: true,
         }
     }
 
@@ -76,6 +82,7 @@ impl Capabilities {
             durable: false,
             snapshot_reads: false,
             reserve: None,
+            byte_names: true,
         }
     }
 

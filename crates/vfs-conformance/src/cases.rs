@@ -1237,6 +1237,22 @@ pub fn file_names_beyond_utf8(f: Factory) {
     if !writable(&b, "file_names_beyond_utf8") {
         return;
     }
+    if !b.caps().byte_names {
+        // A text namespace refuses the name; it never converts it lossily
+        // (which could make two names one file).
+        let ctx = format!("file_names_beyond_utf8 on {}", b.name());
+        let refused = b
+            .open("%ff%fe-0.db")
+            .and_then(|c| c.execute_batch(KV_SCHEMA).map(|_| c));
+        match refused {
+            Err(rusqlite::Error::SqliteFailure(e, _)) => {
+                assert_eq!(e.extended_code & 0xff, codes::SQLITE_CANTOPEN, "{ctx}: {e}")
+            }
+            Err(e) => panic!("{ctx}: expected SQLITE_CANTOPEN, got {e}"),
+            Ok(_) => panic!("{ctx}: a name that is not UTF-8 opened on a text namespace"),
+        }
+        return;
+    }
     let modes: &[&str] = if b.caps().wal {
         &["DELETE", "WAL"]
     } else {

@@ -245,8 +245,9 @@ fn assert_pragmas(conn: &Connection, stack: &Stack) {
     );
     let crypto = pragma(conn, "crypto_format");
     if stack.layers.contains(&Layer::Crypto) {
+        // New databases are in format version 2.
         let format = crypto.unwrap_or_default();
-        assert!(format.starts_with("xaes-256-gcm v1"), "{label}: {format}");
+        assert!(format.starts_with("xaes-256-gcm v2"), "{label}: {format}");
     } else {
         assert_eq!(crypto, None, "{label}");
     }

@@ -38,7 +38,8 @@
 //! connection, SQL and extension APIs), `sqlite_string` (strings SQLite
 //! frees), `simd` (the runtime CPU dispatch of vfs-cksm's kernel) and, with
 //! the `test-support` feature only, `alloc_count` (a counting global
-//! allocator). Everything else is safe code. Two lints hold every block to
+//! allocator) and `alloc_scan` (an allocator that holds freed blocks back
+//! for tests to search). Everything else is safe code. Two lints hold every block to
 //! the audit's rules: `clippy::undocumented_unsafe_blocks` (a `// SAFETY:`
 //! comment argues why it is sound) and `clippy::multiple_unsafe_ops_per_block`
 //! (one operation per block, so the argument is about that operation). See
@@ -97,6 +98,8 @@
 
 #[cfg(feature = "test-support")]
 pub mod alloc_count;
+#[cfg(all(feature = "test-support", target_os = "linux"))]
+pub mod alloc_scan;
 mod control;
 pub mod db;
 mod dispatch;

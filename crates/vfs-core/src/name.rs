@@ -187,6 +187,32 @@ impl<'a> OpenName<'a> {
             _ => None,
         }
     }
+
+    /// Which SQLite connection's database this file belongs to: one value
+    /// shared by the main database file and the rollback journal and WAL
+    /// one connection (one pager) opens for it, and different for every
+    /// other connection while they are open, even on the same path. `None`
+    /// for names built by Rust code and for other kinds of file.
+    ///
+    /// For state that belongs to one open database rather than to a path:
+    /// two connections that opened different files under the same name (a
+    /// file renamed over another in between) never share it.
+    pub fn database_id(&self) -> Option<usize> {
+        let name = self.uri_name()?;
+        match self.kind {
+            // SQLite opens the main database with the name its pager keeps
+            // for the database's whole life.
+            FileKind::MainDb => Some(name.as_ptr() as usize),
+            _ => {
+                // SAFETY: a journal or WAL name SQLite built (uri_name checks
+                // the kind), which sqlite3_filename_database accepts; it
+                // returns the pager's database name, the pointer the main
+                // database was opened with.
+                let db = unsafe { ffi::sqlite3_filename_database(name.as_ptr()) };
+                (!db.is_null()).then_some(db as usize)
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for OpenName<'_> {

@@ -308,6 +308,17 @@ impl DeviceCharacteristics {
     pub const SUBPAGE_READ: i32 = 0x0000_8000;
     /// `SQLITE_IOCAP_ATOMIC` (every write atomic): never claimed by default.
     pub const ATOMIC: i32 = ffi::SQLITE_IOCAP_ATOMIC;
+    /// `SQLITE_IOCAP_ATOMIC` and every `SQLITE_IOCAP_ATOMIC512` ..
+    /// `SQLITE_IOCAP_ATOMIC64K` (writes of that size are atomic).
+    pub const ATOMIC_ANY: i32 = ffi::SQLITE_IOCAP_ATOMIC
+        | ffi::SQLITE_IOCAP_ATOMIC512
+        | ffi::SQLITE_IOCAP_ATOMIC1K
+        | ffi::SQLITE_IOCAP_ATOMIC2K
+        | ffi::SQLITE_IOCAP_ATOMIC4K
+        | ffi::SQLITE_IOCAP_ATOMIC8K
+        | ffi::SQLITE_IOCAP_ATOMIC16K
+        | ffi::SQLITE_IOCAP_ATOMIC32K
+        | ffi::SQLITE_IOCAP_ATOMIC64K;
 
     /// Whether all bits of `flag` are set.
     pub fn has(self, flag: i32) -> bool {

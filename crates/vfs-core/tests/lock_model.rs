@@ -352,7 +352,20 @@ fn shared_fast_path_never_overlaps_exclusive() {
         .collect();
     let mut w = file.connect();
     start.wait();
-    for _ in 0..COMMITS {
+    for commit in 0..COMMITS {
+        if commit % 500 == 0 {
+            // On a loaded machine the readers may not have run yet: let at
+            // least one more read through between every 500 commits, so
+            // reads and writes really interleave (a reader locked out for
+            // good fails here instead of passing unexercised).
+            let before = reads.load(SeqCst);
+            let mut waited = 0u64;
+            while reads.load(SeqCst) == before {
+                waited += 1;
+                assert!(waited < 50_000_000, "no reader got in between commits");
+                thread::yield_now();
+            }
+        }
         while w.lock(LockLevel::Shared).is_err() {
             std::hint::spin_loop();
         }

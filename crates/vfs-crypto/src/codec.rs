@@ -1,38 +1,57 @@
-//! The page codec plugged into `vfs_page`.
+//! The page codec plugged into `vfs_page`: settings, per-file state, keys,
+//! and the codec's hooks. Page images themselves are sealed and opened in
+//! `image.rs`.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
-use aes::Aes256;
-use ctr::Ctr128BE;
-use ctr::cipher::{KeyIvInit, StreamCipher, StreamCipherSeek};
 use parking_lot::Mutex;
 use rand::RngCore;
 use vfs_core::{
-    Control, Error, FileControl, FileKind, FileName, FileNameBuf, OpenName, OpenOptions, Result,
-    codes,
+    Error, FileControl, FileKind, FileNameBuf, LockLevel, OpenName, OpenOptions, Result, codes,
 };
 use vfs_page::{Direction, FileInfo, FileStatus, Mapping, PageCodec, PageCtx, Stacking, StreamCtx};
 use zeroize::Zeroizing;
 
-use crate::format::{
-    Class, DbKeys, Identity, Kdf, MAGIC, MIN_PAGE_SIZE, NONCE_AT, SLICE, TAG_AT, associated_data,
-};
-use crate::gcm::{PageCipher, PageGcm};
+use crate::derive::DbKeys;
+use crate::format::{Class, FORMAT_VERSION, Identity, JournalBinding, Kdf, SLICE, V1};
+use crate::gcm::PageCipher;
 use crate::key::{KdfParams, Key, KeySource, argon2id};
+use crate::page1::Page1;
+use crate::session::Ciphers;
+use crate::shared::{DbShared, KdfCache, KdfEntry, Page1State};
+use crate::temp::TempCipher;
 
 /// Settings of a crypto layer.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct CryptoOptions {
     /// The key of every database opened without a key in its URI (`None`:
     /// a URI key is required).
     pub key: Option<Key>,
     /// Argon2id cost for new passphrase (`key=`) databases.
     pub kdf: KdfParams,
+    /// The largest Argon2id cost a database may ask for, per parameter
+    /// ([`KdfParams::LIMIT`] by default). The cost is recorded in clear in
+    /// the file, so without a cap a hostile file could make opening it
+    /// take a gigabyte of memory and many seconds; a file asking for more
+    /// is refused (`SQLITE_NOTADB`) before any derivation runs. New
+    /// databases must fit too.
+    pub kdf_limit: KdfParams,
     /// The AES-256-GCM implementation ([`PageCipher::RustCrypto`] unless
     /// chosen otherwise; the format is the same either way).
     pub cipher: PageCipher,
+}
+
+impl Default for CryptoOptions {
+    fn default() -> Self {
+        CryptoOptions {
+            key: None,
+            kdf: KdfParams::DEFAULT,
+            kdf_limit: KdfParams::LIMIT,
+            cipher: PageCipher::default(),
+        }
+    }
 }
 
 /// Counters of one crypto layer (all its files).
@@ -47,6 +66,23 @@ pub struct CryptoStats {
     pub failures: u64,
     /// Bytes of temporary files encrypted or decrypted (AES-CTR).
     pub temp_bytes: u64,
+    /// Argon2id derivations run (passphrase keys).
+    pub kdf_runs: u64,
+    /// Argon2id results held for reuse: those of passphrases that proved
+    /// right, while a database uses them.
+    pub kdf_cached: u64,
+}
+
+/// A master key, with the Argon2id result it came from.
+type Master = (Zeroizing<[u8; 32]>, Option<Arc<KdfEntry>>);
+
+/// Which database a file belongs to, for sharing state among its files.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum DbKey {
+    /// One SQLite connection's database (`OpenName::database_id`).
+    Connection(usize),
+    /// A name built by Rust code: the database's path.
+    Path(FileNameBuf),
 }
 
 /// The encryption codec: a [`PageCodec`] for
@@ -55,12 +91,17 @@ pub struct CryptoStats {
 pub struct CryptoCodec {
     key: Option<Key>,
     kdf: KdfParams,
-    cipher: PageCipher,
-    dbs: Mutex<HashMap<FileNameBuf, Weak<DbShared>>>,
-    encrypted: AtomicU64,
-    decrypted: AtomicU64,
+    kdf_limit: KdfParams,
+    pub(crate) cipher: PageCipher,
+    dbs: Mutex<HashMap<DbKey, Weak<DbShared>>>,
+    kdf_cache: KdfCache,
+    pub(crate) encrypted: AtomicU64,
+    pub(crate) decrypted: AtomicU64,
     failures: AtomicU64,
     temp_bytes: AtomicU64,
+    kdf_runs: AtomicU64,
+    #[cfg(feature = "test-hooks")]
+    collide: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for CryptoCodec {
@@ -68,62 +109,8 @@ impl std::fmt::Debug for CryptoCodec {
         f.debug_struct("CryptoCodec")
             .field("registration_key", &self.key.is_some())
             .field("kdf", &self.kdf)
+            .field("kdf_limit", &self.kdf_limit)
             .finish()
-    }
-}
-
-/// What the handles of one database (main file, journal, WAL) share: its
-/// identity, the passphrase derivations already done, and the keys derived
-/// from them (so a journal opened for each transaction costs no key
-/// derivation).
-#[derive(Default)]
-struct DbShared {
-    ident: Mutex<Option<Identity>>,
-    /// Bumped whenever `ident` changes.
-    generation: AtomicU64,
-    kdf_cache: Mutex<Vec<KdfEntry>>,
-    derived: Mutex<Vec<Derived>>,
-}
-
-/// Keys derived from one master key for one identity.
-struct Derived {
-    master: Zeroizing<[u8; 32]>,
-    keys: Arc<DbKeys>,
-}
-
-/// One Argon2id result, kept so a journal or WAL (or another connection
-/// with the same passphrase) does not pay for the derivation again.
-struct KdfEntry {
-    passphrase: Zeroizing<Vec<u8>>,
-    salt: [u8; 16],
-    params: KdfParams,
-    master: Zeroizing<[u8; 32]>,
-}
-
-/// Derivations kept per database (a few keys: the right one, wrong ones
-/// tried by other connections).
-const KDF_CACHE: usize = 4;
-
-/// Pushes `item`, dropping the oldest entry past [`KDF_CACHE`].
-fn push_bounded<T>(v: &mut Vec<T>, item: T) {
-    if v.len() >= KDF_CACHE {
-        v.remove(0);
-    }
-    v.push(item);
-}
-
-impl DbShared {
-    fn identity(&self) -> Option<Identity> {
-        self.ident.lock().clone()
-    }
-
-    /// Records the identity read from the stored page 1.
-    fn learn(&self, ident: Identity) {
-        let mut g = self.ident.lock();
-        if g.as_ref() != Some(&ident) {
-            *g = Some(ident);
-            self.generation.fetch_add(1, Ordering::AcqRel);
-        }
     }
 }
 
@@ -150,285 +137,67 @@ impl std::fmt::Debug for CryptoState {
 
 enum Inner {
     Pages(Box<PageState>),
-    Stream(Box<Ctr128BE<Aes256>>),
+    Stream(Box<TempCipher>),
 }
 
-struct PageState {
-    class: Class,
-    source: KeySource,
-    db: Arc<DbShared>,
+/// The state of a main database, journal or WAL file.
+pub(crate) struct PageState {
+    pub(crate) class: Class,
+    pub(crate) source: KeySource,
+    pub(crate) db: Arc<DbShared>,
+    /// The keys `ciphers` are for.
     keys: Option<Arc<DbKeys>>,
-    /// The `db.generation` `keys` are current for.
-    keys_gen: u64,
+    pub(crate) ciphers: Ciphers,
     /// Main database: the last page 1 decoded or encoded.
-    page1: Option<Page1>,
-    /// AES-256-GCM instances derived from `keys`.
-    ciphers: Ciphers,
-    /// WAL: the frame header whose checksum was decoded last in the current
-    /// read (a whole-frame read: recovery).
-    frame_header_at: Option<u64>,
-    /// Journal: the end of the records this handle wrote.
-    own_end: u64,
+    pub(crate) page1: Option<Page1>,
+    /// Journal: what its records are bound to, from its first header.
+    pub(crate) journal: Option<JournalBinding>,
+    /// Journal: whether this handle told the database it writes a journal.
+    published_journal: bool,
+    /// Journal: whether this handle told the database it plays one back.
+    published_restoring: bool,
+    /// The Argon2id result of this handle's passphrase that did not prove
+    /// right: reused by this handle only (so a connection with a wrong
+    /// passphrase derives once), zeroized when it closes.
+    failed_kdf: Option<Arc<KdfEntry>>,
 }
 
-/// Encryptions under one XAES-derived key before a handle draws a new
-/// 96-bit key-derivation nonce: with random 96-bit GCM nonces, 2^24
-/// messages per key collide with probability below 2^-49.
-const SESSION_LIMIT: u32 = 1 << 24;
-
-/// Derived keys a handle keeps for decryption.
-const RECENT: usize = 4;
-
-/// The AES-256-GCM instances a handle uses: XAES-256-GCM derives a key
-/// from the first 12 bytes of each 24-byte nonce. A handle encrypts with
-/// one random 12-byte prefix (its session) for up to [`SESSION_LIMIT`]
-/// pages, so the key schedule runs once per session instead of once per
-/// page; the stored nonce is still a 192-bit XAES-256-GCM nonce, decrypted
-/// by any XAES-256-GCM implementation.
-struct Ciphers {
-    cipher: PageCipher,
-    session: Option<Session>,
-    recent: Vec<([u8; 12], PageGcm)>,
-}
-
-struct Session {
-    n1: [u8; 12],
-    gcm: PageGcm,
-    used: u32,
-}
-
-impl Ciphers {
-    fn new(cipher: PageCipher) -> Ciphers {
-        Ciphers {
-            cipher,
-            session: None,
-            recent: Vec::new(),
+impl PageState {
+    /// Makes `keys` the ones the ciphers serve (dropping derived keys of
+    /// others).
+    pub(crate) fn use_keys(&mut self, keys: &Arc<DbKeys>) {
+        if !self.keys.as_ref().is_some_and(|k| Arc::ptr_eq(k, keys)) {
+            self.ciphers.clear();
+            self.keys = Some(keys.clone());
         }
     }
 
-    fn clear(&mut self) {
-        self.session = None;
-        self.recent.clear();
-    }
-
-    /// The session's prefix and cipher, counting one more encryption.
-    fn for_encrypt(&mut self, keys: &DbKeys) -> (&[u8; 12], &PageGcm) {
-        if self
-            .session
-            .as_ref()
-            .is_some_and(|s| s.used >= SESSION_LIMIT)
-        {
-            self.session = None;
+    /// The journal no longer describes a transaction this connection
+    /// writes.
+    fn end_journal(&mut self) {
+        self.journal = None;
+        if std::mem::take(&mut self.published_journal) {
+            self.db.lock().journal = None;
         }
-        let s = self.session.get_or_insert_with(|| {
-            let mut n1 = [0u8; 12];
-            rand::thread_rng().fill_bytes(&mut n1);
-            Session {
-                gcm: PageGcm::new(self.cipher, &keys.subkey(&n1)),
-                n1,
-                used: 0,
-            }
-        });
-        s.used += 1;
-        (&s.n1, &s.gcm)
-    }
-
-    /// The cipher for nonces starting with `n1`.
-    fn for_decrypt(&mut self, keys: &DbKeys, n1: &[u8; 12]) -> &PageGcm {
-        if let Some(s) = &self.session
-            && s.n1 == *n1
-        {
-            return &s.gcm;
+        if std::mem::take(&mut self.published_restoring) {
+            self.db.lock().restoring = None;
         }
-        let at = match self.recent.iter().position(|(n, _)| n == n1) {
-            Some(i) => i,
-            None => {
-                if self.recent.len() >= RECENT {
-                    self.recent.remove(0);
-                }
-                self.recent
-                    .push((*n1, PageGcm::new(self.cipher, &keys.subkey(n1))));
-                self.recent.len() - 1
-            }
-        };
-        &self.recent[at].1
     }
 }
 
-/// Page 1 as this handle last wrote or authenticated it: the stored bytes
-/// (through the end of this layer's slice; bytes below belong to the
-/// layers below, which check them) and the plaintext they decode to. A
-/// stored page 1 equal to `stored` decodes to `plain` without decrypting
-/// again; any other byte, a tampered one included, fails the comparison
-/// and is decrypted and authenticated. SQLite reads page 1's change
-/// counter at the start of every rollback-mode transaction; this spares a
-/// decryption each time (a 4 KiB comparison costs about a twentieth).
-struct Page1 {
-    stored: Vec<u8>,
-    plain: Vec<u8>,
-}
-
-impl Page1 {
-    fn matches(&self, stored: &[u8], slice_end: usize) -> bool {
-        self.plain.len() == stored.len() && stored[..slice_end] == self.stored[..]
-    }
-
-    fn empty() -> Page1 {
-        Page1 {
-            stored: Vec::new(),
-            plain: Vec::new(),
-        }
+impl Drop for PageState {
+    fn drop(&mut self) {
+        self.end_journal();
     }
 }
 
 /// How a page failed to decode.
-enum Fail {
+pub(crate) enum Fail {
     /// Key or format problem: always an error.
     Hard(Error),
     /// The image does not authenticate (damaged, torn, moved, replayed
     /// from elsewhere).
     Auth(String),
-}
-
-impl PageState {
-    /// The master key for `ident` from this file's key source.
-    fn master(&self, ident: &Identity) -> Result<Zeroizing<[u8; 32]>> {
-        let notadb = |m: String| Error::new(codes::SQLITE_NOTADB, m);
-        match (&self.source, ident.kdf) {
-            (KeySource::Missing(why), _) => Err(notadb(why.clone())),
-            (KeySource::Raw { key, .. }, Kdf::Raw) => Ok(key.clone()),
-            (KeySource::Raw { origin, .. }, Kdf::Argon2id(_)) => Err(notadb(format!(
-                "this database is protected by a passphrase (open it with ?key=...), but \
-                 {origin} is a raw key"
-            ))),
-            (KeySource::Passphrase { origin, .. }, Kdf::Raw) => Err(notadb(format!(
-                "this database is encrypted with a raw 256-bit key (?hexkey=... or the \
-                 registration key), but {origin} is a passphrase"
-            ))),
-            (KeySource::Passphrase { text, .. }, Kdf::Argon2id(params)) => {
-                {
-                    let cache = self.db.kdf_cache.lock();
-                    if let Some(e) = cache.iter().find(|e| {
-                        e.salt == ident.salt && e.params == params && *e.passphrase == **text
-                    }) {
-                        return Ok(e.master.clone());
-                    }
-                }
-                let master = argon2id(text, &ident.salt, params)
-                    .map_err(|m| Error::new(codes::SQLITE_NOTADB, m))?;
-                push_bounded(
-                    &mut self.db.kdf_cache.lock(),
-                    KdfEntry {
-                        passphrase: text.clone(),
-                        salt: ident.salt,
-                        params,
-                        master: master.clone(),
-                    },
-                );
-                Ok(master)
-            }
-        }
-    }
-
-    /// The keys for the database's current identity (derived once per
-    /// database and key, then shared by its files). Does not check that
-    /// the key is the right one.
-    fn keys(&mut self) -> Result<&DbKeys> {
-        let generation = self.db.generation.load(Ordering::Acquire);
-        if self.keys.is_none() || self.keys_gen != generation {
-            let Some(ident) = self.db.identity() else {
-                return Err(Error::new(
-                    codes::SQLITE_NOTADB,
-                    "the database's encryption header (page 1) has not been read",
-                ));
-            };
-            if self.keys.as_ref().is_none_or(|k| k.ident != ident) {
-                let master = self.master(&ident)?;
-                self.keys = Some(self.derived(master, ident));
-                self.ciphers.clear();
-            }
-            self.keys_gen = generation;
-        }
-        self.keys
-            .as_deref()
-            .ok_or_else(|| Error::new(codes::SQLITE_INTERNAL, "keys missing after a derivation"))
-    }
-
-    /// The keys of `master` for `ident`, from the database's cache or
-    /// derived now.
-    fn derived(&self, master: Zeroizing<[u8; 32]>, ident: Identity) -> Arc<DbKeys> {
-        let mut derived = self.db.derived.lock();
-        if let Some(d) = derived
-            .iter()
-            .find(|d| *d.master == *master && d.keys.ident == ident)
-        {
-            return d.keys.clone();
-        }
-        let keys = Arc::new(DbKeys::derive(&master, ident));
-        push_bounded(
-            &mut derived,
-            Derived {
-                master,
-                keys: keys.clone(),
-            },
-        );
-        keys
-    }
-
-    /// The keys, checked against the database's key check value.
-    fn checked_keys(&mut self) -> Result<&DbKeys> {
-        let origin = self.source.origin();
-        let keys = self.keys()?;
-        if !keys.matches() {
-            return Err(Error::new(
-                codes::SQLITE_NOTADB,
-                format!(
-                    "wrong key: the key check value of {origin} does not match this \
-                     database's ({})",
-                    keys.ident.kdf.describe()
-                ),
-            ));
-        }
-        self.keys
-            .as_deref()
-            .ok_or_else(|| Error::new(codes::SQLITE_INTERNAL, "keys missing after a derivation"))
-    }
-
-    /// Makes sure the database has an identity, creating one (a fresh salt)
-    /// for a new database.
-    fn ensure_identity(&mut self, kdf_params: KdfParams) -> Result<()> {
-        if self.keys.is_some() && self.keys_gen == self.db.generation.load(Ordering::Acquire)
-            || self.db.identity().is_some()
-        {
-            return Ok(());
-        }
-        let kdf = match &self.source {
-            KeySource::Raw { .. } => Kdf::Raw,
-            KeySource::Passphrase { .. } => Kdf::Argon2id(kdf_params),
-            KeySource::Missing(why) => {
-                return Err(Error::new(codes::SQLITE_NOTADB, why.clone()));
-            }
-        };
-        let mut salt = [0u8; 16];
-        rand::rngs::OsRng.fill_bytes(&mut salt);
-        let draft = Identity {
-            salt,
-            kdf,
-            kcv: [0; 3],
-        };
-        let master = self.master(&draft)?;
-        let probe = DbKeys::derive(&master, draft.clone());
-        let ident = Identity {
-            kcv: probe.kcv,
-            ..draft
-        };
-        let mut g = self.db.ident.lock();
-        if g.is_none() {
-            *g = Some(ident);
-            self.db.generation.fetch_add(1, Ordering::AcqRel);
-        }
-        Ok(())
-    }
 }
 
 impl CryptoCodec {
@@ -437,12 +206,17 @@ impl CryptoCodec {
         CryptoCodec {
             key: opts.key,
             kdf: opts.kdf,
+            kdf_limit: opts.kdf_limit,
             cipher: opts.cipher,
             dbs: Mutex::new(HashMap::new()),
+            kdf_cache: KdfCache::default(),
             encrypted: AtomicU64::new(0),
             decrypted: AtomicU64::new(0),
             failures: AtomicU64::new(0),
             temp_bytes: AtomicU64::new(0),
+            kdf_runs: AtomicU64::new(0),
+            #[cfg(feature = "test-hooks")]
+            collide: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -453,27 +227,52 @@ impl CryptoCodec {
             pages_decrypted: self.decrypted.load(Ordering::Relaxed),
             failures: self.failures.load(Ordering::Relaxed),
             temp_bytes: self.temp_bytes.load(Ordering::Relaxed),
+            kdf_runs: self.kdf_runs.load(Ordering::Relaxed),
+            kdf_cached: self.kdf_cache.live() as u64,
         }
     }
 
-    fn shared(&self, db: Option<&FileName>) -> Arc<DbShared> {
-        let Some(db) = db else {
-            return Arc::new(DbShared::default());
+    /// Test hook: while on, every key passes the key check (as a wrong key
+    /// whose 24-bit check value collides would, once in 2^24), so the
+    /// paths that must not trust the check alone can be tested.
+    #[cfg(feature = "test-hooks")]
+    #[doc(hidden)]
+    pub fn force_key_check_collision(&self, on: bool) {
+        self.collide.store(on, Ordering::SeqCst);
+    }
+
+    fn collide(&self) -> bool {
+        #[cfg(feature = "test-hooks")]
+        {
+            self.collide.load(Ordering::SeqCst)
+        }
+        #[cfg(not(feature = "test-hooks"))]
+        {
+            false
+        }
+    }
+
+    /// The shared state of the database `name` belongs to.
+    fn shared(&self, name: &OpenName<'_>) -> Arc<DbShared> {
+        let key = match (name.database_id(), name.database_name()) {
+            (Some(id), _) => DbKey::Connection(id),
+            (None, Some(path)) => DbKey::Path(path.to_owned()),
+            (None, None) => return Arc::new(DbShared::default()),
         };
         let mut map = self.dbs.lock();
-        if let Some(s) = map.get(db).and_then(Weak::upgrade) {
+        if let Some(s) = map.get(&key).and_then(Weak::upgrade) {
             return s;
         }
         map.retain(|_, w| w.strong_count() > 0);
         let s = Arc::new(DbShared::default());
-        map.insert(db.to_owned(), Arc::downgrade(&s));
+        map.insert(key, Arc::downgrade(&s));
         s
     }
 
     /// The reserve a database needs for this layer and those below it (the
     /// slices of layers above, if any, sit before the slice, inside what it
     /// encrypts: a larger reserve is fine).
-    fn needed(stacking: Stacking) -> usize {
+    pub(crate) fn needed(stacking: Stacking) -> usize {
         SLICE + stacking.below
     }
 
@@ -486,11 +285,12 @@ impl CryptoCodec {
     }
 
     /// Checks the page can hold the slice; the slice's start.
-    fn slice_start(&self, ctx: &PageCtx<'_>) -> std::result::Result<usize, String> {
+    pub(crate) fn slice_start(&self, ctx: &PageCtx<'_>) -> std::result::Result<usize, String> {
         let n = ctx.page_size;
-        if n < MIN_PAGE_SIZE {
+        if n < crate::MIN_PAGE_SIZE {
             return Err(format!(
-                "{n}-byte pages are too small to encrypt (at least {MIN_PAGE_SIZE} bytes)"
+                "{n}-byte pages are too small to encrypt (at least {} bytes)",
+                crate::MIN_PAGE_SIZE
             ));
         }
         let needed = Self::needed(ctx.stacking);
@@ -509,232 +309,331 @@ impl CryptoCodec {
         Ok(ctx.stacking.slice(n, SLICE).start)
     }
 
-    fn encode_page(&self, st: &mut PageState, ctx: &PageCtx<'_>, image: &mut [u8]) -> Result<()> {
-        let start = self.slice_start(ctx).map_err(|why| {
-            Error::new(
-                codes::SQLITE_IOERR_WRITE,
-                format!(
-                    "{why}: new databases get the reserve automatically on their own \
-                     connection; for VACUUM INTO add &reserve={} to the target URI (or use \
-                     vfs_crypto::vacuum_into_target), for an ATTACHed database set \
-                     SQLITE_FCNTL_RESERVE_BYTES to {} before its first write",
-                    ctx.stacking.total(SLICE),
-                    ctx.stacking.total(SLICE)
-                ),
-            )
-        })?;
-        if ctx.pgno == 1 && image[..16] != *MAGIC {
-            return Err(Error::new(
-                codes::SQLITE_IOERR_WRITE,
-                "page 1 does not start with the SQLite header string",
-            ));
-        }
-        if ctx.kind == FileKind::MainDb
-            && ctx.stored_reserve.is_some()
-            && st.keys.is_none()
-            && st.db.identity().is_none()
+    /// Refuses Argon2id parameters above the limit.
+    fn within_limit(&self, params: KdfParams, whose: &str) -> Result<()> {
+        let l = self.kdf_limit;
+        if params.memory_kib_log2 > l.memory_kib_log2
+            || params.iterations > l.iterations
+            || params.lanes > l.lanes
         {
             return Err(Error::new(
-                codes::SQLITE_IOERR_WRITE,
-                "page written to an existing encrypted database before its header was read",
+                codes::SQLITE_NOTADB,
+                format!(
+                    "{whose} asks for {}, more than this VFS allows ({}; raise \
+                     CryptoOptions::kdf_limit to open it)",
+                    Kdf::Argon2id(params).describe(),
+                    Kdf::Argon2id(l).describe()
+                ),
             ));
         }
-        st.ensure_identity(self.kdf)?;
-        let main_page_1 = ctx.kind == FileKind::MainDb && ctx.pgno == 1;
-        // Keep the plaintext of page 1 as a decode would give it back (a
-        // write of another page leaves the kept page 1 alone).
-        let mut page1 = if main_page_1 { st.page1.take() } else { None };
-        if main_page_1 {
-            let p = page1.get_or_insert_with(Page1::empty);
-            p.plain.clear();
-            p.plain.extend_from_slice(image);
-            p.plain[start..start + SLICE].fill(0);
+        Ok(())
+    }
+
+    /// The master key for `ident` from `source`, with the Argon2id result
+    /// it came from (to keep if the key proves right).
+    fn master(
+        &self,
+        source: &KeySource,
+        ident: &Identity,
+        failed: Option<&Arc<KdfEntry>>,
+    ) -> Result<Master> {
+        let notadb = |m: String| Error::new(codes::SQLITE_NOTADB, m);
+        match (source, ident.kdf) {
+            (KeySource::Missing(why), _) => Err(notadb(why.clone())),
+            (KeySource::Raw { key, .. }, Kdf::Raw) => Ok((key.clone(), None)),
+            (KeySource::Raw { origin, .. }, Kdf::Argon2id(_)) => Err(notadb(format!(
+                "this database is protected by a passphrase (open it with ?key=...), but \
+                 {origin} is a raw key"
+            ))),
+            (KeySource::Passphrase { origin, .. }, Kdf::Raw) => Err(notadb(format!(
+                "this database is encrypted with a raw 256-bit key (?hexkey=... or the \
+                 registration key), but {origin} is a passphrase"
+            ))),
+            (KeySource::Passphrase { text, .. }, Kdf::Argon2id(params)) => {
+                if let Some(e) = self.kdf_cache.find(text, &ident.salt, params) {
+                    return Ok((e.master.clone(), Some(e)));
+                }
+                if let Some(e) = failed
+                    && e.salt == ident.salt
+                    && e.params == params
+                    && *e.passphrase == **text
+                {
+                    return Ok((e.master.clone(), Some(e.clone())));
+                }
+                self.within_limit(params, "this database")?;
+                self.kdf_runs.fetch_add(1, Ordering::Relaxed);
+                let master = argon2id(text, &ident.salt, params).map_err(notadb)?;
+                let entry = Arc::new(KdfEntry {
+                    passphrase: text.clone(),
+                    salt: ident.salt,
+                    params,
+                    master: master.clone(),
+                });
+                Ok((master, Some(entry)))
+            }
         }
-        let class = st.class;
-        st.checked_keys()?;
-        let (Some(keys), ciphers) = (st.keys.as_deref(), &mut st.ciphers) else {
+    }
+
+    /// The keys of `source` for `ident`, checked against its key check
+    /// value. A passphrase's derivation is kept for reuse only when the
+    /// check passes.
+    pub(crate) fn keys_for(
+        &self,
+        st: &mut PageState,
+        ident: Identity,
+    ) -> Result<(Arc<DbKeys>, Option<Arc<KdfEntry>>)> {
+        let (master, entry) = self.master(&st.source, &ident, st.failed_kdf.as_ref())?;
+        let keys = DbKeys::derive(&master, ident);
+        if !keys.matches() && !self.collide() {
+            st.failed_kdf = entry;
+            return Err(Error::new(
+                codes::SQLITE_NOTADB,
+                format!(
+                    "wrong key: the key check value of {} does not match this database's ({})",
+                    st.source.origin(),
+                    keys.ident.kdf.describe()
+                ),
+            ));
+        }
+        if let Some(e) = &entry {
+            self.kdf_cache.keep(e);
+        }
+        Ok((Arc::new(keys), entry))
+    }
+
+    /// The keys a journal or WAL (or a page of the main database other
+    /// than page 1) is read and written with: those page 1 authenticated
+    /// under, never anything else.
+    pub(crate) fn trusted(&self, st: &PageState) -> Result<Arc<DbKeys>> {
+        if let Some(k) = &st.db.lock().trusted {
+            return Ok(k.clone());
+        }
+        Err(Error::new(
+            codes::SQLITE_NOTADB,
+            match &st.source {
+                KeySource::Missing(why) => why.clone(),
+                _ => "page 1 of the database has not authenticated under this key (wrong key, \
+                      damaged header, or not read yet)"
+                    .to_owned(),
+            },
+        ))
+    }
+
+    /// The keys of a main database about to be written: the trusted ones,
+    /// or a new identity for a database that has none yet.
+    pub(crate) fn keys_for_write(&self, st: &PageState, ctx: &PageCtx<'_>) -> Result<Arc<DbKeys>> {
+        if let Some(k) = &st.db.lock().trusted {
+            return Ok(k.clone());
+        }
+        if ctx.stored_reserve.is_some() {
+            return Err(Error::new(
+                codes::SQLITE_IOERR_WRITE,
+                "page written to an existing encrypted database before its header \
+                 authenticated",
+            ));
+        }
+        self.new_identity(st)
+    }
+
+    /// A new database's identity (a fresh salt, this handle's key), made
+    /// the database's unless another of its files made one first.
+    fn new_identity(&self, st: &PageState) -> Result<Arc<DbKeys>> {
+        let kdf = match &st.source {
+            KeySource::Raw { .. } => Kdf::Raw,
+            KeySource::Passphrase { .. } => {
+                self.within_limit(self.kdf, "CryptoOptions::kdf for new databases")?;
+                Kdf::Argon2id(self.kdf)
+            }
+            KeySource::Missing(why) => return Err(Error::new(codes::SQLITE_NOTADB, why.clone())),
+        };
+        let mut salt = [0u8; 16];
+        rand::rngs::OsRng.fill_bytes(&mut salt);
+        let draft = Identity {
+            version: FORMAT_VERSION,
+            salt,
+            kdf,
+            kcv: [0; 3],
+        };
+        let (master, entry) = self.master(&st.source, &draft, None)?;
+        let kcv = DbKeys::derive(&master, draft.clone()).kcv;
+        let keys = Arc::new(DbKeys::derive(&master, Identity { kcv, ..draft }));
+        if let Some(e) = &entry {
+            self.kdf_cache.keep(e);
+        }
+        let mut shared = st.db.lock();
+        // Another file of the database may have created it meanwhile.
+        let trusted = shared.trusted.get_or_insert(keys).clone();
+        if shared.kdf.is_none() {
+            shared.kdf = entry;
+        }
+        Ok(trusted)
+    }
+
+    /// Makes `keys` (which authenticated the stored page 1) the database's.
+    pub(crate) fn trust(&self, st: &PageState, keys: &Arc<DbKeys>, entry: Option<Arc<KdfEntry>>) {
+        let mut shared = st.db.lock();
+        if !shared
+            .trusted
+            .as_ref()
+            .is_some_and(|k| Arc::ptr_eq(k, keys))
+        {
+            shared.trusted = Some(keys.clone());
+            shared.kdf = entry;
+        }
+    }
+
+    pub(crate) fn failed(&self) {
+        self.failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn stream(&self, state: &mut CryptoState, ctx: &StreamCtx<'_>, data: &mut [u8]) -> Result<()> {
+        let Inner::Stream(cipher) = &mut state.inner else {
             return Err(Error::new(
                 codes::SQLITE_INTERNAL,
-                "keys missing after a check",
+                "byte range handed to a page-mapped file",
             ));
         };
-        let desc = keys.ident.descriptor();
-        let salt = keys.ident.salt;
-        let (head, slice) = image.split_at_mut(start);
-        let slice = &mut slice[..SLICE];
-        slice[..8].copy_from_slice(&desc);
-        let (n1, gcm) = ciphers.for_encrypt(keys);
-        slice[NONCE_AT..NONCE_AT + 12].copy_from_slice(n1);
-        rand::thread_rng().fill_bytes(&mut slice[NONCE_AT + 12..TAG_AT]);
-        let nonce: [u8; 12] = slice[NONCE_AT + 12..TAG_AT]
-            .try_into()
-            .map_err(|_| Error::new(codes::SQLITE_INTERNAL, "nonce length"))?;
-        let (header, body) = if ctx.pgno == 1 {
-            let (h, b) = head.split_at_mut(24);
-            h[..16].copy_from_slice(&salt);
-            (Some(&h[16..24]), b)
-        } else {
-            (None, head)
-        };
-        let ad = associated_data(&desc, &salt, class, ctx.page_size, ctx.pgno, header);
-        let tag = gcm
-            .seal(&nonce, &ad, body)
-            .ok_or_else(|| Error::new(codes::SQLITE_IOERR_WRITE, "page too large to encrypt"))?;
-        slice[TAG_AT..].copy_from_slice(&tag);
-        if let Some(mut p) = page1 {
-            p.stored.clear();
-            p.stored.extend_from_slice(&image[..start + SLICE]);
-            st.page1 = Some(p);
-        }
-        if ctx.kind == FileKind::MainJournal {
-            st.own_end = st.own_end.max(ctx.offset + ctx.page_size as u64);
-        }
-        self.encrypted.fetch_add(1, Ordering::Relaxed);
+        cipher.apply(ctx, data)?;
+        self.temp_bytes
+            .fetch_add(data.len() as u64, Ordering::Relaxed);
         Ok(())
     }
 
-    fn decode_page(
+    /// The first journal header, on its way to or from the base.
+    ///
+    /// Version 2 keeps 20 bytes of its own in it: `BE32(before)` at 28..32
+    /// and, at 32..48, a tag over that and SQLite's fields 12..28 (checksum
+    /// seed, database size, sector and page size). A journal whose header
+    /// does not carry the tag (planted, altered, another database's) is not
+    /// one this database may play back: SQLite is shown no journal, so it
+    /// neither truncates the database to the size such a header names nor
+    /// reads a record. A journal whose tag is right but whose transaction
+    /// began from another state of the database (stale) is refused the same
+    /// way once the stored page 1 is known under the playback's lock.
+    fn journal_header(
         &self,
         st: &mut PageState,
-        ctx: &PageCtx<'_>,
-        image: &mut [u8],
-    ) -> std::result::Result<(), Fail> {
-        let hard = |code: i32, m: String| Fail::Hard(Error::new(code, m));
-        let main_page_1 = ctx.kind == FileKind::MainDb && ctx.pgno == 1;
-        let start = match self.slice_start(ctx) {
-            Ok(s) => s,
-            Err(why) => {
-                let plain = main_page_1 && image[..16] == *MAGIC;
-                return Err(hard(
-                    codes::SQLITE_NOTADB,
-                    if plain {
-                        format!(
-                            "this is a plaintext SQLite database, not an encrypted one ({why}); \
-                             encrypt a copy with vfs_crypto::encrypt_database"
-                        )
-                    } else {
-                        format!("not an encrypted database: {why}")
-                    },
-                ));
+        ctx: &StreamCtx<'_>,
+        header: &mut [u8],
+        dir: Direction,
+    ) -> Result<bool> {
+        if header.len() < STAMP_END {
+            // A zeroed or truncated header: no transaction any more.
+            if dir == Direction::Encode {
+                st.end_journal();
+            }
+            return Ok(true);
+        }
+        let seed = u32::from_be_bytes([header[12], header[13], header[14], header[15]]);
+        let mut shared = st.db.lock();
+        if dir == Direction::Decode && !st.published_journal {
+            shared.foreign_journal = true;
+        }
+        let keys = match (shared.trusted.clone(), dir) {
+            (Some(keys), _) => keys,
+            (None, Direction::Encode) => {
+                // A write transaction reads page 1 first, so this is a new
+                // database's first transaction: its identity is made now,
+                // for this header and the page 1 the transaction writes.
+                drop(shared);
+                let keys = self.new_identity(st)?;
+                shared = st.db.lock();
+                keys
+            }
+            (None, Direction::Decode) => {
+                // Page 1 has not authenticated (a wrong key): nothing to
+                // check the journal against, and its records will not
+                // decode either.
+                drop(shared);
+                st.journal = None;
+                return Ok(true);
             }
         };
-        if main_page_1 {
-            if let Some(p) = &st.page1
-                && p.matches(image, start + SLICE)
-            {
-                image.copy_from_slice(&p.plain);
-                return Ok(());
+        if keys.ident.version == V1 {
+            drop(shared);
+            st.journal = None;
+            return Ok(true);
+        }
+        match dir {
+            Direction::Encode => {
+                // A new transaction's journal: bound to the stored page 1 it
+                // starts from, and to its own id, which every page 1 it
+                // writes will carry.
+                let before = match shared.page1 {
+                    Page1State::Authenticated(id) => id,
+                    _ => 0,
+                };
+                shared.journal = Some(seed);
+                drop(shared);
+                header[28..32].copy_from_slice(&before.to_be_bytes());
+                let tag = keys.journal_tag(before, &header[12..28]);
+                header[32..STAMP_END].copy_from_slice(&tag);
+                st.journal = Some(JournalBinding { before, id: seed });
+                st.published_journal = true;
+                Ok(true)
             }
-            // The stored page 1 names the database's salt and key
-            // derivation, readable before any key is tried.
-            match Identity::parse(&image[..16], &image[start..start + 8]) {
-                Ok(ident) => st.db.learn(ident),
-                Err(why) => {
-                    let plain = image[..16] == *MAGIC;
-                    return Err(hard(
-                        codes::SQLITE_NOTADB,
-                        if plain {
-                            "this is a plaintext SQLite database, not an encrypted one; \
-                             encrypt a copy with vfs_crypto::encrypt_database"
-                                .into()
-                        } else {
-                            format!("not a database in this encryption format: {why}")
-                        },
-                    ));
+            Direction::Decode => {
+                let page1 = shared.page1;
+                drop(shared);
+                let before = u32::from_be_bytes([header[28], header[29], header[30], header[31]]);
+                let tag = keys.journal_tag(before, &header[12..28]);
+                let genuine = header[32..STAMP_END] == tag;
+                header[28..STAMP_END].fill(0);
+                let binding = JournalBinding { before, id: seed };
+                st.journal = Some(binding);
+                let refuse = |why: &str| {
+                    vfs_core::log(
+                        codes::SQLITE_IOERR_DATA,
+                        &format!("vfs-crypto: {}: {why}; ignored", ctx.path),
+                    );
+                    Ok(false)
+                };
+                if header[..8] != JOURNAL_MAGIC {
+                    // Not a header SQLite plays back (zeroed by a finished
+                    // transaction, or not synced yet): nothing to judge.
+                    return Ok(true);
                 }
+                if !genuine {
+                    return refuse(
+                        "the journal's header was not written for this database with its key \
+                         (planted or altered)",
+                    );
+                }
+                match page1 {
+                    Page1State::Authenticated(now) if !binding.fits(now) => {
+                        return refuse(
+                            "the journal belongs to an earlier state of the database (stale)",
+                        );
+                    }
+                    Page1State::Failed => {
+                        return Err(Error::new(
+                            codes::SQLITE_IOERR_DATA,
+                            format!(
+                                "{}: the database's page 1 does not authenticate, so its \
+                                 journal cannot be checked against it",
+                                ctx.path
+                            ),
+                        ));
+                    }
+                    _ => {}
+                }
+                if !st.published_journal && binding.before != 0 {
+                    // Played back, it restores the page 1 its transaction
+                    // began from: that page 1 carries that id again.
+                    st.db.lock().restoring = Some(binding.before);
+                    st.published_restoring = true;
+                }
+                Ok(true)
             }
         }
-        // The stored bytes of page 1, kept if it authenticates.
-        let page1 = main_page_1.then(|| {
-            let mut p = st.page1.take().unwrap_or_else(Page1::empty);
-            p.stored.clear();
-            p.stored.extend_from_slice(&image[..start + SLICE]);
-            p
-        });
-        let class = st.class;
-        st.checked_keys().map_err(Fail::Hard)?;
-        let (Some(keys), ciphers) = (st.keys.as_deref(), &mut st.ciphers) else {
-            return Err(hard(
-                codes::SQLITE_INTERNAL,
-                "keys missing after a check".into(),
-            ));
-        };
-        let desc = keys.ident.descriptor();
-        let (head, slice) = image.split_at_mut(start);
-        let slice = &mut slice[..SLICE];
-        if slice[..8] != desc {
-            return Err(Fail::Auth(if slice[0] != desc[0] {
-                format!("unknown format version {} in the page's slice", slice[0])
-            } else {
-                "the page's descriptor is not this database's".into()
-            }));
-        }
-        let mut n1 = [0u8; 12];
-        n1.copy_from_slice(&slice[NONCE_AT..NONCE_AT + 12]);
-        let nonce: [u8; 12] = slice[NONCE_AT + 12..TAG_AT]
-            .try_into()
-            .map_err(|_| hard(codes::SQLITE_INTERNAL, "nonce length".into()))?;
-        let tag: [u8; 16] = slice[TAG_AT..]
-            .try_into()
-            .map_err(|_| hard(codes::SQLITE_INTERNAL, "tag length".into()))?;
-        let (header, body) = if ctx.pgno == 1 {
-            let (h, b) = head.split_at_mut(24);
-            (Some(&mut h[..]), b)
-        } else {
-            (None, head)
-        };
-        let ad = associated_data(
-            &desc,
-            &keys.ident.salt,
-            class,
-            ctx.page_size,
-            ctx.pgno,
-            header.as_ref().map(|h| &h[16..24]),
-        );
-        if !ciphers.for_decrypt(keys, &n1).open(&nonce, &ad, body, &tag) {
-            return Err(Fail::Auth(format!(
-                "the {} page does not authenticate (damaged, or moved from another place \
-                 or file)",
-                class.name()
-            )));
-        }
-        if let Some(h) = header {
-            h[..16].copy_from_slice(MAGIC);
-        }
-        slice.fill(0);
-        self.decrypted.fetch_add(1, Ordering::Relaxed);
-        if let Some(mut p) = page1 {
-            p.plain.clear();
-            p.plain.extend_from_slice(image);
-            st.page1 = Some(p);
-        }
-        Ok(())
-    }
-
-    fn mask<const N: usize>(
-        &self,
-        st: &mut PageState,
-        ctx: &PageCtx<'_>,
-        sum: &mut [u8; N],
-    ) -> Result<()> {
-        let class = st.class;
-        let keys = st.checked_keys()?;
-        let m = keys.mask(class, ctx.pgno, ctx.offset);
-        for (s, m) in sum.iter_mut().zip(m) {
-            *s ^= m;
-        }
-        Ok(())
     }
 }
 
-/// What SQLite reads in place of a main-database page 1 it asked only part
-/// of (the header read when a connection opens) when the page cannot be
-/// decrypted: the header string, the clear bytes 16..24, zeros. The error
-/// is reported at the first whole read of page 1.
-fn clear_header_only(image: &mut [u8]) {
-    image[..16].copy_from_slice(MAGIC);
-    image[24..].fill(0);
-}
+/// The end of the bytes version 2 keeps in a journal's first header.
+const STAMP_END: usize = 48;
+
+/// The 8 bytes that open a rollback-journal header SQLite plays back.
+const JOURNAL_MAGIC: [u8; 8] = [0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7];
 
 impl PageCodec for CryptoCodec {
     type State = CryptoState;
@@ -760,7 +659,7 @@ impl PageCodec for CryptoCodec {
     }
 
     fn min_page_size(&self) -> usize {
-        MIN_PAGE_SIZE
+        crate::MIN_PAGE_SIZE
     }
 
     fn open(
@@ -770,25 +669,18 @@ impl PageCodec for CryptoCodec {
         _: OpenOptions,
     ) -> Result<CryptoState> {
         let inner = match self.mapping(file.kind) {
-            Mapping::Stream => {
-                let mut key = Zeroizing::new([0u8; 32]);
-                rand::rngs::OsRng.fill_bytes(&mut *key);
-                let iv = [0u8; 16];
-                Inner::Stream(Box::new(Ctr128BE::<Aes256>::new(
-                    (&*key).into(),
-                    (&iv).into(),
-                )))
-            }
+            Mapping::Stream => Inner::Stream(Box::new(TempCipher::new())),
             _ => Inner::Pages(Box::new(PageState {
                 class: Self::class(file.kind),
                 source: KeySource::from_name(name, self.key.as_ref()),
-                db: self.shared(name.database_name()),
+                db: self.shared(name),
                 keys: None,
-                keys_gen: 0,
-                page1: None,
                 ciphers: Ciphers::new(self.cipher),
-                frame_header_at: None,
-                own_end: 0,
+                page1: None,
+                journal: None,
+                published_journal: false,
+                published_restoring: false,
+                failed_kdf: None,
             })),
         };
         Ok(CryptoState { inner })
@@ -796,9 +688,9 @@ impl PageCodec for CryptoCodec {
 
     fn encode(&self, state: &mut CryptoState, ctx: &PageCtx<'_>, image: &mut [u8]) -> Result<()> {
         match &mut state.inner {
-            Inner::Pages(st) => self.encode_page(st, ctx, image).inspect_err(|_| {
-                self.failures.fetch_add(1, Ordering::Relaxed);
-            }),
+            Inner::Pages(st) => self
+                .encode_page(st, ctx, image)
+                .inspect_err(|_| self.failed()),
             Inner::Stream(_) => Err(Error::new(
                 codes::SQLITE_INTERNAL,
                 "page image handed to a stream-mapped file",
@@ -813,37 +705,25 @@ impl PageCodec for CryptoCodec {
                 "page image handed to a stream-mapped file",
             ));
         };
-        // A WAL page read together with its frame header is WAL recovery,
-        // which checks SQLite's frame checksums; a journal record this
-        // handle did not write is a rollback of a crashed transaction, which
-        // checks SQLite's record checksums.
-        let whole_frame = matches!(
-            (st.frame_header_at.take(), ctx.offset.checked_sub(24)),
-            (Some(header), Some(frame)) if header == frame
-        );
-        let recovering = match ctx.kind {
-            FileKind::Wal => whole_frame,
-            FileKind::MainJournal => ctx.offset >= st.own_end,
-            _ => false,
-        };
         match self.decode_page(st, ctx, image) {
             Ok(()) => Ok(()),
             Err(fail) => {
-                self.failures.fetch_add(1, Ordering::Relaxed);
+                self.failed();
                 if ctx.kind == FileKind::MainDb && ctx.pgno == 1 && ctx.partial {
                     // The header read at open: let the connection open;
                     // the first whole read of page 1 reports the problem.
-                    clear_header_only(image);
+                    crate::image::clear_header_only(image);
                     return Ok(());
                 }
+                image.fill(0);
                 match fail {
                     Fail::Hard(e) => Err(e),
-                    Fail::Auth(why) if recovering => {
-                        // What a torn write at the end of a WAL or journal
-                        // looks like after a crash. Zeros make SQLite's own
-                        // checksum of the frame or record fail, so it ends
-                        // the log there, exactly as for a torn plaintext
-                        // frame.
+                    Fail::Auth(why) if ctx.recovery => {
+                        // What a write torn by a crash looks like at the end
+                        // of a hot journal or WAL. The keys are those page 1
+                        // authenticated under (nothing else decodes a journal
+                        // or WAL), so it is not a wrong key: the layer ends
+                        // the log here, exactly as for a torn plaintext log.
                         vfs_core::log(
                             codes::SQLITE_IOERR_DATA,
                             &format!(
@@ -851,8 +731,7 @@ impl PageCodec for CryptoCodec {
                                 ctx.describe()
                             ),
                         );
-                        image.fill(0);
-                        Ok(())
+                        Err(ctx.torn(why))
                     }
                     Fail::Auth(why) => Err(Error::new(codes::SQLITE_IOERR_DATA, why)),
                 }
@@ -865,16 +744,12 @@ impl PageCodec for CryptoCodec {
         state: &mut CryptoState,
         ctx: &PageCtx<'_>,
         checksum: &mut [u8; 8],
-        dir: Direction,
+        _dir: Direction,
     ) -> Result<()> {
         let Inner::Pages(st) = &mut state.inner else {
             return Ok(());
         };
-        self.mask(st, ctx, checksum)?;
-        if dir == Direction::Decode {
-            st.frame_header_at = Some(ctx.offset);
-        }
-        Ok(())
+        self.mask(st, ctx, checksum)
     }
 
     fn journal_checksum(
@@ -888,6 +763,33 @@ impl PageCodec for CryptoCodec {
             return Ok(());
         };
         self.mask(st, ctx, checksum)
+    }
+
+    fn journal_header(
+        &self,
+        state: &mut CryptoState,
+        ctx: &StreamCtx<'_>,
+        header: &mut [u8],
+        dir: Direction,
+    ) -> Result<bool> {
+        match &mut state.inner {
+            Inner::Pages(st) if st.class == Class::Journal => {
+                self.journal_header(st, ctx, header, dir)
+            }
+            _ => Ok(true),
+        }
+    }
+
+    fn locked(&self, state: &mut CryptoState, level: LockLevel) -> bool {
+        let Inner::Pages(st) = &mut state.inner else {
+            return false;
+        };
+        let mut shared = st.db.lock();
+        shared.locked(level);
+        // Before a hot journal is played back (under EXCLUSIVE), the stored
+        // page 1 as it is under this lock: the journal is checked against
+        // it.
+        level == LockLevel::Exclusive && std::mem::take(&mut shared.foreign_journal)
     }
 
     fn encode_stream(
@@ -921,44 +823,7 @@ impl PageCodec for CryptoCodec {
         let Inner::Pages(st) = &mut state.inner else {
             return None;
         };
-        let Control::Pragma(mut p) = ctl.control() else {
-            return None;
-        };
-        let name = p.name().to_ascii_lowercase();
-        match name.as_str() {
-            "crypto_format" if file.kind == FileKind::MainDb => {
-                if p.value().is_some() {
-                    return Some(Err(Error::new(
-                        codes::SQLITE_ERROR,
-                        "crypto_format is read-only",
-                    )));
-                }
-                let answer = match st.db.identity() {
-                    Some(ident)
-                        if file
-                            .reserve
-                            .is_some_and(|r| r >= Self::needed(file.stacking)) =>
-                    {
-                        format!("xaes-256-gcm v1, {}", ident.kdf.describe())
-                    }
-                    _ => "none".to_owned(),
-                };
-                p.set_result(&answer);
-                Some(Ok(()))
-            }
-            "key" | "rekey" | "hexkey" | "hexrekey" | "textkey" | "textrekey" => {
-                Some(Err(Error::new(
-                    codes::SQLITE_ERROR,
-                    format!(
-                        "PRAGMA {name} is not supported: vfs-crypto takes the key from the URI \
-                         (?hexkey=... or ?key=...) or from the registration; to rekey, copy \
-                         the database with vfs_crypto::rekey_database (VACUUM INTO a target \
-                         URI with the new key)"
-                    ),
-                )))
-            }
-            _ => None,
-        }
+        crate::pragma::file_control(Self::needed(file.stacking), st, file, ctl)
     }
 }
 
@@ -973,34 +838,3 @@ const OWN_PRAGMAS: &[&str] = &[
     "textkey",
     "textrekey",
 ];
-
-impl CryptoCodec {
-    /// AES-256-CTR under the file's ephemeral key, counter = offset / 16:
-    /// length-preserving and byte-position-local.
-    fn stream(&self, state: &mut CryptoState, ctx: &StreamCtx<'_>, data: &mut [u8]) -> Result<()> {
-        let Inner::Stream(ctr) = &mut state.inner else {
-            return Err(Error::new(
-                codes::SQLITE_INTERNAL,
-                "byte range handed to a page-mapped file",
-            ));
-        };
-        ctr.try_seek(ctx.offset).map_err(|_| {
-            Error::new(
-                codes::SQLITE_IOERR,
-                format!("offset {} is beyond the stream cipher's range", ctx.offset),
-            )
-        })?;
-        ctr.try_apply_keystream(data).map_err(|_| {
-            Error::new(
-                codes::SQLITE_IOERR,
-                format!(
-                    "range at offset {} is beyond the stream cipher's range",
-                    ctx.offset
-                ),
-            )
-        })?;
-        self.temp_bytes
-            .fetch_add(data.len() as u64, Ordering::Relaxed);
-        Ok(())
-    }
-}

@@ -1,16 +1,17 @@
-//! The on-disk format: the per-page slice, the database identity, the
-//! associated data, and the keys derived for one database.
-
-use aes::Aes256;
-use aes::cipher::{BlockCipherEncrypt, KeyInit};
-use hkdf::Hkdf;
-use sha2::Sha256;
-use zeroize::{Zeroize, Zeroizing};
+//! The on-disk format: the per-page slice, the database identity and the
+//! associated data. Parsing only: no keys here (see `derive.rs`), so a
+//! read-only inspection of a file can reuse it.
 
 use crate::key::KdfParams;
 
-/// The format version, byte 0 of every page's slice.
-pub const FORMAT_VERSION: u8 = 1;
+/// The format version new databases are written in, byte 0 of every
+/// page's slice. Version 1 databases are still read and written (in
+/// version 1); `docs/formats.md` describes both.
+pub const FORMAT_VERSION: u8 = 2;
+
+/// The first version: checksum masks and associated data bound to the
+/// image's place only.
+pub(crate) const V1: u8 = 1;
 
 /// Bytes of the per-page slice: an 8-byte descriptor, a 24-byte nonce and
 /// a 16-byte tag. It is also the reserve of a new database when the crypto
@@ -32,8 +33,66 @@ pub(crate) const MAGIC: &[u8; 16] = b"SQLite format 3\0";
 /// Bytes of the key check value in the descriptor.
 pub(crate) const KCV_LEN: usize = 3;
 
-/// Bytes of the associated data of a page.
-pub(crate) const AD_LEN: usize = 8 + 16 + 1 + 4 + 4 + 8;
+/// Bytes of the associated data of a page in version 1.
+pub(crate) const AD_LEN_V1: usize = 8 + 16 + 1 + 4 + 4 + 8;
+
+/// Bytes of the associated data of a page in version 2: version 1's, the
+/// binding, the image's offset.
+pub(crate) const AD_LEN: usize = AD_LEN_V1 + 16 + 8;
+
+/// What an image or a masked checksum is bound to besides its place
+/// (version 2): for a journal record, the journal's binding
+/// ([`JournalBinding`]); for a WAL frame's checksum, the salts in the
+/// frame's header (bytes 8..16); zeros otherwise.
+pub(crate) type Binding = [u8; 16];
+
+/// What version 2 binds the records of a rollback journal to: `before`,
+/// the id of the stored page 1 when the journal's transaction began
+/// (stamped in the journal header's bytes 28..32; 0: unknown), and `id`,
+/// the journal's own id (SQLite's random checksum seed, header bytes
+/// 12..16), which every page 1 the transaction writes carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct JournalBinding {
+    pub(crate) before: u32,
+    pub(crate) id: u32,
+}
+
+impl JournalBinding {
+    /// The binding in associated data and masks.
+    pub(crate) fn binding(self) -> Binding {
+        let mut b = [0u8; 16];
+        b[..4].copy_from_slice(&self.before.to_be_bytes());
+        b[4..8].copy_from_slice(&self.id.to_be_bytes());
+        b
+    }
+
+    /// Whether a database whose stored page 1 has id `now` is in a state
+    /// this journal may roll back: the one its transaction began from
+    /// (`before`), or one its transaction wrote (`id`). `before` 0 (not
+    /// known when the journal was written) accepts every state.
+    pub(crate) fn fits(self, now: u32) -> bool {
+        self.before == 0 || now == self.before || now == self.id
+    }
+}
+
+/// The binding of a WAL frame's checksum: the salts in its header.
+pub(crate) fn wal_binding(frame_header: &[u8; 16]) -> Binding {
+    let mut b = [0u8; 16];
+    b[..8].copy_from_slice(&frame_header[8..16]);
+    b
+}
+
+/// Version 2: the id a main-database page 1 carries in the first 4 bytes
+/// of its GCM nonce (slice bytes 20..24), telling which transaction wrote
+/// it (a rollback journal's id) or, outside a journal, a random value.
+pub(crate) fn page1_id(slice: &[u8]) -> u32 {
+    u32::from_be_bytes([
+        slice[NONCE_AT + 12],
+        slice[NONCE_AT + 13],
+        slice[NONCE_AT + 14],
+        slice[NONCE_AT + 15],
+    ])
+}
 
 /// Which kind of file a page image lives in, bound into its associated data
 /// so an image cannot move between a database, its WAL and its journal.
@@ -78,11 +137,13 @@ impl Kdf {
     }
 }
 
-/// What identifies one encrypted database: its salt (page-1 bytes 0..16),
-/// its key-derivation method and the check value of its key. The same for
-/// every page of the database and of its WAL and journal.
+/// What identifies one encrypted database: its format version, its salt
+/// (page-1 bytes 0..16), its key-derivation method and the check value of
+/// its key. The same for every page of the database and of its WAL and
+/// journal.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Identity {
+    pub(crate) version: u8,
     pub(crate) salt: [u8; 16],
     pub(crate) kdf: Kdf,
     pub(crate) kcv: [u8; KCV_LEN],
@@ -92,7 +153,7 @@ impl Identity {
     /// The 8-byte descriptor that opens every page's slice.
     pub(crate) fn descriptor(&self) -> [u8; 8] {
         let mut d = [0u8; 8];
-        d[0] = FORMAT_VERSION;
+        d[0] = self.version;
         if let Kdf::Argon2id(p) = self.kdf {
             d[1] = 1;
             d[2] = p.memory_kib_log2;
@@ -107,9 +168,9 @@ impl Identity {
     /// the descriptor of its slice. `Err`: why the file is not in this
     /// format.
     pub(crate) fn parse(salt: &[u8], desc: &[u8]) -> Result<Identity, String> {
-        if desc[0] != FORMAT_VERSION {
+        if !(V1..=FORMAT_VERSION).contains(&desc[0]) {
             return Err(format!(
-                "unknown encryption format version {} (this build reads version \
+                "unknown encryption format version {} (this build reads versions {V1} to \
                  {FORMAT_VERSION})",
                 desc[0]
             ));
@@ -137,124 +198,48 @@ impl Identity {
         s.copy_from_slice(&salt[..16]);
         let mut kcv = [0u8; KCV_LEN];
         kcv.copy_from_slice(&desc[5..8]);
-        Ok(Identity { salt: s, kdf, kcv })
+        Ok(Identity {
+            version: desc[0],
+            salt: s,
+            kdf,
+            kcv,
+        })
     }
 }
 
-/// The associated data of a page image.
+/// Where a page image lives, for its associated data and checksum masks.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Place {
+    pub(crate) class: Class,
+    pub(crate) page_size: usize,
+    pub(crate) pgno: u32,
+    /// The image's offset in its file (version 2).
+    pub(crate) offset: u64,
+    /// What else it is bound to (version 2).
+    pub(crate) binding: Binding,
+}
+
+/// The associated data of a page image; its length depends on the
+/// version (byte 0 of `desc`): [`AD_LEN_V1`] or [`AD_LEN`].
 pub(crate) fn associated_data(
     desc: &[u8],
     salt: &[u8; 16],
-    class: Class,
-    page_size: usize,
-    pgno: u32,
+    place: &Place,
     header: Option<&[u8]>,
-) -> [u8; AD_LEN] {
+) -> ([u8; AD_LEN], usize) {
     let mut ad = [0u8; AD_LEN];
     ad[..8].copy_from_slice(&desc[..8]);
     ad[8..24].copy_from_slice(salt);
-    ad[24] = class as u8;
-    ad[25..29].copy_from_slice(&(page_size as u32).to_be_bytes());
-    ad[29..33].copy_from_slice(&pgno.to_be_bytes());
+    ad[24] = place.class as u8;
+    ad[25..29].copy_from_slice(&(place.page_size as u32).to_be_bytes());
+    ad[29..33].copy_from_slice(&place.pgno.to_be_bytes());
     if let Some(h) = header {
         ad[33..41].copy_from_slice(&h[..8]);
     }
-    ad
-}
-
-/// The keys of one database for one master key.
-pub(crate) struct DbKeys {
-    /// The identity these keys were derived for.
-    pub(crate) ident: Identity,
-    /// The XAES-256-GCM key's block cipher (key schedule done once).
-    xaes: Aes256,
-    /// XAES-256-GCM's `K1` (the CMAC subkey of the key).
-    k1: [u8; 16],
-    /// Checksum masks.
-    mask: Aes256,
-    /// The key check value this key gives (equal to `ident.kcv` when the
-    /// key is the database's).
-    pub(crate) kcv: [u8; KCV_LEN],
-}
-
-impl Drop for DbKeys {
-    fn drop(&mut self) {
-        self.k1.zeroize();
+    if desc[0] == V1 {
+        return (ad, AD_LEN_V1);
     }
-}
-
-impl DbKeys {
-    /// Derives the page key, the mask key and the check value from the
-    /// master key with HKDF-SHA256 (salt: the database's salt).
-    pub(crate) fn derive(master: &[u8; 32], ident: Identity) -> DbKeys {
-        let hk = Hkdf::<Sha256>::new(Some(&ident.salt), master);
-        let mut page = Zeroizing::new([0u8; 32]);
-        let mut mask = Zeroizing::new([0u8; 32]);
-        let mut kcv = [0u8; KCV_LEN];
-        // Cannot fail for outputs of at most 255 * 32 bytes.
-        let expand = |info: &[u8], out: &mut [u8]| {
-            let _ = hk.expand(info, out);
-        };
-        expand(b"vfs-crypto/v1/page", &mut *page);
-        expand(b"vfs-crypto/v1/mask", &mut *mask);
-        expand(b"vfs-crypto/v1/check", &mut kcv);
-        let xaes = Aes256::new((&*page).into());
-        // XAES-256-GCM, step 1: L = AES-256_K(0^128); K1 = L << 1, xored
-        // with 0x87 when L's top bit is set.
-        let mut l = [0u8; 16].into();
-        xaes.encrypt_block(&mut l);
-        let l: [u8; 16] = l.into();
-        let mut k1 = [0u8; 16];
-        for i in 0..16 {
-            k1[i] = l[i] << 1 | l.get(i + 1).map_or(0, |n| n >> 7);
-        }
-        k1[15] ^= (l[0] >> 7) * 0x87;
-        DbKeys {
-            xaes,
-            k1,
-            mask: Aes256::new((&*mask).into()),
-            ident,
-            kcv,
-        }
-    }
-
-    /// The AES-256-GCM instance XAES-256-GCM uses for nonces starting with
-    /// `n1` (their first 12 bytes): `Kx = AES_K(M1 ⊕ K1) ‖ AES_K(M2 ⊕ K1)`
-    /// with `M1 = 00 01 'X' 00 ‖ n1`, `M2 = 00 02 'X' 00 ‖ n1` (C2SP's
-    /// XAES-256-GCM, steps 3 to 5). The last 12 bytes of the nonce are the
-    /// GCM nonce under `Kx`.
-    pub(crate) fn subkey(&self, n1: &[u8; 12]) -> Zeroizing<[u8; 32]> {
-        let mut kx = Zeroizing::new([0u8; 32]);
-        for (half, tag) in kx.chunks_exact_mut(16).zip([1u8, 2]) {
-            let mut m = [0u8; 16];
-            m[..4].copy_from_slice(&[0, tag, b'X', 0]);
-            m[4..].copy_from_slice(n1);
-            for (b, k) in m.iter_mut().zip(&self.k1) {
-                *b ^= k;
-            }
-            let mut block = m.into();
-            self.xaes.encrypt_block(&mut block);
-            let out: [u8; 16] = block.into();
-            half.copy_from_slice(&out);
-            m.zeroize();
-        }
-        kx
-    }
-
-    /// Whether this key is the database's.
-    pub(crate) fn matches(&self) -> bool {
-        self.kcv == self.ident.kcv
-    }
-
-    /// The mask of a checksum field: AES-256 under the mask key of
-    /// `class ‖ 0 0 0 ‖ BE32(pgno) ‖ BE64(offset)`.
-    pub(crate) fn mask(&self, class: Class, pgno: u32, offset: u64) -> [u8; 16] {
-        let mut block = [0u8; 16];
-        block[0] = class as u8;
-        block[4..8].copy_from_slice(&pgno.to_be_bytes());
-        block[8..16].copy_from_slice(&offset.to_be_bytes());
-        let mut b = block.into();
-        self.mask.encrypt_block(&mut b);
-        b.into()
-    }
+    ad[41..57].copy_from_slice(&place.binding);
+    ad[57..65].copy_from_slice(&place.offset.to_be_bytes());
+    (ad, AD_LEN)
 }

@@ -36,9 +36,8 @@ use std::fmt;
 use vfs_core::{Error, Result, codes};
 use zeroize::Zeroizing;
 
-use crate::format::{
-    Class, DbKeys, Identity, Kdf, MAGIC, NONCE_AT, SLICE, TAG_AT, associated_data,
-};
+use crate::derive::DbKeys;
+use crate::format::{Class, Identity, Kdf, MAGIC, NONCE_AT, Place, SLICE, TAG_AT, associated_data};
 use crate::gcm::{PageCipher, PageGcm};
 use crate::key::{KdfParams, Key, argon2id};
 
@@ -218,6 +217,7 @@ impl EncryptionHeader {
 
     fn identity(&self) -> Identity {
         Identity {
+            version: self.format_version,
             salt: self.salt,
             kdf: self.key_derivation.kdf(),
             kcv: self.key_check,
@@ -329,12 +329,17 @@ impl PageOpener {
         } else {
             (None, head)
         };
-        let ad = associated_data(
+        let place = Place {
+            class: Class::Database,
+            page_size: n,
+            pgno,
+            offset: u64::from(pgno - 1) * n as u64,
+            binding: [0; 16],
+        };
+        let (ad, ad_len) = associated_data(
             &desc,
             &self.keys.ident.salt,
-            Class::Database,
-            n,
-            pgno,
+            &place,
             header.as_deref().map(|h| &h[16..24]),
         );
         if self.last.as_ref().is_none_or(|(p, _)| *p != n1) {
@@ -344,7 +349,7 @@ impl PageOpener {
         let Some((_, gcm)) = &self.last else {
             return Err(Error::new(codes::SQLITE_INTERNAL, "no cipher"));
         };
-        if !gcm.open(&nonce, &ad, body, &tag) {
+        if !gcm.open(&nonce, &ad[..ad_len], body, &tag) {
             return Err(bad(format!(
                 "page {pgno} does not authenticate (damaged, or moved from another place or file)"
             )));

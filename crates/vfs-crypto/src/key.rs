@@ -95,9 +95,11 @@ fn parse_hex(hex: &str) -> std::result::Result<Zeroizing<[u8; 32]>, String> {
 ///
 /// They are recorded in every page's descriptor (see `docs/formats.md`),
 /// so a database keeps the parameters it was created with and a VFS built
-/// with other defaults still opens it. Bounds when reading a file:
-/// memory 2^3..=2^20 KiB (8 KiB to 1 GiB), 1..=16 passes, 1..=8 lanes;
-/// anything else is refused as `SQLITE_NOTADB` before any work is done.
+/// with other defaults still opens it. Bounds of the format: memory
+/// 2^3..=2^20 KiB (8 KiB to 1 GiB), 1..=16 passes, 1..=8 lanes; within
+/// them, a VFS refuses what exceeds its
+/// [`kdf_limit`](crate::CryptoOptions::kdf_limit) ([`KdfParams::LIMIT`] by
+/// default). Either refusal is `SQLITE_NOTADB`, before any work is done.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct KdfParams {
     /// Memory cost as a power of two of KiB (16: 64 MiB).
@@ -116,6 +118,17 @@ impl KdfParams {
         memory_kib_log2: 16,
         iterations: 3,
         lanes: 1,
+    };
+
+    /// The default cap on what a database may ask for
+    /// ([`CryptoOptions::kdf_limit`](crate::CryptoOptions::kdf_limit)):
+    /// 256 MiB, 8 passes, 8 lanes, four times the default's memory and
+    /// about ten times its work (a few seconds at most in an optimised
+    /// build), where the format allows 1 GiB and 16 passes.
+    pub const LIMIT: KdfParams = KdfParams {
+        memory_kib_log2: 18,
+        iterations: 8,
+        lanes: 8,
     };
 
     /// Cheap parameters (1 MiB, 1 pass) for tests and throwaway data only.
@@ -187,9 +200,12 @@ impl KeySource {
     /// The key of a file being opened: URI parameters first (`hexkey`,
     /// `key`, `textkey`), then the registration key.
     pub(crate) fn from_name(name: &OpenName<'_>, registered: Option<&Key>) -> KeySource {
-        let hex = name.parameter("hexkey");
-        let key = name.parameter("key");
-        let text = name.parameter("textkey");
+        // Read as bytes: a parameter that is present but not UTF-8 is an
+        // unusable key, never an absent one (which would fall back to the
+        // registration key).
+        let hex = name.parameter_bytes("hexkey");
+        let key = name.parameter_bytes("key");
+        let text = name.parameter_bytes("textkey");
         let given = [hex.is_some(), key.is_some(), text.is_some()]
             .iter()
             .filter(|b| **b)
@@ -199,6 +215,16 @@ impl KeySource {
                 "the URI gives more than one of hexkey=, key= and textkey=: give one".into(),
             );
         }
+        let (hex, key, text) = match (
+            utf8_parameter(hex, "hexkey"),
+            utf8_parameter(key, "key"),
+            utf8_parameter(text, "textkey"),
+        ) {
+            (Ok(hex), Ok(key), Ok(text)) => (hex, key, text),
+            (Err(why), _, _) | (_, Err(why), _) | (_, _, Err(why)) => {
+                return KeySource::Missing(why);
+            }
+        };
         if let Some(hex) = hex {
             return match parse_hex(hex) {
                 Ok(key) => KeySource::Raw {
@@ -241,6 +267,20 @@ impl KeySource {
     }
 }
 
+/// A key parameter's value as text; a value that is not UTF-8 is unusable.
+fn utf8_parameter<'a>(
+    value: Option<&'a [u8]>,
+    param: &str,
+) -> std::result::Result<Option<&'a str>, String> {
+    value
+        .map(|v| {
+            std::str::from_utf8(v).map_err(|_| {
+                format!("the {param} URI parameter is not UTF-8: give the key as UTF-8 text")
+            })
+        })
+        .transpose()
+}
+
 impl Drop for KeySource {
     fn drop(&mut self) {
         if let KeySource::Missing(s) = self {
@@ -271,6 +311,7 @@ mod tests {
     #[test]
     fn default_params_are_in_bounds() {
         assert!(KdfParams::DEFAULT.in_bounds());
+        assert!(KdfParams::LIMIT.in_bounds());
         assert!(KdfParams::FAST_INSECURE.in_bounds());
         assert!(
             !KdfParams {

@@ -14,11 +14,14 @@
 //! * main database pages, WAL frames and rollback-journal records: a random
 //!   nonce and the tag live in 48 reserved bytes at the end of each page;
 //!   the associated data binds the format, the database's random salt, the
-//!   kind of file (database, WAL, journal), the page number and the page
-//!   size, so a page cannot be swapped, moved to another file of the same
-//!   or another database, or moved between the WAL and the database;
+//!   kind of file (database, WAL, journal), the page number, the page size
+//!   and the offset, and journal records to their journal and the state of
+//!   the database it may roll back, so a page cannot be swapped, moved to
+//!   another file of the same or another database, or moved between the
+//!   WAL and the database, and a stale journal is not played back;
 //! * the checksums SQLite computes over plaintext (WAL frame headers,
-//!   journal records) are masked with a key-derived pad;
+//!   journal records) are masked with a key-derived pad, new for every WAL
+//!   generation and every journal;
 //! * temporary databases, temporary journals, sort files and statement
 //!   sub-journals (which have no reserved bytes) are encrypted
 //!   length-preservingly with AES-256-CTR under a random key that lives only
@@ -26,8 +29,17 @@
 //!
 //! Page 1 keeps its bytes 16..24 (page size, versions, reserve) in clear and
 //! authenticated; its bytes 0..16 hold the database's salt instead of
-//! `"SQLite format 3"`. The format, the key derivation and the threat model
-//! (what is and is not protected) are in `docs/formats.md`.
+//! `"SQLite format 3"`. The format (version [`FORMAT_VERSION`]; version 1
+//! databases are still read and written), the key derivation and the
+//! threat model (what is and is not protected) are in `docs/formats.md`.
+//!
+//! What the storage holds is never trusted: a journal or WAL planted next
+//! to a database, in clear or from another database, is refused or treated
+//! as torn; recovery treats a record or frame as torn only under the keys
+//! page 1 authenticated under; a database's identity is that of its page 1
+//! as authenticated, shared by the files one connection opened for it, not
+//! by path; the Argon2id cost a file asks for is capped
+//! ([`CryptoOptions::kdf_limit`]).
 //!
 //! ## Keys
 //!
@@ -36,7 +48,8 @@
 //! * Per database, in the URI: `hexkey=<64 hex digits>` (a raw 256-bit
 //!   key), or `key=<passphrase>` / `textkey=<passphrase>` (Argon2id with
 //!   the database's salt; cost parameters in [`KdfParams`], recorded in the
-//!   file). The WAL and journal of a database use its key.
+//!   file, at most [`CryptoOptions::kdf_limit`]). The WAL and journal of a
+//!   database use its key.
 //! * A missing or wrong key opens the connection but fails its first read
 //!   with `SQLITE_NOTADB` ("file is not a database"); a damaged or moved
 //!   page answers `SQLITE_IOERR_DATA`. The reason is in
@@ -152,7 +165,7 @@
 //!
 //! ## SQL
 //!
-//! * `PRAGMA crypto_format` answers `xaes-256-gcm v1, <key derivation>` for
+//! * `PRAGMA crypto_format` answers `xaes-256-gcm v2, <key derivation>` for
 //!   an encrypted main database, `none` otherwise.
 //! * `PRAGMA key`, `rekey`, `hexkey`, … (SQLCipher's) fail with a message
 //!   pointing to the URI parameters and [`rekey_database`].
@@ -165,10 +178,17 @@
 
 mod codec;
 mod copy;
+mod derive;
 mod format;
 mod gcm;
+mod image;
 mod inspect;
 mod key;
+mod page1;
+mod pragma;
+mod session;
+mod shared;
+mod temp;
 #[cfg(test)]
 mod tests;
 

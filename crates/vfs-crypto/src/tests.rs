@@ -3,7 +3,7 @@
 use vfs_core::{FileKind, OpenAccess, OpenName, OpenOptions, codes};
 use vfs_page::{Direction, FileInfo, PageCodec, PageCtx, Stacking, StreamCtx};
 
-use crate::format::{AD_LEN, Class, Identity, Kdf, MAGIC, associated_data};
+use crate::format::{AD_LEN, AD_LEN_V1, Class, Identity, Kdf, MAGIC, Place, associated_data};
 use crate::{CryptoCodec, CryptoOptions, CryptoState, KdfParams, Key, SLICE};
 
 const P: usize = 4096;
@@ -41,8 +41,53 @@ fn ctx(kind: FileKind, pgno: u32, offset: u64, reserve: usize) -> PageCtx<'stati
         offset,
         partial: false,
         tentative: false,
+        recovery: false,
+        frame_header: match kind {
+            FileKind::Wal => Some(FRAME_HEADER),
+            _ => None,
+        },
         stacking: Stacking::default(),
     }
+}
+
+/// Bytes 0..16 of a WAL frame header: page 3, not a commit, two salts.
+const FRAME_HEADER: [u8; 16] = [0, 0, 0, 3, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8];
+
+/// A journal header (32 bytes) as SQLite writes it: magic, a record count,
+/// a checksum seed, the database size, the sector and page sizes.
+fn journal_header(seed: u32) -> Vec<u8> {
+    let mut h = vec![0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7];
+    h.extend_from_slice(&1u32.to_be_bytes());
+    h.extend_from_slice(&seed.to_be_bytes());
+    h.extend_from_slice(&10u32.to_be_bytes());
+    h.extend_from_slice(&512u32.to_be_bytes());
+    h.extend_from_slice(&(P as u32).to_be_bytes());
+    h.resize(512, 0);
+    h
+}
+
+fn header_ctx(path: &str) -> StreamCtx<'_> {
+    StreamCtx {
+        kind: FileKind::MainJournal,
+        path: vfs_core::FileName::new(path),
+        offset: 0,
+    }
+}
+
+/// Opens a journal handle and lets it write its header; returns the
+/// header as stored.
+fn journal_with_header(c: &CryptoCodec, path: &str, seed: u32) -> (CryptoState, Vec<u8>) {
+    let mut st = open(c, FileKind::MainJournal, path);
+    let mut h = journal_header(seed);
+    assert!(
+        c.journal_header(&mut st, &header_ctx(path), &mut h, Direction::Encode)
+            .unwrap()
+    );
+    (st, h)
+}
+
+fn journal(c: &CryptoCodec, path: &str, seed: u32) -> CryptoState {
+    journal_with_header(c, path, seed).0
 }
 
 /// A page image as SQLite would hand it over: page 1 starts with the
@@ -110,7 +155,6 @@ fn an_image_decodes_only_where_it_was_written() {
     let c = codec();
     let mut db = open(&c, FileKind::MainDb, "/x.db");
     let mut wal = open(&c, FileKind::Wal, "/x.db-wal");
-    let mut journal = open(&c, FileKind::MainJournal, "/x.db-journal");
     let mut p1 = image(1, SLICE);
     c.encode(&mut db, &ctx(FileKind::MainDb, 1, 0, SLICE), &mut p1)
         .unwrap();
@@ -132,13 +176,23 @@ fn an_image_decodes_only_where_it_was_written() {
     );
     // The journal handle writes a record of page 3 at offset 516; the
     // database's page 3 read in its place is refused, not zeroed.
+    let mut journal = journal(&c, "/x.db-journal", 7);
     let rec = ctx(FileKind::MainJournal, 3, 516, SLICE);
     c.encode(&mut journal, &rec, &mut image(3, SLICE)).unwrap();
     assert_eq!(fails(&mut journal, rec), Some(codes::SQLITE_IOERR_DATA));
+    // Even in a hot journal's playback it is torn, never content.
+    let hot = PageCtx {
+        recovery: true,
+        ..rec
+    };
+    assert_eq!(
+        fails(&mut journal, hot),
+        Some(codes::SQLITE_IOERR_SHORT_READ)
+    );
 }
 
 #[test]
-fn recovery_reads_turn_bad_frames_and_records_into_zeros() {
+fn recovery_reads_find_bad_frames_and_records_torn() {
     let c = codec();
     let mut db = open(&c, FileKind::MainDb, "/y.db");
     let mut p1 = image(1, SLICE);
@@ -149,29 +203,49 @@ fn recovery_reads_turn_bad_frames_and_records_into_zeros() {
     let mut stored = image(2, SLICE);
     c.encode(&mut wal, &frame, &mut stored).unwrap();
     stored[10] ^= 1;
-    // Page only (a normal read or a checkpoint): an error.
+    // A normal read or a checkpoint: an error.
     let mut img = stored.clone();
     let e = c.decode(&mut wal, &frame, &mut img).unwrap_err();
     assert_eq!(e.code(), Some(codes::SQLITE_IOERR_DATA));
-    // With its frame header (recovery): zeros, so SQLite's checksum ends
-    // the log there.
-    let mut sum = [1u8; 8];
-    let header = ctx(FileKind::Wal, 2, 32, SLICE);
-    c.wal_frame_checksum(&mut wal, &header, &mut sum, Direction::Decode)
-        .unwrap();
+    // Recovery: torn, and no byte of it handed back.
+    let recovering = PageCtx {
+        recovery: true,
+        ..frame
+    };
     let mut img = stored.clone();
-    c.decode(&mut wal, &frame, &mut img).unwrap();
+    let e = c.decode(&mut wal, &recovering, &mut img).unwrap_err();
+    assert_eq!(e.code(), Some(codes::SQLITE_IOERR_SHORT_READ));
     assert!(img.iter().all(|b| *b == 0));
 
     // A journal record written by another handle (a hot journal).
-    let mut writer = open(&c, FileKind::MainJournal, "/y.db-journal");
+    let (mut writer, mut h) = journal_with_header(&c, "/y.db-journal", 9);
     let rec = ctx(FileKind::MainJournal, 2, 516, SLICE);
     let mut stored = image(2, SLICE);
     c.encode(&mut writer, &rec, &mut stored).unwrap();
     stored[P / 2] ^= 1;
     let mut reader = open(&c, FileKind::MainJournal, "/y.db-journal");
+    assert!(
+        c.journal_header(
+            &mut reader,
+            &header_ctx("/y.db-journal"),
+            &mut h,
+            Direction::Decode
+        )
+        .unwrap()
+    );
+    assert_eq!(h[28..48], [0; 20], "the codec's bytes read back as zeros");
     let mut img = stored.clone();
-    c.decode(&mut reader, &rec, &mut img).unwrap();
+    let e = c
+        .decode(
+            &mut reader,
+            &PageCtx {
+                recovery: true,
+                ..rec
+            },
+            &mut img,
+        )
+        .unwrap_err();
+    assert_eq!(e.code(), Some(codes::SQLITE_IOERR_SHORT_READ));
     assert!(img.iter().all(|b| *b == 0));
 }
 
@@ -198,7 +272,16 @@ fn checksum_masks_are_involutions_bound_to_their_place() {
     c.wal_frame_checksum(&mut wal, &h2, &mut elsewhere, Direction::Encode)
         .unwrap();
     assert_ne!(elsewhere, masked);
-    let mut journal = open(&c, FileKind::MainJournal, "/z.db-journal");
+    // Another WAL generation (other salts): another mask.
+    let mut other_generation = plain;
+    let h3 = PageCtx {
+        frame_header: Some([0, 0, 0, 5, 0, 0, 0, 0, 9, 9, 9, 9, 9, 9, 9, 9]),
+        ..h
+    };
+    c.wal_frame_checksum(&mut wal, &h3, &mut other_generation, Direction::Encode)
+        .unwrap();
+    assert_ne!(other_generation, masked);
+    let mut journal = journal(&c, "/z.db-journal", 11);
     let mut four = [9, 9, 9, 9];
     let j = ctx(FileKind::MainJournal, 5, 516 + P as u64, SLICE);
     c.journal_checksum(&mut journal, &j, &mut four, Direction::Encode)
@@ -244,11 +327,12 @@ fn pages_are_xaes_256_gcm() {
     use xaes_256_gcm::aead::{AeadInOut, KeyInit};
     let master = [0x42u8; 32];
     let ident = Identity {
+        version: 2,
         salt: [9; 16],
         kdf: Kdf::Raw,
         kcv: [0; 3],
     };
-    let keys = crate::format::DbKeys::derive(&master, ident.clone());
+    let keys = crate::derive::DbKeys::derive(&master, ident.clone());
     let mut page_key = [0u8; 32];
     hkdf::Hkdf::<sha2::Sha256>::new(Some(&ident.salt), &master)
         .expand(b"vfs-crypto/v1/page", &mut page_key)
@@ -285,20 +369,31 @@ fn pages_are_xaes_256_gcm() {
 #[test]
 fn descriptor_round_trip_and_refusals() {
     let ident = Identity {
+        version: 2,
         salt: [5; 16],
         kdf: Kdf::Argon2id(KdfParams::DEFAULT),
         kcv: [1, 2, 3],
     };
     let d = ident.descriptor();
-    assert_eq!(d, [1, 1, 16, 3, 1, 1, 2, 3]);
+    assert_eq!(d, [2, 1, 16, 3, 1, 1, 2, 3]);
     assert_eq!(Identity::parse(&[5; 16], &d).unwrap(), ident);
     let raw = Identity {
         kdf: Kdf::Raw,
         ..ident.clone()
     };
-    assert_eq!(raw.descriptor(), [1, 0, 0, 0, 0, 1, 2, 3]);
+    assert_eq!(raw.descriptor(), [2, 0, 0, 0, 0, 1, 2, 3]);
+    // Version 1 still reads.
+    let v1 = Identity {
+        version: 1,
+        ..raw.clone()
+    };
+    assert_eq!(
+        Identity::parse(&[5; 16], &[1, 0, 0, 0, 0, 1, 2, 3]).unwrap(),
+        v1
+    );
     for bad in [
-        [2, 0, 0, 0, 0, 0, 0, 0],
+        [3, 0, 0, 0, 0, 0, 0, 0],
+        [0, 0, 0, 0, 0, 0, 0, 0],
         [1, 2, 0, 0, 0, 0, 0, 0],
         [1, 0, 1, 0, 0, 0, 0, 0],
         [1, 1, 30, 3, 1, 0, 0, 0],
@@ -310,21 +405,40 @@ fn descriptor_round_trip_and_refusals() {
 
 #[test]
 fn associated_data_layout() {
-    let ad = associated_data(
+    let place = Place {
+        class: Class::Wal,
+        page_size: 4096,
+        pgno: 0x0102_0304,
+        offset: 0x1122_3344_5566_7788,
+        binding: [0xBB; 16],
+    };
+    let header = [16, 0, 1, 1, 48, 64, 32, 32];
+    // Version 1: 41 bytes, no binding, no offset.
+    let (ad, n) = associated_data(
         &[1, 0, 0, 0, 0, 9, 9, 9],
         &[0xAA; 16],
-        Class::Wal,
-        4096,
-        0x0102_0304,
-        Some(&[16, 0, 1, 1, 48, 64, 32, 32]),
+        &place,
+        Some(&header),
     );
-    assert_eq!(ad.len(), AD_LEN);
+    assert_eq!(n, AD_LEN_V1);
     assert_eq!(ad[..8], [1, 0, 0, 0, 0, 9, 9, 9]);
     assert_eq!(ad[8..24], [0xAA; 16]);
     assert_eq!(ad[24], 2);
     assert_eq!(ad[25..29], [0, 0, 0x10, 0]);
     assert_eq!(ad[29..33], [1, 2, 3, 4]);
-    assert_eq!(ad[33..41], [16, 0, 1, 1, 48, 64, 32, 32]);
+    assert_eq!(ad[33..41], header);
+    // Version 2: then the binding and the offset.
+    let (ad, n) = associated_data(
+        &[2, 0, 0, 0, 0, 9, 9, 9],
+        &[0xAA; 16],
+        &place,
+        Some(&header),
+    );
+    assert_eq!(n, AD_LEN);
+    assert_eq!(ad[..8], [2, 0, 0, 0, 0, 9, 9, 9]);
+    assert_eq!(ad[33..41], header);
+    assert_eq!(ad[41..57], [0xBB; 16]);
+    assert_eq!(ad[57..65], [0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88]);
 }
 
 #[test]
@@ -337,4 +451,40 @@ fn a_missing_key_is_not_a_database() {
         .unwrap_err();
     assert_eq!(e.code(), Some(codes::SQLITE_NOTADB));
     assert!(e.message().contains("no encryption key"));
+}
+
+#[test]
+fn a_journal_header_not_written_for_this_database_is_refused() {
+    let c = codec();
+    let mut db = open(&c, FileKind::MainDb, "/h.db");
+    let mut p1 = image(1, SLICE);
+    c.encode(&mut db, &ctx(FileKind::MainDb, 1, 0, SLICE), &mut p1)
+        .unwrap();
+    let (_, stored) = journal_with_header(&c, "/h.db-journal", 5);
+    assert_ne!(stored[28..48], [0; 20], "stamped");
+    let decode = |h: &[u8]| {
+        let mut reader = open(&c, FileKind::MainJournal, "/h.db-journal");
+        let mut h = h.to_vec();
+        c.journal_header(
+            &mut reader,
+            &header_ctx("/h.db-journal"),
+            &mut h,
+            Direction::Decode,
+        )
+        .unwrap()
+    };
+    assert!(decode(&stored));
+    // SQLite's own header without the stamp (planted), or with any field
+    // SQLite reads changed (the database size it truncates to, the page
+    // size), or with the stamp changed: refused.
+    assert!(!decode(&journal_header(5)));
+    for at in [12, 16, 19, 20, 24, 28, 40] {
+        let mut bad = stored.clone();
+        bad[at] ^= 1;
+        assert!(!decode(&bad), "byte {at}");
+    }
+    // The magic and record count SQLite rewrites at sync are not covered.
+    let mut synced = stored.clone();
+    synced[8..12].copy_from_slice(&7u32.to_be_bytes());
+    assert!(decode(&synced));
 }

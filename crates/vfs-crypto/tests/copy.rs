@@ -51,7 +51,7 @@ fn encrypt_rekey_decrypt_on_disk() {
         check_rows(&conn, ROWS);
         assert_eq!(
             text(&conn, "PRAGMA crypto_format"),
-            "xaes-256-gcm v1, argon2id m=1024 KiB t=1 p=1"
+            "xaes-256-gcm v2, argon2id m=1024 KiB t=1 p=1"
         );
         drop(conn);
         for wrong in [hexkey(), "&key=battery staple".to_owned()] {

@@ -32,7 +32,7 @@ fn round_trip(env: &Env, mode: &str) {
         assert_eq!(integrity(&conn), "ok");
         assert_eq!(
             text(&conn, "PRAGMA crypto_format"),
-            "xaes-256-gcm v1, raw 256-bit key"
+            "xaes-256-gcm v2, raw 256-bit key"
         );
     }
     let conn = env.open(&db, &hexkey());

@@ -163,6 +163,25 @@ fn registration_key_and_uri_key() {
     assert_fails(&env, &db, &hexkey(), SQLITE_NOTADB, "wrong key");
 }
 
+/// A key parameter that is present but not UTF-8 is an unusable key: the
+/// open fails, it never falls back to the registration key.
+#[test]
+fn a_key_parameter_that_is_not_utf8_is_refused() {
+    let env = Env::keyed("non-utf8-key", Stack::Mem, Key::from_hex(HEX2).unwrap());
+    let db = env.db("r.db");
+    make(&env, &db, "");
+    for param in ["hexkey", "key", "textkey"] {
+        assert_fails(
+            &env,
+            &db,
+            &format!("&{param}=%FFkey"),
+            SQLITE_NOTADB,
+            &format!("the {param} URI parameter is not UTF-8"),
+        );
+    }
+    check_rows(&env.open(&db, ""), ROWS);
+}
+
 #[test]
 fn a_plaintext_database_is_not_read_as_encrypted() {
     let env = Env::new("plain", Stack::Native);

@@ -13,6 +13,8 @@ fn caps() -> Capabilities {
         wal: false,
         durable: false,
         snapshot_reads: true,
+        // Object keys are UTF-8 text.
+        byte_names: false,
         ..Capabilities::full()
     }
 }

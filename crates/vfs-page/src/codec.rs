@@ -4,7 +4,9 @@
 use std::fmt;
 use std::sync::Arc;
 
-use vfs_core::{Error, FileControl, FileKind, FileName, OpenName, OpenOptions, Result, codes};
+use vfs_core::{
+    Error, FileControl, FileKind, FileName, LockLevel, OpenName, OpenOptions, Result, codes,
+};
 
 /// How a codec wants a kind of file mapped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -138,6 +140,17 @@ pub struct PageCtx<'a> {
     /// yet: do not count or log it. When no layout fits, the layer decodes
     /// once more with `tentative` false and reports that error.
     pub tentative: bool,
+    /// (Decode only.) The image is read by crash recovery: a record of a
+    /// rollback journal this handle did not write (a hot journal played
+    /// back), or a whole WAL frame this handle did not write (WAL
+    /// recovery). Only then may the codec answer [`PageCtx::torn`] for an
+    /// image it cannot authenticate: the layer makes SQLite see the end of
+    /// the log there, as for a write a power cut tore.
+    pub recovery: bool,
+    /// (WAL frames, and their checksum hook.) Bytes 0–15 of the frame's
+    /// header, as SQLite wrote them and as stored: page number, commit size
+    /// and the two salts of the WAL generation the frame belongs to.
+    pub frame_header: Option<[u8; 16]>,
     /// Where the layer sits in the stack the file was opened through: its
     /// slice is [`Stacking::slice`], and the database is in the stack's
     /// format when [`reserve`](Self::reserve) is [`Stacking::total`].
@@ -160,7 +173,19 @@ impl PageCtx<'_> {
     pub fn error(&self, code: i32, what: impl fmt::Display) -> Error {
         Error::new(code, format!("{}: {what}", self.describe()))
     }
+
+    /// The answer of a decode that finds the image torn, during
+    /// [`recovery`](Self::recovery) only: the layer ends the log there
+    /// (a short read of a journal record; a WAL frame whose salts no
+    /// longer match its WAL). Outside recovery the layer reports it as
+    /// `SQLITE_IOERR_DATA`.
+    pub fn torn(&self, why: impl fmt::Display) -> Error {
+        Error::new(TORN, format!("{}: {why}", self.describe()))
+    }
 }
+
+/// The code of [`PageCtx::torn`].
+pub(crate) const TORN: i32 = codes::SQLITE_IOERR_SHORT_READ;
 
 /// Where a byte range lives, for [`Mapping::Stream`] codecs.
 #[derive(Clone, Copy, Debug)]
@@ -265,6 +290,44 @@ pub trait PageCodec: Send + Sync + 'static {
         _dir: Direction,
     ) -> Result<()> {
         Ok(())
+    }
+
+    /// Rollback journals: sees the first journal header (offset 0).
+    ///
+    /// `Encode`: SQLite writes it; `header` is the whole write, which may
+    /// be changed before it is stored: bytes 28..48 (zero in SQLite's
+    /// header, never read by SQLite; a transformed database's journal
+    /// header is at least 512 bytes, its sector size) are the codec's. A
+    /// write of fewer than 48 bytes at offset 0 (SQLite zeroing the header
+    /// of a finished journal, 28 bytes) and a truncation below 48 bytes (an
+    /// empty `header`) also come here: the journal no longer describes a
+    /// transaction.
+    ///
+    /// `Decode`: the layer reads the stored header (up to 48 bytes) before
+    /// it maps records or serves SQLite's reads of it; restore bytes 28..48
+    /// to zeros. Answer `Ok(false)` when the journal is not one the
+    /// database may play back (forged, altered, or stale): the layer then
+    /// shows SQLite a journal without a valid header, which SQLite ignores
+    /// (and deletes when it was about to play it back), before it
+    /// truncates or writes anything. The default accepts every header.
+    fn journal_header(
+        &self,
+        _state: &mut Self::State,
+        _ctx: &StreamCtx<'_>,
+        _header: &mut [u8],
+        _dir: Direction,
+    ) -> Result<bool> {
+        Ok(true)
+    }
+
+    /// Main databases: the file's lock changed to `level` (after the base
+    /// granted it, or after an unlock). Answer `true` to have the layer
+    /// read page 1 and [`decode`](Self::decode) it right away (with
+    /// [`PageCtx::partial`] set; its result is not reported, an I/O error
+    /// of the read fails the lock), so the codec knows the stored page 1
+    /// as it is under this lock. The default does nothing.
+    fn locked(&self, _state: &mut Self::State, _level: LockLevel) -> bool {
+        false
     }
 
     /// [`Mapping::Stream`] only: transforms bytes about to be written at
@@ -374,6 +437,18 @@ impl<C: PageCodec> PageCodec for Arc<C> {
         dir: Direction,
     ) -> Result<()> {
         (**self).journal_checksum(state, ctx, checksum, dir)
+    }
+    fn journal_header(
+        &self,
+        state: &mut Self::State,
+        ctx: &StreamCtx<'_>,
+        header: &mut [u8],
+        dir: Direction,
+    ) -> Result<bool> {
+        (**self).journal_header(state, ctx, header, dir)
+    }
+    fn locked(&self, state: &mut Self::State, level: LockLevel) -> bool {
+        (**self).locked(state, level)
     }
     fn encode_stream(
         &self,

@@ -1,14 +1,24 @@
 //! The base file and the codec, borrowed for one operation of a mapper.
 
-use vfs_core::{File, FileKind, FileName, Result, codes};
+use vfs_core::{Error, File, FileKind, FileName, Result, codes};
 
+use crate::codec::TORN;
 use crate::geometry::PageGeometry;
-use crate::{PageCodec, PageCtx, Stacking};
+use crate::{PageCodec, PageCtx, Stacking, StreamCtx};
+
+/// Overwrites `buf` with zeros, in a way the compiler keeps although the
+/// buffer is about to be freed.
+pub(crate) fn wipe(buf: &mut [u8]) {
+    buf.fill(0);
+    std::hint::black_box(&buf);
+}
 
 /// `scratch[..n]`, growing it if needed (only the first time a size is
 /// seen).
 pub(crate) fn grow(scratch: &mut Vec<u8>, n: usize) -> &mut [u8] {
     if scratch.len() < n {
+        // Growing may move the buffer: what it held must not stay behind.
+        wipe(scratch);
         scratch.resize(n, 0);
     }
     &mut scratch[..n]
@@ -20,6 +30,23 @@ pub(crate) fn read_some<F: File>(base: &mut F, buf: &mut [u8], off: u64) -> Resu
     match base.read_at(buf, off) {
         Ok(n) => Ok(n.min(buf.len())),
         Err(e) if e.code() == Some(codes::SQLITE_IOERR_SHORT_READ) => Ok(0),
+        Err(e) => Err(e),
+    }
+}
+
+/// How the layer takes a decode's result: `Ok(true)` decoded, `Ok(false)`
+/// torn (recovery only), `Err` anything else (a torn answer outside
+/// recovery becomes `SQLITE_IOERR_DATA`).
+fn decoded(r: Result<()>, recovery: bool) -> Result<bool> {
+    match r {
+        Ok(()) => Ok(true),
+        Err(e) if e.code() == Some(TORN) => {
+            if recovery {
+                Ok(false)
+            } else {
+                Err(Error::new(codes::SQLITE_IOERR_DATA, e.message().to_owned()))
+            }
+        }
         Err(e) => Err(e),
     }
 }
@@ -38,13 +65,14 @@ pub(crate) struct CodecIo<'a, F: File, C: PageCodec> {
 }
 
 impl<'a, F: File, C: PageCodec> CodecIo<'a, F, C> {
+    /// The context of an image of `page_size` bytes for page `pgno` at
+    /// `offset` (no flag set, no frame header).
     pub(crate) fn ctx(
         &self,
         pgno: u32,
         page_size: usize,
         reserve: Option<usize>,
         offset: u64,
-        partial: bool,
     ) -> PageCtx<'a> {
         PageCtx {
             kind: self.kind,
@@ -54,9 +82,20 @@ impl<'a, F: File, C: PageCodec> CodecIo<'a, F, C> {
             reserve,
             stored_reserve: reserve,
             offset,
-            partial,
+            partial: false,
             tentative: false,
+            recovery: false,
+            frame_header: None,
             stacking: self.stacking,
+        }
+    }
+
+    /// The context of the journal header (and of every stream range).
+    pub(crate) fn stream_ctx(&self, offset: u64) -> StreamCtx<'a> {
+        StreamCtx {
+            kind: self.kind,
+            path: self.path,
+            offset,
         }
     }
 
@@ -67,9 +106,12 @@ impl<'a, F: File, C: PageCodec> CodecIo<'a, F, C> {
         offset: u64,
         image: &mut [u8],
     ) -> Result<()> {
-        self.encode_page(pgno, reserve, reserve, offset, image)
+        let ctx = self.ctx(pgno, image.len(), reserve, offset);
+        self.encode_with(&ctx, image)
     }
 
+    /// [`encode`](Self::encode) of a page 1 whose stored reserve is
+    /// `stored_reserve` (the codec compares the new header with it).
     pub(crate) fn encode_page(
         &mut self,
         pgno: u32,
@@ -79,19 +121,15 @@ impl<'a, F: File, C: PageCodec> CodecIo<'a, F, C> {
         image: &mut [u8],
     ) -> Result<()> {
         let ctx = PageCtx {
-            kind: self.kind,
-            path: self.path,
-            pgno,
-            page_size: image.len(),
-            reserve,
             stored_reserve,
-            offset,
-            partial: false,
-            tentative: false,
-            stacking: self.stacking,
+            ..self.ctx(pgno, image.len(), reserve, offset)
         };
+        self.encode_with(&ctx, image)
+    }
+
+    pub(crate) fn encode_with(&mut self, ctx: &PageCtx<'_>, image: &mut [u8]) -> Result<()> {
         self.codec
-            .encode(self.state, &ctx, image)
+            .encode(self.state, ctx, image)
             .map_err(|e| e.context(ctx.describe()))
     }
 
@@ -103,7 +141,11 @@ impl<'a, F: File, C: PageCodec> CodecIo<'a, F, C> {
         partial: bool,
         image: &mut [u8],
     ) -> Result<()> {
-        self.decode_as(pgno, reserve, offset, partial, false, image)
+        let ctx = PageCtx {
+            partial,
+            ..self.ctx(pgno, image.len(), reserve, offset)
+        };
+        self.decode_with(&ctx, image).map(|_| ())
     }
 
     /// [`decode`](Self::decode), with [`PageCtx::tentative`] set as asked.
@@ -117,19 +159,16 @@ impl<'a, F: File, C: PageCodec> CodecIo<'a, F, C> {
         image: &mut [u8],
     ) -> Result<()> {
         let ctx = PageCtx {
-            kind: self.kind,
-            path: self.path,
-            pgno,
-            page_size: image.len(),
-            reserve,
-            stored_reserve: reserve,
-            offset,
             partial,
             tentative,
-            stacking: self.stacking,
+            ..self.ctx(pgno, image.len(), reserve, offset)
         };
-        self.codec
-            .decode(self.state, &ctx, image)
+        self.decode_with(&ctx, image).map(|_| ())
+    }
+
+    /// Decodes `image`; `Ok(false)`: torn (only when `ctx.recovery`).
+    pub(crate) fn decode_with(&mut self, ctx: &PageCtx<'_>, image: &mut [u8]) -> Result<bool> {
+        decoded(self.codec.decode(self.state, ctx, image), ctx.recovery)
             .map_err(|e| e.context(ctx.describe()))
     }
 }

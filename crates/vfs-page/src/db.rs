@@ -147,6 +147,25 @@ impl DbMap {
         Ok(())
     }
 
+    /// Reads page 1 and has the codec decode it (for
+    /// [`PageCodec::locked`]); the decode's result is the codec's business.
+    pub(crate) fn check_page1<F: File, C: PageCodec>(
+        &mut self,
+        io: &mut CodecIo<'_, F, C>,
+        scratch: &mut Vec<u8>,
+    ) -> Result<()> {
+        self.refresh(io)?;
+        let Some(p) = self.page_size else {
+            return Ok(());
+        };
+        let img = grow(scratch, p);
+        if read_some(io.base, img, 0)? == p {
+            let _ = io.decode(1, self.reserve, 0, true, img);
+        }
+        img.fill(0);
+        Ok(())
+    }
+
     pub(crate) fn write<F: File, C: PageCodec>(
         &mut self,
         io: &mut CodecIo<'_, F, C>,

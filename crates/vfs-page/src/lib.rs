@@ -94,25 +94,61 @@
 //! read or write is cut along this layout: page parts are encoded/decoded as
 //! whole pages (a read that covers only part of a page reads and decodes the
 //! whole page), frame headers pass through except bytes 16–23 (the
-//! checksums), handed to [`PageCodec::wal_frame_checksum`]. The page number
-//! is read from bytes 0–3 of the frame header (in clear). A write that
-//! covers only part of a frame's page or header (SQLite splits a write at
-//! its sync point when the base lacks `SQLITE_IOCAP_POWERSAFE_OVERWRITE`) is
-//! held back until the rest of that page arrives, then encoded and written
-//! whole.
+//! checksums), handed to [`PageCodec::wal_frame_checksum`]. The codec sees
+//! bytes 0–15 of the frame's header ([`PageCtx::frame_header`]: page
+//! number, commit size, salts). A write that covers only part of a frame's
+//! page or header (SQLite splits a write at its sync point when the base
+//! lacks `SQLITE_IOCAP_POWERSAFE_OVERWRITE`) is held back until the rest of
+//! that page arrives, then encoded and written whole. While the WAL header
+//! names no valid page size, nothing past the header is read or written
+//! (`SQLITE_IOERR_READ` / `SQLITE_IOERR_WRITE`): nothing passes unmapped.
+//!
+//! A read of a whole frame (header and page in one read) is how SQLite
+//! recovers a WAL: for a frame this handle did not write in the current
+//! WAL generation it is decoded with [`PageCtx::recovery`] set, and a frame
+//! the codec finds [torn](PageCtx::torn) is returned as zeros with its
+//! salts inverted, so SQLite ends the log there whatever its checksum
+//! says. SQLite also reads whole frames to checksum again the frames of the
+//! transaction it is committing (`walRewriteChecksums`): those are this
+//! handle's own, and a failure there is an error.
 //!
 //! ## Rollback journals and sub-journals
 //!
 //! SQLite writes (and reads back) each record as separate calls: the 4-byte
 //! page number, the page image at the next offset, then (main journals only)
-//! the 4-byte checksum. The layer recognises that sequence; the page size is
-//! the one of the journal header (bytes 24–27 of the header at offset 0,
-//! which passes through, like every header and every other write). Pages of
-//! the pending-byte page number (the super-journal pointer) are never
-//! treated as records. A sub-journal is first written by SQLite as one
-//! chunk when its in-memory buffer spills (64 KiB by default): the layer
-//! holds that chunk (reads are served from it) until the page size is known
-//! from the next record, then encodes every record in it and writes it.
+//! the 4-byte checksum. A read or write of at least 512 bytes right after a
+//! 4-byte one at the previous offset is therefore a record's page: it is
+//! decoded or encoded when its length is the journal's page size, and
+//! refused otherwise (`SQLITE_IOERR_READ` / `SQLITE_IOERR_WRITE`), never
+//! passed through. The page size is the one of the first journal header
+//! (bytes 24–27 at offset 0), following SQLite's `readJournalHdr`: 0 means
+//! the database's page size (SQLite's "the pager's page size"), anything
+//! that is not a page size leaves records unmappable (SQLite does not play
+//! such a journal back). Records with page number 0 and the super-journal
+//! marker (the pending-byte page number), which SQLite reads and discards,
+//! read as zeros; the super-journal's name written after its marker passes
+//! through. Headers pass through, except that the first header goes to
+//! [`PageCodec::journal_header`] both ways (the codec may keep 20 bytes of
+//! its own in bytes 28–47, and refuse a journal: SQLite then sees no valid
+//! header and ignores it). Transformed files report a sector size of at
+//! least 512 bytes, so that first header is never shorter.
+//!
+//! Records this handle wrote since it wrote the first header are its own
+//! transaction's; any other record (a hot journal being played back) is
+//! decoded with [`PageCtx::recovery`] set, and one the codec finds
+//! [torn](PageCtx::torn) ends as a short read, which makes SQLite stop the
+//! playback there, exactly as for a journal cut short by a crash.
+//!
+//! A sub-journal is first written by SQLite as one chunk when its in-memory
+//! buffer spills (64 KiB by default): the layer holds that chunk (reads are
+//! served from it) until the page size is known from the next record, then
+//! encodes every record in it and writes it.
+//!
+//! ## Main databases and locks
+//!
+//! The codec hears of every lock change of a main database file
+//! ([`PageCodec::locked`]) and may ask the layer to read and decode page 1
+//! right then, to know the stored page 1 as it is under the lock.
 //!
 //! # Round trip: the contract of a codec
 //!
@@ -147,19 +183,31 @@
 //!    `SQLITE_NOTADB` for a wrong key, …); the layer prefixes the message
 //!    with the file, the kind, the page number and the offset
 //!    ([`PageCtx::describe`]).
+//! 6. Fail closed: answer [`PageCtx::torn`] only during
+//!    [`recovery`](PageCtx::recovery), and only when the image cannot be
+//!    what the key holder wrote in a write that completed (a wrong key is
+//!    an error, never torn). Outside recovery the layer reports a torn
+//!    answer as `SQLITE_IOERR_DATA`.
 //!
 //! # What the layer does for the file
 //!
 //! * `SQLITE_IOCAP_SUBPAGE_READ` is cleared for transformed files (so SQLite
-//!   never reads part of an overflow page directly); every other device
+//!   never reads part of an overflow page directly), and so are
+//!   `SQLITE_IOCAP_ATOMIC*` and `SQLITE_IOCAP_BATCH_ATOMIC` (with them,
+//!   SQLite keeps rollback journals in memory and spills them in chunks that
+//!   are not records, which would bypass the mapping); every other device
 //!   characteristic, notably `POWERSAFE_OVERWRITE`, is the base's.
+//! * The sector size is the base's, but at least 512 bytes for transformed
+//!   files (SQLite sizes rollback-journal headers by it, which leaves a
+//!   codec room in the first header).
 //! * No memory mapping: the layer writes its own `read_at`, so
 //!   `forward_file!` gives its files no `xFetch` (a page SQLite read in
 //!   place would bypass the transform), and `SQLITE_FCNTL_MMAP_SIZE` is not
 //!   forwarded to the base of a transformed file.
 //! * Locks, shared memory (both [`ShmSupport::Group`](vfs_core::ShmSupport::Group) and
-//!   [`ShmSupport::Forward`](vfs_core::ShmSupport::Forward)), sector size, sync, truncate and size go to the
-//!   base. File controls go first to [`PageCodec::file_control`], then to the
+//!   [`ShmSupport::Forward`](vfs_core::ShmSupport::Forward)), sync, truncate and size go to the
+//!   base (the codec of a main database hears of lock changes,
+//!   [`PageCodec::locked`]). File controls go first to [`PageCodec::file_control`], then to the
 //!   layer, then to the base.
 //! * `PRAGMA`s: the layer answers its own (`vfs_page_reserve` below, and
 //!   swallows `page_size = N` on an existing database under a transforming

@@ -525,7 +525,9 @@ fn page_size_is_fixed_once_the_database_exists() {
 }
 
 /// The native file of a transformed database no longer offers sub-page
-/// reads; power-safe overwrite is kept.
+/// reads; power-safe overwrite is kept. (Atomic-write capabilities, which
+/// the native base does not claim, are cleared too: vfs-crypto's
+/// `capabilities` test uses a base that claims them.)
 #[test]
 fn device_characteristics_drop_subpage_read_only() {
     let env = Env::new("caps");

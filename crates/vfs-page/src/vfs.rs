@@ -10,7 +10,7 @@ use vfs_core::{
     LockLevel, OpenName, OpenOptions, PageLayer, PageLayers, Result, SyncFlags, Vfs, codes, fcntl,
 };
 
-use crate::codec_io::{CodecIo, grow, read_some};
+use crate::codec_io::{CodecIo, grow, read_some, wipe};
 use crate::db::DbMap;
 use crate::geometry::PageGeometry;
 use crate::journal::{JournalMap, SubJournalMap};
@@ -326,6 +326,54 @@ macro_rules! with_io {
     }};
 }
 
+impl<F: File, C: PageCodec> PageFile<F, C> {
+    /// Tells the codec of a main database its new lock level, and reads
+    /// page 1 for it when it asks. An I/O error of that read is the lock's
+    /// error (SQLite releases the lock as after any failed lock); what the
+    /// decode finds is the codec's business.
+    fn locked(&mut self, level: LockLevel) -> Result<()> {
+        if self.kind != FileKind::MainDb {
+            return Ok(());
+        }
+        with_io!(self, Ok(()), |map, io, scratch| {
+            if io.codec.locked(io.state, level)
+                && let Mapper::Db(m) = map
+            {
+                m.check_page1(&mut io, scratch)?;
+            }
+            Ok(())
+        })
+    }
+}
+
+impl<F: File, C: PageCodec> Drop for PageFile<F, C> {
+    /// The scratch buffer last held a page image, decoded when it served a
+    /// partial read: clear it before its memory goes back to the allocator.
+    fn drop(&mut self) {
+        wipe(&mut self.scratch);
+        match &mut self.mapper {
+            Mapper::Wal(m) => m.wipe(),
+            Mapper::Sub(m) => m.wipe(),
+            _ => {}
+        }
+    }
+}
+
+/// The smallest sector size a transformed file reports (see
+/// [`PageCodec::journal_header`]).
+const MIN_SECTOR: u32 = 512;
+
+/// Device characteristics a transformed file never reports, whatever its
+/// base does: sub-page reads (SQLite would read part of an overflow page
+/// directly, which a transform cannot serve without the whole page), and
+/// atomic writes of any size or in batches (SQLite then keeps rollback
+/// journals in memory and, when one spills, writes it out in chunks that
+/// are not records, which the journal mapping cannot follow: they would
+/// reach the base untransformed).
+const TRANSFORM_CLEARS: i32 = DeviceCharacteristics::SUBPAGE_READ
+    | DeviceCharacteristics::BATCH_ATOMIC
+    | DeviceCharacteristics::ATOMIC_ANY;
+
 impl<F: File, C: PageCodec> File for PageFile<F, C> {
     fn read_at(&mut self, buf: &mut [u8], offset: u64) -> Result<usize> {
         with_io!(self, self.base.read_at(buf, offset), |map, io, scratch| {
@@ -376,11 +424,17 @@ impl<F: File, C: PageCodec> File for PageFile<F, C> {
         match &mut self.mapper {
             Mapper::Db(m) => m.invalidate(),
             Mapper::Wal(m) => m.truncated(size),
-            Mapper::Journal(m) => m.truncated(),
             Mapper::Sub(m) => m.truncated(size),
-            Mapper::Pass | Mapper::Stream => {}
+            Mapper::Journal(_) | Mapper::Pass | Mapper::Stream => {}
         }
-        self.base.truncate(size)
+        self.base.truncate(size)?;
+        if !matches!(self.mapper, Mapper::Journal(_)) {
+            return Ok(());
+        }
+        with_io!(self, Ok(()), |map, io, _scratch| match map {
+            Mapper::Journal(m) => m.truncated(&mut io, size),
+            _ => Ok(()),
+        })
     }
 
     fn sync(&mut self, flags: SyncFlags) -> Result<()> {
@@ -396,16 +450,23 @@ impl<F: File, C: PageCodec> File for PageFile<F, C> {
         })
     }
 
+    fn lock(&mut self, level: LockLevel) -> Result<()> {
+        self.base.lock(level)?;
+        self.locked(level)
+    }
+
     fn unlock(&mut self, level: LockLevel) -> Result<()> {
         if level > LockLevel::Shared {
             if let Mapper::Db(m) = &mut self.mapper {
                 m.invalidate();
             }
-            return self.base.unlock(level);
+            self.base.unlock(level)?;
+            return self.locked(level);
         }
-        // The lock goes in any case.
+        // The lock goes in any case; the codec hears of it after.
         let settled = self.settle();
-        self.base.unlock(level).and(settled)
+        self.base.unlock(level).and(settled)?;
+        self.locked(level)
     }
 
     fn file_control(&mut self, ctl: &mut FileControl<'_>) -> Result<()> {
@@ -472,9 +533,20 @@ impl<F: File, C: PageCodec> File for PageFile<F, C> {
     fn device_characteristics(&self) -> DeviceCharacteristics {
         let caps = self.base.device_characteristics();
         if self.state.is_some() {
-            caps.without(DeviceCharacteristics::SUBPAGE_READ)
+            caps.without(TRANSFORM_CLEARS)
         } else {
             caps
+        }
+    }
+
+    fn sector_size(&self) -> u32 {
+        let sector = self.base.sector_size();
+        if self.state.is_some() {
+            // SQLite sizes rollback-journal headers by the database's sector:
+            // at least 512 leaves a codec room in the first header.
+            sector.max(MIN_SECTOR)
+        } else {
+            sector
         }
     }
 
@@ -485,8 +557,10 @@ impl<F: File, C: PageCodec> File for PageFile<F, C> {
         truncate,
         sync,
         size,
+        lock,
         unlock,
         file_control,
+        sector_size,
         device_characteristics
     );
 }

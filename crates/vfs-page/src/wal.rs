@@ -2,9 +2,9 @@
 
 use vfs_core::{Error, File, Result, codes};
 
-use crate::codec_io::{CodecIo, grow, read_some};
+use crate::codec_io::{CodecIo, grow, read_some, wipe};
 use crate::sqlite_format::{be32, db_header, is_page_size};
-use crate::{Direction, PageCodec};
+use crate::{Direction, PageCodec, PageCtx};
 
 const WAL_HEADER: u64 = 32;
 const FRAME_HEADER: usize = 24;
@@ -80,13 +80,30 @@ struct Pending {
     filled: usize,
 }
 
+/// Bytes 0–15 of a frame header: page number, commit size, salts.
+type FrameHead = [u8; 16];
+
+/// The frames this handle wrote in one WAL generation (the salts of their
+/// headers): offsets of the first and past the last.
+#[derive(Debug, Clone, Copy)]
+struct Own {
+    salts: [u8; 8],
+    start: u64,
+    end: u64,
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct WalMap {
     page_size: Option<usize>,
-    /// The last frame header written: (offset, page number).
-    last_header: Option<(u64, u32)>,
+    /// The last frame header written: (offset, bytes 0–15).
+    last_header: Option<(u64, FrameHead)>,
     pending: Option<Pending>,
     pending_buf: Vec<u8>,
+    /// Frames this handle wrote: a whole-frame read of one of them is not
+    /// recovery (SQLite re-reading its own transaction's frames to
+    /// checksum them again), so a frame there that does not authenticate
+    /// is an error, never the end of the log.
+    own: Option<Own>,
 }
 
 impl WalMap {
@@ -98,6 +115,67 @@ impl WalMap {
         if self.pending.as_ref().is_some_and(|p| p.seg.start >= size) {
             self.pending = None;
         }
+        if let Some(own) = &mut self.own {
+            own.end = own.end.min(size);
+        }
+    }
+
+    /// Clears held bytes before their memory is freed.
+    pub(crate) fn wipe(&mut self) {
+        wipe(&mut self.pending_buf);
+    }
+
+    /// Notes a frame this handle wrote. A header with zero salts is one
+    /// SQLite writes after overwriting a frame of the same transaction (it
+    /// writes the salts and checksums of all of them again at commit,
+    /// walRewriteChecksums): it belongs to the generation being written.
+    fn wrote_frame(&mut self, frame_start: u64, frame_end: u64, head: &FrameHead) {
+        let salts: [u8; 8] = head[8..16].try_into().unwrap_or_default();
+        match &mut self.own {
+            Some(own) if own.salts == salts || salts == [0; 8] => {
+                own.start = own.start.min(frame_start);
+                own.end = own.end.max(frame_end);
+            }
+            _ => {
+                self.own = Some(Own {
+                    salts,
+                    start: frame_start,
+                    end: frame_end,
+                })
+            }
+        }
+    }
+
+    /// Whether the frame at `frame_start` with header `head` is one this
+    /// handle wrote.
+    fn is_own(&self, frame_start: u64, head: &FrameHead) -> bool {
+        self.own.is_some_and(|own| {
+            (own.salts[..] == head[8..16] || head[8..16] == [0; 8])
+                && (own.start..own.end).contains(&frame_start)
+        })
+    }
+
+    /// Refuses I/O past the WAL header while no page size is known:
+    /// nothing of a transformed WAL passes through unmapped.
+    fn unmapped(
+        &self,
+        io: &CodecIo<'_, impl File, impl PageCodec>,
+        what: &str,
+        off: u64,
+        n: usize,
+    ) -> Error {
+        Error::new(
+            if what == "read" {
+                codes::SQLITE_IOERR_READ
+            } else {
+                codes::SQLITE_IOERR_WRITE
+            },
+            format!(
+                "{}: refusing to {what} {n} bytes at offset {off} of a WAL whose header names \
+                 no page size",
+                io.path
+            ),
+        )
     }
 
     fn learn_from_base<F: File, C: PageCodec>(&mut self, io: &mut CodecIo<'_, F, C>) -> Result<()> {
@@ -106,6 +184,10 @@ impl WalMap {
         self.page_size = wal_page_size(&h[..got]);
         if let Some(p) = self.page_size {
             io.geometry.set_page_size(p);
+        }
+        if got < WAL_HEADER as usize || self.own.is_some_and(|own| own.salts[..] != h[16..24]) {
+            // Another generation: the frames this handle wrote are gone.
+            self.own = None;
         }
         Ok(())
     }
@@ -118,7 +200,10 @@ impl WalMap {
         dir: Direction,
     ) -> Result<()> {
         let pgno = be32(&header[..4]);
-        let ctx = io.ctx(pgno, p, io.geometry.reserve(), frame_start, false);
+        let ctx = PageCtx {
+            frame_header: header[..16].try_into().ok(),
+            ..io.ctx(pgno, p, io.geometry.reserve(), frame_start)
+        };
         let mut sum = [0u8; 8];
         sum.copy_from_slice(&header[16..24]);
         io.codec
@@ -128,34 +213,34 @@ impl WalMap {
         Ok(())
     }
 
-    /// The page number in the header of the frame at `frame_start`, from
-    /// `out` (the bytes of the current write, starting at `off`) when it
-    /// holds it, else from what was written before.
-    fn frame_pgno<F: File>(
+    /// Bytes 0–15 of the header of the frame at `frame_start`, from `out`
+    /// (the bytes of the current write, starting at `off`) when it holds
+    /// them, else from what was written before.
+    fn frame_head<F: File>(
         &self,
         base: &mut F,
         out: &[u8],
         off: u64,
         frame_start: u64,
-    ) -> Result<u32> {
-        if frame_start >= off && frame_start + 4 <= off + out.len() as u64 {
+    ) -> Result<FrameHead> {
+        if frame_start >= off && frame_start + 16 <= off + out.len() as u64 {
             let a = (frame_start - off) as usize;
-            return Ok(be32(&out[a..a + 4]));
+            return Ok(out[a..a + 16].try_into().unwrap_or_default());
         }
-        if let Some((s, pgno)) = self.last_header
+        if let Some((s, head)) = self.last_header
             && s == frame_start
         {
-            return Ok(pgno);
+            return Ok(head);
         }
         if let Some(p) = &self.pending
             && p.seg.kind == Seg::FrameHeader
             && p.seg.start == frame_start
-            && p.filled >= 4
+            && p.filled >= 16
         {
-            return Ok(be32(&self.pending_buf[..4]));
+            return Ok(self.pending_buf[..16].try_into().unwrap_or_default());
         }
-        let mut h = [0u8; 4];
-        if read_some(base, &mut h, frame_start)? < 4 {
+        let mut h = [0u8; 16];
+        if read_some(base, &mut h, frame_start)? < 16 {
             return Err(Error::new(
                 codes::SQLITE_IOERR_WRITE,
                 format!(
@@ -164,32 +249,40 @@ impl WalMap {
                 ),
             ));
         }
-        Ok(be32(&h))
+        Ok(h)
     }
 
-    /// Encodes one complete segment, `bytes`, in place.
+    /// Encodes one complete segment, `bytes`, in place; `head` is the
+    /// frame header of a page segment.
     fn encode_segment<F: File, C: PageCodec>(
         &mut self,
         io: &mut CodecIo<'_, F, C>,
         p: usize,
         seg: Segment,
         bytes: &mut [u8],
-        pgno: u32,
+        head: FrameHead,
     ) -> Result<()> {
         let start = seg.start;
         match seg.kind {
             Seg::WalHeader => Ok(()),
             Seg::FrameHeader => {
-                self.last_header = Some((start, be32(&bytes[..4])));
+                self.last_header = Some((start, bytes[..16].try_into().unwrap_or_default()));
                 Self::checksum_hook(io, p, start, bytes, Direction::Encode)
             }
             Seg::Page => {
+                let pgno = be32(&head[..4]);
                 if pgno == 1
                     && let Some((_, r)) = db_header(bytes)
                 {
                     io.geometry.set_reserve(r);
                 }
-                io.encode(pgno, io.geometry.reserve(), start, bytes)
+                let ctx = PageCtx {
+                    frame_header: Some(head),
+                    ..io.ctx(pgno, p, io.geometry.reserve(), start)
+                };
+                io.encode_with(&ctx, bytes)?;
+                self.wrote_frame(seg.frame_start(), seg.end(), &head);
+                Ok(())
             }
         }
     }
@@ -208,11 +301,16 @@ impl WalMap {
             io.geometry.set_page_size(p);
             self.pending = None;
             self.last_header = None;
+            // A new WAL generation: its frames are written from here on.
+            self.own = None;
         }
         if self.page_size.is_none() {
             self.learn_from_base(io)?;
         }
         let Some(p) = self.page_size else {
+            if off + buf.len() as u64 > WAL_HEADER {
+                return Err(self.unmapped(io, "write", off, buf.len()));
+            }
             return io.base.write_at(buf, off);
         };
         let end = off + buf.len() as u64;
@@ -226,12 +324,12 @@ impl WalMap {
             if seg.kind == Seg::WalHeader {
                 // Passes through, whole or in part.
             } else if pos == seg.start && stop == seg.end() {
-                let pgno = match seg.kind {
-                    Seg::Page => self.frame_pgno(io.base, out, off, seg.frame_start())?,
-                    _ => 0,
+                let head = match seg.kind {
+                    Seg::Page => self.frame_head(io.base, out, off, seg.frame_start())?,
+                    _ => [0; 16],
                 };
                 let (a, b) = ((seg.start - off) as usize, (seg.end() - off) as usize);
-                self.encode_segment(io, p, seg, &mut out[a..b], pgno)?;
+                self.encode_segment(io, p, seg, &mut out[a..b], head)?;
             } else {
                 if pos > run {
                     io.base
@@ -287,12 +385,12 @@ impl WalMap {
         }
         self.pending = None;
         let mut image = std::mem::take(&mut self.pending_buf);
-        let pgno = match seg.kind {
-            Seg::Page => self.frame_pgno(io.base, &[], 0, seg.frame_start())?,
-            _ => 0,
+        let head = match seg.kind {
+            Seg::Page => self.frame_head(io.base, &[], 0, seg.frame_start())?,
+            _ => [0; 16],
         };
         let r = self
-            .encode_segment(io, p, seg, &mut image[..len], pgno)
+            .encode_segment(io, p, seg, &mut image[..len], head)
             .and_then(|()| io.base.write_at(&image[..len], start));
         self.pending_buf = image;
         r
@@ -305,10 +403,16 @@ impl WalMap {
         buf: &mut [u8],
         off: u64,
     ) -> Result<usize> {
-        if self.page_size.is_none() {
+        if off == 0 || self.page_size.is_none() {
+            // The WAL header: learn the page size again (another handle may
+            // have restarted the WAL), and whether our frames are still
+            // this generation's.
             self.learn_from_base(io)?;
         }
         let Some(p) = self.page_size else {
+            if off + buf.len() as u64 > WAL_HEADER {
+                return Err(self.unmapped(io, "read", off, buf.len()));
+            }
             return read_some(io.base, buf, off);
         };
         let got = read_some(io.base, buf, off)?;
@@ -336,9 +440,25 @@ impl WalMap {
                         Self::checksum_hook(io, p, start, &mut buf[a..b], Direction::Decode)?
                     }
                     _ => {
-                        let pgno = self.read_pgno(io.base, buf, off, frame_start)?;
-                        io.decode(pgno, io.geometry.reserve(), start, false, &mut buf[a..b])?;
-                        if pgno == 1
+                        let head = self.read_head(io.base, buf, off, frame_start)?;
+                        // A frame read with its header is recovery (or SQLite
+                        // re-reading frames it wrote, to checksum them again).
+                        let whole_frame = frame_start >= off;
+                        let ctx = PageCtx {
+                            recovery: whole_frame && !self.is_own(frame_start, &head),
+                            frame_header: Some(head),
+                            ..io.ctx(be32(&head[..4]), p, io.geometry.reserve(), start)
+                        };
+                        if !io.decode_with(&ctx, &mut buf[a..b])? {
+                            // Torn: no page, and a header whose salts no
+                            // longer match the WAL's, so SQLite ends the log
+                            // at this frame whatever its checksum says.
+                            buf[a..b].fill(0);
+                            let h = (frame_start - off) as usize;
+                            for x in &mut buf[h + 8..h + 16] {
+                                *x = !*x;
+                            }
+                        } else if ctx.pgno == 1
                             && let Some((_, r)) = db_header(&buf[a..b])
                         {
                             io.geometry.set_reserve(r);
@@ -356,8 +476,13 @@ impl WalMap {
                         Self::checksum_hook(io, p, start, img, Direction::Decode)?;
                     }
                     _ => {
-                        let pgno = self.read_pgno(io.base, &[], 0, frame_start)?;
-                        io.decode(pgno, io.geometry.reserve(), start, true, img)?;
+                        let head = self.read_head(io.base, &[], 0, frame_start)?;
+                        let ctx = PageCtx {
+                            partial: true,
+                            frame_header: Some(head),
+                            ..io.ctx(be32(&head[..4]), p, io.geometry.reserve(), start)
+                        };
+                        io.decode_with(&ctx, img)?;
                     }
                 }
                 let (a, b) = ((pos - start) as usize, (stop - start) as usize);
@@ -368,26 +493,26 @@ impl WalMap {
         Ok(got)
     }
 
-    /// The page number of the frame at `frame_start`, from `buf` (read from
-    /// `off`) when it holds the frame header, else from the base.
-    fn read_pgno<F: File>(
+    /// Bytes 0–15 of the header of the frame at `frame_start`, from `buf`
+    /// (read from `off`) when it holds them, else from the base.
+    fn read_head<F: File>(
         &self,
         base: &mut F,
         buf: &[u8],
         off: u64,
         frame_start: u64,
-    ) -> Result<u32> {
-        if frame_start >= off && frame_start + 4 <= off + buf.len() as u64 {
+    ) -> Result<FrameHead> {
+        if frame_start >= off && frame_start + 16 <= off + buf.len() as u64 {
             let a = (frame_start - off) as usize;
-            return Ok(be32(&buf[a..a + 4]));
+            return Ok(buf[a..a + 16].try_into().unwrap_or_default());
         }
-        let mut h = [0u8; 4];
-        if read_some(base, &mut h, frame_start)? < 4 {
+        let mut h = [0u8; 16];
+        if read_some(base, &mut h, frame_start)? < 16 {
             return Err(Error::new(
                 codes::SQLITE_IOERR_READ,
                 format!("WAL frame header at offset {frame_start} is missing"),
             ));
         }
-        Ok(be32(&h))
+        Ok(h)
     }
 }

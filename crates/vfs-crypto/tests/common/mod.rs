@@ -4,15 +4,17 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Duration;
 
 use parking_lot::Mutex;
 use rusqlite::{Connection, OpenFlags};
 use vfs_cksm::Cksm;
 use vfs_core::{
-    File, FileKind, Native, OpenName, OpenOptions, Registration, Result, Vfs, register,
+    AccessCheck, DeviceCharacteristics, File, FileKind, FileName, Native, OpenAccess, OpenName,
+    OpenOptions, Registration, Result, Vfs, register,
 };
-use vfs_crypto::{Crypto, CryptoOptions, KdfParams, Key};
+use vfs_crypto::{Crypto, CryptoCodec, CryptoOptions, KdfParams, Key};
 use vfs_memdb::MemDb;
 
 /// A raw key as hex, and another.
@@ -27,12 +29,16 @@ pub const MARKER: &[u8] = b"PLAINTEXT-MARKER-7f3a";
 ///
 /// It can also stand in for the medium of one file: reads, writes, sizes
 /// and truncations of a path in `overlay` use those bytes instead of the
-/// base's (to damage an in-memory database the way a disk would).
+/// base's (to damage an in-memory database the way a disk would, or to
+/// plant a journal or WAL next to it: an overlaid path exists for
+/// `xAccess` and is dropped by `xDelete`).
 #[derive(Default)]
 pub struct SpyLog {
     hits: Mutex<Vec<(FileKind, String, u64)>>,
     bytes: Mutex<HashMap<FileKind, u64>>,
     overlay: Mutex<HashMap<String, Vec<u8>>>,
+    /// Device characteristics added to the base's.
+    extra_caps: AtomicI32,
 }
 
 impl SpyLog {
@@ -53,6 +59,12 @@ impl SpyLog {
     /// Bytes written per kind of file.
     pub fn bytes(&self, kind: FileKind) -> u64 {
         self.bytes.lock().get(&kind).copied().unwrap_or(0)
+    }
+
+    /// Makes every file of the base report these device characteristics
+    /// too (`SQLITE_IOCAP_*` bits).
+    pub fn add_caps(&self, caps: i32) {
+        self.extra_caps.fetch_or(caps, Ordering::Relaxed);
     }
 }
 
@@ -88,15 +100,46 @@ pub struct SpyFile<F> {
 
 impl<B: Vfs> Vfs for Spy<B> {
     type File = SpyFile<B::File>;
-    fn open(&self, name: &OpenName<'_>, opts: OpenOptions) -> Result<Self::File> {
+    fn open(&self, name: &OpenName<'_>, mut opts: OpenOptions) -> Result<Self::File> {
+        let path = name.path().map_or("<temp>".to_owned(), |p| p.to_string());
+        if self.log.overlay.lock().contains_key(&path) && opts.access != OpenAccess::Create {
+            // A planted file: the base must have one too (memdb opens only
+            // files it has without CREATE).
+            opts.access = OpenAccess::Create;
+            opts.flags |= OpenOptions::new(opts.kind, OpenAccess::Create).flags;
+        }
         Ok(SpyFile {
             base: self.base.open(name, opts)?,
             kind: opts.kind,
-            path: name.path().map_or("<temp>".to_owned(), |p| p.to_string()),
+            path,
             log: self.log.clone(),
         })
     }
-    vfs_core::forward_vfs!(base);
+    fn delete(&self, path: &FileName, sync_dir: bool) -> Result<()> {
+        if self
+            .log
+            .overlay
+            .lock()
+            .remove(&*path.to_string_lossy())
+            .is_some()
+        {
+            let _ = self.base.delete(path, sync_dir);
+            return Ok(());
+        }
+        self.base.delete(path, sync_dir)
+    }
+    fn access(&self, path: &FileName, check: AccessCheck) -> Result<bool> {
+        if self
+            .log
+            .overlay
+            .lock()
+            .contains_key(&*path.to_string_lossy())
+        {
+            return Ok(true);
+        }
+        self.base.access(path, check)
+    }
+    vfs_core::forward_vfs!(base, except delete, access);
 }
 
 impl<F: File> File for SpyFile<F> {
@@ -140,7 +183,19 @@ impl<F: File> File for SpyFile<F> {
         }
         self.base.size()
     }
-    vfs_core::forward_file!(base, except read_at, write_at, truncate, size);
+    fn device_characteristics(&self) -> DeviceCharacteristics {
+        self.base
+            .device_characteristics()
+            .with(self.log.extra_caps.load(Ordering::Relaxed))
+    }
+    vfs_core::forward_file!(
+        base,
+        except read_at,
+        write_at,
+        truncate,
+        size,
+        device_characteristics
+    );
 }
 
 /// The four stacks the issue names.
@@ -186,6 +241,8 @@ pub struct Env {
     /// The memdb store (in-memory stacks).
     pub mem: Option<MemDb>,
     pub dir: tempfile::TempDir,
+    /// The registered layer's codec (statistics, test hooks).
+    pub codec: Arc<CryptoCodec>,
     reg: Option<Registration>,
 }
 
@@ -213,22 +270,37 @@ impl Env {
             opts.kdf = KdfParams::FAST_INSECURE;
         }
         let mem = MemDb::new();
-        let (reg, log) = match stack {
+        fn reg<V: Vfs>(
+            name: &str,
+            vfs: V,
+            codec: &Arc<CryptoCodec>,
+        ) -> (Result<Registration>, Arc<CryptoCodec>) {
+            (register(name, vfs, false), codec.clone())
+        }
+        let ((reg, codec), log) = match stack {
             Stack::Mem => {
                 let (spy, log) = Spy::new(mem.clone());
-                (register(&name, Crypto::with_options(spy, opts), false), log)
+                let c = Crypto::with_options(spy, opts);
+                let codec = c.codec().clone();
+                (reg(&name, c, &codec), log)
             }
             Stack::Native => {
                 let (spy, log) = Spy::new(Native::new().unwrap());
-                (register(&name, Crypto::with_options(spy, opts), false), log)
+                let c = Crypto::with_options(spy, opts);
+                let codec = c.codec().clone();
+                (reg(&name, c, &codec), log)
             }
             Stack::CksmMem => {
                 let (spy, log) = Spy::new(mem.clone());
-                (register(&name, cksm_stack(spy, opts), false), log)
+                let c = cksm_stack(spy, opts);
+                let codec = c.codec().clone();
+                (reg(&name, c, &codec), log)
             }
             Stack::CksmNative => {
                 let (spy, log) = Spy::new(Native::new().unwrap());
-                (register(&name, cksm_stack(spy, opts), false), log)
+                let c = cksm_stack(spy, opts);
+                let codec = c.codec().clone();
+                (reg(&name, c, &codec), log)
             }
         };
         Env {
@@ -237,6 +309,7 @@ impl Env {
             log,
             mem: (!stack.on_disk()).then_some(mem),
             dir: tempfile::tempdir().unwrap(),
+            codec,
             reg: Some(reg.unwrap()),
         }
     }
@@ -268,8 +341,9 @@ impl Env {
     }
 
     /// The stored bytes of a file of this stack (`""`, `"-wal"`,
-    /// `"-journal"` after the database name), if it exists. In memory:
-    /// the database file only (a rollback-mode database, or the overlay).
+    /// `"-journal"` after the database name), if it exists. In memory: the
+    /// overlay, else the database as exported (a rollback-mode database),
+    /// or a journal or WAL as stored.
     pub fn raw(&self, db: &str, suffix: &str) -> Option<Vec<u8>> {
         let name = format!("{db}{suffix}");
         if self.stack.on_disk() {
@@ -282,8 +356,29 @@ impl Env {
             if suffix.is_empty() {
                 mem.export(&name).ok()
             } else {
-                None
+                mem.file_bytes(&name)
             }
+        }
+    }
+
+    /// Puts `bytes` at `path` as if written there by someone without the
+    /// key: on disk, the file; in memory, an overlay of the spy (which
+    /// then exists for SQLite's hot-journal and WAL checks).
+    pub fn plant(&self, path: &str, bytes: &[u8]) {
+        if self.stack.on_disk() {
+            std::fs::write(path, bytes).unwrap();
+        } else {
+            self.log.set_overlay(path, bytes.to_vec());
+        }
+    }
+
+    /// Whether a file exists at `path` (on disk, or as a planted or
+    /// stored in-memory file).
+    pub fn exists(&self, path: &str) -> bool {
+        if self.stack.on_disk() {
+            Path::new(path).exists()
+        } else {
+            self.log.overlay(path).is_some() || self.mem.as_ref().unwrap().file_size(path).is_some()
         }
     }
 
