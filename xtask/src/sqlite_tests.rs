@@ -1,12 +1,14 @@
 //! `cargo xtask sqlite-tests [--quick] [--stack NAME]... [--only PART]...
-//! [--jobs N]`: SQLite's own test programs against the project's VFSes.
+//! [--script PATTERN]... [--reuse-baseline] [--jobs N]`: SQLite's own test
+//! programs against the project's VFSes.
 //!
 //! Programs written by SQLite's authors, built from SQLite's source tree
 //! (Debian 12's `sqlite3` source package, 3.40.1, fetched and unpacked once
 //! under `target/sqlite-src/`, never committed), each linked with the
 //! extension crate's static library through `xtask/c/vfsext_glue.c`: a
 //! `SQLITE_EXTRA_INIT` function that registers every stack of
-//! `crates/vfs-ext` when SQLite initialises. Three parts:
+//! `crates/vfs-ext` when SQLite initialises. Three parts by default, and a
+//! fourth on request:
 //!
 //! 1. **speedtest1** `--verify` on every stack that can hold its database,
 //!    in the `delete` and `wal` journal modes: the verification hash must
@@ -22,6 +24,17 @@
 //!    the VFS layer (see [`tcl::PATTERNS`]); the same scripts on `unix` are
 //!    the baseline, and every test that fails on a stack but not on `unix`
 //!    must be explained in [`known`] (and `docs/testing.md`).
+//! 4. **The fault and crash scripts** (`--only faults`, never by default:
+//!    they take hours on two cores): the same harness on the scripts of
+//!    SQLite's `full` set that inject I/O errors or simulate power loss
+//!    ([`tcl::FAULT_PATTERNS`]), on the same stacks and, beside them,
+//!    SQLite's own cksumvfs.
+//!
+//! `--script PATTERN` (`*` wildcards) restricts parts 3 and 4 to matching
+//! scripts; `--reuse-baseline` takes the `unix` and cksumvfs runs of those
+//! parts from an earlier invocation (they do not depend on the project's
+//! code), so a long part can be run one stack at a time without repeating
+//! the baseline.
 //!
 //! Every program run has a time limit. When run as root, the TCL suite runs
 //! as an unprivileged user the task creates (`vfsext-test`): several
@@ -134,6 +147,8 @@ pub enum Part {
     Speedtest1,
     Mptest,
     Tcl,
+    /// The fault-injection and crash scripts of SQLite's `full` set.
+    Faults,
 }
 
 pub struct Opts {
@@ -141,6 +156,10 @@ pub struct Opts {
     /// Restricts every part to these stacks (the `unix` baseline always runs).
     pub stacks: Vec<String>,
     pub parts: BTreeSet<Part>,
+    /// Restricts the TCL parts to scripts matching one of these patterns.
+    pub scripts: Vec<String>,
+    /// Takes the TCL parts' baseline runs from an earlier invocation.
+    pub reuse_baseline: bool,
     pub jobs: usize,
 }
 
@@ -174,13 +193,15 @@ pub fn is_root() -> bool {
 }
 
 const USAGE: &str = "usage: cargo xtask sqlite-tests [--quick] [--stack NAME]... \
-[--only speedtest1|mptest|tcl]... [--jobs N]";
+[--only speedtest1|mptest|tcl|faults]... [--script PATTERN]... [--reuse-baseline] [--jobs N]";
 
 fn parse(args: &[String]) -> Result<Opts, String> {
     let mut opts = Opts {
         quick: false,
         stacks: Vec::new(),
         parts: BTreeSet::new(),
+        scripts: Vec::new(),
+        reuse_baseline: false,
         jobs: std::thread::available_parallelism().map_or(2, |n| n.get()),
     };
     let mut it = args.iter();
@@ -192,6 +213,12 @@ fn parse(args: &[String]) -> Result<Opts, String> {
         };
         match a.as_str() {
             "--quick" => opts.quick = true,
+            "--reuse-baseline" => opts.reuse_baseline = true,
+            "--script" => {
+                let v = value("a script name or pattern")?;
+                opts.scripts
+                    .extend(v.split(',').filter(|s| !s.is_empty()).map(str::to_owned));
+            }
             "--stack" => {
                 let v = value("a stack name")?;
                 opts.stacks
@@ -203,6 +230,7 @@ fn parse(args: &[String]) -> Result<Opts, String> {
                         "speedtest1" => Part::Speedtest1,
                         "mptest" => Part::Mptest,
                         "tcl" => Part::Tcl,
+                        "faults" => Part::Faults,
                         other => return Err(format!("unknown part `{other}`\n{USAGE}")),
                     });
                 }
@@ -327,34 +355,24 @@ fn run_all(opts: &Opts) -> Result<bool, String> {
         notes.extend(r.notes);
         println!("   mptest part: {:.0} s", t.elapsed().as_secs_f64());
     }
-    if opts.parts.contains(&Part::Tcl) {
-        let t = Instant::now();
-        let mut tcl_stacks: Vec<Stack> = Vec::new();
-        let wanted: Vec<&str> = if !opts.stacks.is_empty() {
-            opts.stacks.iter().map(String::as_str).collect()
-        } else if opts.quick {
-            vec!["native"]
-        } else {
-            TCL_DEFAULT_STACKS.to_vec()
-        };
-        for w in wanted {
-            match chosen.iter().find(|s| s.name == w) {
-                Some(s) if s.storage == Storage::Disk => tcl_stacks.push(*s),
-                Some(s) => notes.push(format!(
-                    "TCL suite: `{}` keeps databases in memory; the suite needs files shared \
-                     between connections and processes, so it runs on disk stacks only",
-                    s.name
-                )),
-                None => notes.push(format!(
-                    "TCL suite: the extension registers no `{w}` stack (not run)"
-                )),
-            }
+    let tcl_chosen = if opts.parts.contains(&Part::Tcl) || opts.parts.contains(&Part::Faults) {
+        tcl_stacks(opts, &chosen, &mut notes)
+    } else {
+        Vec::new()
+    };
+    for (part, set, key) in [
+        (Part::Tcl, &tcl::VFS_SCRIPTS, "tcl"),
+        (Part::Faults, &tcl::FAULT_SCRIPTS, "faults"),
+    ] {
+        if !opts.parts.contains(&part) {
+            continue;
         }
-        let r = tcl::suite(opts, &progs, &paths, &tcl_stacks)?;
+        let t = Instant::now();
+        let r = tcl::suite(opts, set, &progs, &paths, &tcl_chosen)?;
         checks.extend(r.checks);
-        let _ = writeln!(json, "  \"tcl\": {},", r.json);
+        let _ = writeln!(json, "  \"{key}\": {},", r.json);
         notes.extend(r.notes);
-        println!("   TCL part: {:.0} s", t.elapsed().as_secs_f64());
+        println!("   {key} part: {:.0} s", t.elapsed().as_secs_f64());
     }
 
     let total = started.elapsed().as_secs_f64();
@@ -382,6 +400,33 @@ fn run_all(opts: &Opts) -> Result<bool, String> {
         failed.len()
     );
     Ok(failed.is_empty())
+}
+
+/// The stacks the TCL parts run on: those asked for with `--stack`, else
+/// `native` with `--quick`, else [`TCL_DEFAULT_STACKS`]; disk stacks only.
+fn tcl_stacks(opts: &Opts, chosen: &[Stack], notes: &mut Vec<String>) -> Vec<Stack> {
+    let wanted: Vec<&str> = if !opts.stacks.is_empty() {
+        opts.stacks.iter().map(String::as_str).collect()
+    } else if opts.quick {
+        vec!["native"]
+    } else {
+        TCL_DEFAULT_STACKS.to_vec()
+    };
+    let mut out = Vec::new();
+    for w in wanted {
+        match chosen.iter().find(|s| s.name == w) {
+            Some(s) if s.storage == Storage::Disk => out.push(*s),
+            Some(s) => notes.push(format!(
+                "TCL suite: `{}` keeps databases in memory; the suite needs files shared \
+                 between connections and processes, so it runs on disk stacks only",
+                s.name
+            )),
+            None => notes.push(format!(
+                "TCL suite: the extension registers no `{w}` stack (not run)"
+            )),
+        }
+    }
+    out
 }
 
 /// `s` as a JSON string literal.

@@ -8,10 +8,15 @@
 //! any Rust backend). On the **main database file** (never journals, WAL or
 //! temporary files), when page 1 says so (header byte 20, the reserved bytes
 //! per page), every page written gets a trailer in its last bytes and every
-//! whole page read is verified; a mismatch answers `SQLITE_IOERR_DATA` and
-//! writes a line naming the file and offset to SQLite's error log
-//! (`sqlite3_log`). Two formats, both documented byte by byte in
-//! `docs/formats.md`:
+//! page read is verified; a mismatch answers `SQLITE_IOERR_DATA` and writes
+//! a line naming the file and offset to SQLite's error log (`sqlite3_log`).
+//! Reads and writes of any length and offset (a shim above cksm may move
+//! several pages at once, or parts of pages) are served page by page: a
+//! page read in part is verified whole, a page written in part is verified,
+//! merged and checksummed whole. Only SQLite's header reads (within the
+//! first 128 bytes) are served unverified, as cksumvfs serves them; page 1
+//! is verified when SQLite reads it. Two formats, both documented byte by
+//! byte in `docs/formats.md`:
 //!
 //! * [`Mode::Cksumvfs`] (the default): reserve exactly 8, the trailer is two
 //!   little-endian u32 Fletcher-style sums ([`cksumvfs_checksum`]);
@@ -40,8 +45,10 @@
 //!   `VACUUM`.
 //!
 //! Once a file is checksummed, a write of page 1 that would drop the format
-//! is refused, and `PRAGMA page_size = N` is swallowed on any existing
-//! database (a page-size change rewrites pages in pieces of the old size).
+//! is refused. Changing the page size keeps the format: `VACUUM` after
+//! `PRAGMA page_size = N`, or a backup into the database from one of
+//! another page size, ends with every page of the new size checksummed (or,
+//! if it fails, with the old database intact).
 //!
 //! The hook sees the `main` database of a connection only. A database
 //! `ATTACH`ed through a cksm VFS gets its reserve from its first own
@@ -56,7 +63,9 @@
 //! * `PRAGMA checksum_format` answers `cksumvfs`, `crc32` or `none`.
 //!
 //! Both pragmas describe the main database file as stored: in WAL mode, as
-//! of the last checkpoint that copied page 1.
+//! of the last checkpoint that copied page 1. They read its header (and
+//! fail if that read fails); every other pragma passes to the base without
+//! any I/O by cksm.
 //! * `verify_checksum(page)` returns 1 if the blob is a page with a valid
 //!   cksumvfs trailer, 0 if not, NULL if the argument is not a blob of a
 //!   valid page size; `verify_checksum(page, pgno)` does the same for the
@@ -308,10 +317,6 @@ pub struct CksmCodec {
 #[derive(Debug)]
 pub struct CksmState {
     verify: bool,
-    /// The reserve assumed for pages of a new database that SQLite wrote
-    /// (spilled from its cache) before page 1, which carries the reserve,
-    /// reached the file: page 1 must then arrive with that reserve.
-    assumed_reserve: Option<usize>,
 }
 
 impl CksmState {
@@ -377,6 +382,11 @@ impl CksmCodec {
         let Some(problem) = problem else {
             return Ok(());
         };
+        if ctx.tentative {
+            // The layer tries another layout next (a page size change in
+            // progress); it reports the fault if none fits.
+            return Err(Error::new(codes::SQLITE_IOERR_DATA, problem));
+        }
         self.faults.fetch_add(1, Ordering::Relaxed);
         vfs_core::log(
             codes::SQLITE_IOERR_DATA,
@@ -417,44 +427,22 @@ impl PageCodec for CksmCodec {
     }
 
     fn open(&self, _: &FileInfo<'_>, _: &OpenName<'_>, _: OpenOptions) -> Result<CksmState> {
-        Ok(CksmState {
-            verify: true,
-            assumed_reserve: None,
-        })
+        Ok(CksmState { verify: true })
     }
 
-    fn encode(&self, state: &mut CksmState, ctx: &PageCtx<'_>, image: &mut [u8]) -> Result<()> {
+    fn encode(&self, _state: &mut CksmState, ctx: &PageCtx<'_>, image: &mut [u8]) -> Result<()> {
         // A new database whose first transaction outgrows SQLite's cache
         // spills pages before page 1 (and its reserve byte) is written.
         // Those pages were laid out with the reserve the connection hook
-        // set for new databases: checksum them in that format, and insist
-        // page 1 agrees when it comes (otherwise the trailers would sit in
-        // what SQLite thinks is data, so the write is refused and the
-        // transaction rolls back).
+        // sets for new databases: checksum them in that format. (If page 1
+        // then names another reserve, the page layer stamps them again in
+        // its format from the bytes SQLite wrote.)
         let reserve = match ctx.reserve {
             None if ctx.kind == FileKind::MainDb && ctx.pgno != 1 => {
-                let assumed = ctx.stacking.total(self.mode.trailer_len());
-                state.assumed_reserve = Some(assumed);
-                Some(assumed)
+                Some(ctx.stacking.total(self.mode.trailer_len()))
             }
             r => r,
         };
-        if ctx.kind == FileKind::MainDb
-            && ctx.pgno == 1
-            && ctx.stored_reserve.is_none()
-            && let Some(assumed) = state.assumed_reserve
-            && ctx.reserve != Some(assumed)
-        {
-            return Err(Error::new(
-                codes::SQLITE_IOERR_WRITE,
-                format!(
-                    "page 1 of this new database reserves {} bytes per page, but pages written \
-                     before it were checksummed with the {assumed} bytes new databases get \
-                     (set SQLITE_FCNTL_RESERVE_BYTES to {assumed} before the first write)",
-                    ctx.reserve.unwrap_or(0)
-                ),
-            ));
-        }
         let mode = self.detect(reserve, ctx.stacking);
         if ctx.pgno == 1
             && mode.is_none()
@@ -493,6 +481,11 @@ impl PageCodec for CksmCodec {
             Some(mode) if state.verify => self.check(mode, ctx, image),
             _ => Ok(()),
         }
+    }
+
+    fn owns_pragma(&self, name: &str) -> bool {
+        name.eq_ignore_ascii_case("checksum_verification")
+            || name.eq_ignore_ascii_case("checksum_format")
     }
 
     fn file_control(

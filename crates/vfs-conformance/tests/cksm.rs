@@ -7,11 +7,9 @@ use vfs_conformance::{Backend, Capabilities, Location, conformance_suite, crash_
 use vfs_core::Native;
 use vfs_memdb::MemDb;
 
-/// Checksummed files keep their page size (cksm swallows page-size changes
-/// that would drop the format).
+/// Everything: cksm follows `VACUUM` to another page size.
 fn cksm_caps(durable: bool) -> Capabilities {
     Capabilities {
-        page_size_change: false,
         durable,
         ..Capabilities::full()
     }

@@ -810,6 +810,10 @@ impl PageCodec for CryptoCodec {
         self.stream(state, ctx, data)
     }
 
+    fn owns_pragma(&self, name: &str) -> bool {
+        OWN_PRAGMAS.iter().any(|p| name.eq_ignore_ascii_case(p))
+    }
+
     fn file_control(
         &self,
         state: &mut CryptoState,
@@ -822,3 +826,15 @@ impl PageCodec for CryptoCodec {
         crate::pragma::file_control(Self::needed(file.stacking), st, file, ctl)
     }
 }
+
+/// The pragmas the codec answers: its format, and the key pragmas other
+/// encryption extensions take (refused with the way to do it here).
+const OWN_PRAGMAS: &[&str] = &[
+    "crypto_format",
+    "key",
+    "rekey",
+    "hexkey",
+    "hexrekey",
+    "textkey",
+    "textrekey",
+];

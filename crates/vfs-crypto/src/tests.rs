@@ -40,6 +40,7 @@ fn ctx(kind: FileKind, pgno: u32, offset: u64, reserve: usize) -> PageCtx<'stati
         stored_reserve: None,
         offset,
         partial: false,
+        tentative: false,
         recovery: false,
         frame_header: match kind {
             FileKind::Wal => Some(FRAME_HEADER),

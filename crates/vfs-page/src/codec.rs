@@ -96,7 +96,8 @@ pub struct FileStatus<'a> {
     pub page_size: Option<usize>,
     /// The database's total reserved bytes per page (header byte 20), if
     /// known. For a main database it is re-read from the stored header
-    /// before every `PRAGMA` reaches the codec.
+    /// before every `PRAGMA` the codec [owns](PageCodec::owns_pragma)
+    /// reaches it.
     pub reserve: Option<usize>,
     /// Where the layer sits in the stack the file was opened through.
     pub stacking: Stacking,
@@ -128,9 +129,17 @@ pub struct PageCtx<'a> {
     pub stored_reserve: Option<usize>,
     /// The image's offset in the file.
     pub offset: u64,
-    /// (Decode only.) SQLite asked for less than this page; the whole page
-    /// was read to serve it.
+    /// (Decode only.) The read asked for less than this page; the whole page
+    /// was read to serve it (or, for a write covering part of the page, to
+    /// merge the new bytes into it).
     pub partial: bool,
+    /// (Decode only, [`verify_only`](PageCodec::verify_only) codecs.) The
+    /// layer is trying these bytes as one of two page sizes: while SQLite
+    /// changes the page size of a database (a `VACUUM` or a backup into it),
+    /// its pages are for a while in either layout. A failure is not a fault
+    /// yet: do not count or log it. When no layout fits, the layer decodes
+    /// once more with `tentative` false and reports that error.
+    pub tentative: bool,
     /// (Decode only.) The image is read by crash recovery: a record of a
     /// rollback journal this handle did not write (a hot journal played
     /// back), or a whole WAL frame this handle did not write (WAL
@@ -226,10 +235,15 @@ pub trait PageCodec: Send + Sync + 'static {
         512
     }
 
-    /// Whether decoding never changes bytes (a checksum verifier). Sub-page
-    /// reads of database files are then served from the base directly, as
-    /// SQLite's own cksumvfs does, instead of reading and verifying the
-    /// whole page.
+    /// Whether decoding never changes bytes and encoding changes only the
+    /// codec's slice of the page's reserved bytes ([`Stacking::slice`]),
+    /// laying out a page whose database reserve is not known yet
+    /// ([`PageCtx::reserve`] `None`: a new database's pages spilled before
+    /// page 1) for the stack's reserve ([`Stacking::total`]): a checksum
+    /// verifier. SQLite's header reads of database files are then served
+    /// from the base directly, as its own cksumvfs does, and the layer
+    /// follows SQLite through page size changes (whose pages arrive in
+    /// pieces it can store as written).
     fn verify_only(&self) -> bool {
         false
     }
@@ -352,9 +366,19 @@ pub trait PageCodec: Send + Sync + 'static {
         ))
     }
 
-    /// Sees every file control of a transformed file first (`PRAGMA`s
-    /// included). `None`: not handled, the layer goes on (and forwards to
-    /// the base); `Some(result)`: handled, nothing is forwarded.
+    /// Whether `PRAGMA name` (any case) is one this codec answers in
+    /// [`file_control`](Self::file_control). Only those pragmas reach the
+    /// codec, after the layer has re-read the stored header (so
+    /// [`FileStatus`] is current); every other pragma goes to the base
+    /// without any I/O by the layer, as it would on the base alone.
+    fn owns_pragma(&self, _name: &str) -> bool {
+        false
+    }
+
+    /// Sees every file control of a transformed file first, except the
+    /// `PRAGMA`s it does not [own](Self::owns_pragma). `None`: not handled,
+    /// the layer goes on (and forwards to the base); `Some(result)`:
+    /// handled, nothing is forwarded.
     fn file_control(
         &self,
         _state: &mut Self::State,
@@ -441,6 +465,9 @@ impl<C: PageCodec> PageCodec for Arc<C> {
         data: &mut [u8],
     ) -> Result<()> {
         (**self).decode_stream(state, ctx, data)
+    }
+    fn owns_pragma(&self, name: &str) -> bool {
+        (**self).owns_pragma(name)
     }
     fn file_control(
         &self,

@@ -83,6 +83,7 @@ impl<'a, F: File, C: PageCodec> CodecIo<'a, F, C> {
             stored_reserve: reserve,
             offset,
             partial: false,
+            tentative: false,
             recovery: false,
             frame_header: None,
             stacking: self.stacking,
@@ -109,6 +110,23 @@ impl<'a, F: File, C: PageCodec> CodecIo<'a, F, C> {
         self.encode_with(&ctx, image)
     }
 
+    /// [`encode`](Self::encode) of a page 1 whose stored reserve is
+    /// `stored_reserve` (the codec compares the new header with it).
+    pub(crate) fn encode_page(
+        &mut self,
+        pgno: u32,
+        reserve: Option<usize>,
+        stored_reserve: Option<usize>,
+        offset: u64,
+        image: &mut [u8],
+    ) -> Result<()> {
+        let ctx = PageCtx {
+            stored_reserve,
+            ..self.ctx(pgno, image.len(), reserve, offset)
+        };
+        self.encode_with(&ctx, image)
+    }
+
     pub(crate) fn encode_with(&mut self, ctx: &PageCtx<'_>, image: &mut [u8]) -> Result<()> {
         self.codec
             .encode(self.state, ctx, image)
@@ -125,6 +143,24 @@ impl<'a, F: File, C: PageCodec> CodecIo<'a, F, C> {
     ) -> Result<()> {
         let ctx = PageCtx {
             partial,
+            ..self.ctx(pgno, image.len(), reserve, offset)
+        };
+        self.decode_with(&ctx, image).map(|_| ())
+    }
+
+    /// [`decode`](Self::decode), with [`PageCtx::tentative`] set as asked.
+    pub(crate) fn decode_as(
+        &mut self,
+        pgno: u32,
+        reserve: Option<usize>,
+        offset: u64,
+        partial: bool,
+        tentative: bool,
+        image: &mut [u8],
+    ) -> Result<()> {
+        let ctx = PageCtx {
+            partial,
+            tentative,
             ..self.ctx(pgno, image.len(), reserve, offset)
         };
         self.decode_with(&ctx, image).map(|_| ())

@@ -35,33 +35,56 @@
 //!
 //! ## Database files
 //!
-//! * A read or write whose length is a valid page size (a power of two from
-//!   512 to 65536) at an offset that is a multiple of it is one whole page of
-//!   that size (this is how SQLite's pager does all page I/O).
 //! * The page size and the reserve are learned from page 1's header: bytes
 //!   16–17 (big-endian; 1 means 65536) and byte 20 (reserved bytes per
-//!   page). They are read from SQLite's buffer when page 1 is written and
-//!   from the **stored** page 1 otherwise, so **a codec must store page-1
-//!   bytes 16–23 unchanged** (in clear). Before page 1 exists nothing is
-//!   known and sub-page I/O passes through.
-//! * Sub-page reads (the 100-byte header read at open, the 16-byte change
-//!   counter read at offset 24, …) are served by reading and decoding the
-//!   whole page ([`PageCtx::partial`] is set), unless the codec is
-//!   [`verify_only`](PageCodec::verify_only), in which case they are read
-//!   straight from the base. Sub-page writes (SQLite makes none to database
-//!   files) are read-modify-write of whole pages.
+//!   page). They are read from SQLite's buffer when page 1 is written, from
+//!   the bytes read when a read starts at offset 0, and from the **stored**
+//!   page 1 otherwise, so **a codec must store page-1 bytes 16–23
+//!   unchanged** (in clear).
+//! * Once the page size is known, every read and write is cut into the
+//!   pages it touches, whatever its length and offset: SQLite's pager moves
+//!   one whole page per call, but a shim or tool above the layer may move
+//!   spans of several pages, unaligned (SQLite's crash-test VFS does).
+//!   Whole pages are decoded in the caller's buffer or encoded in the
+//!   scratch buffer (a run of them with one base call); a page covered only
+//!   in part is read and decoded whole ([`PageCtx::partial`] is set) and,
+//!   for a write, merged and encoded whole. A stored page that does not
+//!   decode is an error, never merged into.
+//! * The exception: a [`verify_only`](PageCodec::verify_only) codec's
+//!   header reads (reads that end within the first 128 bytes: the 100-byte
+//!   header at open, the change counter at offset 24 that starts every
+//!   rollback-mode transaction) come from the base directly, as SQLite's
+//!   cksumvfs serves them; page 1 is verified when SQLite reads it whole.
+//! * Before the page size is known (no page 1, or one whose bytes 16–17
+//!   name no valid page size), nothing is mapped by guesswork beyond what
+//!   SQLite's pager does: a read or write whose length is a valid page size
+//!   at an offset that is a multiple of it is one page of that size (a
+//!   temporary database is written before its page 1; a new database may
+//!   spill pages before page 1), and that length is the page size until a
+//!   header says otherwise; a page 1 naming another size is then refused.
+//!   Any other write is refused (`SQLITE_IOERR_WRITE`). Any other read is
+//!   passed through for a verify-only codec (a file without a header has
+//!   no checksum format) and is an error for a transforming codec
+//!   (`SQLITE_NOTADB`) unless the file is empty there: **a transformed
+//!   file's bytes never reach SQLite undecoded**.
 //! * A page that is only partly present at the end of the file is reported
-//!   as absent (a short read) rather than decoded.
+//!   as absent (a short read) rather than decoded; a verify-only codec
+//!   passes its bytes through, as cksumvfs does.
 //! * The cached header is re-read from the base after every `unlock` and
 //!   `sync`, and whenever another handle of the same database (through the
 //!   same `PageVfs`) saw page 1 change, so a page is never encoded or
 //!   decoded with stale parameters after a `VACUUM` changed the reserve.
-//! * The page size is fixed once page 1 exists: `PRAGMA page_size = N` is
-//!   swallowed (answered without effect, as cksumvfs does), and a page-1
-//!   write whose header names another page size than the write's length is
-//!   refused (`SQLITE_IOERR_WRITE`). SQLite changes the page size of an
-//!   existing database (`VACUUM`, backup) by writing the new pages in pieces
-//!   of the old size, which no page transform can follow.
+//! * SQLite changes the page size of an existing database (`VACUUM` after
+//!   `PRAGMA page_size = N`, a backup into it from a database of another
+//!   page size) in one transaction whose pager keeps the old size: the new
+//!   pages arrive in pieces of the old size, page 1 (naming the new size)
+//!   usually last. A [`verify_only`](PageCodec::verify_only) codec follows
+//!   such changes, and changes of the reserve alone, through a rollback or
+//!   a crash too (the layer's `resize` module says how). A transforming
+//!   codec cannot encode a page from pieces: for it the page size is fixed
+//!   once page 1 exists, `PRAGMA page_size = N` is swallowed (answered
+//!   without effect, as cksumvfs does) and a page-1 write naming another
+//!   page size is refused (`SQLITE_IOERR_WRITE`).
 //!
 //! ## WAL files
 //!
@@ -185,7 +208,14 @@
 //!   [`ShmSupport::Forward`](vfs_core::ShmSupport::Forward)), sync, truncate and size go to the
 //!   base (the codec of a main database hears of lock changes,
 //!   [`PageCodec::locked`]). File controls go first to [`PageCodec::file_control`], then to the
-//!   layer (the `vfs_page_reserve` pragma below), then to the base.
+//!   layer, then to the base.
+//! * `PRAGMA`s: the layer answers its own (`vfs_page_reserve` below, and
+//!   swallows `page_size = N` on an existing database under a transforming
+//!   codec), the codec the ones it [owns](PageCodec::owns_pragma) (after a
+//!   fresh read of the stored header); every other pragma goes to the base
+//!   without any I/O by the layer, so `journal_mode`, `cache_size` and the
+//!   like cost and answer exactly what they would on the base alone, even
+//!   when its reads fail.
 //!
 //! # Stacking
 //!
@@ -268,6 +298,7 @@ mod db;
 mod geometry;
 mod journal;
 mod reserve;
+mod resize;
 mod sqlite_format;
 #[cfg(test)]
 mod tests;

@@ -224,6 +224,53 @@ impl<F: File, C: PageCodec> PageFile<F, C> {
         &self.path
     }
 
+    /// A database file's writes reached a resting point (a sync, the end
+    /// of a transaction): pages a writer left in pieces are checksummed,
+    /// and what the transaction's writes needed is forgotten.
+    fn settle(&mut self) -> Result<()> {
+        let Mapper::Db(m) = &mut self.mapper else {
+            return Ok(());
+        };
+        let sealed = match self.state.as_mut() {
+            Some(state) => {
+                let mut io = CodecIo {
+                    base: &mut self.base,
+                    codec: &*self.codec,
+                    state,
+                    kind: self.kind,
+                    path: &self.path,
+                    geometry: &self.geometry,
+                    stacking: self.stacking,
+                };
+                m.seal_pieces(&mut io, &mut self.scratch)
+            }
+            None => Ok(()),
+        };
+        m.settled();
+        sealed
+    }
+
+    /// Who answers `PRAGMA name` (`set`: with a value) on this file.
+    fn pragma_owner(&self, name: &str, set: bool) -> PragmaOwner {
+        let main = self.kind == FileKind::MainDb;
+        if main && name.eq_ignore_ascii_case(RESERVE_PRAGMA) && self.codec.reserve() > 0 {
+            PragmaOwner::Reserve
+        } else if self.state.is_none() {
+            PragmaOwner::Base
+        } else if main
+            && set
+            && matches!(self.mapper, Mapper::Db(_))
+            && !self.codec.verify_only()
+            && name.eq_ignore_ascii_case("page_size")
+        {
+            PragmaOwner::PageSize
+        } else if self.codec.owns_pragma(name) {
+            PragmaOwner::Codec
+        } else {
+            PragmaOwner::Base
+        }
+    }
+
     fn status(&mut self, refresh: bool) -> Result<(Option<usize>, Option<usize>)> {
         if let (Mapper::Db(m), Some(state)) = (&mut self.mapper, self.state.as_mut()) {
             let mut io = CodecIo {
@@ -242,6 +289,19 @@ impl<F: File, C: PageCodec> PageFile<F, C> {
         }
         Ok((self.geometry.page_size(), self.geometry.reserve()))
     }
+}
+
+/// Who answers a `PRAGMA` on a [`PageFile`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PragmaOwner {
+    /// `PRAGMA vfs_page_reserve` on a main database.
+    Reserve,
+    /// `PRAGMA page_size = N` on a database file under a transforming codec.
+    PageSize,
+    /// One of [`PageCodec::owns_pragma`].
+    Codec,
+    /// Anything else: passed to the base untouched.
+    Base,
 }
 
 /// Splits a `PageFile` into its mapper, scratch buffer and codec-facing
@@ -378,9 +438,7 @@ impl<F: File, C: PageCodec> File for PageFile<F, C> {
     }
 
     fn sync(&mut self, flags: SyncFlags) -> Result<()> {
-        if let Mapper::Db(m) = &mut self.mapper {
-            m.invalidate();
-        }
+        self.settle()?;
         self.base.sync(flags)
     }
 
@@ -398,63 +456,75 @@ impl<F: File, C: PageCodec> File for PageFile<F, C> {
     }
 
     fn unlock(&mut self, level: LockLevel) -> Result<()> {
-        if let Mapper::Db(m) = &mut self.mapper {
-            m.invalidate();
+        if level > LockLevel::Shared {
+            if let Mapper::Db(m) = &mut self.mapper {
+                m.invalidate();
+            }
+            self.base.unlock(level)?;
+            return self.locked(level);
         }
-        self.base.unlock(level)?;
+        // The lock goes in any case; the codec hears of it after.
+        let settled = self.settle();
+        self.base.unlock(level).and(settled)?;
         self.locked(level)
     }
 
     fn file_control(&mut self, ctl: &mut FileControl<'_>) -> Result<()> {
-        if self.state.is_some() {
-            let (page_size, reserve) = self.status(ctl.op() == fcntl::SQLITE_FCNTL_PRAGMA)?;
-            let status = FileStatus {
-                kind: self.kind,
-                path: &self.path,
-                page_size,
-                reserve,
-                stacking: self.stacking,
-            };
-            if let Some(state) = self.state.as_mut()
-                && let Some(r) = self.codec.file_control(state, &status, ctl)
-            {
-                return r;
+        let pragma = match ctl.control() {
+            Control::Pragma(mut p) => {
+                let owner = self.pragma_owner(p.name(), p.value().is_some());
+                if owner == PragmaOwner::Reserve {
+                    if p.value().is_some() {
+                        return Err(Error::new(
+                            codes::SQLITE_ERROR,
+                            format!("PRAGMA {RESERVE_PRAGMA} is read-only"),
+                        ));
+                    }
+                    // The whole stack's reserve: the layers above this one
+                    // opened the file through it, the layers below are its
+                    // base.
+                    let reserve = self.stacking.total(self.codec.reserve());
+                    p.set_result(&reserve.to_string());
+                    return Ok(());
+                }
+                Some(owner)
             }
-            if self.kind == FileKind::MainDb
-                && matches!(self.mapper, Mapper::Db(_))
-                && page_size.is_some()
-                && let Control::Pragma(p) = ctl.control()
-                && p.name().eq_ignore_ascii_case("page_size")
-                && p.value().is_some()
-            {
+            _ => None,
+        };
+        match pragma {
+            // Not the layer's: SQLite's own pragmas (journal_mode,
+            // cache_size, …) reach the base without any I/O here.
+            Some(PragmaOwner::Base) | Some(PragmaOwner::Reserve) => {}
+            Some(PragmaOwner::PageSize) => {
                 // Page 1 exists: a new page size would only take effect
                 // through VACUUM, which writes the new pages in pieces of
-                // the old size. Swallowed, as cksumvfs does.
-                return Ok(());
-            }
-            if ctl.op() == fcntl::SQLITE_FCNTL_MMAP_SIZE {
-                // No memory mapping under a transform: answer "not handled"
-                // instead of letting the base map the file.
-                return Err(Error::not_found());
-            }
-        }
-        if self.kind == FileKind::MainDb {
-            let own = self.codec.reserve();
-            if let Control::Pragma(mut p) = ctl.control()
-                && p.name().eq_ignore_ascii_case(RESERVE_PRAGMA)
-                && own > 0
-            {
-                // The whole stack's reserve: the layers above this one opened
-                // the file through it, the layers below are its base.
-                let reserve = self.stacking.total(own);
-                if p.value().is_some() {
-                    return Err(Error::new(
-                        codes::SQLITE_ERROR,
-                        format!("PRAGMA {RESERVE_PRAGMA} is read-only"),
-                    ));
+                // the old size. Swallowed, as cksumvfs does. (Reading the
+                // header is this pragma's own I/O.)
+                if self.status(true)?.0.is_some() {
+                    return Ok(());
                 }
-                p.set_result(&reserve.to_string());
-                return Ok(());
+            }
+            Some(PragmaOwner::Codec) | None => {
+                // The codec's own pragmas see the stored header as it is
+                // now; other file controls see what the layer knows.
+                let (page_size, reserve) = self.status(pragma.is_some())?;
+                let status = FileStatus {
+                    kind: self.kind,
+                    path: &self.path,
+                    page_size,
+                    reserve,
+                    stacking: self.stacking,
+                };
+                if let Some(state) = self.state.as_mut()
+                    && let Some(r) = self.codec.file_control(state, &status, ctl)
+                {
+                    return r;
+                }
+                if self.state.is_some() && ctl.op() == fcntl::SQLITE_FCNTL_MMAP_SIZE {
+                    // No memory mapping under a transform: answer "not
+                    // handled" instead of letting the base map the file.
+                    return Err(Error::not_found());
+                }
             }
         }
         self.base.file_control(ctl)

@@ -1,4 +1,7 @@
-//! The TCL suite: testfixture on the VFS-heavy scripts of `veryquick`.
+//! The TCL suite: testfixture on a set of SQLite's scripts ([`ScriptSet`]):
+//! the VFS-heavy scripts of `veryquick` ([`VFS_SCRIPTS`], part `tcl`) or
+//! the fault-injection and crash scripts of `full` ([`FAULT_SCRIPTS`],
+//! part `faults`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -63,11 +66,76 @@ pub const PATTERNS: &[&str] = &[
 /// Matched by a pattern but not about the VFS.
 const EXCLUDE: &[&str] = &["transitive1.test", "quota-glob.test"];
 
+/// The scripts of SQLite's `full` set that inject I/O errors (`ioerr*`,
+/// `*fault*`, `backup_ioerr`: SQLite's `SimulateIOError` hooks in the
+/// `unix` VFS beneath the stack, or `testvfs` shims over it) or simulate
+/// power loss (`crash*`, `walcrash*`: `test6.c`'s crash VFS over the
+/// default VFS, which buffers writes and on a simulated crash writes back
+/// a random subset, trashing whole sectors). Most are not in `veryquick`.
+pub const FAULT_PATTERNS: &[&str] = &[
+    "crash*",
+    "ioerr*",
+    "pagerfault*",
+    "walfault*",
+    "walcrash*",
+    "mmapfault*",
+    "tempfault*",
+    "backup_ioerr.test",
+];
+
+/// A set of SQLite's TCL scripts run as one part of the task.
+#[derive(Clone, Copy, Debug)]
+pub struct ScriptSet {
+    /// The part it reports as.
+    pub part: Part,
+    /// Where its runs go under `target/sqlite-tests/` (`tcl`, `faults`).
+    pub dir: &'static str,
+    /// The `permutations.test` suite whose file list is filtered.
+    pub suite: &'static str,
+    pub patterns: &'static [&'static str],
+    pub exclude: &'static [&'static str],
+    /// Per-script time limit: a broken VFS can make a script spin forever
+    /// (several of SQLite's fault scripts loop until an attempt succeeds).
+    /// Runs other than `unix`'s get [`SLOWDOWN`] times `unix`'s time for the
+    /// script, within [`MIN_LIMIT`] and this.
+    pub limit: Duration,
+    /// Whether a script with an unexplained difference runs once more
+    /// (timing-sensitive scripts may fail by chance on a loaded machine).
+    pub retry: bool,
+}
+
+/// How many times `unix`'s time for a script another run may take.
+const SLOWDOWN: u32 = 10;
+
+/// The least time limit of a script.
+const MIN_LIMIT: Duration = Duration::from_secs(600);
+
+/// The VFS-heavy scripts of `veryquick` (part `tcl`).
+pub const VFS_SCRIPTS: ScriptSet = ScriptSet {
+    part: Part::Tcl,
+    dir: "tcl",
+    suite: "veryquick",
+    patterns: PATTERNS,
+    exclude: EXCLUDE,
+    limit: Duration::from_secs(300),
+    retry: true,
+};
+
+/// The fault-injection and crash scripts of `full` (part `faults`). Their
+/// runs are long (up to minutes per script on `unix`), so the limit is up
+/// to an hour and a failing script is not run twice.
+pub const FAULT_SCRIPTS: ScriptSet = ScriptSet {
+    part: Part::Faults,
+    dir: "faults",
+    suite: "full",
+    patterns: FAULT_PATTERNS,
+    exclude: &[],
+    limit: Duration::from_secs(3600),
+    retry: false,
+};
+
 /// The unprivileged account the suite runs as when the task runs as root.
 const TEST_USER: &str = "vfsext-test";
-
-/// Per-script time limit: a broken VFS can make a script spin forever.
-const LIMIT: Duration = Duration::from_secs(300);
 
 /// `*` matches any run of characters.
 fn glob(pattern: &str, s: &str) -> bool {
@@ -140,31 +208,42 @@ pub fn registered_vfs(progs: &Programs, paths: &Paths) -> Result<Vec<String>, St
     Ok(with_ext)
 }
 
-/// The `veryquick` scripts that match [`PATTERNS`], sorted.
-fn selection(progs: &Programs, paths: &Paths) -> Result<Vec<String>, String> {
+/// The scripts of `set`'s suite that match its patterns (and every
+/// `--script` pattern given), sorted.
+fn selection(
+    opts: &Opts,
+    set: &ScriptSet,
+    progs: &Programs,
+    paths: &Paths,
+) -> Result<Vec<String>, String> {
     let testdir = progs.tree.join("test");
     // permutations.test defines the suites; its `main` runs only when it is
-    // the script itself, so this only reads the `veryquick` file list.
+    // the script itself, so this only reads the suite's file list.
     let script = format!(
         "set argv0 [file join {{{}}} selection.tcl]\nset argv {{}}\n\
          source [file join {{{}}} permutations.test]\n\
-         array set o $::testspec(veryquick)\n\
+         array set o $::testspec({})\n\
          foreach f $o(-files) {{ puts \"FILE: [file tail $f]\" }}\nexit 0\n",
         testdir.display(),
-        testdir.display()
+        testdir.display(),
+        set.suite
     );
     let out = tcl_eval(progs, paths, "selection", &script, true)?;
     let mut files: Vec<String> = out
         .lines()
         .filter_map(|l| l.strip_prefix("FILE: "))
-        .filter(|f| PATTERNS.iter().any(|p| glob(p, f)) && !EXCLUDE.contains(f))
+        .filter(|f| set.patterns.iter().any(|p| glob(p, f)) && !set.exclude.contains(f))
+        .filter(|f| opts.scripts.is_empty() || opts.scripts.iter().any(|p| glob(p, f)))
         .filter(|f| testdir.join(f).is_file())
         .map(str::to_owned)
         .collect();
     files.sort();
     files.dedup();
     if files.is_empty() {
-        return Err("no script of the veryquick set matched the selection".to_owned());
+        return Err(format!(
+            "no script of the {} set matched the selection of part {}",
+            set.suite, set.dir
+        ));
     }
     Ok(files)
 }
@@ -368,19 +447,53 @@ struct Job {
     script: String,
 }
 
+/// Where a run of `job` keeps its files and output.
+fn run_dir(set: &ScriptSet, paths: &Paths, job: &Job, attempt: u32) -> std::path::PathBuf {
+    let label = job.target.label();
+    let stem = job.script.trim_end_matches(".test");
+    match attempt {
+        0 => paths.work.join(format!("{}/{label}/{stem}", set.dir)),
+        n => paths
+            .work
+            .join(format!("{}/{label}/{stem}.retry{n}", set.dir)),
+    }
+}
+
+/// The run of a baseline job left by an earlier run of the task
+/// (`--reuse-baseline`): one that recorded how it ended (`ended`: its
+/// seconds, and `timeout` if it was killed at its limit), or, from before
+/// such records, one whose output ends with SQLite's closing line.
+fn earlier_run(set: &ScriptSet, paths: &Paths, job: &Job) -> Option<ScriptRun> {
+    let dir = run_dir(set, paths, job, 0);
+    let out = fs::read(dir.join("output.txt")).ok()?;
+    let ended = fs::read_to_string(dir.join("ended")).ok();
+    let mut words = ended.as_deref().unwrap_or("").split_whitespace();
+    let secs = words.next().and_then(|s| s.parse().ok()).unwrap_or(0.0);
+    let r = parse(&Ran {
+        code: None,
+        timed_out: words.next() == Some("timeout"),
+        secs,
+        output: String::from_utf8_lossy(&out).into_owned(),
+    });
+    (ended.is_some() || r.errors.is_some()).then_some(r)
+}
+
+/// The time limit of a run of a script that took `unix` `base_secs`.
+fn limit_after(set: &ScriptSet, base_secs: f64) -> Duration {
+    Duration::from_secs_f64(base_secs * f64::from(SLOWDOWN))
+        .clamp(MIN_LIMIT.min(set.limit), set.limit)
+}
+
 fn run_script(
+    set: &ScriptSet,
     progs: &Programs,
     paths: &Paths,
     user: Option<&str>,
     job: &Job,
     attempt: u32,
+    limit: Duration,
 ) -> ScriptRun {
-    let label = job.target.label();
-    let stem = job.script.trim_end_matches(".test");
-    let dir = match attempt {
-        0 => paths.work.join(format!("tcl/{label}/{stem}")),
-        n => paths.work.join(format!("tcl/{label}/{stem}.retry{n}")),
-    };
+    let dir = run_dir(set, paths, job, attempt);
     if let Err(e) = fresh_dir(&dir) {
         return ScriptRun {
             aborted: Some(e),
@@ -409,22 +522,28 @@ fn run_script(
         Target::Cksumvfs => cmd.env("VFSEXT_CKSUMVFS", "1"),
     };
     let log = dir.join("output.txt");
-    parse(&run_limited(cmd, &log, LIMIT))
+    let r = parse(&run_limited(cmd, &log, limit));
+    let how = if r.timed_out { " timeout" } else { "" };
+    let _ = fs::write(dir.join("ended"), format!("{:.1}{how}\n", r.secs));
+    r
 }
 
 pub fn suite(
     opts: &Opts,
+    set: &ScriptSet,
     progs: &Programs,
     paths: &Paths,
     stacks: &[Stack],
 ) -> Result<PartResult, String> {
-    let scripts = selection(progs, paths)?;
+    let scripts = selection(opts, set, progs, paths)?;
     let mut notes = Vec::new();
     let user = runner_user(progs, &mut notes);
     let reference = stacks.iter().any(|s| known::checksums(s.name));
     step(&format!(
-        "TCL suite: {} scripts of veryquick on unix (baseline){} and {} ({} jobs{})",
+        "TCL suite ({}): {} scripts of {} on unix (baseline){} and {} ({} jobs{})",
+        set.dir,
         scripts.len(),
+        set.suite,
         if reference {
             ", SQLite's cksumvfs (reference for checksums)"
         } else {
@@ -434,33 +553,55 @@ pub fn suite(
         opts.jobs,
         user.map_or(String::new(), |u| format!(", as user {u}"))
     ));
-    let _ = fs::remove_dir_all(paths.work.join("tcl"));
-
-    // Phase 1: the baseline (and the cksumvfs reference).
-    let mut first_targets = vec![Target::Unix];
-    if reference {
-        first_targets.push(Target::Cksumvfs);
+    // Runs of other stacks from earlier invocations would mislead; the
+    // baseline's are kept for --reuse-baseline.
+    if let Ok(dirs) = fs::read_dir(paths.work.join(set.dir)) {
+        for d in dirs.filter_map(|d| d.ok()) {
+            let keep = opts.reuse_baseline
+                && [Target::Unix, Target::Cksumvfs]
+                    .iter()
+                    .any(|t| d.file_name() == t.label());
+            if !keep {
+                let _ = fs::remove_dir_all(d.path());
+            }
+        }
     }
-    let first_jobs: Vec<Job> = first_targets
-        .iter()
-        .flat_map(|t| {
-            scripts.iter().map(|s| Job {
-                target: *t,
-                script: s.clone(),
-            })
-        })
-        .collect();
-    let first: Vec<ScriptRun> = parallel(opts.jobs, &first_jobs, |j| {
-        run_script(progs, paths, user, j, 0)
-    });
-    let base: &[ScriptRun] = &first[..scripts.len()];
-    let cks_ref: Option<&[ScriptRun]> = reference.then(|| &first[scripts.len()..]);
+
+    // Phase 1: the baseline, then the cksumvfs reference (whose limits
+    // follow the baseline's times).
     let index = |name: &str| {
         scripts
             .iter()
             .position(|s| s == name)
             .expect("a selected script")
     };
+    let baseline_jobs = |target: Target| -> Vec<Job> {
+        scripts
+            .iter()
+            .map(|s| Job {
+                target,
+                script: s.clone(),
+            })
+            .collect()
+    };
+    let reuse = |j: &Job| {
+        opts.reuse_baseline
+            .then(|| earlier_run(set, paths, j))
+            .flatten()
+    };
+    let base: Vec<ScriptRun> = parallel(opts.jobs, &baseline_jobs(Target::Unix), |j| {
+        reuse(j).unwrap_or_else(|| run_script(set, progs, paths, user, j, 0, set.limit))
+    });
+    let base: &[ScriptRun] = &base;
+    let cks_runs: Option<Vec<ScriptRun>> = reference.then(|| {
+        parallel(opts.jobs, &baseline_jobs(Target::Cksumvfs), |j| {
+            reuse(j).unwrap_or_else(|| {
+                let limit = limit_after(set, base[index(&j.script)].secs);
+                run_script(set, progs, paths, user, j, 0, limit)
+            })
+        })
+    });
+    let cks_ref: Option<&[ScriptRun]> = cks_runs.as_deref();
     let bad_base: Vec<String> = scripts
         .iter()
         .zip(base)
@@ -515,19 +656,20 @@ pub fn suite(
     let results: Vec<ScriptRun> = parallel(opts.jobs, &jobs, |j| {
         let b = &base[index(&j.script)];
         let name = j.target.label();
-        let first = run_script(progs, paths, user, j, 0);
+        let limit = limit_after(set, b.secs);
+        let first = run_script(set, progs, paths, user, j, 0, limit);
         let unexplained = |r: &ScriptRun| {
             diffs(b, r)
                 .iter()
                 .filter(|d| explain(name, &j.script, d).is_none())
                 .count()
         };
-        if unexplained(&first) == 0 {
+        if !set.retry || first.timed_out || unexplained(&first) == 0 {
             return first;
         }
         // Once more: timing-sensitive scripts (busy timeouts, several
         // processes) may fail by chance on a loaded machine.
-        let second = run_script(progs, paths, user, j, 1);
+        let second = run_script(set, progs, paths, user, j, 1, limit);
         if unexplained(&second) < unexplained(&first) {
             second
         } else {
@@ -547,9 +689,9 @@ pub fn suite(
     let mut rows = Vec::new();
     let mut table = String::new();
     let width = scripts.iter().map(String::len).max().unwrap_or(10) + 2;
-    let _ = write!(table, "   {:<width$}{:<12}", "script", "unix");
+    let _ = write!(table, "   {:<width$}{:<15}", "script", "unix");
     if reference {
-        let _ = write!(table, "{:<12}", "cksumvfs");
+        let _ = write!(table, "{:<15}", "cksumvfs");
     }
     for s in stacks {
         let _ = write!(table, "{:<26}", s.name);
@@ -559,12 +701,12 @@ pub fn suite(
     let mut reasons: BTreeMap<(&str, &'static str), Vec<String>> = BTreeMap::new();
     for (i, script) in scripts.iter().enumerate() {
         let b = &base[i];
-        let _ = write!(table, "   {script:<width$}{:<12}", summary(b));
+        let _ = write!(table, "   {script:<width$}{:<15}", summary(b));
         rows.push(run_json("unix", script, b, &[]));
         if let Some(c) = cks_ref {
             let ds: Vec<(Diff, Option<&'static str>)> =
                 diffs(b, &c[i]).into_iter().map(|d| (d, None)).collect();
-            let _ = write!(table, "{:<12}", summary(&c[i]));
+            let _ = write!(table, "{:<15}", summary(&c[i]));
             rows.push(run_json("cksumvfs", script, &c[i], &ds));
         }
         for s in stacks {
@@ -600,7 +742,7 @@ pub fn suite(
                 }
             }
             checks.push(Check {
-                part: Part::Tcl,
+                part: set.part,
                 name: format!(
                     "TCL {} {script}: no unexplained difference from unix",
                     s.name
@@ -611,8 +753,32 @@ pub fn suite(
         }
         table.push('\n');
     }
-    step("TCL suite per script (errors/tests; differences from unix)");
+    step(&format!(
+        "TCL suite ({}) per script (errors/tests; differences from unix)",
+        set.dir
+    ));
     print!("{table}");
+    let totals = |label: &str, runs: &[ScriptRun]| {
+        println!(
+            "   {label}: {} scripts, {} test cases, {} errors, {} aborted or timed out, {:.0} s",
+            runs.len(),
+            runs.iter().map(|r| r.tests).sum::<u32>(),
+            runs.iter().map(|r| r.errors.unwrap_or(0)).sum::<u32>(),
+            runs.iter().filter(|r| r.errors.is_none()).count(),
+            runs.iter().map(|r| r.secs).sum::<f64>()
+        );
+    };
+    totals("unix", base);
+    if let Some(c) = cks_ref {
+        totals("cksumvfs", c);
+    }
+    for s in stacks {
+        let runs: Vec<ScriptRun> = scripts
+            .iter()
+            .map(|sc| result(s.name, sc).clone())
+            .collect();
+        totals(s.name, &runs);
+    }
     for (name, (n, tests, errors, ds, open)) in &per_stack {
         println!(
             "   {name}: {n} scripts, {tests} test cases, {errors} errors, {ds} differences from unix, {open} unexplained"
@@ -760,5 +926,10 @@ mod tests {
         assert!(known::mptest("crypto", "config02", "DELETE", 4).is_some());
         assert!(known::mptest("crypto", "config02", "DELETE", 5).is_none());
         assert!(known::mptest("native", "config02", "DELETE", 4).is_none());
+        assert!(known::mptest("cksm", "config02", "DELETE", 4).is_none());
+        let raw_edit = t("pagerfault-22-ioerr-transient.1");
+        assert!(known::tcl("cksm", "pagerfault.test", &raw_edit).is_some());
+        assert!(known::tcl("native", "pagerfault.test", &raw_edit).is_none());
+        assert!(known::tcl("cksm", "pagerfault.test", &t("pagerfault-21.1")).is_none());
     }
 }
