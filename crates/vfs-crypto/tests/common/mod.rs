@@ -205,10 +205,20 @@ pub enum Stack {
     Native,
     CksmMem,
     CksmNative,
+    /// cksm over crypto over memdb (the other order of nesting).
+    CksmAboveMem,
 }
 
 impl Stack {
     pub const ALL: [Stack; 4] = [Stack::Mem, Stack::Native, Stack::CksmMem, Stack::CksmNative];
+    /// [`ALL`](Stack::ALL) and checksums above the encryption.
+    pub const BOTH_ORDERS: [Stack; 5] = [
+        Stack::Mem,
+        Stack::Native,
+        Stack::CksmMem,
+        Stack::CksmNative,
+        Stack::CksmAboveMem,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -216,6 +226,7 @@ impl Stack {
             Stack::Native => "native",
             Stack::CksmMem => "cksm-mem",
             Stack::CksmNative => "cksm-native",
+            Stack::CksmAboveMem => "cksm-above-mem",
         }
     }
 
@@ -301,6 +312,12 @@ impl Env {
                 let c = cksm_stack(spy, opts);
                 let codec = c.codec().clone();
                 (reg(&name, c, &codec), log)
+            }
+            Stack::CksmAboveMem => {
+                let (spy, log) = Spy::new(mem.clone());
+                let c = Crypto::with_options(spy, opts);
+                let codec = c.codec().clone();
+                (reg(&name, Cksm::new(c), &codec), log)
             }
         };
         Env {
