@@ -187,6 +187,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let c = PageCache::new(10 * 4096, Some(dir.path().join("c"))).unwrap();
         let info = Arc::new(CommitInfo {
+            snapshot: false,
             lsn: 1,
             txid: [0; 16],
             data_offset: 96,

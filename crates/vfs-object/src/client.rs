@@ -275,6 +275,24 @@ impl Client {
         .await
     }
 
+    /// Writes `key` whatever it holds (garbage collection's tombstone at
+    /// `log/1`; never a commit).
+    pub async fn put_overwrite(&self, key: &Path, body: Bytes) -> Result<(), StoreError> {
+        let len = body.len() as u64;
+        self.retrying(format!("PUT {key} (overwrite)"), || {
+            self.counters.puts.fetch_add(1, Ordering::Relaxed);
+            self.counters.put_bytes.fetch_add(len, Ordering::Relaxed);
+            let payload = PutPayload::from_bytes(body.clone());
+            async move {
+                self.store
+                    .put_opts(key, payload, PutOptions::from(PutMode::Overwrite))
+                    .await
+                    .map(drop)
+            }
+        })
+        .await
+    }
+
     /// Deletes `key` (a missing key is fine).
     pub async fn delete(&self, key: &Path) -> Result<(), StoreError> {
         let r = self

@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures::StreamExt;
 use object_store::path::Path;
 use parking_lot::Mutex;
 use vfs_core::{Error, Result, codes};
@@ -17,21 +16,12 @@ use crate::client::{Client, StoreError};
 use crate::format::{self, FormatError, Index};
 use crate::keys::DbKeys;
 use crate::runtime::Runtime;
+use crate::snapshot::plan_catch_up;
 use crate::version::{CommitInfo, Page, Version};
 
-/// When catching up with at most [`WHOLE_OBJECT_COMMITS`] commits (a
-/// poll that found a few), objects up to this size are read whole and
-/// their pages go into the cache; otherwise (a cold open of a long log)
-/// only as far as their index.
-const WHOLE_OBJECT_MAX: u64 = 1 << 20;
-/// See [`WHOLE_OBJECT_MAX`].
-const WHOLE_OBJECT_COMMITS: usize = 16;
 /// First range read of a large object: enough for the header and the index
 /// of about 4,000 pages.
 const INDEX_PROBE: u64 = 64 << 10;
-/// Commits fetched at once when catching up.
-const FETCH_CONCURRENCY: usize = 16;
-
 /// What the backend's files share: the store client, the runtime and the
 /// cache.
 pub struct Ctx {
@@ -51,6 +41,10 @@ pub struct Db {
     /// Opened with SQLITE_OPEN_CREATE by this process: exists (empty) even
     /// before its first commit.
     created: AtomicBool,
+    /// The compaction policy's background run is going.
+    compacting: AtomicBool,
+    /// The policy's last background run.
+    pub(crate) background: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 struct DbState {
@@ -62,6 +56,8 @@ struct DbState {
     /// Catch up at the next read transaction whatever the poll interval
     /// (after a lost race or an unknown commit outcome).
     refresh_due: bool,
+    /// The newest snapshot LSN this process has seen or written (0: none).
+    newest_snapshot: u64,
 }
 
 /// Why a connection may not become the writer.
@@ -80,9 +76,12 @@ impl Db {
                 writer: None,
                 last_refresh: None,
                 refresh_due: true,
+                newest_snapshot: 0,
             }),
             refresh_lock: Mutex::new(()),
             created: AtomicBool::new(false),
+            compacting: AtomicBool::new(false),
+            background: Mutex::new(None),
         })
     }
 
@@ -133,6 +132,8 @@ impl Db {
 
     /// Lists the log after the head and applies what it finds, in order,
     /// as it arrives (at most [`FETCH_CONCURRENCY`] objects in memory).
+    /// Starts from the newest snapshot instead when the log no longer
+    /// continues the head (see [`plan_catch_up`]).
     fn catch_up(&self, ctx: &Ctx) -> Result<Arc<Version>, CatchUpError> {
         let started = Instant::now();
         let head = self.head();
@@ -140,9 +141,8 @@ impl Db {
         let cache = Arc::clone(&ctx.cache);
         let keys = self.keys.clone();
         let caught_up = ctx.runtime.run(async move {
-            let after = keys.commit(head.lsn);
             let listed = client
-                .list_after(keys.log_dir(), &after)
+                .list_after(keys.log_dir(), &keys.commit(head.lsn))
                 .await
                 .map_err(CatchUpError::Store)?;
             let mut found: Vec<(u64, u64)> = listed
@@ -150,39 +150,16 @@ impl Db {
                 .filter_map(|m| keys.lsn_of(&m.location).map(|l| (l, m.size)))
                 .collect();
             found.sort_unstable();
-            // Only the run that continues the head: a gap means a commit
-            // not visible yet, and what follows it waits for it.
-            let run: Vec<(u64, u64)> = found
-                .into_iter()
-                .enumerate()
-                .take_while(|(i, (l, _))| *l == head.lsn + 1 + *i as u64)
-                .map(|(_, x)| x)
-                .collect();
-            let whole_max = if run.len() <= WHOLE_OBJECT_COMMITS {
-                WHOLE_OBJECT_MAX
-            } else {
-                0
-            };
-            let mut fetches = futures::stream::iter(run.into_iter().map(|(lsn, size)| {
-                let client = client.clone();
-                let key = keys.commit(lsn);
-                async move { fetch_commit(&client, key, lsn, size, whole_max).await }
-            }))
-            .buffered(FETCH_CONCURRENCY);
-            let mut version = head;
-            while let Some(fetched) = fetches.next().await {
-                let (idx, whole) = fetched?;
-                let next = apply_commit(&cache, &version, &idx, whole.as_deref()).map_err(|m| {
-                    CatchUpError::Format(keys.commit(idx.header.lsn).to_string(), FormatError(m))
-                })?;
-                version = Arc::new(next);
-            }
-            Ok(version)
+            plan_catch_up(&client, &cache, &keys, head, &found).await
         });
-        let version = caught_up.map_err(|e| CatchUpError::Runtime(e.message().to_owned()))??;
+        let (version, snapshot) =
+            caught_up.map_err(|e| CatchUpError::Runtime(e.message().to_owned()))??;
         let mut st = self.state.lock();
         if version.lsn > st.head.lsn {
             st.head = version;
+        }
+        if let Some(s) = snapshot {
+            st.newest_snapshot = st.newest_snapshot.max(s);
         }
         st.last_refresh = Some(started);
         st.refresh_due = false;
@@ -217,7 +194,12 @@ impl Db {
 
     /// A cache miss: the directory, or one range GET.
     fn fetch_chunk(&self, ctx: &Ctx, chunk: u64, page: &Arc<Page>) -> Result<Arc<[u8]>> {
-        let disk_db = self.keys.log_dir().to_string();
+        let snapshot = page.commit.snapshot;
+        let disk_db = if snapshot {
+            self.keys.snap_dir().to_string()
+        } else {
+            self.keys.log_dir().to_string()
+        };
         let disk_key = DiskKey {
             db: &disk_db,
             lsn: page.lsn(),
@@ -230,7 +212,11 @@ impl Db {
             ctx.cache.fill(page, Arc::clone(&p));
             return Ok(p);
         }
-        let object = self.keys.commit(page.lsn());
+        let object = if snapshot {
+            self.keys.snapshot(page.lsn())
+        } else {
+            self.keys.commit(page.lsn())
+        };
         let range = page.range();
         let start = range.start;
         let client = ctx.client.clone();
@@ -293,6 +279,28 @@ impl Db {
         }
     }
 
+    /// The newest snapshot LSN this process has seen or written (0: none).
+    pub(crate) fn newest_snapshot(&self) -> u64 {
+        self.state.lock().newest_snapshot
+    }
+
+    /// Records that `snap/<lsn>` exists.
+    pub(crate) fn note_snapshot(&self, lsn: u64) {
+        let mut st = self.state.lock();
+        st.newest_snapshot = st.newest_snapshot.max(lsn);
+    }
+
+    /// Claims the right to run the compaction policy's background work;
+    /// false while another run is going.
+    pub(crate) fn claim_compaction(&self) -> bool {
+        !self.compacting.swap(true, Ordering::AcqRel)
+    }
+
+    /// Ends what [`Db::claim_compaction`] claimed.
+    pub(crate) fn release_compaction(&self) {
+        self.compacting.store(false, Ordering::Release);
+    }
+
     /// Whether any connection of the process holds RESERVED or stronger.
     pub fn has_writer(&self) -> bool {
         self.state.lock().writer.is_some()
@@ -322,14 +330,16 @@ pub(crate) fn apply_commit(
     })
 }
 
-/// Reads commit `lsn` (listed with `size` bytes): its index, and the whole
-/// object when it is at most `whole_max` bytes.
-async fn fetch_commit(
+/// Reads the object of `kind` at `key` (LSN `lsn`, listed with `size`
+/// bytes): its index, and the whole object when it is at most `whole_max`
+/// bytes.
+pub(crate) async fn fetch_object(
     client: &Client,
     key: Path,
     lsn: u64,
     size: u64,
     whole_max: u64,
+    kind: u16,
 ) -> Result<(Index, Option<Bytes>), CatchUpError> {
     let format_err = |e: FormatError| CatchUpError::Format(key.to_string(), e);
     let (idx, whole) = if size <= whole_max {
@@ -363,19 +373,25 @@ async fn fetch_commit(
             idx.header.lsn
         ))));
     }
+    if idx.header.kind != kind {
+        return Err(format_err(FormatError(format!(
+            "object kind {} where kind {kind} belongs",
+            idx.header.kind
+        ))));
+    }
     Ok((idx, whole))
 }
 
 /// Why catching up failed.
 #[derive(Debug)]
-enum CatchUpError {
+pub(crate) enum CatchUpError {
     Store(StoreError),
     Format(String, FormatError),
     Runtime(String),
 }
 
 impl CatchUpError {
-    fn into_error(self, code: i32, db: &str) -> Error {
+    pub(crate) fn into_error(self, code: i32, db: &str) -> Error {
         match self {
             CatchUpError::Store(e) => store_error(code, db, &e),
             CatchUpError::Format(key, e) => Error::new(

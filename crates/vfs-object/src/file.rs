@@ -304,6 +304,7 @@ impl MainFile {
         };
         match db.publish(&fs.ctx, &base, idx, body) {
             Published::Committed(v) => {
+                crate::compact::maybe_compact(&fs, &db, v.lsn);
                 txn.state = TxnState::Published(v);
                 Ok(())
             }
@@ -377,6 +378,16 @@ fn pragma(m: &MainFile, p: &mut Pragma<'_>) -> Result<()> {
         )),
         ("object_lsn", None) => {
             p.set_result(&m.view().lsn.to_string());
+            Ok(())
+        }
+        ("object_compact", None) => {
+            let report = crate::compact::compact(&m.fs, &m.db)?;
+            p.set_result(&report.to_string());
+            Ok(())
+        }
+        ("object_gc", None) => {
+            let report = crate::compact::gc(&m.fs, &m.db, m.fs.retention)?;
+            p.set_result(&report.to_string());
             Ok(())
         }
         _ => Err(Error::not_found()),

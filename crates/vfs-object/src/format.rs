@@ -3,7 +3,7 @@
 //! ```text
 //! 0    8   magic "SQLVFSOB"
 //! 8    2   LE16 format version (1)
-//! 10   2   LE16 object kind (1 = log commit; 2 reserved for snapshots)
+//! 10   2   LE16 object kind (1 = log commit, 2 = snapshot)
 //! 12   4   LE32 header length H (96)
 //! 16   8   LE64 LSN
 //! 24   8   LE64 parent LSN (LSN − 1)
@@ -12,7 +12,8 @@
 //! 56   4   LE32 chunk size C (a power of two, 512 ..= 65536)
 //! 60   4   LE32 entry count N
 //! 64   8   LE64 commit time, milliseconds since the Unix epoch (informational)
-//! 72   4   LE32 flags (bit 0 full image, bit 1 void; others 0)
+//! 72   4   LE32 flags (bit 0 full image, bit 1 void, bit 2 collected;
+//!          others 0)
 //! 76   4   LE32 index entry length E (16)
 //! 80   8   LE64 data offset D = H + N·E
 //! 88   4   LE32 reserved (0)
@@ -31,6 +32,8 @@ pub const MAGIC: [u8; 8] = *b"SQLVFSOB";
 pub const FORMAT_VERSION: u16 = 1;
 /// Object kind: one committed transaction.
 pub const KIND_COMMIT: u16 = 1;
+/// Object kind: the whole database at one LSN (`snap/<LSN>`).
+pub const KIND_SNAPSHOT: u16 = 2;
 /// Length of the version-1 header.
 pub const HEADER_LEN: usize = 96;
 /// Length of one version-1 index entry.
@@ -41,7 +44,11 @@ pub const FLAG_FULL_IMAGE: u32 = 1;
 /// Flag: a fence written by a writer that could not learn whether its own
 /// commit landed; it changes nothing.
 pub const FLAG_VOID: u32 = 2;
-const KNOWN_FLAGS: u32 = FLAG_FULL_IMAGE | FLAG_VOID;
+/// Flag (with [`FLAG_VOID`]): the tombstone garbage collection leaves at
+/// `log/1` in place of the first commit, so that key can never be created
+/// again; nothing may be applied from it.
+pub const FLAG_COLLECTED: u32 = 4;
+const KNOWN_FLAGS: u32 = FLAG_FULL_IMAGE | FLAG_VOID | FLAG_COLLECTED;
 const CRC_AT: usize = 92;
 
 /// Smallest and largest chunk sizes (SQLite's page sizes).
@@ -57,6 +64,8 @@ pub fn valid_chunk_size(size: u64) -> bool {
 /// The decoded header of a commit object.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Header {
+    /// [`KIND_COMMIT`] or [`KIND_SNAPSHOT`].
+    pub kind: u16,
     pub lsn: u64,
     pub parent: u64,
     pub txid: [u8; 16],
@@ -135,12 +144,17 @@ pub struct NewCommit<'a> {
 
 /// Encodes a commit object.
 pub fn encode(c: &NewCommit<'_>) -> Vec<u8> {
+    encode_as(c, KIND_COMMIT)
+}
+
+/// Encodes an object of `kind` ([`KIND_COMMIT`] or [`KIND_SNAPSHOT`]).
+pub fn encode_as(c: &NewCommit<'_>, kind: u16) -> Vec<u8> {
     let n = c.pages.len();
     let data_offset = HEADER_LEN + n * ENTRY_LEN;
     let mut out = Vec::with_capacity(data_offset + n * c.chunk_size as usize);
     out.extend_from_slice(&MAGIC);
     out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-    out.extend_from_slice(&KIND_COMMIT.to_le_bytes());
+    out.extend_from_slice(&kind.to_le_bytes());
     out.extend_from_slice(&(HEADER_LEN as u32).to_le_bytes());
     out.extend_from_slice(&c.lsn.to_le_bytes());
     out.extend_from_slice(&c.lsn.saturating_sub(1).to_le_bytes());
@@ -200,8 +214,10 @@ pub fn decode_header(b: &[u8]) -> Result<Header, FormatError> {
         )));
     }
     let kind = le16(b, 10);
-    if kind != KIND_COMMIT {
-        return Err(bad(format!("object kind {kind} is not a commit (1)")));
+    if kind != KIND_COMMIT && kind != KIND_SNAPSHOT {
+        return Err(bad(format!(
+            "object kind {kind} is neither a commit (1) nor a snapshot (2)"
+        )));
     }
     let header_len = le32(b, 12) as usize;
     let entry_len = le32(b, 76) as usize;
@@ -211,6 +227,7 @@ pub fn decode_header(b: &[u8]) -> Result<Header, FormatError> {
         )));
     }
     let h = Header {
+        kind,
         lsn: le64(b, 16),
         parent: le64(b, 24),
         txid: b[32..48].try_into().expect("16 bytes"),
@@ -255,6 +272,12 @@ pub fn decode_header(b: &[u8]) -> Result<Header, FormatError> {
     }
     if h.flags & FLAG_VOID != 0 && h.entries != 0 {
         return Err(bad("a void commit stores pages"));
+    }
+    if h.flags & FLAG_COLLECTED != 0 && h.flags & FLAG_VOID == 0 {
+        return Err(bad("a collected commit that is not void"));
+    }
+    if kind == KIND_SNAPSHOT && h.flags != 0 {
+        return Err(bad(format!("a snapshot with flags {:#x}", h.flags)));
     }
     Ok(h)
 }

@@ -1,4 +1,5 @@
-//! Where a database's objects live: `<prefix>/<database>/log/<LSN>`.
+//! Where a database's objects live: `<prefix>/<database>/log/<LSN>` and
+//! `<prefix>/<database>/snap/<LSN>`.
 
 use object_store::path::Path;
 use vfs_core::{Error, Result};
@@ -15,6 +16,7 @@ const LSN_DIGITS: usize = 20;
 #[derive(Clone, Debug)]
 pub struct DbKeys {
     log: Path,
+    snap: Path,
 }
 
 /// Parses the registration's prefix (`""` for the bucket's root).
@@ -49,13 +51,33 @@ impl DbKeys {
                 RESERVED_SEGMENTS.join(", ")
             )));
         }
-        let log = Path::from_iter(
-            prefix
-                .parts()
-                .chain(db.parts())
-                .chain(std::iter::once("log".into())),
-        );
-        Ok(DbKeys { log })
+        let dir = |segment: &str| {
+            Path::from_iter(
+                prefix
+                    .parts()
+                    .chain(db.parts())
+                    .chain(std::iter::once(segment.into())),
+            )
+        };
+        Ok(DbKeys {
+            log: dir("log"),
+            snap: dir("snap"),
+        })
+    }
+
+    /// The directory of the snapshots (`…/snap`).
+    pub fn snap_dir(&self) -> &Path {
+        &self.snap
+    }
+
+    /// The key of the snapshot at `lsn`.
+    pub fn snapshot(&self, lsn: u64) -> Path {
+        self.snap.clone().join(format!("{lsn:0LSN_DIGITS$}"))
+    }
+
+    /// The LSN of a listed key, if it is a snapshot of this database.
+    pub fn snapshot_lsn_of(&self, key: &Path) -> Option<u64> {
+        lsn_under(&self.snap, key)
     }
 
     /// The directory of the commit log (`…/log`).
@@ -70,17 +92,22 @@ impl DbKeys {
 
     /// The LSN of a listed key, if it is a commit of this database.
     pub fn lsn_of(&self, key: &Path) -> Option<u64> {
-        let mut rest = key.prefix_match(&self.log)?;
-        let last = rest.next()?;
-        if rest.next().is_some() {
-            return None;
-        }
-        let s = last.as_ref();
-        if s.len() != LSN_DIGITS || !s.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        s.parse().ok().filter(|&l| l > 0)
+        lsn_under(&self.log, key)
     }
+}
+
+/// The LSN named by `key` directly under `dir` (20 digits, above 0).
+fn lsn_under(dir: &Path, key: &Path) -> Option<u64> {
+    let mut rest = key.prefix_match(dir)?;
+    let last = rest.next()?;
+    if rest.next().is_some() {
+        return None;
+    }
+    let s = last.as_ref();
+    if s.len() != LSN_DIGITS || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok().filter(|&l| l > 0)
 }
 
 #[cfg(test)]
@@ -97,6 +124,13 @@ mod tests {
         assert_eq!(k.lsn_of(&k.commit(42)), Some(42));
         assert_eq!(k.lsn_of(&k.commit(u64::MAX)), Some(u64::MAX));
         assert_eq!(k.lsn_of(&Path::from("dbs/prod/orders.db/log/42")), None);
+        assert_eq!(
+            k.snapshot(7).as_ref(),
+            "dbs/prod/orders.db/snap/00000000000000000007"
+        );
+        assert_eq!(k.snapshot_lsn_of(&k.snapshot(7)), Some(7));
+        assert_eq!(k.snapshot_lsn_of(&k.commit(7)), None);
+        assert_eq!(k.lsn_of(&k.snapshot(7)), None);
         assert_eq!(
             k.lsn_of(&Path::from("dbs/prod/orders.db/log/x/00000000000000000001")),
             None

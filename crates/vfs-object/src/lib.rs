@@ -61,6 +61,7 @@
 
 mod cache;
 mod client;
+mod compact;
 mod db;
 pub mod fault;
 mod file;
@@ -68,6 +69,7 @@ mod format;
 mod keys;
 mod publish;
 mod runtime;
+mod snapshot;
 mod txn;
 mod version;
 
@@ -91,6 +93,7 @@ use crate::keys::DbKeys;
 use crate::runtime::Runtime;
 
 pub use crate::client::RequestStats;
+pub use crate::compact::{CompactReport, GcReport};
 pub use crate::file::ObjectFile;
 pub use crate::format::FORMAT_VERSION;
 pub use crate::keys::RESERVED_SEGMENTS;
@@ -121,6 +124,17 @@ pub struct ObjectOptions {
     pub request_timeout: Duration,
     /// Worker threads of the backend's own tokio runtime. Default 2.
     pub runtime_threads: usize,
+    /// How long garbage collection keeps every state for: it never
+    /// deletes a log object committed within this window, nor the snapshot
+    /// the oldest state inside it is read from. Compared with the store's
+    /// modification times, so allow for clock skew. Default 1 hour.
+    pub retention: Duration,
+    /// The compaction policy: after a commit of this process that leaves
+    /// at least this many commits above the newest snapshot it knows, a
+    /// background thread compacts the database, then collects garbage with
+    /// [`ObjectOptions::retention`]. Default `None` (only
+    /// [`ObjectVfs::compact`], [`ObjectVfs::gc`] and the PRAGMAs do).
+    pub compact_every: Option<u64>,
 }
 
 impl Default for ObjectOptions {
@@ -133,6 +147,8 @@ impl Default for ObjectOptions {
             retry_backoff: Duration::from_millis(50),
             request_timeout: Duration::from_secs(30),
             runtime_threads: 2,
+            retention: Duration::from_secs(3600),
+            compact_every: None,
         }
     }
 }
@@ -153,6 +169,8 @@ pub(crate) struct Shared {
     pub(crate) ctx: Ctx,
     prefix: Path,
     poll: Duration,
+    pub(crate) retention: Duration,
+    pub(crate) compact_every: Option<u64>,
     /// Databases by normalised name (`/orders.db`).
     dbs: Mutex<HashMap<String, Arc<Db>>>,
     /// Journals and super-journals, by name.
@@ -211,6 +229,8 @@ impl ObjectVfs {
                 },
                 prefix,
                 poll: options.poll,
+                retention: options.retention,
+                compact_every: options.compact_every,
                 dbs: Mutex::new(HashMap::new()),
                 files: Mutex::new(HashMap::new()),
             }),
@@ -236,18 +256,91 @@ impl ObjectVfs {
             .lsn)
     }
 
+    /// Compacts database `name`: writes one snapshot object,
+    /// `snap/<LSN>`, holding every page of its newest state, so that cold
+    /// opens and readers far behind start there instead of reading the
+    /// whole log. Commits of other writers go on meanwhile.
+    ///
+    /// Costs one LIST (looking for new commits), one GET per page not in
+    /// the cache, and one PUT. Errors: `SQLITE_IOERR_READ` /
+    /// `SQLITE_IOERR_DATA` reading pages, `SQLITE_IOERR_WRITE` writing the
+    /// snapshot; nothing is left half-written (one PUT creates it whole).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use vfs_object::{ObjectOptions, ObjectVfs};
+    ///
+    /// let store = Arc::new(object_store::memory::InMemory::new());
+    /// let vfs = ObjectVfs::new(store, "dbs", ObjectOptions::default()).unwrap();
+    /// let reg = vfs_core::register("object-compact-doc", vfs.clone(), false).unwrap();
+    /// let conn = rusqlite::Connection::open("file:/a.db?vfs=object-compact-doc").unwrap();
+    /// conn.execute_batch("CREATE TABLE t(v); INSERT INTO t VALUES (1);").unwrap();
+    /// let done = vfs.compact("/a.db").unwrap();
+    /// assert_eq!((done.snapshot_lsn, done.objects_written), (2, 1));
+    /// // Both commits are inside the default one-hour retention window.
+    /// assert_eq!(vfs.gc("/a.db").unwrap().objects_deleted(), 0);
+    /// drop(conn);
+    /// reg.unregister().unwrap();
+    /// ```
+    pub fn compact(&self, name: &str) -> Result<CompactReport> {
+        let db = self.db(name)?;
+        compact::compact(&self.shared, &db)
+    }
+
+    /// Collects the garbage of database `name` with the registration's
+    /// [`ObjectOptions::retention`]: see [`ObjectVfs::gc_with_retention`].
+    pub fn gc(&self, name: &str) -> Result<GcReport> {
+        self.gc_with_retention(name, self.shared.retention)
+    }
+
+    /// Deletes the objects of database `name` that no state committed
+    /// within `retention` needs: log objects below the newest snapshot that
+    /// is at or below the oldest such state, and snapshots below that one
+    /// (`log/1` is replaced by a small tombstone instead, so that key is
+    /// never free again). Nothing is deleted before a snapshot exists.
+    ///
+    /// Safe while other processes read and write: readers and writers
+    /// detect a collected log and start from a snapshot, and a stale
+    /// writer can never commit into it (`docs/object.md`, §11). A failure
+    /// stops the run where it is (`SQLITE_IOERR_DELETE`, saying what was
+    /// done); running it again finishes it.
+    ///
+    /// Costs two LISTs, one DELETE per object, and once one PUT (plus one
+    /// GET on later runs) for the tombstone.
+    pub fn gc_with_retention(&self, name: &str, retention: Duration) -> Result<GcReport> {
+        let db = self.db(name)?;
+        compact::gc(&self.shared, &db, retention)
+    }
+
+    /// Waits until the compaction policy's background run for database
+    /// `name` (if one is going) has finished ([`ObjectOptions::compact_every`]).
+    pub fn wait_for_compaction(&self, name: &str) -> Result<()> {
+        let db = self.db(name)?;
+        let handle = db.background.lock().take();
+        if let Some(h) = handle {
+            // The run catches its own errors; a panic in it is not ours to
+            // propagate into SQLite's caller.
+            let _ = h.join();
+        }
+        Ok(())
+    }
+
     /// Deletes every object of database `name`. Only safe when no process
     /// uses the database: a reader would fail, a writer could recreate it.
     pub fn delete_database(&self, name: &str) -> Result<()> {
         let name = normalise(name);
         let keys = DbKeys::new(&self.shared.prefix, &name)?;
         let client = self.shared.ctx.client.clone();
-        let log = keys.log_dir().clone();
-        let first = keys.commit(0);
         let r = self.shared.ctx.runtime.run(async move {
-            let listed = client.list_after(&log, &first).await?;
-            for m in listed {
-                client.delete(&m.location).await?;
+            // Snapshots first: a reader meanwhile falls back to the log.
+            let dirs = [
+                (keys.snap_dir().clone(), keys.snapshot(0)),
+                (keys.log_dir().clone(), keys.commit(0)),
+            ];
+            for (dir, first) in dirs {
+                for m in client.list_after(&dir, &first).await? {
+                    client.delete(&m.location).await?;
+                }
             }
             Ok::<_, client::StoreError>(())
         })?;

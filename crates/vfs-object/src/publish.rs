@@ -10,6 +10,8 @@ use vfs_core::{Error, codes};
 use crate::client::{Client, FailureKind, StoreError};
 use crate::db::{Ctx, Db, apply_commit};
 use crate::format::{self, HEADER_LEN, Index};
+use crate::keys::DbKeys;
+use crate::snapshot::log_holds;
 use crate::version::Version;
 
 /// How a publication ended.
@@ -44,10 +46,20 @@ impl Db {
         });
         let client = ctx.client.clone();
         let k = key.clone();
+        let keys = self.keys.clone();
+        let parent_txid = base.txid;
         let body = Bytes::from(body);
         let cached_body = body.clone();
         let outcome = ctx.runtime.run(async move {
-            resolve_publication(&client, &k, lsn, body, txid, Bytes::from(fence), fence_txid).await
+            let outcome =
+                resolve_publication(&client, &k, lsn, body, txid, Bytes::from(fence), fence_txid)
+                    .await;
+            match outcome {
+                Outcome::Committed if lsn > 1 => {
+                    check_not_collected(&client, &keys, lsn, parent_txid).await
+                }
+                other => other,
+            }
         });
         let outcome = match outcome {
             Ok(o) => o,
@@ -88,6 +100,24 @@ impl Db {
                     ),
                 ))
             }
+            Outcome::Collected { removed } => {
+                self.mark_refresh_due();
+                Published::Failed(Error::new(
+                    codes::SQLITE_BUSY_SNAPSHOT,
+                    format!(
+                        "vfs-object: {:?}: this transaction read LSN {}, whose log has been \
+                         compacted and garbage-collected since; {key} could be created again, but \
+                         no reader would see it, so the transaction was rolled back ({}): retry it",
+                        self.name,
+                        lsn - 1,
+                        if removed {
+                            "the stray object was removed"
+                        } else {
+                            "removing the stray object failed; readers never apply it"
+                        }
+                    ),
+                ))
+            }
             Outcome::NotCommitted(why) => {
                 self.mark_refresh_due();
                 Published::Failed(Error::new(
@@ -124,9 +154,37 @@ enum Outcome {
     Lost {
         winner: Option<[u8; 16]>,
     },
+    /// Created, but on a parent that garbage collection had deleted: the
+    /// key was free again because it had been collected (a stale writer).
+    Collected {
+        removed: bool,
+    },
     /// Certainly not stored (refused, or fenced).
     NotCommitted(String),
     Unknown(String),
+}
+
+/// After creating `log/<lsn>` on a parent with transaction id
+/// `parent_txid`: committed if `log/<lsn − 1>` still holds that parent.
+/// Otherwise the parent was garbage-collected, and so (GC deletes in LSN
+/// order, after a snapshot above) was an earlier `log/<lsn>`: this object
+/// is a stray no reader will apply, and is removed.
+async fn check_not_collected(
+    client: &Client,
+    keys: &DbKeys,
+    lsn: u64,
+    parent_txid: [u8; 16],
+) -> Outcome {
+    match log_holds(client, keys, lsn - 1, parent_txid).await {
+        Ok(true) => Outcome::Committed,
+        Ok(false) => Outcome::Collected {
+            removed: client.delete(&keys.commit(lsn)).await.is_ok(),
+        },
+        Err(e) => Outcome::Unknown(format!(
+            "{} was created, but checking that its parent is still in the log failed: {e}",
+            keys.commit(lsn)
+        )),
+    }
 }
 
 /// The transaction id of the commit object at `key`.

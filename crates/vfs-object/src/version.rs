@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use parking_lot::RwLock;
 
 use crate::cache::Budget;
-use crate::format::{Entry, FLAG_FULL_IMAGE, Index};
+use crate::format::{Entry, FLAG_COLLECTED, FLAG_FULL_IMAGE, Index, KIND_SNAPSHOT};
 
 /// Slots per block.
 pub const BLOCK: usize = 256;
@@ -24,6 +24,8 @@ pub const BLOCK: usize = 256;
 #[derive(Debug)]
 pub struct CommitInfo {
     pub lsn: u64,
+    /// Its pages are in the snapshot `snap/<lsn>`, not in `log/<lsn>`.
+    pub snapshot: bool,
     pub txid: [u8; 16],
     /// Where its pages start in the object.
     pub data_offset: u64,
@@ -34,6 +36,7 @@ impl CommitInfo {
     pub fn of(idx: &Index) -> CommitInfo {
         CommitInfo {
             lsn: idx.header.lsn,
+            snapshot: idx.header.kind == KIND_SNAPSHOT,
             txid: idx.header.txid,
             data_offset: idx.header.data_offset,
             chunk_size: idx.header.chunk_size,
@@ -145,6 +148,9 @@ type Block = Vec<Option<Arc<Page>>>;
 #[derive(Clone)]
 pub struct Version {
     pub lsn: u64,
+    /// The transaction id of commit `lsn` (zeros for LSN 0): who a writer
+    /// or reader expects to find at `log/<lsn>` (see `docs/object.md`, §11).
+    pub txid: [u8; 16],
     /// Database size in bytes.
     pub size: u64,
     /// Chunk size; 0 while the database has never been written.
@@ -157,6 +163,7 @@ impl Version {
     pub fn empty() -> Version {
         Version {
             lsn: 0,
+            txid: [0; 16],
             size: 0,
             chunk_size: 0,
             blocks: Vec::new(),
@@ -180,7 +187,14 @@ impl Version {
         mut page: impl FnMut(usize, &Entry) -> Arc<Page>,
     ) -> Result<Version, String> {
         let h = &idx.header;
-        let full = h.flags & FLAG_FULL_IMAGE != 0;
+        if h.flags & FLAG_COLLECTED != 0 {
+            return Err(format!(
+                "commit {} was garbage-collected (a tombstone); the state is in a snapshot",
+                h.lsn
+            ));
+        }
+        // A snapshot is the whole database: it replaces every page.
+        let full = h.flags & FLAG_FULL_IMAGE != 0 || h.kind == KIND_SNAPSHOT;
         if !full && self.size != 0 && h.chunk_size != self.chunk_size {
             return Err(format!(
                 "commit {} changes the chunk size from {} to {} without a full image",
@@ -220,6 +234,7 @@ impl Version {
         }
         Ok(Version {
             lsn: h.lsn,
+            txid: h.txid,
             size: h.db_size,
             chunk_size: h.chunk_size,
             blocks,
@@ -368,6 +383,7 @@ mod tests {
         let budget = Arc::new(Budget::default());
         let info = Arc::new(CommitInfo {
             lsn: 1,
+            snapshot: false,
             txid: [0; 16],
             data_offset: 96,
             chunk_size: 100,
