@@ -22,6 +22,14 @@
 //!   connection looks for newer commits at most every `poll` interval
 //!   (URI parameter `poll=<ms>`, 0 = every transaction). Pages come from a
 //!   local cache keyed by immutable (page, LSN), misses are range GETs.
+//! * **Compaction and GC.** [`ObjectVfs::compact`] (or `PRAGMA
+//!   object_compact`, or the [`ObjectOptions::compact_every`] policy)
+//!   writes the whole database at its head as one snapshot object,
+//!   `snap/<LSN>`, where cold opens start; [`ObjectVfs::gc`] (`PRAGMA
+//!   object_gc`) deletes the log and snapshots no state inside
+//!   [`ObjectOptions::retention`] needs. Writers and readers check that the
+//!   log still holds the commit they read, so a stale writer can never
+//!   commit into a collected log.
 //! * **Journal modes.** The rollback journal stays local, in memory;
 //!   `journal_mode=WAL` and `locking_mode=EXCLUSIVE` are refused with a
 //!   message.
