@@ -288,11 +288,7 @@ fn plan(logs: &[Listed], snaps: &[Listed], cutoff_ms: i64) -> Option<GcPlan> {
         .iter()
         .find(|l| l.modified_ms > cutoff_ms)
         .map_or(head + 1, |l| l.lsn);
-    let base = snaps
-        .iter()
-        .rev()
-        .find(|s| s.lsn < oldest_in_window)?
-        .lsn;
+    let base = snaps.iter().rev().find(|s| s.lsn < oldest_in_window)?.lsn;
     Some(GcPlan {
         base,
         logs: logs
@@ -315,8 +311,8 @@ pub(crate) fn gc(shared: &Shared, db: &Db, retention: Duration) -> Result<GcRepo
     let ctx = &shared.ctx;
     let client = ctx.client.clone();
     let keys = db.keys.clone();
-    let cutoff_ms = i64::try_from(now_ms().saturating_sub(retention.as_millis() as u64))
-        .unwrap_or(i64::MAX);
+    let cutoff_ms =
+        i64::try_from(now_ms().saturating_sub(retention.as_millis() as u64)).unwrap_or(i64::MAX);
     let r = ctx.runtime.run(async move {
         let mut report = GcReport::default();
         let r = gc_async(&client, &keys, cutoff_ms, &mut report).await;

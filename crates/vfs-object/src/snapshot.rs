@@ -131,11 +131,9 @@ pub(crate) async fn plan_catch_up(
     }
     if head.lsn > 0 && found[0].0 == head.lsn + 1 {
         let mut fetches = fetch_run(client, keys, run_after(found, head.lsn));
-        let (held, first) = futures::future::join(
-            log_holds(client, keys, head.lsn, head.txid),
-            fetches.next(),
-        )
-        .await;
+        let (held, first) =
+            futures::future::join(log_holds(client, keys, head.lsn, head.txid), fetches.next())
+                .await;
         if held.map_err(CatchUpError::Store)? {
             let v = apply_all(cache, keys, head, first, fetches).await?;
             return Ok((v, None));

@@ -131,7 +131,11 @@ fn gc_deletes_only_what_no_retained_state_needs() {
     w.vfs.compact("/gc.db").unwrap();
     let second = w.vfs.gc_with_retention("/gc.db", Duration::ZERO).unwrap();
     assert_eq!(
-        (second.base_lsn, second.snapshots_deleted, second.objects_written),
+        (
+            second.base_lsn,
+            second.snapshots_deleted,
+            second.objects_written
+        ),
         (28, 1, 0),
         "{second}"
     );
@@ -173,7 +177,10 @@ fn a_stale_writer_cannot_commit_into_a_collected_log() {
         c.execute("INSERT INTO t(x) VALUES (?1)", [i]).unwrap();
     } // LSN 8
     w.vfs.compact("/stale.db").unwrap();
-    let r = w.vfs.gc_with_retention("/stale.db", Duration::ZERO).unwrap();
+    let r = w
+        .vfs
+        .gc_with_retention("/stale.db", Duration::ZERO)
+        .unwrap();
     assert_eq!(r.log_objects_deleted, 7);
     // Its removal of the stray fails: the stray stays, and no reader may
     // apply it either.
@@ -182,7 +189,9 @@ fn a_stale_writer_cannot_commit_into_a_collected_log() {
         .execute("INSERT INTO t(x) VALUES (1000)", [])
         .unwrap_err();
     assert_eq!(code(&e), SQLITE_BUSY_SNAPSHOT, "{e}");
-    let msg = vfs_core::last_error().map(|e| e.message).unwrap_or_default();
+    let msg = vfs_core::last_error()
+        .map(|e| e.message)
+        .unwrap_or_default();
     assert!(msg.contains("garbage-collected"), "{msg}");
     ctl.clear();
     assert!(
@@ -210,7 +219,9 @@ fn a_stale_writer_cannot_commit_into_a_collected_log() {
     ac.execute("INSERT INTO t(x) VALUES (1)", []).unwrap();
     ac.execute("INSERT INTO t(x) VALUES (1)", []).unwrap();
     w.vfs.compact("/stale.db").unwrap();
-    w.vfs.gc_with_retention("/stale.db", Duration::ZERO).unwrap();
+    w.vfs
+        .gc_with_retention("/stale.db", Duration::ZERO)
+        .unwrap();
     let e = c2.execute("INSERT INTO t(x) VALUES (1)", []).unwrap_err();
     assert_eq!(code(&e), SQLITE_BUSY_SNAPSHOT, "{e}");
     let logs = keys_under(&store, "/log/");
@@ -234,7 +245,9 @@ fn a_writer_that_saw_no_commit_cannot_recreate_log_1() {
     let c = w.open("first.db");
     fill(&c, 2);
     w.vfs.compact("/first.db").unwrap();
-    w.vfs.gc_with_retention("/first.db", Duration::ZERO).unwrap();
+    w.vfs
+        .gc_with_retention("/first.db", Duration::ZERO)
+        .unwrap();
     let e = sc.execute_batch("CREATE TABLE t(x, pad)").unwrap_err();
     assert_eq!(code(&e), SQLITE_BUSY_SNAPSHOT, "{e}");
     assert_eq!(sum(&sc), 3);
@@ -285,7 +298,10 @@ fn a_crash_at_any_request_of_compaction_or_gc_loses_nothing() {
             // Finish with another process.
             let n = Node::new(inner.clone(), opts(HOUR));
             n.vfs.compact("/sweep.db").unwrap();
-            let r = n.vfs.gc_with_retention("/sweep.db", Duration::ZERO).unwrap();
+            let r = n
+                .vfs
+                .gc_with_retention("/sweep.db", Duration::ZERO)
+                .unwrap();
             assert!(finished || r.base_lsn == 11, "k={k}: {r}");
             check(&inner, 45);
             assert_eq!(keys_under(&inner, "/log/").len(), 2, "k={k}");
@@ -345,7 +361,9 @@ fn pragmas_and_the_policy() {
     let w = Node::new(store.clone(), opts(HOUR));
     let c = w.open("p.db");
     fill(&c, 3);
-    let r: String = c.query_row("PRAGMA object_compact", [], |r| r.get(0)).unwrap();
+    let r: String = c
+        .query_row("PRAGMA object_compact", [], |r| r.get(0))
+        .unwrap();
     assert!(r.starts_with("snapshot at LSN 5: 1 object"), "{r}");
     let r: String = c.query_row("PRAGMA object_gc", [], |r| r.get(0)).unwrap();
     assert!(r.contains("nothing deleted"), "{r}");
@@ -366,7 +384,10 @@ fn pragmas_and_the_policy() {
     // Triggered by commit 15; it snapshots the head it finds (15 to 17).
     let snaps = keys_under(&store, "/snap/");
     assert_eq!(snaps.len(), 1, "{snaps:?}");
-    assert!(snaps[0] >= "t/p.db/snap/00000000000000000015".to_owned(), "{snaps:?}");
+    assert!(
+        snaps[0] >= "t/p.db/snap/00000000000000000015".to_owned(),
+        "{snaps:?}"
+    );
     assert!(keys_under(&store, "/log/").len() <= 3);
     let fresh = Node::new(store.clone(), opts(HOUR));
     let fc = fresh.open("p.db");
