@@ -93,6 +93,11 @@ pub enum Command {
         after_long_help = "Examples:\n  sqlite-vfs stats app.db -- 'SELECT count(*) FROM t'\n  sqlite-vfs stats secret.db --key-file k --storage --json -- 'PRAGMA integrity_check'"
     )]
     Stats(StatsArgs),
+    /// Databases in an object store (vfs-object): compact, collect garbage.
+    #[command(
+        after_long_help = "Examples:\n  sqlite-vfs object --store s3://my-bucket --prefix dbs compact orders.db\n  sqlite-vfs object --store file:///srv/objects gc orders.db --retention 600"
+    )]
+    Object(crate::object::ObjectArgs),
     /// Print a shell completion script.
     #[command(after_long_help = "Example:\n  sqlite-vfs completions zsh > ~/.zfunc/_sqlite-vfs")]
     Completions(CompletionsArgs),
