@@ -17,6 +17,9 @@ use crate::format::{self, FLAG_COLLECTED, FLAG_VOID, HEADER_LEN, KIND_SNAPSHOT, 
 use crate::keys::DbKeys;
 use crate::version::{Page, Version};
 
+/// A chunk number and its bytes.
+type ChunkBytes = (u32, Arc<[u8]>);
+
 /// Pages fetched at once while building a snapshot.
 const PAGE_FETCH_CONCURRENCY: usize = 16;
 
@@ -179,11 +182,7 @@ pub(crate) fn maybe_compact(shared: &Arc<Shared>, db: &Arc<Db>, lsn: u64) {
 
 /// Every stored chunk of `version` (holes left out), fetching the ones not
 /// cached [`PAGE_FETCH_CONCURRENCY`] at a time; and how many it fetched.
-fn gather_pages(
-    shared: &Shared,
-    db: &Db,
-    version: &Version,
-) -> Result<(Vec<(u32, Arc<[u8]>)>, u64)> {
+fn gather_pages(shared: &Shared, db: &Db, version: &Version) -> Result<(Vec<ChunkBytes>, u64)> {
     let ctx = &shared.ctx;
     let count = version.size.div_ceil(u64::from(version.chunk_size));
     let mut pages: Vec<(u32, Option<Arc<[u8]>>)> = Vec::new();

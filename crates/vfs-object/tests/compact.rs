@@ -385,7 +385,7 @@ fn pragmas_and_the_policy() {
     let snaps = keys_under(&store, "/snap/");
     assert_eq!(snaps.len(), 1, "{snaps:?}");
     assert!(
-        snaps[0] >= "t/p.db/snap/00000000000000000015".to_owned(),
+        snaps[0].as_str() >= "t/p.db/snap/00000000000000000015",
         "{snaps:?}"
     );
     assert!(keys_under(&store, "/log/").len() <= 3);
