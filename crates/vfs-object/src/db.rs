@@ -131,7 +131,7 @@ impl Db {
     }
 
     /// Lists the log after the head and applies what it finds, in order,
-    /// as it arrives (at most [`FETCH_CONCURRENCY`] objects in memory).
+    /// as it arrives (at most 16 objects in memory).
     /// Starts from the newest snapshot instead when the log no longer
     /// continues the head (see [`plan_catch_up`]).
     fn catch_up(&self, ctx: &Ctx) -> Result<Arc<Version>, CatchUpError> {

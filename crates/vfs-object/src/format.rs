@@ -401,6 +401,46 @@ mod tests {
     }
 
     #[test]
+    fn snapshots_and_tombstones_decode_only_as_what_they_are() {
+        let a = vec![1u8; 512];
+        let snap = |flags| {
+            encode_as(
+                &NewCommit {
+                    lsn: 9,
+                    txid: [3; 16],
+                    db_size: 512 * 4,
+                    chunk_size: 512,
+                    time_ms: 0,
+                    flags,
+                    pages: &[(2, &a)],
+                },
+                KIND_SNAPSHOT,
+            )
+        };
+        let ok = snap(0);
+        let idx = decode_index(&ok, Some(ok.len() as u64)).unwrap();
+        assert_eq!((idx.header.kind, idx.header.lsn), (KIND_SNAPSHOT, 9));
+        assert!(decode_index(&snap(FLAG_FULL_IMAGE), None).is_err());
+        let tomb = |flags| {
+            encode(&NewCommit {
+                lsn: 1,
+                txid: [0; 16],
+                db_size: 0,
+                chunk_size: 512,
+                time_ms: 0,
+                flags,
+                pages: &[],
+            })
+        };
+        let t = decode_header(&tomb(FLAG_VOID | FLAG_COLLECTED)).unwrap();
+        assert_eq!(t.kind, KIND_COMMIT);
+        assert!(decode_header(&tomb(FLAG_COLLECTED)).is_err());
+        let mut kind3 = ok.clone();
+        kind3[10] = 3;
+        assert!(decode_header(&kind3).unwrap_err().0.contains("kind 3"));
+    }
+
+    #[test]
     fn truncated_and_mislabelled_objects_are_refused() {
         let bytes = sample();
         assert!(decode_index(&bytes[..HEADER_LEN - 1], None).is_err());
