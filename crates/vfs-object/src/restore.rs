@@ -49,12 +49,15 @@ const MAX_GAP_ENTRIES: u32 = 8;
 /// Range reads issued and held in memory at once while restoring.
 const READS_PER_BATCH: usize = 4 * FETCH_CONCURRENCY;
 
+/// A stored page to read: `(entry in its commit, chunk, CRC-32)`.
+type PageRef = (u32, u64, u32);
+
 /// Pages of one commit read with one range GET.
 struct RangeRead {
     commit: Arc<CommitInfo>,
     first_entry: u32,
-    /// `(entry, chunk, crc)`, by entry.
-    pages: Vec<(u32, u64, u32)>,
+    /// By entry.
+    pages: Vec<PageRef>,
 }
 
 impl RangeRead {
@@ -82,7 +85,7 @@ fn for_each_page(
         v.size.div_ceil(u64::from(v.chunk_size))
     };
     let mut pages = 0u64;
-    let mut by_commit: BTreeMap<u64, (Arc<CommitInfo>, Vec<(u32, u64, u32)>)> = BTreeMap::new();
+    let mut by_commit: BTreeMap<u64, (Arc<CommitInfo>, Vec<PageRef>)> = BTreeMap::new();
     for chunk in 0..count {
         let Some(page) = v.page(chunk) else { continue };
         pages += 1;

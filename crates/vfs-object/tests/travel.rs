@@ -45,7 +45,10 @@ fn head_bytes(vfs: &ObjectVfs, name: &str) -> Vec<u8> {
     buf
 }
 
-fn rows(c: &Connection) -> Vec<(i64, String)> {
+/// The rows of `t`, by id.
+type Rows = Vec<(i64, String)>;
+
+fn rows(c: &Connection) -> Rows {
     let mut s = c.prepare("SELECT id, v FROM t ORDER BY id").unwrap();
     s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
         .unwrap()
@@ -60,7 +63,7 @@ fn object_lsn(c: &Connection) -> u64 {
 
 /// Six commits: a table, inserts over several pages, an update, a delete.
 /// Returns the rows and the bytes after each LSN (index 0 = LSN 1).
-fn history(node: &Node, db: &str) -> (Vec<Vec<(i64, String)>>, Vec<Vec<u8>>) {
+fn history(node: &Node, db: &str) -> (Vec<Rows>, Vec<Vec<u8>>) {
     let c = node.open(db);
     let steps = [
         "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)",
