@@ -22,6 +22,9 @@ use crate::version::{CommitInfo, Page, Version};
 /// First range read of a large object: enough for the header and the index
 /// of about 4,000 pages.
 const INDEX_PROBE: u64 = 64 << 10;
+/// Commits fetched at once when catching up.
+pub(crate) const FETCH_CONCURRENCY: usize = 16;
+
 /// What the backend's files share: the store client, the runtime and the
 /// cache.
 pub struct Ctx {
@@ -328,6 +331,18 @@ pub(crate) fn apply_commit(
         }
         page
     })
+}
+
+/// Reads commit `lsn` (listed with `size` bytes): its index, and the whole
+/// object when it is at most `whole_max` bytes.
+pub(crate) async fn fetch_commit(
+    client: &Client,
+    key: Path,
+    lsn: u64,
+    size: u64,
+    whole_max: u64,
+) -> Result<(Index, Option<Bytes>), CatchUpError> {
+    fetch_object(client, key, lsn, size, whole_max, format::KIND_COMMIT).await
 }
 
 /// Reads the object of `kind` at `key` (LSN `lsn`, listed with `size`

@@ -75,6 +75,16 @@ impl DbKeys {
         self.snap.clone().join(format!("{lsn:0LSN_DIGITS$}"))
     }
 
+    /// The object holding the pages of `lsn`: its snapshot when
+    /// `snapshot`, else its commit.
+    pub fn pages_of(&self, lsn: u64, snapshot: bool) -> Path {
+        if snapshot {
+            self.snapshot(lsn)
+        } else {
+            self.commit(lsn)
+        }
+    }
+
     /// The LSN of a listed key, if it is a snapshot of this database.
     pub fn snapshot_lsn_of(&self, key: &Path) -> Option<u64> {
         lsn_under(&self.snap, key)

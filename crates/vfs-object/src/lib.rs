@@ -30,6 +30,9 @@
 //!   [`ObjectOptions::retention`] needs. Writers and readers check that the
 //!   log still holds the commit they read, so a stale writer can never
 //!   commit into a collected log.
+//! * **Time travel.** `lsn=<n>` or `asof=<RFC 3339 time>` opens a past
+//!   version read-only; [`ObjectVfs::versions`] lists them;
+//!   [`ObjectVfs::restore`] writes one as a new database or a plain file.
 //! * **Journal modes.** The rollback journal stays local, in memory;
 //!   `journal_mode=WAL` and `locking_mode=EXCLUSIVE` are refused with a
 //!   message.
@@ -74,11 +77,14 @@ mod db;
 pub mod fault;
 mod file;
 mod format;
+mod history;
 mod keys;
 mod publish;
+mod restore;
 mod runtime;
 mod snapshot;
 mod txn;
+mod usage;
 mod version;
 
 use std::collections::HashMap;
@@ -104,7 +110,10 @@ pub use crate::client::RequestStats;
 pub use crate::compact::{CompactReport, GcReport};
 pub use crate::file::ObjectFile;
 pub use crate::format::FORMAT_VERSION;
+pub use crate::history::{At, VersionInfo};
 pub use crate::keys::RESERVED_SEGMENTS;
+pub use crate::restore::{RestoreTarget, Restored};
+pub use crate::usage::{ObjectCount, StorageUsage};
 /// Re-exported so users name the same `object_store` version as this crate.
 pub use object_store;
 
@@ -309,7 +318,7 @@ impl ObjectVfs {
     ///
     /// Safe while other processes read and write: readers and writers
     /// detect a collected log and start from a snapshot, and a stale
-    /// writer can never commit into it (`docs/object.md`, §11). A failure
+    /// writer can never commit into it (`docs/object.md`, §12). A failure
     /// stops the run where it is (`SQLITE_IOERR_DELETE`, saying what was
     /// done); running it again finishes it.
     ///
@@ -381,7 +390,17 @@ impl ObjectVfs {
             })?),
         };
         let db = self.db(path)?;
-        if !db.loaded() {
+        if let Some((_, version)) = history::pinned_version(
+            &self.shared.ctx,
+            &db,
+            name.parameter("lsn"),
+            name.parameter("asof"),
+        )? {
+            return Ok(ObjectFile::pinned(db, Arc::clone(&self.shared), version));
+        }
+        // A database not seen yet (or not existing when last looked at:
+        // another process may have created it since) is looked up now.
+        if !db.loaded() || db.head().lsn == 0 {
             db.read_state(&self.shared.ctx, Duration::ZERO, codes::SQLITE_CANTOPEN)?;
         }
         if db.head().lsn == 0 && opts.access != OpenAccess::Create && !db.opened_for_create() {

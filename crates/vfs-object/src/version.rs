@@ -149,12 +149,15 @@ type Block = Vec<Option<Arc<Page>>>;
 pub struct Version {
     pub lsn: u64,
     /// The transaction id of commit `lsn` (zeros for LSN 0): who a writer
-    /// or reader expects to find at `log/<lsn>` (see `docs/object.md`, §11).
+    /// or reader expects to find at `log/<lsn>` (see `docs/object.md`, §12).
     pub txid: [u8; 16],
     /// Database size in bytes.
     pub size: u64,
     /// Chunk size; 0 while the database has never been written.
     pub chunk_size: u32,
+    /// Commit time of the commit that made it (ms since the Unix epoch; 0
+    /// for the empty database).
+    pub time_ms: u64,
     blocks: Vec<Arc<Block>>,
 }
 
@@ -166,6 +169,7 @@ impl Version {
             txid: [0; 16],
             size: 0,
             chunk_size: 0,
+            time_ms: 0,
             blocks: Vec::new(),
         }
     }
@@ -237,6 +241,7 @@ impl Version {
             txid: h.txid,
             size: h.db_size,
             chunk_size: h.chunk_size,
+            time_ms: h.time_ms,
             blocks,
         })
     }

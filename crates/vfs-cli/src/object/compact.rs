@@ -1,11 +1,50 @@
-//! `object compact` and `object gc`.
+//! `object compact DB` and `object gc DB`: snapshots and garbage
+//! collection (`docs/object.md`, compaction and garbage collection).
 
+use std::time::Duration;
+
+use clap::Args;
 use serde::Serialize;
-use vfs_object::{CompactReport, GcReport, ObjectOptions, ObjectVfs};
+use vfs_object::{CompactReport, GcReport, ObjectVfs};
 
-use super::{CompactArgs, GcArgs, StoreArgs, open_vfs, retention};
+use super::{StoreArgs, open_store, print_json};
 use crate::error::{CliError, EXIT_OK, Result};
 use crate::ui::out;
+
+/// `object compact`.
+#[derive(Args, Debug)]
+pub struct CompactArgs {
+    /// The database's name in the store (as SQLite opened it: `orders.db`)
+    pub db: String,
+    /// The store.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Then collect garbage too, with --retention
+    #[arg(long)]
+    pub gc: bool,
+    /// Retention window in seconds for --gc
+    #[arg(long, default_value_t = 3600, value_name = "SECONDS")]
+    pub retention: u64,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `object gc`.
+#[derive(Args, Debug)]
+pub struct GcArgs {
+    /// The database's name in the store
+    pub db: String,
+    /// The store.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Keep every state committed within this many seconds
+    #[arg(long, default_value_t = 3600, value_name = "SECONDS")]
+    pub retention: u64,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
 
 /// What `object compact` did, as printed.
 #[derive(Debug, Serialize)]
@@ -53,7 +92,7 @@ pub fn compact(vfs: &ObjectVfs, database: &str) -> Result<CompactReport> {
 
 /// Collects `database`'s garbage (see [`ObjectVfs::gc_with_retention`]).
 pub fn gc(vfs: &ObjectVfs, database: &str, seconds: u64) -> Result<GcReport> {
-    vfs.gc_with_retention(database, retention(seconds))
+    vfs.gc_with_retention(database, Duration::from_secs(seconds))
         .map_err(|e| vfs_error(database, e))
 }
 
@@ -68,47 +107,42 @@ fn gc_output(database: &str, r: &GcReport) -> GcOutput {
     }
 }
 
-fn print(json: bool, value: &impl Serialize, text: String) -> Result<()> {
-    if json {
-        let s = serde_json::to_string_pretty(value)
-            .map_err(|e| CliError::new(format!("writing JSON: {e}")))?;
-        out(s);
-    } else {
-        out(text);
-    }
-    Ok(())
-}
-
-pub(super) fn compact_cmd(store: &StoreArgs, a: CompactArgs) -> Result<u8> {
-    let vfs = open_vfs(store, ObjectOptions::default())?;
-    let r = compact(&vfs, &a.database)?;
-    let mut text = format!("{}: {r}", a.database);
+/// Runs `object compact`.
+pub fn run_compact(a: CompactArgs) -> Result<u8> {
+    let vfs = open_store(&a.store)?;
+    let r = compact(&vfs, &a.db)?;
+    let mut text = format!("{}: {r}", a.db);
     let gc_report = if a.gc {
-        let g = gc(&vfs, &a.database, a.retention)?;
-        text.push_str(&format!("\n{}: {g}", a.database));
-        Some(gc_output(&a.database, &g))
+        let g = gc(&vfs, &a.db, a.retention)?;
+        text.push_str(&format!("\n{}: {g}", a.db));
+        Some(gc_output(&a.db, &g))
     } else {
         None
     };
     let output = CompactOutput {
-        database: a.database.clone(),
+        database: a.db.clone(),
         snapshot_lsn: r.snapshot_lsn,
         objects_written: r.objects_written,
         bytes_written: r.bytes_written,
         pages_fetched: r.pages_fetched,
         gc: gc_report,
     };
-    print(a.json, &output, text)?;
+    if a.json {
+        print_json(&output)?;
+    } else {
+        out(text);
+    }
     Ok(EXIT_OK)
 }
 
-pub(super) fn gc_cmd(store: &StoreArgs, a: GcArgs) -> Result<u8> {
-    let vfs = open_vfs(store, ObjectOptions::default())?;
-    let g = gc(&vfs, &a.database, a.retention)?;
-    print(
-        a.json,
-        &gc_output(&a.database, &g),
-        format!("{}: {g}", a.database),
-    )?;
+/// Runs `object gc`.
+pub fn run_gc(a: GcArgs) -> Result<u8> {
+    let vfs = open_store(&a.store)?;
+    let g = gc(&vfs, &a.db, a.retention)?;
+    if a.json {
+        print_json(&gc_output(&a.db, &g))?;
+    } else {
+        out(format!("{}: {g}", a.db));
+    }
     Ok(EXIT_OK)
 }

@@ -1,139 +1,179 @@
-//! `sqlite-vfs object …`: databases kept by vfs-object in an object store
-//! (`docs/object.md`). Store selection is shared by every subcommand;
-//! each subcommand lives in its own file.
+//! `sqlite-vfs object …`: databases kept by `vfs-object` in an object
+//! store. This module picks the store (`--store`) and dispatches; each
+//! subcommand lives in its own file.
 
-mod compact;
-
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use clap::{Args, Subcommand};
-use vfs_object::object_store::{self, ObjectStore};
+use object_store::ObjectStore;
+use object_store::aws::AmazonS3Builder;
+use object_store::local::LocalFileSystem;
+use serde::Serialize;
 use vfs_object::{ObjectOptions, ObjectVfs};
 
-use crate::error::{CliError, Result};
+use crate::error::{CliError, Context, Result};
+use crate::ui::{Ui, out};
 
-pub use compact::{compact, gc};
+pub mod compact;
+pub mod cost;
+pub mod restore;
+pub mod versions;
 
-/// `object`: which store, and what to do.
+/// `object`.
 #[derive(Args, Debug)]
 pub struct ObjectArgs {
-    /// Where the databases are.
-    #[command(flatten)]
-    pub store: StoreArgs,
-    /// What to do.
+    /// The subcommand.
     #[command(subcommand)]
     pub command: ObjectCommand,
-}
-
-/// The object store and the prefix of the databases in it.
-#[derive(Args, Debug, Clone)]
-pub struct StoreArgs {
-    /// The store: `s3://<bucket>` (credentials, region and endpoint from
-    /// the AWS_* environment variables) or `file:///<directory>` (a local
-    /// directory)
-    #[arg(long, global = true, value_name = "URL")]
-    pub store: Option<String>,
-    /// The prefix the databases were registered under
-    #[arg(long, global = true, default_value = "")]
-    pub prefix: String,
 }
 
 /// The `object` subcommands.
 #[derive(Subcommand, Debug)]
 pub enum ObjectCommand {
+    /// List a database's retained versions: LSN, commit time, size, object
+    /// bytes, pages changed, void commits.
+    #[command(
+        after_long_help = "Examples:\n  sqlite-vfs object versions orders.db --store s3://bucket/dbs\n  sqlite-vfs object versions orders.db --store file:///srv/objects --json"
+    )]
+    Versions(versions::VersionsArgs),
+    /// Write a past version as a new database in the store (--to) or as a
+    /// plain SQLite file (--out).
+    #[command(
+        after_long_help = "Examples:\n  sqlite-vfs object restore orders.db --lsn 41 --out orders-41.db --store s3://bucket/dbs\n  sqlite-vfs object restore orders.db --asof 2026-12-04T09:30:00Z --to orders-before.db --store s3://bucket/dbs"
+    )]
+    Restore(restore::RestoreArgs),
+    /// What a database holds in the store: objects and bytes by kind (log,
+    /// snapshots, leases) and in total.
+    #[command(
+        after_long_help = "Example:\n  sqlite-vfs object cost orders.db --store s3://bucket/dbs --json"
+    )]
+    Cost(cost::CostArgs),
     /// Write a snapshot of a database's newest state, so cold opens and
     /// readers far behind start there instead of reading the whole log.
     #[command(
-        after_long_help = "Example:\n  sqlite-vfs object --store s3://my-bucket --prefix dbs compact orders.db"
+        after_long_help = "Examples:\n  sqlite-vfs object compact orders.db --store s3://bucket/dbs\n  sqlite-vfs object compact orders.db --store s3://bucket/dbs --gc --retention 600"
     )]
-    Compact(CompactArgs),
+    Compact(compact::CompactArgs),
     /// Delete the objects no state committed within the retention window
-    /// needs (log below the newest old-enough snapshot, older snapshots).
+    /// needs (the log below the newest old-enough snapshot, older
+    /// snapshots). Safe while applications use the database.
     #[command(
-        after_long_help = "Examples:\n  sqlite-vfs object --store s3://my-bucket gc orders.db\n  sqlite-vfs object --store file:///srv/objects gc orders.db --retention 0"
+        after_long_help = "Examples:\n  sqlite-vfs object gc orders.db --store s3://bucket/dbs\n  sqlite-vfs object gc orders.db --store file:///srv/objects --retention 0"
     )]
-    Gc(GcArgs),
+    Gc(compact::GcArgs),
 }
 
-/// `object compact`.
-#[derive(Args, Debug)]
-pub struct CompactArgs {
-    /// The database's name in the store (as SQLite opened it: `orders.db`)
-    pub database: String,
-    /// Then collect garbage too, with --retention
-    #[arg(long)]
-    pub gc: bool,
-    /// Retention window in seconds for --gc
-    #[arg(long, default_value_t = 3600, value_name = "SECONDS")]
-    pub retention: u64,
-    /// Print JSON
-    #[arg(long)]
-    pub json: bool,
+/// Which store, shared by every `object` subcommand.
+#[derive(Args, Debug, Clone)]
+pub struct StoreArgs {
+    /// The store and prefix the databases live under: s3://BUCKET[/PREFIX]
+    /// (endpoint, region and credentials from the AWS_* environment
+    /// variables, as AmazonS3Builder::from_env reads them) or
+    /// file:///DIRECTORY (object_store's local-file store rooted there)
+    #[arg(long, value_name = "URL")]
+    pub store: String,
 }
 
-/// `object gc`.
-#[derive(Args, Debug)]
-pub struct GcArgs {
-    /// The database's name in the store
-    pub database: String,
-    /// Keep every state committed within this many seconds
-    #[arg(long, default_value_t = 3600, value_name = "SECONDS")]
-    pub retention: u64,
-    /// Print JSON
-    #[arg(long)]
-    pub json: bool,
+/// A store URL, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreUrl {
+    /// `s3://bucket/prefix`.
+    S3 {
+        /// The bucket.
+        bucket: String,
+        /// The prefix inside it (may be empty).
+        prefix: String,
+    },
+    /// `file:///dir`.
+    Local {
+        /// The root directory.
+        dir: PathBuf,
+    },
 }
 
-/// Runs an `object` subcommand.
-pub fn run(a: ObjectArgs) -> Result<u8> {
-    match a.command {
-        ObjectCommand::Compact(c) => compact::compact_cmd(&a.store, c),
-        ObjectCommand::Gc(g) => compact::gc_cmd(&a.store, g),
-    }
-}
-
-/// The store a URL names.
-pub fn open_store(url: &str) -> Result<Arc<dyn ObjectStore>> {
-    if let Some(dir) = url.strip_prefix("file://") {
-        let fs = object_store::local::LocalFileSystem::new_with_prefix(dir).map_err(|e| {
-            CliError::new(format!("store {url}: {e}"))
-                .hint("file:// takes an existing directory, e.g. file:///srv/objects")
-        })?;
-        return Ok(Arc::new(fs));
-    }
-    if let Some(bucket) = url.strip_prefix("s3://") {
-        let bucket = bucket.trim_end_matches('/');
-        if bucket.is_empty() || bucket.contains('/') {
-            return Err(
-                CliError::new(format!("store {url}: expected s3://<bucket>"))
-                    .hint("put a path inside the bucket in --prefix"),
-            );
+impl StoreUrl {
+    /// Parses `s3://bucket[/prefix]` or `file:///dir`.
+    ///
+    /// ```
+    /// use vfs_cli::object::StoreUrl;
+    /// assert_eq!(
+    ///     StoreUrl::parse("s3://b/dbs/prod").unwrap(),
+    ///     StoreUrl::S3 { bucket: "b".into(), prefix: "dbs/prod".into() }
+    /// );
+    /// assert_eq!(
+    ///     StoreUrl::parse("file:///srv/objects").unwrap(),
+    ///     StoreUrl::Local { dir: "/srv/objects".into() }
+    /// );
+    /// assert!(StoreUrl::parse("http://x").is_err());
+    /// ```
+    pub fn parse(url: &str) -> Result<StoreUrl> {
+        let hint = "use s3://BUCKET[/PREFIX] or file:///DIRECTORY";
+        if let Some(rest) = url.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err(CliError::new(format!("--store {url}: no bucket")).hint(hint));
+            }
+            return Ok(StoreUrl::S3 {
+                bucket: bucket.to_owned(),
+                prefix: prefix.trim_matches('/').to_owned(),
+            });
         }
-        let s3 = object_store::aws::AmazonS3Builder::from_env()
-            .with_bucket_name(bucket)
-            .build()
-            .map_err(|e| CliError::new(format!("store {url}: {e}")))?;
-        return Ok(Arc::new(s3));
+        if let Some(path) = url.strip_prefix("file://") {
+            if !path.starts_with('/') {
+                return Err(CliError::new(format!(
+                    "--store {url}: a file store needs an absolute directory (file:///DIR)"
+                ))
+                .hint(hint));
+            }
+            return Ok(StoreUrl::Local { dir: path.into() });
+        }
+        Err(CliError::new(format!("--store {url}: not a store URL this tool knows")).hint(hint))
     }
-    Err(CliError::new(format!(
-        "store {url:?} is not s3://<bucket> or file:///<directory>"
-    )))
 }
 
-/// An `ObjectVfs` over the store `args` select (never registered with
-/// SQLite: the commands call it directly).
-pub fn open_vfs(args: &StoreArgs, options: ObjectOptions) -> Result<ObjectVfs> {
-    let url = args.store.as_deref().ok_or_else(|| {
-        CliError::new("no object store given")
-            .hint("pass --store s3://<bucket> or --store file:///<directory>")
-    })?;
-    let store = open_store(url)?;
-    ObjectVfs::new(store, &args.prefix, options)
-        .map_err(|e| CliError::new(format!("store {url}: {}", e.message())))
+/// The `ObjectVfs` over the store `args` names.
+pub fn open_store(args: &StoreArgs) -> Result<ObjectVfs> {
+    let (store, prefix): (Arc<dyn ObjectStore>, String) = match StoreUrl::parse(&args.store)? {
+        StoreUrl::S3 { bucket, prefix } => {
+            let s3 = AmazonS3Builder::from_env()
+                .with_bucket_name(&bucket)
+                .build()
+                .map_err(|e| CliError::new(format!("--store {}: {e}", args.store)))?;
+            (Arc::new(s3), prefix)
+        }
+        StoreUrl::Local { dir } => {
+            let fs = LocalFileSystem::new_with_prefix(&dir).map_err(|e| {
+                CliError::new(format!("--store {}: {e}", args.store))
+                    .hint("the directory must exist")
+            })?;
+            (Arc::new(fs), String::new())
+        }
+    };
+    ObjectVfs::new(store, &prefix, ObjectOptions::default())
+        .context(|| format!("--store {}", args.store))
 }
 
-/// Seconds as a retention window.
-fn retention(seconds: u64) -> Duration {
-    Duration::from_secs(seconds)
+/// Runs an `object` subcommand; returns the exit status.
+pub fn run(args: ObjectArgs, ui: &Ui) -> Result<u8> {
+    match args.command {
+        ObjectCommand::Versions(a) => versions::run(a),
+        ObjectCommand::Restore(a) => restore::run(a, ui),
+        ObjectCommand::Cost(a) => cost::run(a),
+        ObjectCommand::Compact(a) => compact::run_compact(a),
+        ObjectCommand::Gc(a) => compact::run_gc(a),
+    }
+}
+
+/// Prints `value` as pretty JSON.
+pub(crate) fn print_json(value: &impl Serialize) -> Result<()> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| CliError::new(format!("writing JSON: {e}")))?;
+    out(text);
+    Ok(())
+}
+
+/// `t` as RFC 3339 in UTC with milliseconds.
+pub(crate) fn rfc3339(t: std::time::SystemTime) -> String {
+    chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
