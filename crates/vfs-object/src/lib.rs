@@ -66,6 +66,7 @@ pub mod fault;
 mod file;
 mod format;
 mod keys;
+mod prefetch;
 mod publish;
 mod runtime;
 mod txn;
@@ -121,6 +122,10 @@ pub struct ObjectOptions {
     pub request_timeout: Duration,
     /// Worker threads of the backend's own tokio runtime. Default 2.
     pub runtime_threads: usize,
+    /// Read ahead: the interior b-tree pages on a cold open, and larger
+    /// ranges when a connection reads pages sequentially (a scan); URI
+    /// parameter `prefetch=0|1` per connection. Default on.
+    pub prefetch: bool,
 }
 
 impl Default for ObjectOptions {
@@ -133,6 +138,7 @@ impl Default for ObjectOptions {
             retry_backoff: Duration::from_millis(50),
             request_timeout: Duration::from_secs(30),
             runtime_threads: 2,
+            prefetch: true,
         }
     }
 }
@@ -153,6 +159,7 @@ pub(crate) struct Shared {
     pub(crate) ctx: Ctx,
     prefix: Path,
     poll: Duration,
+    prefetch: bool,
     /// Databases by normalised name (`/orders.db`).
     dbs: Mutex<HashMap<String, Arc<Db>>>,
     /// Journals and super-journals, by name.
@@ -211,6 +218,7 @@ impl ObjectVfs {
                 },
                 prefix,
                 poll: options.poll,
+                prefetch: options.prefetch,
                 dbs: Mutex::new(HashMap::new()),
                 files: Mutex::new(HashMap::new()),
             }),
@@ -279,9 +287,22 @@ impl ObjectVfs {
                 ))
             })?),
         };
+        let prefetch = match name.parameter("prefetch").map(str::trim) {
+            None => self.shared.prefetch,
+            Some("1") => true,
+            Some("0") => false,
+            Some(v) => {
+                return Err(Error::cant_open(format!(
+                    "vfs-object: prefetch={v:?} is neither 0 nor 1"
+                )));
+            }
+        };
         let db = self.db(path)?;
         if !db.loaded() {
             db.read_state(&self.shared.ctx, Duration::ZERO, codes::SQLITE_CANTOPEN)?;
+        }
+        if prefetch && db.first_open() {
+            prefetch::btree_interiors(&db, &self.shared.ctx, &db.head());
         }
         if db.head().lsn == 0 && opts.access != OpenAccess::Create && !db.opened_for_create() {
             return Err(Error::cant_open(format!(
@@ -297,6 +318,7 @@ impl ObjectVfs {
             Arc::clone(&self.shared),
             !opts.access.writable(),
             poll,
+            prefetch,
         ))
     }
 
