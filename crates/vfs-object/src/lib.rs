@@ -22,6 +22,9 @@
 //!   connection looks for newer commits at most every `poll` interval
 //!   (URI parameter `poll=<ms>`, 0 = every transaction). Pages come from a
 //!   local cache keyed by immutable (page, LSN), misses are range GETs.
+//!   With `prefetch` (default on; URI `prefetch=0|1`) a cold open reads
+//!   the b-trees' upper levels ahead in batched range GETs, and a scan
+//!   reads ahead in growing windows.
 //! * **Journal modes.** The rollback journal stays local, in memory;
 //!   `journal_mode=WAL` and `locking_mode=EXCLUSIVE` are refused with a
 //!   message.
