@@ -348,6 +348,7 @@ fn read_version(
             Some(page) if page.copy_to(dst, within) => {}
             Some(page) => {
                 if let Some(ra) = read_ahead.as_deref_mut()
+                    && prefetch::can_keep(&fs.ctx)
                     && let Some(window) = ra.on_miss(chunk, v.size.div_ceil(c))
                 {
                     let chunks: Vec<u64> = window.collect();

@@ -123,6 +123,12 @@ pub fn fetch_batch(db: &Db, ctx: &Ctx, v: &Version, chunks: &[u64]) -> Vec<(u64,
     have
 }
 
+/// Whether the cache can keep what is read ahead (a memory budget or a
+/// directory): without either, reading ahead would only waste requests.
+pub fn can_keep(ctx: &Ctx) -> bool {
+    ctx.cache.limit() > 0 || ctx.cache.has_dir()
+}
+
 fn disk_key<'a>(db: &'a str, page: &Page, chunk: u64) -> DiskKey<'a> {
     DiskKey {
         db,
@@ -187,7 +193,7 @@ enum Tree {
 /// Returns the number of pages now cached by the walk.
 pub fn btree_interiors(db: &Db, ctx: &Ctx, v: &Version) -> usize {
     let pages = page_count(v);
-    if pages == 0 || ctx.cache.limit() == 0 {
+    if pages == 0 || !can_keep(ctx) {
         return 0;
     }
     let mut seen: HashSet<u64> = HashSet::new();
