@@ -202,3 +202,52 @@ fn prefetch_is_a_uri_parameter_and_a_bad_value_is_refused() {
     let e = rusqlite::Connection::open(q.uri(DB, "&prefetch=yes")).unwrap_err();
     assert_eq!(support::code(&e), vfs_core::codes::SQLITE_CANTOPEN, "{e}");
 }
+
+#[test]
+fn a_damaged_page_in_a_read_ahead_range_is_an_error_never_data() {
+    use futures::TryStreamExt;
+    use object_store::{ObjectStoreExt, PutPayload};
+    let (store, _ctl) = big_store();
+    // Damage pages of the largest commit object (the table's leaves).
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let metas: Vec<_> = store.list(None).try_collect().await.unwrap();
+        let big = metas.iter().max_by_key(|m| m.size).unwrap();
+        let mut bytes = store
+            .get(&big.location)
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap()
+            .to_vec();
+        // Every fifth page of the second half, in the middle of the page
+        // (cell content, where nothing but the CRC could notice).
+        let mut at = bytes.len() / 2;
+        while at < bytes.len() - 4096 {
+            bytes[at] ^= 0x40;
+            at += 5 * 4096;
+        }
+        store
+            .put(&big.location, PutPayload::from(bytes))
+            .await
+            .unwrap();
+    });
+    for prefetch in [false, true] {
+        let p = process(&store, prefetch);
+        let c = p.open(DB);
+        // A table scan (read ahead when prefetch is on) meets a damaged
+        // page: the read fails with SQLITE_IOERR_DATA, never returns it.
+        let e = c
+            .query_row("SELECT sum(length(b)) FROM t1", [], |r| r.get::<_, i64>(0))
+            .unwrap_err();
+        assert_eq!(
+            support::code(&e),
+            vfs_core::codes::SQLITE_IOERR_DATA,
+            "prefetch={prefetch}: {e}"
+        );
+    }
+}
