@@ -25,6 +25,9 @@
 //!   With `prefetch` (default on; URI `prefetch=0|1`) a cold open reads
 //!   the b-trees' upper levels ahead in batched range GETs, and a scan
 //!   reads ahead in growing windows.
+//! * **Time travel.** `lsn=<n>` or `asof=<RFC 3339 time>` opens a past
+//!   version read-only; [`ObjectVfs::versions`] lists them;
+//!   [`ObjectVfs::restore`] writes one as a new database or a plain file.
 //! * **Journal modes.** The rollback journal stays local, in memory;
 //!   `journal_mode=WAL` and `locking_mode=EXCLUSIVE` are refused with a
 //!   message.
@@ -68,11 +71,14 @@ mod db;
 pub mod fault;
 mod file;
 mod format;
+mod history;
 mod keys;
 mod prefetch;
 mod publish;
+mod restore;
 mod runtime;
 mod txn;
+mod usage;
 mod version;
 
 use std::collections::HashMap;
@@ -97,7 +103,10 @@ use crate::runtime::Runtime;
 pub use crate::client::RequestStats;
 pub use crate::file::ObjectFile;
 pub use crate::format::FORMAT_VERSION;
+pub use crate::history::{At, VersionInfo};
 pub use crate::keys::RESERVED_SEGMENTS;
+pub use crate::restore::{RestoreTarget, Restored};
+pub use crate::usage::{ObjectCount, StorageUsage};
 /// Re-exported so users name the same `object_store` version as this crate.
 pub use object_store;
 
@@ -301,7 +310,17 @@ impl ObjectVfs {
             }
         };
         let db = self.db(path)?;
-        if !db.loaded() {
+        if let Some((_, version)) = history::pinned_version(
+            &self.shared.ctx,
+            &db,
+            name.parameter("lsn"),
+            name.parameter("asof"),
+        )? {
+            return Ok(ObjectFile::pinned(db, Arc::clone(&self.shared), version));
+        }
+        // A database not seen yet (or not existing when last looked at:
+        // another process may have created it since) is looked up now.
+        if !db.loaded() || db.head().lsn == 0 {
             db.read_state(&self.shared.ctx, Duration::ZERO, codes::SQLITE_CANTOPEN)?;
         }
         if prefetch && db.first_open() {
