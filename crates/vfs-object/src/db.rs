@@ -51,6 +51,9 @@ pub struct Db {
     /// Opened with SQLITE_OPEN_CREATE by this process: exists (empty) even
     /// before its first commit.
     created: AtomicBool,
+    /// A main file of it has been opened in this process (the first open
+    /// reads ahead, see `prefetch.rs`).
+    opened: AtomicBool,
 }
 
 struct DbState {
@@ -83,6 +86,7 @@ impl Db {
             }),
             refresh_lock: Mutex::new(()),
             created: AtomicBool::new(false),
+            opened: AtomicBool::new(false),
         })
     }
 
@@ -95,6 +99,11 @@ impl Db {
     /// SQLITE_OPEN_CREATE.
     pub fn opened_for_create(&self) -> bool {
         self.created.load(Ordering::Relaxed)
+    }
+
+    /// True for the first call only: the first open of a main file.
+    pub fn first_open(&self) -> bool {
+        !self.opened.swap(true, Ordering::Relaxed)
     }
 
     pub fn mark_opened_for_create(&self) {

@@ -22,6 +22,9 @@
 //!   connection looks for newer commits at most every `poll` interval
 //!   (URI parameter `poll=<ms>`, 0 = every transaction). Pages come from a
 //!   local cache keyed by immutable (page, LSN), misses are range GETs.
+//!   With `prefetch` (default on; URI `prefetch=0|1`) a cold open reads
+//!   the b-trees' upper levels ahead in batched range GETs, and a scan
+//!   reads ahead in growing windows.
 //! * **Time travel.** `lsn=<n>` or `asof=<RFC 3339 time>` opens a past
 //!   version read-only; [`ObjectVfs::versions`] lists them;
 //!   [`ObjectVfs::restore`] writes one as a new database or a plain file.
@@ -70,6 +73,7 @@ mod file;
 mod format;
 mod history;
 mod keys;
+mod prefetch;
 mod publish;
 mod restore;
 mod runtime;
@@ -130,6 +134,10 @@ pub struct ObjectOptions {
     pub request_timeout: Duration,
     /// Worker threads of the backend's own tokio runtime. Default 2.
     pub runtime_threads: usize,
+    /// Read ahead: the interior b-tree pages on a cold open, and larger
+    /// ranges when a connection reads pages sequentially (a scan); URI
+    /// parameter `prefetch=0|1` per connection. Default on.
+    pub prefetch: bool,
 }
 
 impl Default for ObjectOptions {
@@ -142,6 +150,7 @@ impl Default for ObjectOptions {
             retry_backoff: Duration::from_millis(50),
             request_timeout: Duration::from_secs(30),
             runtime_threads: 2,
+            prefetch: true,
         }
     }
 }
@@ -162,6 +171,7 @@ pub(crate) struct Shared {
     pub(crate) ctx: Ctx,
     prefix: Path,
     poll: Duration,
+    prefetch: bool,
     /// Databases by normalised name (`/orders.db`).
     dbs: Mutex<HashMap<String, Arc<Db>>>,
     /// Journals and super-journals, by name.
@@ -220,6 +230,7 @@ impl ObjectVfs {
                 },
                 prefix,
                 poll: options.poll,
+                prefetch: options.prefetch,
                 dbs: Mutex::new(HashMap::new()),
                 files: Mutex::new(HashMap::new()),
             }),
@@ -288,6 +299,16 @@ impl ObjectVfs {
                 ))
             })?),
         };
+        let prefetch = match name.parameter("prefetch").map(str::trim) {
+            None => self.shared.prefetch,
+            Some("1") => true,
+            Some("0") => false,
+            Some(v) => {
+                return Err(Error::cant_open(format!(
+                    "vfs-object: prefetch={v:?} is neither 0 nor 1"
+                )));
+            }
+        };
         let db = self.db(path)?;
         if let Some((_, version)) = history::pinned_version(
             &self.shared.ctx,
@@ -301,6 +322,9 @@ impl ObjectVfs {
         // another process may have created it since) is looked up now.
         if !db.loaded() || db.head().lsn == 0 {
             db.read_state(&self.shared.ctx, Duration::ZERO, codes::SQLITE_CANTOPEN)?;
+        }
+        if prefetch && db.first_open() {
+            prefetch::btree_interiors(&db, &self.shared.ctx, &db.head());
         }
         if db.head().lsn == 0 && opts.access != OpenAccess::Create && !db.opened_for_create() {
             return Err(Error::cant_open(format!(
@@ -316,6 +340,7 @@ impl ObjectVfs {
             Arc::clone(&self.shared),
             !opts.access.writable(),
             poll,
+            prefetch,
         ))
     }
 
