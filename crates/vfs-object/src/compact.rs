@@ -1,5 +1,5 @@
 //! Compaction (writing `snap/<LSN>`) and garbage collection (deleting what
-//! no retained state needs): `docs/object.md`, §12.
+//! no retained state needs): `docs/object.md`, §14.
 
 use std::fmt;
 use std::sync::Arc;

@@ -48,6 +48,9 @@ pub struct Db {
     compacting: AtomicBool,
     /// The policy's last background run.
     pub(crate) background: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// A main file of it has been opened in this process (the first open
+    /// reads ahead, see `prefetch.rs`).
+    opened: AtomicBool,
 }
 
 struct DbState {
@@ -85,6 +88,7 @@ impl Db {
             created: AtomicBool::new(false),
             compacting: AtomicBool::new(false),
             background: Mutex::new(None),
+            opened: AtomicBool::new(false),
         })
     }
 
@@ -97,6 +101,11 @@ impl Db {
     /// SQLITE_OPEN_CREATE.
     pub fn opened_for_create(&self) -> bool {
         self.created.load(Ordering::Relaxed)
+    }
+
+    /// True for the first call only: the first open of a main file.
+    pub fn first_open(&self) -> bool {
+        !self.opened.swap(true, Ordering::Relaxed)
     }
 
     pub fn mark_opened_for_create(&self) {

@@ -22,6 +22,9 @@
 //!   connection looks for newer commits at most every `poll` interval
 //!   (URI parameter `poll=<ms>`, 0 = every transaction). Pages come from a
 //!   local cache keyed by immutable (page, LSN), misses are range GETs.
+//!   With `prefetch` (default on; URI `prefetch=0|1`) a cold open reads
+//!   the b-trees' upper levels ahead in batched range GETs, and a scan
+//!   reads ahead in growing windows.
 //! * **Compaction and GC.** [`ObjectVfs::compact`] (or `PRAGMA
 //!   object_compact`, or the [`ObjectOptions::compact_every`] policy)
 //!   writes the whole database at its head as one snapshot object,
@@ -79,6 +82,7 @@ mod file;
 mod format;
 mod history;
 mod keys;
+mod prefetch;
 mod publish;
 mod restore;
 mod runtime;
@@ -152,6 +156,10 @@ pub struct ObjectOptions {
     /// [`ObjectOptions::retention`]. Default `None` (only
     /// [`ObjectVfs::compact`], [`ObjectVfs::gc`] and the PRAGMAs do).
     pub compact_every: Option<u64>,
+    /// Read ahead: the interior b-tree pages on a cold open, and larger
+    /// ranges when a connection reads pages sequentially (a scan); URI
+    /// parameter `prefetch=0|1` per connection. Default on.
+    pub prefetch: bool,
 }
 
 impl Default for ObjectOptions {
@@ -166,6 +174,7 @@ impl Default for ObjectOptions {
             runtime_threads: 2,
             retention: Duration::from_secs(3600),
             compact_every: None,
+            prefetch: true,
         }
     }
 }
@@ -188,6 +197,7 @@ pub(crate) struct Shared {
     poll: Duration,
     pub(crate) retention: Duration,
     pub(crate) compact_every: Option<u64>,
+    prefetch: bool,
     /// Databases by normalised name (`/orders.db`).
     dbs: Mutex<HashMap<String, Arc<Db>>>,
     /// Journals and super-journals, by name.
@@ -248,6 +258,7 @@ impl ObjectVfs {
                 poll: options.poll,
                 retention: options.retention,
                 compact_every: options.compact_every,
+                prefetch: options.prefetch,
                 dbs: Mutex::new(HashMap::new()),
                 files: Mutex::new(HashMap::new()),
             }),
@@ -318,7 +329,7 @@ impl ObjectVfs {
     ///
     /// Safe while other processes read and write: readers and writers
     /// detect a collected log and start from a snapshot, and a stale
-    /// writer can never commit into it (`docs/object.md`, §12). A failure
+    /// writer can never commit into it (`docs/object.md`, §14). A failure
     /// stops the run where it is (`SQLITE_IOERR_DELETE`, saying what was
     /// done); running it again finishes it.
     ///
@@ -389,6 +400,16 @@ impl ObjectVfs {
                 ))
             })?),
         };
+        let prefetch = match name.parameter("prefetch").map(str::trim) {
+            None => self.shared.prefetch,
+            Some("1") => true,
+            Some("0") => false,
+            Some(v) => {
+                return Err(Error::cant_open(format!(
+                    "vfs-object: prefetch={v:?} is neither 0 nor 1"
+                )));
+            }
+        };
         let db = self.db(path)?;
         if let Some((_, version)) = history::pinned_version(
             &self.shared.ctx,
@@ -402,6 +423,9 @@ impl ObjectVfs {
         // another process may have created it since) is looked up now.
         if !db.loaded() || db.head().lsn == 0 {
             db.read_state(&self.shared.ctx, Duration::ZERO, codes::SQLITE_CANTOPEN)?;
+        }
+        if prefetch && db.first_open() {
+            prefetch::btree_interiors(&db, &self.shared.ctx, &db.head());
         }
         if db.head().lsn == 0 && opts.access != OpenAccess::Create && !db.opened_for_create() {
             return Err(Error::cant_open(format!(
@@ -417,6 +441,7 @@ impl ObjectVfs {
             Arc::clone(&self.shared),
             !opts.access.writable(),
             poll,
+            prefetch,
         ))
     }
 

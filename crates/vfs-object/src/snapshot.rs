@@ -1,6 +1,6 @@
 //! Where a catch-up starts: the head, when the log still continues it, or
 //! the newest snapshot (`snap/<LSN>`), when compaction and garbage
-//! collection have moved the log on (`docs/object.md`, §12).
+//! collection have moved the log on (`docs/object.md`, §14).
 //!
 //! The rule that makes deleting log objects safe: garbage collection
 //! deletes `log/<k>` only once a snapshot above `k` exists, in ascending LSN

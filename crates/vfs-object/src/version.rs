@@ -149,7 +149,7 @@ type Block = Vec<Option<Arc<Page>>>;
 pub struct Version {
     pub lsn: u64,
     /// The transaction id of commit `lsn` (zeros for LSN 0): who a writer
-    /// or reader expects to find at `log/<lsn>` (see `docs/object.md`, §12).
+    /// or reader expects to find at `log/<lsn>` (see `docs/object.md`, §14).
     pub txid: [u8; 16],
     /// Database size in bytes.
     pub size: u64,
