@@ -90,7 +90,7 @@ fn cold_point_lookups_and_a_cold_scan_with_and_without_prefetch() {
             next.gets,
             by_index.gets
         );
-        assert_eq!(open.lists, 1);
+        assert_eq!(open.lists, 2, "the log and the snapshots");
         assert_eq!(open.puts + first.puts, 0);
         gets.push((open.gets + first.gets, next.gets, by_index.gets));
 
