@@ -16,6 +16,7 @@ use crate::cache::{DiskKey, PageCache};
 use crate::client::{Client, StoreError};
 use crate::format::{self, FormatError, Index};
 use crate::keys::DbKeys;
+use crate::lease::LeaseSlot;
 use crate::runtime::Runtime;
 use crate::version::{CommitInfo, Page, Version};
 
@@ -51,6 +52,8 @@ pub struct Db {
     /// Opened with SQLITE_OPEN_CREATE by this process: exists (empty) even
     /// before its first commit.
     created: AtomicBool,
+    /// The writer lease, for connections that use one.
+    pub(crate) lease: LeaseSlot,
 }
 
 struct DbState {
@@ -74,7 +77,6 @@ impl Db {
     pub fn new(name: &str, keys: DbKeys) -> Arc<Db> {
         Arc::new(Db {
             name: name.to_owned(),
-            keys,
             state: Mutex::new(DbState {
                 head: Arc::new(Version::empty()),
                 writer: None,
@@ -83,6 +85,8 @@ impl Db {
             }),
             refresh_lock: Mutex::new(()),
             created: AtomicBool::new(false),
+            lease: LeaseSlot::new(keys.lease().clone()),
+            keys,
         })
     }
 

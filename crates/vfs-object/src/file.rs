@@ -14,6 +14,7 @@ use vfs_core::{
 
 use crate::Shared;
 use crate::db::{Db, WriteRefused};
+use crate::lease;
 use crate::publish::Published;
 use crate::txn::WriteSet;
 use crate::version::Version;
@@ -59,6 +60,8 @@ struct MainFile {
     txn: Option<Txn>,
     read_only: bool,
     poll: Duration,
+    /// The writer lease's TTL, if this connection takes one.
+    lease: Option<Duration>,
 }
 
 impl ObjectFile {
@@ -67,6 +70,7 @@ impl ObjectFile {
         fs: Arc<Shared>,
         read_only: bool,
         poll: Duration,
+        lease: Option<Duration>,
     ) -> ObjectFile {
         ObjectFile {
             inner: Inner::Main(Box::new(MainFile {
@@ -78,6 +82,7 @@ impl ObjectFile {
                 txn: None,
                 read_only,
                 poll,
+                lease,
             })),
         }
     }
@@ -247,6 +252,12 @@ impl MainFile {
             self.db
                 .begin_write(self.id, snapshot.lsn)
                 .map_err(|why| refused(&self.db.name, snapshot.lsn, why))?;
+            if let Some(ttl) = self.lease
+                && let Err(e) = lease::take(&self.db, &self.fs, ttl, snapshot.lsn)
+            {
+                self.db.end_write(self.id);
+                return Err(e);
+            }
             self.txn = Some(Txn {
                 writes: WriteSet::new(snapshot),
                 state: TxnState::Open,
@@ -265,6 +276,9 @@ impl MainFile {
             // lost race, an I/O error, an unfinished commit) is dropped.
             if let TxnState::Published(v) = txn.state {
                 self.snapshot = Some(v);
+            }
+            if self.lease.is_some() {
+                lease::end_transaction(&self.db, &self.fs);
             }
             self.db.end_write(self.id);
         }
@@ -291,6 +305,12 @@ impl MainFile {
         if !txn.writes.is_commit(&mut reader)? {
             return Ok(());
         }
+        if self.lease.is_some()
+            && let Err(e) = lease::check_before_commit(&db, &fs, base.lsn)
+        {
+            txn.state = TxnState::Over;
+            return Err(e);
+        }
         let lsn = base.lsn + 1;
         let encoded = txn
             .writes
@@ -304,6 +324,9 @@ impl MainFile {
         };
         match db.publish(&fs.ctx, &base, idx, body) {
             Published::Committed(v) => {
+                if self.lease.is_some() {
+                    lease::committed(&db, &fs, v.lsn);
+                }
                 txn.state = TxnState::Published(v);
                 Ok(())
             }
@@ -471,6 +494,9 @@ impl File for ObjectFile {
 impl Drop for MainFile {
     fn drop(&mut self) {
         if self.txn.take().is_some() {
+            if self.lease.is_some() {
+                lease::end_transaction(&self.db, &self.fs);
+            }
             self.db.end_write(self.id);
         }
     }

@@ -15,6 +15,7 @@ const LSN_DIGITS: usize = 20;
 #[derive(Clone, Debug)]
 pub struct DbKeys {
     log: Path,
+    lease: Path,
 }
 
 /// Parses the registration's prefix (`""` for the bucket's root).
@@ -49,18 +50,28 @@ impl DbKeys {
                 RESERVED_SEGMENTS.join(", ")
             )));
         }
-        let log = Path::from_iter(
-            prefix
-                .parts()
-                .chain(db.parts())
-                .chain(std::iter::once("log".into())),
-        );
-        Ok(DbKeys { log })
+        let under = |segment: &'static str| {
+            Path::from_iter(
+                prefix
+                    .parts()
+                    .chain(db.parts())
+                    .chain(std::iter::once(segment.into())),
+            )
+        };
+        Ok(DbKeys {
+            log: under("log"),
+            lease: under("lease"),
+        })
     }
 
     /// The directory of the commit log (`…/log`).
     pub fn log_dir(&self) -> &Path {
         &self.log
+    }
+
+    /// The key of the writer lease (`…/lease`).
+    pub fn lease(&self) -> &Path {
+        &self.lease
     }
 
     /// The key of commit `lsn`.
@@ -95,6 +106,8 @@ mod tests {
             "dbs/prod/orders.db/log/00000000000000000042"
         );
         assert_eq!(k.lsn_of(&k.commit(42)), Some(42));
+        assert_eq!(k.lease().as_ref(), "dbs/prod/orders.db/lease");
+        assert_eq!(k.lsn_of(k.lease()), None);
         assert_eq!(k.lsn_of(&k.commit(u64::MAX)), Some(u64::MAX));
         assert_eq!(k.lsn_of(&Path::from("dbs/prod/orders.db/log/42")), None);
         assert_eq!(

@@ -22,6 +22,11 @@
 //!   connection looks for newer commits at most every `poll` interval
 //!   (URI parameter `poll=<ms>`, 0 = every transaction). Pages come from a
 //!   local cache keyed by immutable (page, LSN), misses are range GETs.
+//! * **Writer leases** (optional, `lease=<ms>` or
+//!   [`ObjectOptions::lease`]): a lease object taken with conditional PUTs
+//!   at the write lock makes other processes' writers wait
+//!   (`SQLITE_BUSY`) instead of losing commit races; a takeover fences the
+//!   log, so a writer that lost its lease cannot publish.
 //! * **Journal modes.** The rollback journal stays local, in memory;
 //!   `journal_mode=WAL` and `locking_mode=EXCLUSIVE` are refused with a
 //!   message.
@@ -66,6 +71,7 @@ pub mod fault;
 mod file;
 mod format;
 mod keys;
+mod lease;
 mod publish;
 mod runtime;
 mod txn;
@@ -94,6 +100,7 @@ pub use crate::client::RequestStats;
 pub use crate::file::ObjectFile;
 pub use crate::format::FORMAT_VERSION;
 pub use crate::keys::RESERVED_SEGMENTS;
+pub use crate::lease::{Clock, LEASE_LEN, SystemClock};
 /// Re-exported so users name the same `object_store` version as this crate.
 pub use object_store;
 
@@ -121,6 +128,20 @@ pub struct ObjectOptions {
     pub request_timeout: Duration,
     /// Worker threads of the backend's own tokio runtime. Default 2.
     pub runtime_threads: usize,
+    /// Take a writer lease with this time to live at every write lock,
+    /// unless the URI says `lease=<milliseconds>` (`lease=0`: none).
+    /// Writers of other processes then wait (`SQLITE_BUSY`, SQLite's busy
+    /// handler) instead of losing commit races; see `docs/object.md`, "Writer leases".
+    /// Default none.
+    pub lease: Option<Duration>,
+    /// How long a lease is kept after a write transaction ends, so the
+    /// process's next transaction takes it without a request. Zero
+    /// (the default) releases it at once (one PUT) so that other
+    /// processes need not wait.
+    pub lease_linger: Duration,
+    /// The wall clock lease expiry times are written and judged with.
+    /// Default [`SystemClock`].
+    pub clock: Arc<dyn Clock>,
 }
 
 impl Default for ObjectOptions {
@@ -133,6 +154,9 @@ impl Default for ObjectOptions {
             retry_backoff: Duration::from_millis(50),
             request_timeout: Duration::from_secs(30),
             runtime_threads: 2,
+            lease: None,
+            lease_linger: Duration::ZERO,
+            clock: Arc::new(SystemClock),
         }
     }
 }
@@ -153,6 +177,12 @@ pub(crate) struct Shared {
     pub(crate) ctx: Ctx,
     prefix: Path,
     poll: Duration,
+    /// The default writer lease TTL (`None`: no lease).
+    lease: Option<Duration>,
+    lease_linger: Duration,
+    clock: Arc<dyn Clock>,
+    /// This process's id in lease objects.
+    holder: [u8; 16],
     /// Databases by normalised name (`/orders.db`).
     dbs: Mutex<HashMap<String, Arc<Db>>>,
     /// Journals and super-journals, by name.
@@ -211,6 +241,10 @@ impl ObjectVfs {
                 },
                 prefix,
                 poll: options.poll,
+                lease: options.lease.filter(|d| !d.is_zero()),
+                lease_linger: options.lease_linger,
+                clock: options.clock,
+                holder: rand::random(),
                 dbs: Mutex::new(HashMap::new()),
                 files: Mutex::new(HashMap::new()),
             }),
@@ -279,6 +313,17 @@ impl ObjectVfs {
                 ))
             })?),
         };
+        let lease = match name.parameter("lease") {
+            None => self.shared.lease,
+            Some(ms) => {
+                let ms: u64 = ms.trim().parse().map_err(|_| {
+                    Error::cant_open(format!(
+                        "vfs-object: lease={ms:?} is not a number of milliseconds"
+                    ))
+                })?;
+                (ms > 0).then(|| Duration::from_millis(ms))
+            }
+        };
         let db = self.db(path)?;
         if !db.loaded() {
             db.read_state(&self.shared.ctx, Duration::ZERO, codes::SQLITE_CANTOPEN)?;
@@ -297,6 +342,7 @@ impl ObjectVfs {
             Arc::clone(&self.shared),
             !opts.access.writable(),
             poll,
+            lease,
         ))
     }
 
