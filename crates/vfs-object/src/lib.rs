@@ -278,11 +278,14 @@ impl ObjectVfs {
         let client = self.shared.ctx.client.clone();
         let log = keys.log_dir().clone();
         let first = keys.commit(0);
+        let lease = keys.lease().clone();
         let r = self.shared.ctx.runtime.run(async move {
             let listed = client.list_after(&log, &first).await?;
             for m in listed {
                 client.delete(&m.location).await?;
             }
+            // The writer lease, if any database user took one.
+            client.delete(&lease).await?;
             Ok::<_, client::StoreError>(())
         })?;
         self.shared.dbs.lock().remove(&name);

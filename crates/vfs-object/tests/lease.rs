@@ -250,6 +250,21 @@ fn what_a_lease_costs_per_commit_with_and_without_linger() {
 }
 
 #[test]
+fn deleting_a_database_deletes_its_lease() {
+    let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let a = Node::new(
+        store.clone(),
+        lease_opts(ManualClock::new(), Duration::ZERO),
+    );
+    a.open("gone.db")
+        .execute_batch("CREATE TABLE t(v)")
+        .unwrap();
+    assert!(objects(&store).iter().any(|(k, _)| k == "t/gone.db/lease"));
+    a.vfs.delete_database("gone.db").unwrap();
+    assert_eq!(objects(&store), vec![]);
+}
+
+#[test]
 fn lease_faults_are_resolved_or_reported_and_never_publish() {
     // A lost response of the lease's PUT: read back, it is ours.
     let (store, ctl) = faulty_memory();
