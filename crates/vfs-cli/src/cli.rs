@@ -16,6 +16,7 @@ Examples:
   sqlite-vfs rekey secret.db --key-file old.key --new-key-file new.key
   sqlite-vfs checksum app.db app-crc.db --mode crc32
   sqlite-vfs stats app.db -- 'SELECT count(*) FROM t'
+  sqlite-vfs object versions orders.db --store s3://bucket/dbs
   sqlite-vfs completions bash > /etc/bash_completion.d/sqlite-vfs
 
 Keys are never taken from the command line itself: --key-file, --key-env,
@@ -93,6 +94,12 @@ pub enum Command {
         after_long_help = "Examples:\n  sqlite-vfs stats app.db -- 'SELECT count(*) FROM t'\n  sqlite-vfs stats secret.db --key-file k --storage --json -- 'PRAGMA integrity_check'"
     )]
     Stats(StatsArgs),
+    /// Databases kept by vfs-object in an object store (S3 or a local
+    /// directory): list versions, restore one, show what they cost.
+    #[command(
+        after_long_help = "Examples:\n  sqlite-vfs object versions orders.db --store s3://bucket/dbs\n  sqlite-vfs object restore orders.db --lsn 41 --out orders-41.db --store file:///srv/objects\n  sqlite-vfs object cost orders.db --store s3://bucket/dbs"
+    )]
+    Object(crate::object::ObjectArgs),
     /// Print a shell completion script.
     #[command(after_long_help = "Example:\n  sqlite-vfs completions zsh > ~/.zfunc/_sqlite-vfs")]
     Completions(CompletionsArgs),

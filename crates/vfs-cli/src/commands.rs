@@ -39,6 +39,7 @@ fn dispatch(command: Command, ui: &Ui) -> Result<u8> {
         Command::Rekey(a) => rekey_cmd(a, ui),
         Command::Checksum(a) => checksum_cmd(a, ui),
         Command::Stats(a) => stats_cmd(a),
+        Command::Object(a) => crate::object::run(a, ui),
         Command::Completions(a) => {
             let mut cmd = Cli::command();
             clap_complete::generate(a.shell, &mut cmd, "sqlite-vfs", &mut std::io::stdout());

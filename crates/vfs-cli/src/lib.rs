@@ -5,7 +5,8 @@
 //! `verify` (every page checked, damaged pages named with their b-tree),
 //! `encrypt` / `decrypt` / `checksum` (a copy with other layers), `rekey`
 //! (a new key in place, crash-safe), `stats` (the I/O of SQL, per
-//! operation). The binary is a thin shell over this library, so every
+//! operation), and `object` (databases kept by `vfs-object` in an object
+//! store: `versions`, `restore`, `cost`). The binary is a thin shell over this library, so every
 //! command runs in tests without spawning a process, over any
 //! [`Storage`](storage::Storage) (the real disk, or the fault layer's
 //! power-cut model).
@@ -31,6 +32,7 @@ pub mod detect;
 pub mod error;
 pub mod info;
 pub mod keys;
+pub mod object;
 pub mod rekey;
 pub mod replace;
 pub mod stack;

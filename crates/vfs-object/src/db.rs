@@ -31,7 +31,7 @@ const WHOLE_OBJECT_COMMITS: usize = 16;
 /// of about 4,000 pages.
 const INDEX_PROBE: u64 = 64 << 10;
 /// Commits fetched at once when catching up.
-const FETCH_CONCURRENCY: usize = 16;
+pub(crate) const FETCH_CONCURRENCY: usize = 16;
 
 /// What the backend's files share: the store client, the runtime and the
 /// cache.
@@ -328,7 +328,7 @@ pub(crate) fn apply_commit(
 
 /// Reads commit `lsn` (listed with `size` bytes): its index, and the whole
 /// object when it is at most `whole_max` bytes.
-async fn fetch_commit(
+pub(crate) async fn fetch_commit(
     client: &Client,
     key: Path,
     lsn: u64,
@@ -372,14 +372,14 @@ async fn fetch_commit(
 
 /// Why catching up failed.
 #[derive(Debug)]
-enum CatchUpError {
+pub(crate) enum CatchUpError {
     Store(StoreError),
     Format(String, FormatError),
     Runtime(String),
 }
 
 impl CatchUpError {
-    fn into_error(self, code: i32, db: &str) -> Error {
+    pub(crate) fn into_error(self, code: i32, db: &str) -> Error {
         match self {
             CatchUpError::Store(e) => store_error(code, db, &e),
             CatchUpError::Format(key, e) => Error::new(

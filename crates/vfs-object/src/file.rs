@@ -62,6 +62,9 @@ struct MainFile {
     poll: Duration,
     /// The writer lease's TTL, if this connection takes one.
     lease: Option<Duration>,
+    /// Opened at a past version (`lsn=`/`asof=`): every read transaction
+    /// reads it, and it never looks for newer commits.
+    pinned: Option<Arc<Version>>,
 }
 
 impl ObjectFile {
@@ -83,8 +86,18 @@ impl ObjectFile {
                 read_only,
                 poll,
                 lease,
+                pinned: None,
             })),
         }
+    }
+
+    /// A read-only connection to `version`, a past version of `db`.
+    pub(crate) fn pinned(db: Arc<Db>, fs: Arc<Shared>, version: Arc<Version>) -> ObjectFile {
+        let mut f = ObjectFile::main(db, fs, true, Duration::ZERO, None);
+        if let Inner::Main(m) = &mut f.inner {
+            m.pinned = Some(version);
+        }
+        f
     }
 
     pub(crate) fn named(data: Arc<Mutex<Vec<u8>>>) -> ObjectFile {
@@ -130,7 +143,7 @@ fn vec_truncate(data: &mut Vec<u8>, size: u64) -> Result<()> {
     Ok(())
 }
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
@@ -143,7 +156,30 @@ impl MainFile {
     fn view(&self) -> Arc<Version> {
         match &self.snapshot {
             Some(s) => Arc::clone(s),
+            None => self.unlocked_view(),
+        }
+    }
+
+    /// What it reads without a lock: its pinned version, or the head.
+    fn unlocked_view(&self) -> Arc<Version> {
+        match &self.pinned {
+            Some(p) => Arc::clone(p),
             None => self.db.head(),
+        }
+    }
+
+    /// The refusal of a write to a read-only connection, with its reason.
+    fn read_only_error(&self) -> Error {
+        match &self.pinned {
+            Some(v) => Error::readonly(format!(
+                "vfs-object: database {:?} is open at LSN {} (lsn= or asof=), a past version, \
+                 which is read-only",
+                self.db.name, v.lsn
+            )),
+            None => Error::readonly(format!(
+                "vfs-object: database {:?} was opened read-only",
+                self.db.name
+            )),
         }
     }
 
@@ -172,16 +208,13 @@ impl MainFile {
         }
         match &self.snapshot {
             Some(v) => read_version(&self.db, &self.fs, v, buf, offset),
-            None => read_version(&self.db, &self.fs, &self.db.head(), buf, offset),
+            None => read_version(&self.db, &self.fs, &self.unlocked_view(), buf, offset),
         }
     }
 
     fn txn_mut(&mut self, what: &str) -> Result<&mut Txn> {
         if self.read_only {
-            return Err(Error::readonly(format!(
-                "vfs-object: database {:?} was opened read-only",
-                self.db.name
-            )));
+            return Err(self.read_only_error());
         }
         let name = &self.db.name;
         let txn = self.txn.as_mut().ok_or_else(|| {
@@ -218,7 +251,7 @@ impl MainFile {
         match (&self.txn, &self.snapshot) {
             (Some(t), _) => t.writes.size(),
             (None, Some(s)) => s.size,
-            (None, None) => self.db.head().size,
+            (None, None) => self.unlocked_view().size,
         }
     }
 
@@ -227,9 +260,12 @@ impl MainFile {
             return Ok(());
         }
         if level == LockLevel::Shared {
-            let v = self
-                .db
-                .read_state(&self.fs.ctx, self.poll, codes::SQLITE_IOERR_LOCK)?;
+            let v = match &self.pinned {
+                Some(p) => Arc::clone(p),
+                None => self
+                    .db
+                    .read_state(&self.fs.ctx, self.poll, codes::SQLITE_IOERR_LOCK)?,
+            };
             self.snapshot = Some(v);
             self.level = LockLevel::Shared;
             return Ok(());
@@ -244,10 +280,7 @@ impl MainFile {
         };
         if self.txn.is_none() {
             if self.read_only {
-                return Err(Error::readonly(format!(
-                    "vfs-object: database {:?} was opened read-only",
-                    self.db.name
-                )));
+                return Err(self.read_only_error());
             }
             self.db
                 .begin_write(self.id, snapshot.lsn)
@@ -312,9 +345,10 @@ impl MainFile {
             return Err(e);
         }
         let lsn = base.lsn + 1;
-        let encoded = txn
-            .writes
-            .encode(lsn, rand::random(), now_ms(), &mut reader);
+        // Never earlier than the parent's: commit times grow with the LSN
+        // whatever the writers' clocks, so `asof=` has one answer.
+        let time_ms = now_ms().max(base.time_ms);
+        let encoded = txn.writes.encode(lsn, rand::random(), time_ms, &mut reader);
         let (idx, body) = match encoded {
             Ok(x) => x,
             Err(e) => {

@@ -11,7 +11,7 @@
 //! 48   8   LE64 database size in bytes after the commit
 //! 56   4   LE32 chunk size C (a power of two, 512 ..= 65536)
 //! 60   4   LE32 entry count N
-//! 64   8   LE64 commit time, milliseconds since the Unix epoch (informational)
+//! 64   8   LE64 commit time, ms since the Unix epoch (never below the parent's)
 //! 72   4   LE32 flags (bit 0 full image, bit 1 void; others 0)
 //! 76   4   LE32 index entry length E (16)
 //! 80   8   LE64 data offset D = H + N·E

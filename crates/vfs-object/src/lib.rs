@@ -27,6 +27,9 @@
 //!   at the write lock makes other processes' writers wait
 //!   (`SQLITE_BUSY`) instead of losing commit races; a takeover fences the
 //!   log, so a writer that lost its lease cannot publish.
+//! * **Time travel.** `lsn=<n>` or `asof=<RFC 3339 time>` opens a past
+//!   version read-only; [`ObjectVfs::versions`] lists them;
+//!   [`ObjectVfs::restore`] writes one as a new database or a plain file.
 //! * **Journal modes.** The rollback journal stays local, in memory;
 //!   `journal_mode=WAL` and `locking_mode=EXCLUSIVE` are refused with a
 //!   message.
@@ -70,11 +73,14 @@ mod db;
 pub mod fault;
 mod file;
 mod format;
+mod history;
 mod keys;
 mod lease;
 mod publish;
+mod restore;
 mod runtime;
 mod txn;
+mod usage;
 mod version;
 
 use std::collections::HashMap;
@@ -99,8 +105,11 @@ use crate::runtime::Runtime;
 pub use crate::client::RequestStats;
 pub use crate::file::ObjectFile;
 pub use crate::format::FORMAT_VERSION;
+pub use crate::history::{At, VersionInfo};
 pub use crate::keys::RESERVED_SEGMENTS;
 pub use crate::lease::{Clock, LEASE_LEN, SystemClock};
+pub use crate::restore::{RestoreTarget, Restored};
+pub use crate::usage::{ObjectCount, StorageUsage};
 /// Re-exported so users name the same `object_store` version as this crate.
 pub use object_store;
 
@@ -328,7 +337,17 @@ impl ObjectVfs {
             }
         };
         let db = self.db(path)?;
-        if !db.loaded() {
+        if let Some((_, version)) = history::pinned_version(
+            &self.shared.ctx,
+            &db,
+            name.parameter("lsn"),
+            name.parameter("asof"),
+        )? {
+            return Ok(ObjectFile::pinned(db, Arc::clone(&self.shared), version));
+        }
+        // A database not seen yet (or not existing when last looked at:
+        // another process may have created it since) is looked up now.
+        if !db.loaded() || db.head().lsn == 0 {
             db.read_state(&self.shared.ctx, Duration::ZERO, codes::SQLITE_CANTOPEN)?;
         }
         if db.head().lsn == 0 && opts.access != OpenAccess::Create && !db.opened_for_create() {

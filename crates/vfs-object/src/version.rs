@@ -149,6 +149,9 @@ pub struct Version {
     pub size: u64,
     /// Chunk size; 0 while the database has never been written.
     pub chunk_size: u32,
+    /// Commit time of the commit that made it (ms since the Unix epoch; 0
+    /// for the empty database).
+    pub time_ms: u64,
     blocks: Vec<Arc<Block>>,
 }
 
@@ -159,6 +162,7 @@ impl Version {
             lsn: 0,
             size: 0,
             chunk_size: 0,
+            time_ms: 0,
             blocks: Vec::new(),
         }
     }
@@ -222,6 +226,7 @@ impl Version {
             lsn: h.lsn,
             size: h.db_size,
             chunk_size: h.chunk_size,
+            time_ms: h.time_ms,
             blocks,
         })
     }

@@ -1,0 +1,461 @@
+//! A database's history: its retained versions, which one a time names,
+//! and the state at any of them (`docs/object.md`, §11).
+//!
+//! "The state at LSN `n`" is one function, [`state_at_lsn`]: today it
+//! replays the log `1..=n` onto the empty database; once compaction writes
+//! snapshots it starts from the newest snapshot at or below `n` instead.
+//! A version whose objects are gone is an error naming what is missing,
+//! never a different state.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures::StreamExt;
+use vfs_core::{Error, Result, codes};
+
+use crate::client::{Client, StoreError};
+use crate::db::{CatchUpError, Ctx, Db, FETCH_CONCURRENCY, apply_commit, fetch_commit};
+use crate::format::{FLAG_FULL_IMAGE, FLAG_VOID, FormatError, Index};
+use crate::keys::DbKeys;
+use crate::version::Version;
+
+/// Which version of a database: a commit's LSN, or the newest commit made
+/// at or before a time.
+///
+/// Times are the commits' own **commit time** (header bytes 64–71, written
+/// by the committer), not the store's last-modified: see
+/// `docs/object.md` §11 for why.
+///
+/// ```
+/// use vfs_object::At;
+/// assert_eq!(At::parse_lsn("42").unwrap(), At::Lsn(42));
+/// let t = At::parse_time("2026-12-04T10:00:00.250Z").unwrap();
+/// let At::Time(when) = t else { unreachable!() };
+/// assert_eq!(
+///     when.duration_since(std::time::UNIX_EPOCH).unwrap().as_millis(),
+///     1_796_378_400_250
+/// );
+/// assert!(At::parse_time("yesterday").is_err());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum At {
+    /// The state after commit `n` (`n ≥ 1`).
+    Lsn(u64),
+    /// The state after the newest commit whose commit time is at or
+    /// before this time.
+    Time(SystemTime),
+}
+
+impl At {
+    /// An LSN as the `lsn=` URI parameter spells it: decimal, at least 1.
+    /// Errors are `SQLITE_CANTOPEN` naming the value.
+    pub fn parse_lsn(text: &str) -> Result<At> {
+        match text.trim().parse::<u64>() {
+            Ok(n) if n >= 1 => Ok(At::Lsn(n)),
+            Ok(_) => Err(Error::cant_open(
+                "vfs-object: lsn=0 names the empty database, which is no version (the first commit is LSN 1)",
+            )),
+            Err(_) => Err(Error::cant_open(format!(
+                "vfs-object: lsn={text:?} is not an LSN (a decimal number from 1)"
+            ))),
+        }
+    }
+
+    /// A time as the `asof=` URI parameter spells it: RFC 3339
+    /// (`2026-12-04T10:00:00Z`, `2026-12-04T11:00:00.5+01:00`). Errors are
+    /// `SQLITE_CANTOPEN` naming the value.
+    pub fn parse_time(text: &str) -> Result<At> {
+        let t = chrono::DateTime::parse_from_rfc3339(text.trim()).map_err(|e| {
+            Error::cant_open(format!(
+                "vfs-object: asof={text:?} is not an RFC 3339 time such as 2026-12-04T10:00:00Z: {e}"
+            ))
+        })?;
+        Ok(At::Time(SystemTime::from(t.with_timezone(&chrono::Utc))))
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            At::Lsn(n) => format!("lsn={n}"),
+            At::Time(t) => format!("asof={}", rfc3339(*t)),
+        }
+    }
+}
+
+/// `t` in RFC 3339 with milliseconds, UTC.
+pub(crate) fn rfc3339(t: SystemTime) -> String {
+    chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn from_ms(ms: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(ms)
+}
+
+/// One retained version of a database, as
+/// [`ObjectVfs::versions`](crate::ObjectVfs::versions) lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct VersionInfo {
+    /// Its LSN.
+    pub lsn: u64,
+    /// When it was committed: the committer's clock, never earlier than
+    /// its parent's commit time.
+    pub commit_time: SystemTime,
+    /// When the store says the object was written (its last-modified).
+    pub stored_at: SystemTime,
+    /// Database size in bytes after it.
+    pub db_size: u64,
+    /// Bytes of its commit object.
+    pub object_bytes: u64,
+    /// Pages the commit stored.
+    pub pages_changed: u32,
+    /// A void commit (a fence written by a writer that could not learn
+    /// whether its own commit landed): the same state as its parent.
+    pub void: bool,
+    /// A full image (every page; written when the page size changes, and by
+    /// a restore into a new database).
+    pub full_image: bool,
+}
+
+/// A commit object found by listing the log.
+#[derive(Debug)]
+pub(crate) struct Listed {
+    pub lsn: u64,
+    pub size: u64,
+    pub stored_at: SystemTime,
+}
+
+/// Every commit object of `keys`' log, in LSN order: ⌈c/1000⌉ LIST
+/// requests (the store pages its listing by 1,000 keys).
+pub(crate) async fn list_log(client: &Client, keys: &DbKeys) -> Result<Vec<Listed>, StoreError> {
+    let listed = client.list_after(keys.log_dir(), &keys.commit(0)).await?;
+    let mut out: Vec<Listed> = listed
+        .iter()
+        .filter_map(|m| {
+            keys.lsn_of(&m.location).map(|lsn| Listed {
+                lsn,
+                size: m.size,
+                stored_at: m.last_modified.into(),
+            })
+        })
+        .collect();
+    out.sort_unstable_by_key(|l| l.lsn);
+    Ok(out)
+}
+
+/// The header and index of each of `listed` (one GET each, of at most the
+/// first 64 KiB, [`FETCH_CONCURRENCY`] at once), in order; CRC-checked.
+pub(crate) async fn fetch_indexes(
+    client: &Client,
+    keys: &DbKeys,
+    listed: &[Listed],
+) -> Result<Vec<Index>, CatchUpError> {
+    let wanted: Vec<(u64, u64)> = listed.iter().map(|l| (l.lsn, l.size)).collect();
+    let mut fetches = futures::stream::iter(wanted.into_iter().map(|(lsn, size)| {
+        let client = client.clone();
+        let key = keys.commit(lsn);
+        async move { fetch_commit(&client, key, lsn, size, 0).await }
+    }))
+    .buffered(FETCH_CONCURRENCY);
+    let mut out = Vec::with_capacity(listed.len());
+    while let Some(fetched) = fetches.next().await {
+        out.push(fetched?.0);
+    }
+    Ok(out)
+}
+
+/// Why a version cannot be read.
+pub(crate) enum HistoryError {
+    /// A request failed, or an object is damaged.
+    Store(CatchUpError),
+    /// The version does not exist, or is no longer retained.
+    Version(String),
+}
+
+impl HistoryError {
+    /// As an SQLite error: store failures with `store_code`, version
+    /// problems with `version_code`.
+    pub(crate) fn into_error(self, db: &str, store_code: i32, version_code: i32) -> Error {
+        match self {
+            HistoryError::Store(e) => e.into_error(store_code, db),
+            HistoryError::Version(m) => {
+                Error::new(version_code, format!("vfs-object: {db:?}: {m}"))
+            }
+        }
+    }
+}
+
+impl From<CatchUpError> for HistoryError {
+    fn from(e: CatchUpError) -> Self {
+        HistoryError::Store(e)
+    }
+}
+
+impl From<StoreError> for HistoryError {
+    fn from(e: StoreError) -> Self {
+        HistoryError::Store(CatchUpError::Store(e))
+    }
+}
+
+/// The commits the state at `lsn` is built from, out of the listed log;
+/// an error when `lsn` is past the head, older than what is retained, or
+/// its chain has a hole.
+fn chain_to<'a>(listed: &'a [Listed], lsn: u64, keys: &DbKeys) -> Result<&'a [Listed], String> {
+    let Some(last) = listed.last() else {
+        return Err(format!(
+            "LSN {lsn} does not exist: the database has no commit"
+        ));
+    };
+    if lsn > last.lsn {
+        return Err(format!(
+            "LSN {lsn} does not exist: the newest commit is LSN {}",
+            last.lsn
+        ));
+    }
+    let first = listed[0].lsn;
+    if first > 1 {
+        // SNAPSHOT HOOK: with compaction, the newest snapshot at or below
+        // `lsn` replaces the deleted prefix of the log.
+        return Err(if lsn < first {
+            format!(
+                "LSN {lsn} is no longer retained: the oldest retained commit is LSN {first} \
+                 (older ones were deleted)"
+            )
+        } else {
+            format!(
+                "LSN {lsn} cannot be rebuilt: commits 1 to {} were deleted and no snapshot \
+                 replaces them",
+                first - 1
+            )
+        });
+    }
+    let n = usize::try_from(lsn).map_err(|_| format!("LSN {lsn} is out of range"))?;
+    // Listed keys are sorted and distinct: the chain is whole when entry i
+    // is LSN i + 1 (the loop stops at the first entry that is not).
+    for want in 1..=lsn {
+        let i = (want - 1) as usize;
+        if listed.get(i).map(|l| l.lsn) != Some(want) {
+            return Err(format!(
+                "LSN {lsn} cannot be rebuilt: commit {want} ({}) is missing from the log",
+                keys.commit(want)
+            ));
+        }
+    }
+    Ok(&listed[..n])
+}
+
+/// The state at `lsn` from the indexes of its chain (LSN 1 first).
+fn replay(ctx: &Ctx, keys: &DbKeys, chain: &[Index]) -> Result<Version, HistoryError> {
+    // SNAPSHOT HOOK: start from the snapshot's version instead of empty.
+    let mut v = Version::empty();
+    for idx in chain {
+        v = apply_commit(&ctx.cache, &v, idx, None).map_err(|m| {
+            CatchUpError::Format(keys.commit(idx.header.lsn).to_string(), FormatError(m))
+        })?;
+    }
+    Ok(v)
+}
+
+/// The state of `db` at `lsn`: the process's head when that is it (no
+/// request), else ⌈c/1000⌉ LIST + one GET per commit up to `lsn`.
+pub(crate) fn state_at_lsn(ctx: &Ctx, db: &Db, lsn: u64) -> Result<Arc<Version>, HistoryError> {
+    let head = db.head();
+    if db.loaded() && head.lsn == lsn {
+        return Ok(head);
+    }
+    let client = ctx.client.clone();
+    let keys = db.keys.clone();
+    let fetched = ctx.runtime.run(async move {
+        let listed = list_log(&client, &keys).await?;
+        let chain = chain_to(&listed, lsn, &keys).map_err(HistoryError::Version)?;
+        Ok::<_, HistoryError>(fetch_indexes(&client, &keys, chain).await?)
+    });
+    let chain =
+        fetched.map_err(|e| HistoryError::Store(CatchUpError::Runtime(e.message().into())))??;
+    replay(ctx, &db.keys, &chain).map(Arc::new)
+}
+
+/// The state of `db` at `at`. For a time: ⌈c/1000⌉ LIST + one GET per
+/// retained commit (the commit times are in the headers).
+pub(crate) fn state_at(ctx: &Ctx, db: &Db, at: At) -> Result<Arc<Version>, HistoryError> {
+    let t = match at {
+        At::Lsn(n) => return state_at_lsn(ctx, db, n),
+        At::Time(t) => t,
+    };
+    let client = ctx.client.clone();
+    let keys = db.keys.clone();
+    let fetched = ctx.runtime.run(async move {
+        let listed = list_log(&client, &keys).await?;
+        let indexes = fetch_indexes(&client, &keys, &listed).await?;
+        Ok::<_, HistoryError>((listed, indexes))
+    });
+    let (listed, indexes) =
+        fetched.map_err(|e| HistoryError::Store(CatchUpError::Runtime(e.message().into())))??;
+    // Commit times never decrease along the log (each committer takes at
+    // least its parent's), so the newest commit at or before `t` is the
+    // last one of the prefix at or before `t`.
+    let Some(found) = indexes.iter().rposition(|i| from_ms(i.header.time_ms) <= t) else {
+        return Err(HistoryError::Version(match indexes.first() {
+            None => format!("{}: the database has no commit", At::Time(t).describe()),
+            Some(first) => format!(
+                "{}: no retained commit is that old (the oldest retained, LSN {}, was committed at {})",
+                At::Time(t).describe(),
+                first.header.lsn,
+                rfc3339(from_ms(first.header.time_ms))
+            ),
+        }));
+    };
+    let lsn = indexes[found].header.lsn;
+    let chain = chain_to(&listed, lsn, &db.keys).map_err(HistoryError::Version)?;
+    replay(ctx, &db.keys, &indexes[..chain.len()]).map(Arc::new)
+}
+
+/// Every retained version of `db`, oldest first.
+pub(crate) fn versions(ctx: &Ctx, db: &Db) -> Result<Vec<VersionInfo>> {
+    let client = ctx.client.clone();
+    let keys = db.keys.clone();
+    let fetched = ctx.runtime.run(async move {
+        let listed = list_log(&client, &keys).await?;
+        let indexes = fetch_indexes(&client, &keys, &listed).await?;
+        Ok::<_, HistoryError>((listed, indexes))
+    })?;
+    let (listed, indexes) = fetched
+        .map_err(|e| e.into_error(&db.name, codes::SQLITE_IOERR_READ, codes::SQLITE_ERROR))?;
+    Ok(listed
+        .iter()
+        .zip(&indexes)
+        .map(|(l, i)| VersionInfo {
+            lsn: l.lsn,
+            commit_time: from_ms(i.header.time_ms),
+            stored_at: l.stored_at,
+            db_size: i.header.db_size,
+            object_bytes: l.size,
+            pages_changed: i.header.entries,
+            void: i.header.flags & FLAG_VOID != 0,
+            full_image: i.header.flags & FLAG_FULL_IMAGE != 0,
+        })
+        .collect())
+}
+
+/// The version a connection opened with `lsn=` or `asof=` reads, or
+/// `None` without either. Every problem is `SQLITE_CANTOPEN` naming the
+/// parameter.
+pub(crate) fn pinned_version(
+    ctx: &Ctx,
+    db: &Db,
+    lsn: Option<&str>,
+    asof: Option<&str>,
+) -> Result<Option<(At, Arc<Version>)>> {
+    let at = match (lsn, asof) {
+        (None, None) => return Ok(None),
+        (Some(_), Some(_)) => {
+            return Err(Error::cant_open(
+                "vfs-object: lsn= and asof= both given; name the version one way",
+            ));
+        }
+        (Some(n), None) => At::parse_lsn(n)?,
+        (None, Some(t)) => At::parse_time(t)?,
+    };
+    let v = state_at(ctx, db, at).map_err(|e| {
+        let e = e.into_error(&db.name, codes::SQLITE_CANTOPEN, codes::SQLITE_CANTOPEN);
+        Error::cant_open(format!("{} (opening {})", e.message(), at.describe()))
+    })?;
+    Ok(Some((at, v)))
+}
+
+impl crate::ObjectVfs {
+    /// Every retained version of database `name`, oldest first: LSN,
+    /// commit time, size, object bytes, pages changed, void or not.
+    ///
+    /// Costs ⌈c/1000⌉ LIST + `c` GETs for `c` retained commits (each GET
+    /// the first 64 KiB of one object at most: its header and index, whose
+    /// CRC is checked; 16 at once). The LIST alone gives object sizes and
+    /// the store's last-modified times; the commit times, database sizes,
+    /// page counts and void flags are in the headers.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use object_store::memory::InMemory;
+    /// use vfs_object::{ObjectOptions, ObjectVfs};
+    ///
+    /// let vfs = ObjectVfs::new(Arc::new(InMemory::new()), "", ObjectOptions::default()).unwrap();
+    /// let reg = vfs_core::register("object-versions-doc", vfs.clone(), false).unwrap();
+    /// let c = rusqlite::Connection::open("file:/v.db?vfs=object-versions-doc").unwrap();
+    /// c.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1);").unwrap();
+    /// let versions = vfs.versions("/v.db").unwrap();
+    /// assert_eq!(versions.iter().map(|v| v.lsn).collect::<Vec<_>>(), [1, 2]);
+    /// assert!(versions.iter().all(|v| !v.void && v.pages_changed > 0));
+    /// drop(c);
+    /// reg.unregister().unwrap();
+    /// ```
+    ///
+    /// Errors: `SQLITE_IOERR_READ` for a failed request, `SQLITE_CORRUPT`
+    /// for a damaged object (naming its key).
+    pub fn versions(&self, name: &str) -> Result<Vec<VersionInfo>> {
+        let db = self.db(name)?;
+        versions(&self.shared.ctx, &db)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use object_store::path::Path;
+
+    fn listed(lsns: &[u64]) -> Vec<Listed> {
+        lsns.iter()
+            .map(|&lsn| Listed {
+                lsn,
+                size: 96,
+                stored_at: UNIX_EPOCH,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn chains_refuse_missing_and_unretained_versions() {
+        let keys = DbKeys::new(&Path::from("p"), "/d.db").unwrap();
+        let all = listed(&[1, 2, 3, 4]);
+        assert_eq!(chain_to(&all, 3, &keys).unwrap().len(), 3);
+        assert_eq!(chain_to(&all, 4, &keys).unwrap().len(), 4);
+        let e = chain_to(&all, 5, &keys).unwrap_err();
+        assert!(e.contains("newest commit is LSN 4"), "{e}");
+        let e = chain_to(&[], 1, &keys).unwrap_err();
+        assert!(e.contains("no commit"), "{e}");
+        let gc = listed(&[3, 4]);
+        let e = chain_to(&gc, 2, &keys).unwrap_err();
+        assert!(
+            e.contains("no longer retained") && e.contains("LSN 3"),
+            "{e}"
+        );
+        let e = chain_to(&gc, 4, &keys).unwrap_err();
+        assert!(e.contains("commits 1 to 2 were deleted"), "{e}");
+        let hole = listed(&[1, 2, 4, 5]);
+        assert_eq!(chain_to(&hole, 2, &keys).unwrap().len(), 2);
+        let e = chain_to(&hole, 5, &keys).unwrap_err();
+        assert!(
+            e.contains("commit 3") && e.contains("00000000000000000003"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn parameters_are_parsed_strictly() {
+        assert_eq!(At::parse_lsn(" 7 ").unwrap(), At::Lsn(7));
+        for bad in ["0", "-1", "x", "", "1.5"] {
+            let e = At::parse_lsn(bad).unwrap_err();
+            assert_eq!(e.code(), Some(codes::SQLITE_CANTOPEN));
+            assert!(e.message().contains("lsn="), "{e}");
+        }
+        let a = At::parse_time("2026-12-04T11:00:00+01:00").unwrap();
+        let b = At::parse_time("2026-12-04T10:00:00Z").unwrap();
+        assert_eq!(a, b);
+        for bad in ["2026-12-04", "10:00", "2026-13-01T00:00:00Z", "now"] {
+            let e = At::parse_time(bad).unwrap_err();
+            assert!(e.message().contains("asof="), "{e}");
+        }
+        assert_eq!(
+            rfc3339(from_ms(1_796_378_400_250)),
+            "2026-12-04T10:00:00.250Z"
+        );
+    }
+}
