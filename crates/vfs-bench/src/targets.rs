@@ -10,6 +10,7 @@ use rusqlite::Connection;
 use crate::workloads::{self, Measure, Scale};
 
 mod object;
+mod object_sweep;
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 

@@ -1,8 +1,9 @@
 //! Criterion micro-benchmarks of one 4 KiB database page written (encrypted)
 //! and read (decrypted and authenticated) through the layers, beside the
 //! same page through memdb alone and through cksm(memdb), and AES-256-GCM
-//! by itself as the floor. `cargo bench -p vfs-crypto --bench page`; add
-//! `--features ring` for the `ring` page cipher.
+//! by itself as the floor (AWS-LC's, the default, and RustCrypto's).
+//! `cargo bench -p vfs-crypto --bench page`; add `--features ring` for the
+//! `ring` page cipher.
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -35,8 +36,11 @@ fn page_through<V: Vfs>(g: &mut BenchmarkGroup<'_, WallTime>, label: &str, vfs: 
     let mut file = vfs
         .open(&OpenName::new("/bench.db", FileKind::MainDb), opts)
         .unwrap();
-    // Page 2's plaintext, as SQLite wrote it (the layer's slice zeroed).
+    // Page 1 first, as SQLite does: crypto trusts the database's keys only
+    // once its page 1 has authenticated under them.
     let mut page = vec![0u8; PAGE];
+    assert_eq!(file.read_at(&mut page, 0).unwrap(), PAGE);
+    // Page 2's plaintext, as SQLite wrote it (the layer's slice zeroed).
     assert_eq!(file.read_at(&mut page, PAGE as u64).unwrap(), PAGE);
     let mut buf = vec![0u8; PAGE];
     g.bench_function(format!("read {label}"), |b| {
@@ -72,6 +76,18 @@ fn pages(c: &mut Criterion) {
         "crypto(memdb)",
         vfs_crypto::Crypto::new(vfs_memdb::MemDb::new(), key.clone()),
     );
+    page_through(
+        &mut g,
+        "crypto-rustcrypto(memdb)",
+        vfs_crypto::Crypto::with_options(
+            vfs_memdb::MemDb::new(),
+            vfs_crypto::CryptoOptions {
+                key: Some(key.clone()),
+                cipher: vfs_crypto::PageCipher::RustCrypto,
+                ..vfs_crypto::CryptoOptions::default()
+            },
+        ),
+    );
     #[cfg(feature = "ring")]
     page_through(
         &mut g,
@@ -90,11 +106,24 @@ fn pages(c: &mut Criterion) {
         "crypto(cksm(memdb))",
         vfs_crypto::Crypto::new(vfs_cksm::Cksm::new(vfs_memdb::MemDb::new()), key),
     );
-    // The floor: AES-256-GCM over the page body alone, no layer.
+    // The floors: AES-256-GCM over the page body alone, no layer.
+    let mut body = vec![0x5au8; PAGE - vfs_crypto::SLICE];
+    let aws = aws_lc_rs::aead::LessSafeKey::new(
+        aws_lc_rs::aead::UnboundKey::new(&aws_lc_rs::aead::AES_256_GCM, &[7u8; 32]).unwrap(),
+    );
+    g.bench_function("AES-256-GCM seal alone, AWS-LC", |b| {
+        b.iter(|| {
+            aws.seal_in_place_separate_tag(
+                aws_lc_rs::aead::Nonce::assume_unique_for_key([1u8; 12]),
+                aws_lc_rs::aead::Aad::from(b"ad"),
+                black_box(&mut body[..]),
+            )
+            .unwrap()
+        })
+    });
     let gcm = Aes256Gcm::new(&[7u8; 32].into());
     let nonce = Nonce::from([1u8; 12]);
-    let mut body = vec![0x5au8; PAGE - vfs_crypto::SLICE];
-    g.bench_function("AES-256-GCM seal alone", |b| {
+    g.bench_function("AES-256-GCM seal alone, RustCrypto", |b| {
         b.iter(|| {
             gcm.encrypt_inout_detached(&nonce, b"ad", black_box(&mut body[..]).into())
                 .unwrap()

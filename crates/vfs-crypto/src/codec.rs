@@ -38,8 +38,9 @@ pub struct CryptoOptions {
     /// is refused (`SQLITE_NOTADB`) before any derivation runs. New
     /// databases must fit too.
     pub kdf_limit: KdfParams,
-    /// The AES-256-GCM implementation ([`PageCipher::RustCrypto`] unless
-    /// chosen otherwise; the format is the same either way).
+    /// The AES-256-GCM implementation ([`PageCipher::default`]: AWS-LC's
+    /// with the crate feature `aws-lc`, on by default, RustCrypto's
+    /// without; the format is the same either way).
     pub cipher: PageCipher,
 }
 

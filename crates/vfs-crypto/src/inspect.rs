@@ -365,7 +365,7 @@ impl PageOpener {
             header.as_deref().map(|h| &h[16..24]),
         );
         if self.last.as_ref().is_none_or(|(p, _)| *p != n1) {
-            let gcm = PageGcm::new(PageCipher::RustCrypto, &self.keys.subkey(&n1));
+            let gcm = PageGcm::new(PageCipher::default(), &self.keys.subkey(&n1));
             self.last = Some((n1, gcm));
         }
         let Some((_, gcm)) = &self.last else {

@@ -6,10 +6,10 @@
 //!
 //! [`Crypto<B>`](Crypto) is a page transform on the shared page-mapping
 //! layer ([`vfs_page`]). Every page image is encrypted with
-//! XAES-256-GCM (AES-256-GCM with 192-bit nonces, on RustCrypto's
-//! `aes-gcm`; each file handle reuses one derived AES-256-GCM key schedule
-//! for up to 2^24 pages, and the result is checked against RustCrypto's
-//! `xaes-256-gcm`) wherever it lands:
+//! XAES-256-GCM (AES-256-GCM with 192-bit nonces, on AWS-LC's AES-256-GCM
+//! by default or RustCrypto's `aes-gcm`; each file handle reuses one
+//! derived AES-256-GCM key schedule for up to 2^24 pages, and the result is
+//! checked against RustCrypto's `xaes-256-gcm`) wherever it lands:
 //!
 //! * main database pages, WAL frames and rollback-journal records: a random
 //!   nonce and the tag live in 48 reserved bytes at the end of each page;
@@ -134,17 +134,20 @@
 //!
 //! ## Speed: choosing the AES-256-GCM implementation
 //!
-//! Nearly all of this layer's cost is AES-256-GCM itself (a 4 KiB page:
-//! about 1.2 µs of 1.3 µs with RustCrypto's `aes-gcm` on an x86-64 with
-//! AES-NI and carry-less multiplication). With the crate feature `ring`,
-//! [`CryptoOptions::cipher`] can be [`PageCipher::Ring`]: `ring`'s
-//! assembly does the same AES-256-GCM about 2.7 times faster (0.42 µs),
-//! which takes this layer over memdb from about 1.8× to 1.4× memdb's cost
-//! in `cargo xtask bench`. The bytes written are identical, so either
-//! cipher reads what the other wrote. The default stays RustCrypto's pure
-//! Rust, whose key schedules are zeroized when dropped; `ring` does not
-//! zeroize the AES key schedules it keeps (master and derived key bytes
-//! still are).
+//! Nearly all of this layer's cost is AES-256-GCM itself. The default
+//! cipher, [`PageCipher::AwsLc`] (crate feature `aws-lc`, on by default),
+//! is AWS-LC's assembly through `aws-lc-rs` (AES-NI/VAES and carry-less
+//! multiplication), several times faster per page than RustCrypto's
+//! `aes-gcm` ([`PageCipher::RustCrypto`], pure Rust, the default when the
+//! feature is off); `docs/performance.md` has the figures. Both keep the
+//! promise that key schedules do not outlive their use: RustCrypto's are
+//! zeroized on drop, AWS-LC's contexts are cleansed by AWS-LC's own `free`.
+//! Building AWS-LC needs a C compiler (on x86-64 Linux nothing else: no
+//! cmake, nasm or bindgen). With the crate feature `ring`,
+//! [`PageCipher::Ring`] is `ring`'s assembly, about as fast, but `ring`
+//! does not zeroize the AES key schedules it keeps (master and derived key
+//! bytes still are). The bytes written are identical, so every cipher
+//! reads what the others wrote.
 //!
 //! ```
 //! # #[cfg(feature = "ring")] {

@@ -349,6 +349,8 @@ fn pages_are_xaes_256_gcm() {
         .unwrap();
     // Every page cipher this build has gives the reference's bytes.
     let ciphers = [
+        #[cfg(feature = "aws-lc")]
+        crate::PageCipher::AwsLc,
         crate::PageCipher::RustCrypto,
         #[cfg(feature = "ring")]
         crate::PageCipher::Ring,

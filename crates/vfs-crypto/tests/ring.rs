@@ -1,6 +1,6 @@
-//! The `ring` page cipher (feature `ring`) writes the format the default
-//! one reads, and back: the same database is opened alternately through
-//! both, in rollback and WAL mode.
+//! The page ciphers write the format the others read: the same database
+//! is opened in turn through `ring`'s (feature `ring`), RustCrypto's and
+//! AWS-LC's (the default), in rollback and WAL mode.
 #![cfg(feature = "ring")]
 
 mod common;
@@ -23,18 +23,15 @@ fn databases_written_by_either_cipher_read_through_the_other() {
     let memdb = vfs_memdb::MemDb::new();
     let _a = register("ring-x-rust", &memdb, PageCipher::RustCrypto);
     let _b = register("ring-x-ring", &memdb, PageCipher::Ring);
+    let _c = register("ring-x-aws", &memdb, PageCipher::AwsLc);
     for (mode, db) in [("DELETE", "/x-delete.db"), ("WAL", "/x-wal.db")] {
         let mut rows = 0;
         // The previous round's connection stays open, so in WAL mode the
         // next one reads frames the other cipher wrote (no checkpoint at
         // close in between).
         let mut previous: Option<Connection> = None;
-        for round in 0..4 {
-            let vfs = if round % 2 == 0 {
-                "ring-x-ring"
-            } else {
-                "ring-x-rust"
-            };
+        for round in 0..6 {
+            let vfs = ["ring-x-ring", "ring-x-rust", "ring-x-aws"][round % 3];
             let conn = Connection::open(format!("file:{db}?vfs={vfs}")).unwrap();
             conn.execute_batch(&format!("PRAGMA journal_mode={mode}"))
                 .unwrap();

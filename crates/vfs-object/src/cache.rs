@@ -108,6 +108,11 @@ impl PageCache {
         }
     }
 
+    /// The memory budget in bytes (0: no memory cache).
+    pub fn limit(&self) -> u64 {
+        self.limit
+    }
+
     /// Bytes held in memory.
     pub fn mem_bytes(&self) -> u64 {
         self.budget.used()

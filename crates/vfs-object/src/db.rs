@@ -54,6 +54,9 @@ pub struct Db {
     created: AtomicBool,
     /// The writer lease, for connections that use one.
     pub(crate) lease: LeaseSlot,
+    /// A main file of it has been opened in this process (the first open
+    /// reads ahead, see `prefetch.rs`).
+    opened: AtomicBool,
 }
 
 struct DbState {
@@ -87,6 +90,7 @@ impl Db {
             created: AtomicBool::new(false),
             lease: LeaseSlot::new(keys.lease().clone()),
             keys,
+            opened: AtomicBool::new(false),
         })
     }
 
@@ -99,6 +103,11 @@ impl Db {
     /// SQLITE_OPEN_CREATE.
     pub fn opened_for_create(&self) -> bool {
         self.created.load(Ordering::Relaxed)
+    }
+
+    /// True for the first call only: the first open of a main file.
+    pub fn first_open(&self) -> bool {
+        !self.opened.swap(true, Ordering::Relaxed)
     }
 
     pub fn mark_opened_for_create(&self) {

@@ -66,6 +66,8 @@ pub struct Rule {
     skip: u64,
     times: Option<u64>,
     action: Action,
+    /// Only ranged GETs of more than this many bytes.
+    longer_than: Option<u64>,
 }
 
 impl Rule {
@@ -76,6 +78,7 @@ impl Rule {
             skip: 0,
             times: Some(1),
             action: Action::Fail,
+            longer_than: None,
         }
     }
 
@@ -106,6 +109,13 @@ impl Rule {
         self
     }
 
+    /// Hits only GETs of a byte range longer than `bytes` (ranges of
+    /// several pages, such as read-ahead), none of the other requests.
+    pub fn ranges_longer_than(mut self, bytes: u64) -> Rule {
+        self.longer_than = Some(bytes);
+        self
+    }
+
     /// Fails the requests it hits.
     pub fn fail(mut self) -> Rule {
         self.action = Action::Fail;
@@ -124,8 +134,11 @@ impl Rule {
         self
     }
 
-    fn matches(&self, kind: RequestKind) -> bool {
+    fn matches(&self, kind: RequestKind, range_len: Option<u64>) -> bool {
         self.kinds.as_ref().is_none_or(|k| k.contains(&kind))
+            && self
+                .longer_than
+                .is_none_or(|min| range_len.is_some_and(|l| l > min))
     }
 }
 
@@ -261,7 +274,7 @@ impl FaultStore {
         }
     }
 
-    fn fate(&self, kind: RequestKind, key: &str) -> Fate {
+    fn fate(&self, kind: RequestKind, key: &str, range_len: Option<u64>) -> Fate {
         let mut st = self.state.lock();
         match kind {
             RequestKind::Get => st.counts.gets += 1,
@@ -275,7 +288,7 @@ impl FaultStore {
         }
         let mut delay = st.latency;
         for rule in st.rules.iter_mut() {
-            if !rule.matches(kind) || rule.times == Some(0) {
+            if !rule.matches(kind, range_len) || rule.times == Some(0) {
                 continue;
             }
             if rule.skip > 0 {
@@ -295,7 +308,16 @@ impl FaultStore {
     }
 
     async fn gate(&self, kind: RequestKind, key: &str) -> object_store::Result<bool> {
-        let (delay, outcome) = match self.fate(kind, key) {
+        self.gate_range(kind, key, None).await
+    }
+
+    async fn gate_range(
+        &self,
+        kind: RequestKind,
+        key: &str,
+        range_len: Option<u64>,
+    ) -> object_store::Result<bool> {
+        let (delay, outcome) = match self.fate(kind, key, range_len) {
             Fate::Pass(d) => (d, Ok(false)),
             Fate::Fail(d) => (d, Err(injected(kind, key, "request failed"))),
             Fate::LoseResponse(d) => (d, Ok(true)),
@@ -344,7 +366,14 @@ impl ObjectStore for FaultStore {
         location: &Path,
         options: GetOptions,
     ) -> object_store::Result<GetResult> {
-        if self.gate(RequestKind::Get, location.as_ref()).await? {
+        let range_len = match &options.range {
+            Some(object_store::GetRange::Bounded(r)) => Some(r.end.saturating_sub(r.start)),
+            _ => None,
+        };
+        if self
+            .gate_range(RequestKind::Get, location.as_ref(), range_len)
+            .await?
+        {
             return Err(injected(
                 RequestKind::Get,
                 location.as_ref(),
@@ -359,7 +388,11 @@ impl ObjectStore for FaultStore {
         location: &Path,
         ranges: &[Range<u64>],
     ) -> object_store::Result<Vec<Bytes>> {
-        if self.gate(RequestKind::Get, location.as_ref()).await? {
+        let range_len = ranges.iter().map(|r| r.end.saturating_sub(r.start)).sum();
+        if self
+            .gate_range(RequestKind::Get, location.as_ref(), Some(range_len))
+            .await?
+        {
             return Err(injected(
                 RequestKind::Get,
                 location.as_ref(),

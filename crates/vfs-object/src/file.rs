@@ -15,6 +15,7 @@ use vfs_core::{
 use crate::Shared;
 use crate::db::{Db, WriteRefused};
 use crate::lease;
+use crate::prefetch::{self, ReadAhead};
 use crate::publish::Published;
 use crate::txn::WriteSet;
 use crate::version::Version;
@@ -62,6 +63,8 @@ struct MainFile {
     poll: Duration,
     /// The writer lease's TTL, if this connection takes one.
     lease: Option<Duration>,
+    /// Scan detection, when read-ahead is on.
+    read_ahead: Option<ReadAhead>,
     /// Opened at a past version (`lsn=`/`asof=`): every read transaction
     /// reads it, and it never looks for newer commits.
     pinned: Option<Arc<Version>>,
@@ -74,6 +77,7 @@ impl ObjectFile {
         read_only: bool,
         poll: Duration,
         lease: Option<Duration>,
+        prefetch: bool,
     ) -> ObjectFile {
         ObjectFile {
             inner: Inner::Main(Box::new(MainFile {
@@ -86,6 +90,7 @@ impl ObjectFile {
                 read_only,
                 poll,
                 lease,
+                read_ahead: prefetch.then(ReadAhead::default),
                 pinned: None,
             })),
         }
@@ -93,7 +98,8 @@ impl ObjectFile {
 
     /// A read-only connection to `version`, a past version of `db`.
     pub(crate) fn pinned(db: Arc<Db>, fs: Arc<Shared>, version: Arc<Version>) -> ObjectFile {
-        let mut f = ObjectFile::main(db, fs, true, Duration::ZERO, None);
+        let prefetch = fs.prefetch;
+        let mut f = ObjectFile::main(db, fs, true, Duration::ZERO, None, prefetch);
         if let Inner::Main(m) = &mut f.inner {
             m.pinned = Some(version);
         }
@@ -200,16 +206,29 @@ impl MainFile {
         }
     }
 
-    fn read(&self, buf: &mut [u8], offset: u64) -> Result<usize> {
+    fn read(&mut self, buf: &mut [u8], offset: u64) -> Result<usize> {
         if let Some(txn) = &self.txn {
             let base = Arc::clone(&txn.writes.base);
             let mut reader = Self::base_reader(&self.db, &self.fs, &base);
             return txn.writes.read(buf, offset, &mut reader);
         }
-        match &self.snapshot {
-            Some(v) => read_version(&self.db, &self.fs, v, buf, offset),
-            None => read_version(&self.db, &self.fs, &self.unlocked_view(), buf, offset),
-        }
+        // Borrowed field by field: no reference count moves on a warm read.
+        let unlocked;
+        let version: &Version = match &self.snapshot {
+            Some(v) => v,
+            None => {
+                unlocked = self.unlocked_view();
+                &unlocked
+            }
+        };
+        read_version(
+            &self.db,
+            &self.fs,
+            version,
+            buf,
+            offset,
+            self.read_ahead.as_mut(),
+        )
     }
 
     fn txn_mut(&mut self, what: &str) -> Result<&mut Txn> {
@@ -372,8 +391,16 @@ impl MainFile {
     }
 }
 
-/// Reads `buf.len()` bytes at `offset` of `v` (short at its end).
-fn read_version(db: &Db, fs: &Shared, v: &Version, buf: &mut [u8], offset: u64) -> Result<usize> {
+/// Reads `buf.len()` bytes at `offset` of `v` (short at its end); with
+/// `read_ahead`, a miss that continues a scan reads ahead first.
+fn read_version(
+    db: &Db,
+    fs: &Shared,
+    v: &Version,
+    buf: &mut [u8],
+    offset: u64,
+    mut read_ahead: Option<&mut ReadAhead>,
+) -> Result<usize> {
     let avail = v.size.saturating_sub(offset);
     let n = (buf.len() as u64).min(avail) as usize;
     if n == 0 {
@@ -388,7 +415,17 @@ fn read_version(db: &Db, fs: &Shared, v: &Version, buf: &mut [u8], offset: u64) 
         let len = ((c - within as u64).min(end - pos)) as usize;
         let dst = &mut buf[(pos - offset) as usize..(pos - offset) as usize + len];
         match v.page(chunk) {
-            Some(page) => db.copy_chunk(&fs.ctx, chunk, page, dst, within)?,
+            Some(page) if page.copy_to(dst, within) => {}
+            Some(page) => {
+                if let Some(ra) = read_ahead.as_deref_mut()
+                    && prefetch::can_keep(&fs.ctx)
+                    && let Some(window) = ra.on_miss(chunk, v.size.div_ceil(c))
+                {
+                    let chunks: Vec<u64> = window.collect();
+                    prefetch::fetch_batch(db, &fs.ctx, v, &chunks);
+                }
+                db.copy_chunk(&fs.ctx, chunk, page, dst, within)?
+            }
             None => dst.fill(0),
         }
         pos += len as u64;

@@ -22,6 +22,9 @@
 //!   connection looks for newer commits at most every `poll` interval
 //!   (URI parameter `poll=<ms>`, 0 = every transaction). Pages come from a
 //!   local cache keyed by immutable (page, LSN), misses are range GETs.
+//!   With `prefetch` (default on; URI `prefetch=0|1`) a cold open reads
+//!   the b-trees' upper levels ahead in batched range GETs, and a scan
+//!   reads ahead in growing windows.
 //! * **Writer leases** (optional, `lease=<ms>` or
 //!   [`ObjectOptions::lease`]): a lease object taken with conditional PUTs
 //!   at the write lock makes other processes' writers wait
@@ -76,6 +79,7 @@ mod format;
 mod history;
 mod keys;
 mod lease;
+mod prefetch;
 mod publish;
 mod restore;
 mod runtime;
@@ -151,6 +155,10 @@ pub struct ObjectOptions {
     /// The wall clock lease expiry times are written and judged with.
     /// Default [`SystemClock`].
     pub clock: Arc<dyn Clock>,
+    /// Read ahead: the interior b-tree pages on a cold open, and larger
+    /// ranges when a connection reads pages sequentially (a scan); URI
+    /// parameter `prefetch=0|1` per connection. Default on.
+    pub prefetch: bool,
 }
 
 impl Default for ObjectOptions {
@@ -166,6 +174,7 @@ impl Default for ObjectOptions {
             lease: None,
             lease_linger: Duration::ZERO,
             clock: Arc::new(SystemClock),
+            prefetch: true,
         }
     }
 }
@@ -192,6 +201,7 @@ pub(crate) struct Shared {
     clock: Arc<dyn Clock>,
     /// This process's id in lease objects.
     holder: [u8; 16],
+    prefetch: bool,
     /// Databases by normalised name (`/orders.db`).
     dbs: Mutex<HashMap<String, Arc<Db>>>,
     /// Journals and super-journals, by name.
@@ -254,6 +264,7 @@ impl ObjectVfs {
                 lease_linger: options.lease_linger,
                 clock: options.clock,
                 holder: rand::random(),
+                prefetch: options.prefetch,
                 dbs: Mutex::new(HashMap::new()),
                 files: Mutex::new(HashMap::new()),
             }),
@@ -336,6 +347,16 @@ impl ObjectVfs {
                 (ms > 0).then(|| Duration::from_millis(ms))
             }
         };
+        let prefetch = match name.parameter("prefetch").map(str::trim) {
+            None => self.shared.prefetch,
+            Some("1") => true,
+            Some("0") => false,
+            Some(v) => {
+                return Err(Error::cant_open(format!(
+                    "vfs-object: prefetch={v:?} is neither 0 nor 1"
+                )));
+            }
+        };
         let db = self.db(path)?;
         if let Some((_, version)) = history::pinned_version(
             &self.shared.ctx,
@@ -349,6 +370,9 @@ impl ObjectVfs {
         // another process may have created it since) is looked up now.
         if !db.loaded() || db.head().lsn == 0 {
             db.read_state(&self.shared.ctx, Duration::ZERO, codes::SQLITE_CANTOPEN)?;
+        }
+        if prefetch && db.first_open() {
+            prefetch::btree_interiors(&db, &self.shared.ctx, &db.head());
         }
         if db.head().lsn == 0 && opts.access != OpenAccess::Create && !db.opened_for_create() {
             return Err(Error::cant_open(format!(
@@ -365,6 +389,7 @@ impl ObjectVfs {
             !opts.access.writable(),
             poll,
             lease,
+            prefetch,
         ))
     }
 

@@ -1,6 +1,8 @@
 //! What a cold point lookup costs: a process with an empty cache opens a
 //! database with a 100,000-row table and reads one row. The requests are
-//! counted by the fault layer (and by the VFS itself) and printed.
+//! counted by the fault layer (and by the VFS itself) and printed. These
+//! are the figures without read-ahead (`prefetch: false`); with it, see
+//! `tests/prefetch.rs`.
 
 mod support;
 
@@ -9,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use object_store::memory::InMemory;
 use support::{Node, count, opts};
+use vfs_object::ObjectOptions;
 use vfs_object::fault::FaultStore;
 
 const ROWS: i64 = 100_000;
@@ -39,7 +42,13 @@ fn a_cold_point_lookup_in_a_100k_row_table_costs_a_handful_of_requests() {
     }
     // A new process: empty cache. 20 ms per request, as against S3.
     ctl.set_latency(Duration::from_millis(20));
-    let r = Node::new(store.clone(), opts(Duration::from_secs(3600)));
+    let r = Node::new(
+        store.clone(),
+        ObjectOptions {
+            prefetch: false,
+            ..opts(Duration::from_secs(3600))
+        },
+    );
     let before = ctl.counts();
     let started = Instant::now();
     let c = r.open("big.db");
@@ -100,7 +109,13 @@ fn a_cold_open_of_a_long_log_reads_each_commit_once() {
         c.execute("INSERT INTO t VALUES (?1)", [i]).unwrap();
     }
     let before = ctl.counts();
-    let r = Node::new(store, opts(Duration::from_secs(3600)));
+    let r = Node::new(
+        store,
+        ObjectOptions {
+            prefetch: false,
+            ..opts(Duration::from_secs(3600))
+        },
+    );
     let cr = r.open("long.db");
     assert_eq!(count(&cr, "SELECT sum(x) FROM t"), 299 * 300 / 2);
     let d = ctl.counts().since(&before);

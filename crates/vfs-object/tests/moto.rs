@@ -83,13 +83,14 @@ fn sql_through_the_s3_protocol_with_range_reads() {
     )
     .unwrap();
     let sum: i64 = count(&c, "SELECT sum(length(b)) FROM t");
-    // A cold process reads the large commit by its index and range GETs.
+    // A cold process reads the large commit by its index and range GETs
+    // (the scan's read-ahead: a few ranges of many pages each).
     let b = node(moto, Duration::from_secs(3600));
     let cb = b.open("s3/basic.db");
     assert_eq!(count(&cb, "SELECT sum(length(b)) FROM t"), sum);
     integrity(&cb);
     let s = b.vfs.request_stats();
-    assert!(s.gets > 10 && s.lists == 1 && s.puts == 0, "{s}");
+    assert!(s.gets > 3 && s.lists == 1 && s.puts == 0, "{s}");
     // Conflicting commits through S3's 412.
     cb.execute_batch("BEGIN; DELETE FROM t WHERE id = 1;")
         .unwrap();

@@ -9,6 +9,10 @@
 //! * `object(moto)` — moto, a real S3-protocol server on loopback, when
 //!   `cargo xtask moto-install` has installed it (skipped otherwise).
 //!
+//! `object(memory+20ms)` also runs the latency sweep (5, 20 and 50 ms per
+//! request, cold and warm reads and commits, with and without prefetch:
+//! `object_sweep.rs`).
+//!
 //! Extra measures of the latency targets: `object_small_commit` (one-row
 //! transactions), `object_4mb_commit` (a 4 MB transaction),
 //! `object_cold_lookup` (a new process with an empty cache opens the
@@ -48,11 +52,11 @@ pub(super) fn targets() -> Res<Vec<Target>> {
 
     let faults = FaultStore::new(Arc::new(InMemory::new()));
     let ctl = faults.controller();
-    out.push(remote_target(
-        "object(memory+20ms)",
-        Arc::new(faults),
-        Some(ctl),
-    )?);
+    let mut t = remote_target("object(memory+20ms)", Arc::new(faults), Some(ctl))?;
+    // The latency sweep (5, 20, 50 ms; `object_sweep.rs`) rides on this
+    // target: `--filter 'object(memory+20ms)' --only extras` runs it.
+    t.extras.push(super::object_sweep::latency_sweep());
+    out.push(t);
 
     match Moto::start() {
         Ok(moto) => {

@@ -16,19 +16,33 @@ use object_store::aws::AmazonS3Builder;
 /// The bucket every test uses (tests use their own prefixes).
 pub const BUCKET: &str = "vfs-object-test";
 
+/// Starts moto's S3 server on a free port, makes the bucket, prints the
+/// port, and serves until stdin closes. Requests are handled one at a time:
+/// moto checks a conditional PUT's precondition and stores the object in
+/// two steps, so two of its request threads can both "win" one
+/// `If-None-Match: *` (seen under load), where S3 decides atomically.
+/// Serialising the application keeps the protocol's semantics, which is
+/// what the tests are about.
 const LAUNCHER: &str = r#"
-import logging, sys
+import logging, sys, threading
 logging.getLogger("werkzeug").setLevel(logging.ERROR)
-from moto.server import ThreadedMotoServer
+from werkzeug.serving import make_server
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication, MotoRequestHandler, create_backend_app)
 import boto3
-server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-server.start()
-port = server.get_host_and_port()[1]
+app = DomainDispatcherApplication(create_backend_app)
+one_at_a_time = threading.Lock()
+def serialised(environ, start_response):
+    with one_at_a_time:
+        return list(app(environ, start_response))
+server = make_server("127.0.0.1", 0, serialised, True, request_handler=MotoRequestHandler)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+port = server.server_address[1]
 boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}", aws_access_key_id="test",
              aws_secret_access_key="test", region_name="us-east-1").create_bucket(Bucket=sys.argv[1])
 print(port, flush=True)
 sys.stdin.read()
-server.stop()
+server.shutdown()
 "#;
 
 /// A running moto server.
