@@ -13,6 +13,7 @@ use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::{
     GetOptions, ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload,
+    UpdateVersion,
 };
 
 /// What kind of failure a store error is.
@@ -288,6 +289,69 @@ impl Client {
                     .put_opts(key, payload, PutOptions::from(PutMode::Overwrite))
                     .await
                     .map(drop)
+            }
+        })
+        .await
+    }
+
+    /// The whole object at `key` with its version (e-tag), or `None` when
+    /// there is none.
+    pub async fn get_versioned(
+        &self,
+        key: &Path,
+    ) -> Result<Option<(Bytes, UpdateVersion)>, StoreError> {
+        let r = self
+            .retrying(format!("GET {key}"), || {
+                self.counters.gets.fetch_add(1, Ordering::Relaxed);
+                async move {
+                    let got = self.store.get_opts(key, GetOptions::default()).await?;
+                    let version = UpdateVersion {
+                        e_tag: got.meta.e_tag.clone(),
+                        version: got.meta.version.clone(),
+                    };
+                    Ok((got.bytes().await?, version))
+                }
+            })
+            .await;
+        match r {
+            Ok((bytes, version)) => {
+                self.counters
+                    .get_bytes
+                    .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                Ok(Some((bytes, version)))
+            }
+            Err(e) if e.kind == FailureKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Writes `key` conditionally: `PutMode::Create` (`If-None-Match: *`)
+    /// or `PutMode::Update` (`If-Match: <e-tag>`). Returns the new
+    /// version. A condition that does not hold is `Exists`; transient
+    /// failures are retried (a retry of a write that did land finds its
+    /// condition broken, so the caller reads back to tell).
+    pub async fn put_conditional(
+        &self,
+        key: &Path,
+        body: Bytes,
+        mode: PutMode,
+    ) -> Result<UpdateVersion, StoreError> {
+        let len = body.len() as u64;
+        let what = match mode {
+            PutMode::Create => "create",
+            _ => "if-match",
+        };
+        self.retrying(format!("PUT {key} ({what})"), || {
+            self.counters.puts.fetch_add(1, Ordering::Relaxed);
+            self.counters.put_bytes.fetch_add(len, Ordering::Relaxed);
+            let payload = PutPayload::from_bytes(body.clone());
+            let opts = PutOptions::from(mode.clone());
+            async move {
+                let r = self.store.put_opts(key, payload, opts).await?;
+                Ok(UpdateVersion {
+                    e_tag: r.e_tag,
+                    version: r.version,
+                })
             }
         })
         .await

@@ -15,6 +15,7 @@ use crate::cache::{DiskKey, PageCache};
 use crate::client::{Client, StoreError};
 use crate::format::{self, FormatError, Index};
 use crate::keys::DbKeys;
+use crate::lease::LeaseSlot;
 use crate::runtime::Runtime;
 use crate::snapshot::plan_catch_up;
 use crate::version::{CommitInfo, Page, Version};
@@ -48,6 +49,8 @@ pub struct Db {
     compacting: AtomicBool,
     /// The policy's last background run.
     pub(crate) background: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// The writer lease, for connections that use one.
+    pub(crate) lease: LeaseSlot,
     /// A main file of it has been opened in this process (the first open
     /// reads ahead, see `prefetch.rs`).
     opened: AtomicBool,
@@ -76,7 +79,6 @@ impl Db {
     pub fn new(name: &str, keys: DbKeys) -> Arc<Db> {
         Arc::new(Db {
             name: name.to_owned(),
-            keys,
             state: Mutex::new(DbState {
                 head: Arc::new(Version::empty()),
                 writer: None,
@@ -88,6 +90,8 @@ impl Db {
             created: AtomicBool::new(false),
             compacting: AtomicBool::new(false),
             background: Mutex::new(None),
+            lease: LeaseSlot::new(keys.lease().clone()),
+            keys,
             opened: AtomicBool::new(false),
         })
     }

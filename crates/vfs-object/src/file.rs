@@ -14,6 +14,7 @@ use vfs_core::{
 
 use crate::Shared;
 use crate::db::{Db, WriteRefused};
+use crate::lease;
 use crate::prefetch::{self, ReadAhead};
 use crate::publish::Published;
 use crate::txn::WriteSet;
@@ -60,6 +61,8 @@ struct MainFile {
     txn: Option<Txn>,
     read_only: bool,
     poll: Duration,
+    /// The writer lease's TTL, if this connection takes one.
+    lease: Option<Duration>,
     /// Scan detection, when read-ahead is on.
     read_ahead: Option<ReadAhead>,
     /// Opened at a past version (`lsn=`/`asof=`): every read transaction
@@ -73,6 +76,7 @@ impl ObjectFile {
         fs: Arc<Shared>,
         read_only: bool,
         poll: Duration,
+        lease: Option<Duration>,
         prefetch: bool,
     ) -> ObjectFile {
         ObjectFile {
@@ -85,6 +89,7 @@ impl ObjectFile {
                 txn: None,
                 read_only,
                 poll,
+                lease,
                 read_ahead: prefetch.then(ReadAhead::default),
                 pinned: None,
             })),
@@ -94,7 +99,7 @@ impl ObjectFile {
     /// A read-only connection to `version`, a past version of `db`.
     pub(crate) fn pinned(db: Arc<Db>, fs: Arc<Shared>, version: Arc<Version>) -> ObjectFile {
         let prefetch = fs.prefetch;
-        let mut f = ObjectFile::main(db, fs, true, Duration::ZERO, prefetch);
+        let mut f = ObjectFile::main(db, fs, true, Duration::ZERO, None, prefetch);
         if let Inner::Main(m) = &mut f.inner {
             m.pinned = Some(version);
         }
@@ -299,6 +304,12 @@ impl MainFile {
             self.db
                 .begin_write(self.id, snapshot.lsn)
                 .map_err(|why| refused(&self.db.name, snapshot.lsn, why))?;
+            if let Some(ttl) = self.lease
+                && let Err(e) = lease::take(&self.db, &self.fs, ttl, snapshot.lsn)
+            {
+                self.db.end_write(self.id);
+                return Err(e);
+            }
             self.txn = Some(Txn {
                 writes: WriteSet::new(snapshot),
                 state: TxnState::Open,
@@ -317,6 +328,9 @@ impl MainFile {
             // lost race, an I/O error, an unfinished commit) is dropped.
             if let TxnState::Published(v) = txn.state {
                 self.snapshot = Some(v);
+            }
+            if self.lease.is_some() {
+                lease::end_transaction(&self.db, &self.fs);
             }
             self.db.end_write(self.id);
         }
@@ -343,6 +357,12 @@ impl MainFile {
         if !txn.writes.is_commit(&mut reader)? {
             return Ok(());
         }
+        if self.lease.is_some()
+            && let Err(e) = lease::check_before_commit(&db, &fs, base.lsn)
+        {
+            txn.state = TxnState::Over;
+            return Err(e);
+        }
         let lsn = base.lsn + 1;
         // Never earlier than the parent's: commit times grow with the LSN
         // whatever the writers' clocks, so `asof=` has one answer.
@@ -358,6 +378,9 @@ impl MainFile {
         match db.publish(&fs.ctx, &base, idx, body) {
             Published::Committed(v) => {
                 crate::compact::maybe_compact(&fs, &db, v.lsn);
+                if self.lease.is_some() {
+                    lease::committed(&db, &fs, v.lsn);
+                }
                 txn.state = TxnState::Published(v);
                 Ok(())
             }
@@ -553,6 +576,9 @@ impl File for ObjectFile {
 impl Drop for MainFile {
     fn drop(&mut self) {
         if self.txn.take().is_some() {
+            if self.lease.is_some() {
+                lease::end_transaction(&self.db, &self.fs);
+            }
             self.db.end_write(self.id);
         }
     }

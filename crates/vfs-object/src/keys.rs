@@ -17,6 +17,7 @@ const LSN_DIGITS: usize = 20;
 pub struct DbKeys {
     log: Path,
     snap: Path,
+    lease: Path,
 }
 
 /// Parses the registration's prefix (`""` for the bucket's root).
@@ -51,7 +52,7 @@ impl DbKeys {
                 RESERVED_SEGMENTS.join(", ")
             )));
         }
-        let dir = |segment: &str| {
+        let under = |segment: &'static str| {
             Path::from_iter(
                 prefix
                     .parts()
@@ -60,8 +61,9 @@ impl DbKeys {
             )
         };
         Ok(DbKeys {
-            log: dir("log"),
-            snap: dir("snap"),
+            log: under("log"),
+            snap: under("snap"),
+            lease: under("lease"),
         })
     }
 
@@ -93,6 +95,11 @@ impl DbKeys {
     /// The directory of the commit log (`…/log`).
     pub fn log_dir(&self) -> &Path {
         &self.log
+    }
+
+    /// The key of the writer lease (`…/lease`).
+    pub fn lease(&self) -> &Path {
+        &self.lease
     }
 
     /// The key of commit `lsn`.
@@ -132,6 +139,8 @@ mod tests {
             "dbs/prod/orders.db/log/00000000000000000042"
         );
         assert_eq!(k.lsn_of(&k.commit(42)), Some(42));
+        assert_eq!(k.lease().as_ref(), "dbs/prod/orders.db/lease");
+        assert_eq!(k.lsn_of(k.lease()), None);
         assert_eq!(k.lsn_of(&k.commit(u64::MAX)), Some(u64::MAX));
         assert_eq!(k.lsn_of(&Path::from("dbs/prod/orders.db/log/42")), None);
         assert_eq!(

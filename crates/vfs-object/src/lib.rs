@@ -33,6 +33,11 @@
 //!   [`ObjectOptions::retention`] needs. Writers and readers check that the
 //!   log still holds the commit they read, so a stale writer can never
 //!   commit into a collected log.
+//! * **Writer leases** (optional, `lease=<ms>` or
+//!   [`ObjectOptions::lease`]): a lease object taken with conditional PUTs
+//!   at the write lock makes other processes' writers wait
+//!   (`SQLITE_BUSY`) instead of losing commit races; a takeover fences the
+//!   log, so a writer that lost its lease cannot publish.
 //! * **Time travel.** `lsn=<n>` or `asof=<RFC 3339 time>` opens a past
 //!   version read-only; [`ObjectVfs::versions`] lists them;
 //!   [`ObjectVfs::restore`] writes one as a new database or a plain file.
@@ -82,6 +87,7 @@ mod file;
 mod format;
 mod history;
 mod keys;
+mod lease;
 mod prefetch;
 mod publish;
 mod restore;
@@ -116,6 +122,7 @@ pub use crate::file::ObjectFile;
 pub use crate::format::FORMAT_VERSION;
 pub use crate::history::{At, VersionInfo};
 pub use crate::keys::RESERVED_SEGMENTS;
+pub use crate::lease::{Clock, LEASE_LEN, SystemClock};
 pub use crate::restore::{RestoreTarget, Restored};
 pub use crate::usage::{ObjectCount, StorageUsage};
 /// Re-exported so users name the same `object_store` version as this crate.
@@ -156,6 +163,20 @@ pub struct ObjectOptions {
     /// [`ObjectOptions::retention`]. Default `None` (only
     /// [`ObjectVfs::compact`], [`ObjectVfs::gc`] and the PRAGMAs do).
     pub compact_every: Option<u64>,
+    /// Take a writer lease with this time to live at every write lock,
+    /// unless the URI says `lease=<milliseconds>` (`lease=0`: none).
+    /// Writers of other processes then wait (`SQLITE_BUSY`, SQLite's busy
+    /// handler) instead of losing commit races; see `docs/object.md`, "Writer leases".
+    /// Default none.
+    pub lease: Option<Duration>,
+    /// How long a lease is kept after a write transaction ends, so the
+    /// process's next transaction takes it without a request. Zero
+    /// (the default) releases it at once (one PUT) so that other
+    /// processes need not wait.
+    pub lease_linger: Duration,
+    /// The wall clock lease expiry times are written and judged with.
+    /// Default [`SystemClock`].
+    pub clock: Arc<dyn Clock>,
     /// Read ahead: the interior b-tree pages on a cold open, and larger
     /// ranges when a connection reads pages sequentially (a scan); URI
     /// parameter `prefetch=0|1` per connection. Default on.
@@ -174,6 +195,9 @@ impl Default for ObjectOptions {
             runtime_threads: 2,
             retention: Duration::from_secs(3600),
             compact_every: None,
+            lease: None,
+            lease_linger: Duration::ZERO,
+            clock: Arc::new(SystemClock),
             prefetch: true,
         }
     }
@@ -197,6 +221,12 @@ pub(crate) struct Shared {
     poll: Duration,
     pub(crate) retention: Duration,
     pub(crate) compact_every: Option<u64>,
+    /// The default writer lease TTL (`None`: no lease).
+    lease: Option<Duration>,
+    lease_linger: Duration,
+    clock: Arc<dyn Clock>,
+    /// This process's id in lease objects.
+    holder: [u8; 16],
     prefetch: bool,
     /// Databases by normalised name (`/orders.db`).
     dbs: Mutex<HashMap<String, Arc<Db>>>,
@@ -258,6 +288,10 @@ impl ObjectVfs {
                 poll: options.poll,
                 retention: options.retention,
                 compact_every: options.compact_every,
+                lease: options.lease.filter(|d| !d.is_zero()),
+                lease_linger: options.lease_linger,
+                clock: options.clock,
+                holder: rand::random(),
                 prefetch: options.prefetch,
                 dbs: Mutex::new(HashMap::new()),
                 files: Mutex::new(HashMap::new()),
@@ -359,6 +393,7 @@ impl ObjectVfs {
         let name = normalise(name);
         let keys = DbKeys::new(&self.shared.prefix, &name)?;
         let client = self.shared.ctx.client.clone();
+        let lease = keys.lease().clone();
         let r = self.shared.ctx.runtime.run(async move {
             // Snapshots first: a reader meanwhile falls back to the log.
             let dirs = [
@@ -370,6 +405,8 @@ impl ObjectVfs {
                     client.delete(&m.location).await?;
                 }
             }
+            // The writer lease, if any database user took one.
+            client.delete(&lease).await?;
             Ok::<_, client::StoreError>(())
         })?;
         self.shared.dbs.lock().remove(&name);
@@ -399,6 +436,17 @@ impl ObjectVfs {
                     "vfs-object: poll={ms:?} is not a number of milliseconds"
                 ))
             })?),
+        };
+        let lease = match name.parameter("lease") {
+            None => self.shared.lease,
+            Some(ms) => {
+                let ms: u64 = ms.trim().parse().map_err(|_| {
+                    Error::cant_open(format!(
+                        "vfs-object: lease={ms:?} is not a number of milliseconds"
+                    ))
+                })?;
+                (ms > 0).then(|| Duration::from_millis(ms))
+            }
         };
         let prefetch = match name.parameter("prefetch").map(str::trim) {
             None => self.shared.prefetch,
@@ -441,6 +489,7 @@ impl ObjectVfs {
             Arc::clone(&self.shared),
             !opts.access.writable(),
             poll,
+            lease,
             prefetch,
         ))
     }

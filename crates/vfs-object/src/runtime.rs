@@ -38,6 +38,15 @@ impl Runtime {
             .handle()
     }
 
+    /// Starts `fut` on the private runtime without waiting for it (a
+    /// background task: it stops with the runtime).
+    pub fn spawn<F>(&self, fut: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        drop(self.handle().spawn(fut));
+    }
+
     /// Runs `fut` on the private runtime and waits for its output on the
     /// calling thread. Safe from any thread, inside a runtime or not. A
     /// panic inside `fut` becomes an error.
