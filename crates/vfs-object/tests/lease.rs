@@ -237,16 +237,18 @@ fn what_a_lease_costs_per_commit_with_and_without_linger() {
     // Released at once: take (one PUT, If-Match on our own last write),
     // look for commits made meanwhile (one LIST), commit (one PUT),
     // release (one PUT).
+    // And one 96-byte GET per commit: the check that its parent is still
+    // in the log (object.md §14).
     let released = requests_per_commit(Duration::ZERO, 10);
     assert_eq!(
         (released.puts, released.lists, released.gets),
-        (30, 20, 0),
+        (30, 20, 10),
         "{released}"
     );
     // Kept for a linger: the commit's PUT and the read transaction's LIST
-    // (poll=0), nothing for the lease.
+    // (poll=0) and the parent check's GET, nothing for the lease.
     let kept = requests_per_commit(Duration::from_secs(3600), 10);
-    assert_eq!((kept.puts, kept.lists, kept.gets), (10, 10, 0), "{kept}");
+    assert_eq!((kept.puts, kept.lists, kept.gets), (10, 10, 10), "{kept}");
 }
 
 #[test]
