@@ -104,6 +104,9 @@ struct Inner {
     companions: Arc<Companions>,
     acct: Arc<Accounting>,
     next_private: AtomicU64,
+    /// Storage blocks of deleted rollback journals, for the next journal
+    /// created (see [`Inner::recycle`]).
+    spare_journal_pages: Mutex<Vec<store::Page>>,
 }
 
 /// An in-memory VFS instance: a set of named files, optionally under a byte
@@ -211,6 +214,7 @@ impl MemDb {
                     used: AtomicU64::new(0),
                 }),
                 next_private: AtomicU64::new(1),
+                spare_journal_pages: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -264,7 +268,7 @@ impl MemDb {
     /// ```
     pub fn file_bytes(&self, name: impl AsRef<FileName>) -> Option<Vec<u8>> {
         let node = self.inner.files.lock().get(name.as_ref()).cloned()?;
-        Some(node.store.read().to_vec())
+        Some(node.read().to_vec())
     }
 
     fn database(&self, name: &FileName) -> Result<Arc<Node>> {
