@@ -116,6 +116,12 @@ fn print_verify(r: &verify::VerifyReport) {
             b.page, b.offset, b.problem
         ));
     }
+    for f in &r.bad_wal_frames {
+        out(format!(
+            "bad WAL frame {} (page {}) at offset {}: {}",
+            f.frame, f.page, f.offset, f.problem
+        ));
+    }
     for p in &r.problems {
         out(format!("problem: {p}"));
     }

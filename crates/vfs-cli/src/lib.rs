@@ -39,6 +39,7 @@ pub mod storage;
 pub mod ui;
 pub mod uri;
 pub mod verify;
+pub mod wal_check;
 
 pub use cli::{
     ChecksumArgs, ChecksumMode, Cli, Command, CompletionsArgs, DecryptArgs, EncryptArgs, InfoArgs,

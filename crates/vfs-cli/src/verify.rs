@@ -16,6 +16,7 @@ use crate::error::{CliError, EXIT_DAMAGED, EXIT_FAILED, EXIT_OK, Result, sql_mes
 use crate::stack::StackSpec;
 use crate::storage::Storage;
 use crate::ui::Ui;
+use crate::wal_check::{BadFrame, check_wal};
 
 /// A page that failed its check.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -62,6 +63,8 @@ pub struct VerifyReport {
     pub checks: Vec<String>,
     /// Pages that failed.
     pub bad_pages: Vec<BadPage>,
+    /// Frames of the WAL beside it whose page failed its check.
+    pub bad_wal_frames: Vec<BadFrame>,
     /// Other findings (truncation, `integrity_check` messages).
     pub problems: Vec<String>,
     /// What could not be checked, and why.
@@ -102,11 +105,36 @@ struct Checker {
     opener: Option<PageOpener>,
 }
 
+/// Where a page image was found.
+#[derive(Clone, Copy)]
+enum Found {
+    /// In the database file, at its page's place.
+    Database,
+    /// In the WAL, at this offset.
+    Wal(u64),
+}
+
 impl Checker {
-    /// The page's problem, if any; its plaintext when it could be read.
+    /// The database page's problem, if any; its plaintext when it could be
+    /// read.
     fn check(&mut self, pgno: u32, page: &[u8]) -> (Option<String>, Option<Vec<u8>>) {
+        self.check_at(Found::Database, pgno, page)
+    }
+
+    fn check_at(
+        &mut self,
+        found: Found,
+        pgno: u32,
+        page: &[u8],
+    ) -> (Option<String>, Option<Vec<u8>>) {
         let n = page.len();
-        match self.checksums {
+        // Checksum trailers are kept on the database file only (as
+        // SQLite's cksumvfs); a WAL frame's are whatever SQLite's cache held.
+        let checksums = match found {
+            Found::Database => self.checksums,
+            Found::Wal(_) => None,
+        };
+        match checksums {
             Some(Mode::Cksumvfs) if verify_cksumvfs_page(page) != Some(true) => {
                 return (Some("cksumvfs checksum mismatch".into()), None);
             }
@@ -127,8 +155,13 @@ impl Checker {
             }
             _ => {}
         }
-        match &mut self.opener {
-            Some(o) => match o.open_page(pgno, page) {
+        let opened = match (&mut self.opener, found) {
+            (Some(o), Found::Database) => Some(o.open_page(pgno, page)),
+            (Some(o), Found::Wal(offset)) => Some(o.open_wal_frame(pgno, offset, page)),
+            (None, _) => None,
+        };
+        match opened {
+            Some(opened) => match opened {
                 Ok(plain) => (None, Some(plain)),
                 Err(e) => (Some(e.message().to_owned()), None),
             },
@@ -155,6 +188,7 @@ pub fn verify(
         pages: layout.pages(),
         checks: Vec::new(),
         bad_pages: Vec::new(),
+        bad_wal_frames: Vec::new(),
         problems: Vec::new(),
         notes: Vec::new(),
         verdict: Verdict::NotChecked,
@@ -220,18 +254,19 @@ pub fn verify(
     if let Some(wal) = &layout.wal
         && wal.frames > 0
     {
-        report.notes.push(format!(
-            "a WAL with {} frames sits beside it: its pages are not in the file yet; only \
-             integrity_check reads them",
-            wal.frames
-        ));
+        check_wal_frames(storage, &layout, wal, &mut checker, &mut report)?;
     }
-    let sound = report.bad_pages.is_empty() && report.problems.is_empty();
+    let sound = report.bad_pages.is_empty()
+        && report.bad_wal_frames.is_empty()
+        && report.problems.is_empty();
     let can_open = layout.encryption.is_none() || key.is_some();
     if opts.integrity_check && sound && can_open {
         integrity(storage, &layout, key, &mut report);
     }
-    report.verdict = if !report.bad_pages.is_empty() || !report.problems.is_empty() {
+    report.verdict = if !report.bad_pages.is_empty()
+        || !report.bad_wal_frames.is_empty()
+        || !report.problems.is_empty()
+    {
         Verdict::Damaged
     } else if report.checks.is_empty() {
         Verdict::NotChecked
@@ -239,6 +274,55 @@ pub fn verify(
         Verdict::Clean
     };
     Ok(report)
+}
+
+/// The WAL's frames as SQLite's recovery reads them, and each frame's page
+/// checked like a database page.
+fn check_wal_frames(
+    storage: &dyn Storage,
+    layout: &Layout,
+    wal: &crate::detect::WalInfo,
+    checker: &mut Checker,
+    report: &mut VerifyReport,
+) -> Result<()> {
+    // Under encryption SQLite's frame checksums are masked; the frames'
+    // authentication (with the key) stands in for them. Checksum layers
+    // keep trailers on the database file only.
+    let readable = !layout.layers.encrypted;
+    let per_page = checker.opener.is_some();
+    let mut check = |pgno: u32, offset: u64, image: &[u8]| {
+        if per_page {
+            checker.check_at(Found::Wal(offset), pgno, image).0
+        } else {
+            None
+        }
+    };
+    let found = check_wal(storage, wal, layout.page_size, readable, &mut check)?;
+    let mut what = Vec::new();
+    if readable {
+        what.push("checksums");
+    }
+    if per_page {
+        what.push("authentication");
+    }
+    if !what.is_empty() {
+        report.checks.push(format!(
+            "WAL {} of {} frame(s) in {} transaction(s)",
+            what.join(" and "),
+            found.frames_checked,
+            found.commits
+        ));
+    } else {
+        report.notes.push(format!(
+            "a WAL with {} frame(s) sits beside it, not checked (its frames are encrypted: \
+             give the key to authenticate them)",
+            wal.frames
+        ));
+    }
+    report.bad_wal_frames.extend(found.bad_frames);
+    report.problems.extend(found.problems);
+    report.notes.extend(found.notes);
+    Ok(())
 }
 
 fn check_pages(

@@ -114,6 +114,7 @@ mod mapping;
 mod name;
 mod native;
 mod page_layers;
+mod plain_bytes;
 mod registry;
 pub mod shm;
 mod shortcut;
@@ -135,6 +136,7 @@ pub use mapping::Mapping;
 pub use name::OpenName;
 pub use native::{Native, NativeFile};
 pub use page_layers::{MAX_RESERVE, MIN_USABLE_SIZE, PageLayer, PageLayers};
+pub use plain_bytes::PlainBytes;
 pub use registry::{
     RegisterOptions, Registration, find, open_files, register, register_with, unregister,
 };

@@ -294,6 +294,28 @@ impl PageOpener {
     /// when it does not authenticate (damaged, or moved from another page
     /// or file); `SQLITE_MISUSE` when `stored` is not one page long.
     pub fn open_page(&mut self, pgno: u32, stored: &[u8]) -> Result<Vec<u8>> {
+        let offset = u64::from(pgno.saturating_sub(1)) * self.header.page_size as u64;
+        self.open_image(Class::Database, pgno, offset, stored)
+    }
+
+    /// Authenticates `stored`, the page image of a frame of the database's
+    /// WAL for page `pgno` (from the frame's header), found at byte `offset`
+    /// of the WAL file (the frame's start plus its 24-byte header), and
+    /// returns its plaintext. Errors as [`open_page`](Self::open_page): an
+    /// image moved to another frame, or a database page copied into the
+    /// WAL, does not authenticate (version 2 binds the offset; version 1
+    /// files bind the page number and the kind of file only).
+    pub fn open_wal_frame(&mut self, pgno: u32, offset: u64, stored: &[u8]) -> Result<Vec<u8>> {
+        self.open_image(Class::Wal, pgno, offset, stored)
+    }
+
+    fn open_image(
+        &mut self,
+        class: Class,
+        pgno: u32,
+        offset: u64,
+        stored: &[u8],
+    ) -> Result<Vec<u8>> {
         let n = self.header.page_size;
         if stored.len() != n || pgno == 0 {
             return Err(Error::new(
@@ -330,10 +352,10 @@ impl PageOpener {
             (None, head)
         };
         let place = Place {
-            class: Class::Database,
+            class,
             page_size: n,
             pgno,
-            offset: u64::from(pgno - 1) * n as u64,
+            offset,
             binding: [0; 16],
         };
         let (ad, ad_len) = associated_data(
@@ -351,7 +373,8 @@ impl PageOpener {
         };
         if !gcm.open(&nonce, &ad[..ad_len], body, &tag) {
             return Err(bad(format!(
-                "page {pgno} does not authenticate (damaged, or moved from another place or file)"
+                "{} page {pgno} does not authenticate (damaged, or moved from another place or file)",
+                class.name()
             )));
         }
         if let Some(h) = header {

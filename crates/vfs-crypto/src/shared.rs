@@ -5,6 +5,7 @@
 use std::sync::{Arc, Weak};
 
 use parking_lot::{Mutex, MutexGuard};
+use subtle::ConstantTimeEq;
 use vfs_core::LockLevel;
 use zeroize::Zeroizing;
 
@@ -105,7 +106,9 @@ pub(crate) struct KdfEntry {
 pub(crate) struct KdfCache(Mutex<Vec<Weak<KdfEntry>>>);
 
 impl KdfCache {
-    /// A live result for these inputs.
+    /// A live result for these inputs. The passphrase is compared in
+    /// constant time: the cache holds only proven passphrases, and how long
+    /// a lookup takes must not tell a prober how much of one it guessed.
     pub(crate) fn find(
         &self,
         passphrase: &[u8],
@@ -113,7 +116,9 @@ impl KdfCache {
         params: KdfParams,
     ) -> Option<Arc<KdfEntry>> {
         self.0.lock().iter().filter_map(Weak::upgrade).find(|e| {
-            e.salt == *salt && e.params == params && e.passphrase.as_slice() == passphrase
+            e.salt == *salt
+                && e.params == params
+                && bool::from(e.passphrase.as_slice().ct_eq(passphrase))
         })
     }
 
