@@ -108,12 +108,12 @@ impl Store {
     /// A new page holding `bytes` (at most [`PAGE`]) then zeros: a spare
     /// block if there is one, else a new allocation.
     fn new_page(&mut self, bytes: &[u8]) -> Page {
-        if let Some(mut page) = self.spare.pop() {
-            if let Some(block) = Arc::get_mut(&mut page) {
-                block[..bytes.len()].copy_from_slice(bytes);
-                block[bytes.len()..].fill(0);
-                return page;
-            }
+        if let Some(mut page) = self.spare.pop()
+            && let Some(block) = Arc::get_mut(&mut page)
+        {
+            block[..bytes.len()].copy_from_slice(bytes);
+            block[bytes.len()..].fill(0);
+            return page;
         }
         if bytes.len() == PAGE {
             return Arc::from(bytes);
