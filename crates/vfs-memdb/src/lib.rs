@@ -7,7 +7,10 @@
 //! * **Store**: every file is a list of 4 KiB pages under one `RwLock`;
 //!   reads take the read lock and copy, writes take the write lock. Any
 //!   offset and length works (the 100-byte header read, journal records,
-//!   WAL frames). Reads and in-place writes do not allocate.
+//!   WAL frames). Reads and in-place writes do not allocate. A file's size
+//!   is also kept in an atomic, so `xFileSize` takes no lock; the blocks of
+//!   a deleted rollback journal (up to 64) serve the next journal, so a
+//!   write transaction does not allocate its journal's pages each time.
 //! * **Memory-mapped reads**: with `PRAGMA mmap_size` SQLite reads database
 //!   pages in place; a page lent to it is never changed or freed until it
 //!   gives it back (a write goes to a copy), so nothing is refused meanwhile.
