@@ -201,7 +201,9 @@ impl MemDb {
     /// budget never prevents the `DELETE` and `VACUUM` that free space.
     ///
     /// The budget counts file sizes; the store's own overhead (at most one
-    /// partly used 4 KiB page per file, plus bookkeeping) comes on top.
+    /// partly used 4 KiB page per file, up to 256 KiB of blocks kept from
+    /// deleted rollback journals for the next one, plus bookkeeping) comes
+    /// on top.
     pub fn with_budget(bytes: u64) -> MemDb {
         MemDb::build(Some(bytes))
     }
