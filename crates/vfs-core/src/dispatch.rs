@@ -432,7 +432,18 @@ unsafe extern "C" fn x_access<V: Vfs>(
     let r = guard(Op::Access, || {
         // SAFETY: SQLite passes a valid file name.
         let name = unsafe { file_name(z_name) }?;
-        with_backend(slot, |b| b.access(name, AccessCheck::from_raw(flags)))
+        let check = AccessCheck::from_raw(flags);
+        // Most calls (the per-transaction journal and WAL checks) end here,
+        // without the backend's lock.
+        if let Some(answer) = slot
+            .shared
+            .access_shortcut
+            .as_ref()
+            .and_then(|s| s.answer(name, check))
+        {
+            return Ok(answer);
+        }
+        with_backend(slot, |b| b.access(name, check))
     });
     // SAFETY: p_res_out points to an int SQLite owns.
     unsafe { *p_res_out = matches!(r, Ok(true)) as c_int };

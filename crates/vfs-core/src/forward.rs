@@ -31,6 +31,8 @@
 ///   order: `delete`, `access`, `full_pathname`, `resolve_pathname`,
 ///   `max_pathname`, `randomness`, `sleep`, `current_time_ms`,
 ///   `page_layers` (a name out of order or unknown is a compile error).
+///   `access_shortcut` goes with `access`: forwarded with it, and left at
+///   its default (none) by a shim that answers `access` itself.
 ///
 /// ```
 /// use vfs_core::{Native, OpenName, OpenOptions, Result, Vfs};
@@ -69,6 +71,9 @@ macro_rules! forward_vfs {
             check: $crate::AccessCheck,
         ) -> $crate::Result<bool> {
             $crate::Vfs::access(&$crate::forward_vfs!(@to self $to), name, check)
+        }
+        fn access_shortcut(&self) -> ::std::option::Option<$crate::AccessShortcut> {
+            $crate::Vfs::access_shortcut(&$crate::forward_vfs!(@to self $to))
         }
         $crate::forward_vfs!(@full_pathname $to $skip);
     };

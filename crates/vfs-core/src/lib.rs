@@ -117,6 +117,7 @@ mod page_layers;
 mod plain_bytes;
 mod registry;
 pub mod shm;
+mod shortcut;
 // An internal kernel of vfs-cksm, not API: it lives here only because its
 // runtime CPU dispatch needs `unsafe` (see docs/architecture.md).
 #[doc(hidden)]
@@ -140,6 +141,7 @@ pub use registry::{
     RegisterOptions, Registration, find, open_files, register, register_with, unregister,
 };
 pub use shm::{ShmConnection, ShmGroup, ShmLockOp, ShmRegion};
+pub use shortcut::AccessShortcut;
 pub use traits::{File, ResolvedPath, ShmSupport, Vfs};
 pub use types::{
     AccessCheck, DeviceCharacteristics, FileKind, LockLevel, OpenAccess, OpenOptions, SyncFlags,

@@ -8,7 +8,7 @@ use std::sync::{Arc, OnceLock};
 use libsqlite3_sys as ffi;
 use parking_lot::{Mutex, RwLock};
 
-use crate::{Error, Result, Vfs, codes, dispatch};
+use crate::{AccessShortcut, Error, Result, Vfs, codes, dispatch};
 
 /// Everything one registration owns. Leaked on purpose: SQLite may keep a
 /// `sqlite3_vfs*` (for example in a connection opened on `:memory:` with
@@ -30,6 +30,9 @@ pub(crate) struct SlotShared {
     pub(crate) open_files: AtomicUsize,
     /// The platform VFS that randomness, sleep, time and `xDl*` go to.
     pub(crate) platform: PlatformVfs,
+    /// The backend's [`Vfs::access_shortcut`], kept (like the slot) for the
+    /// rest of the process: `xAccess` asks it without the backend's lock.
+    pub(crate) access_shortcut: Option<AccessShortcut>,
     vfs: *mut ffi::sqlite3_vfs,
     retire: OnceLock<Box<Retire>>,
 }
@@ -206,6 +209,7 @@ pub fn register_with<V: Vfs>(name: &str, vfs: V, opts: RegisterOptions) -> Resul
         name: cname,
         open_files: AtomicUsize::new(0),
         platform,
+        access_shortcut: backend.access_shortcut(),
         vfs: vfs_struct,
         retire: OnceLock::new(),
     }));

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use crate::shm::{ShmGroup, ShmLockOp, ShmRegion};
 use crate::{
-    AccessCheck, DeviceCharacteristics, Error, FileControl, FileName, FileNameBuf, LockLevel,
-    Mapping, OpenName, OpenOptions, PageLayers, Result, SyncFlags,
+    AccessCheck, AccessShortcut, DeviceCharacteristics, Error, FileControl, FileName, FileNameBuf,
+    LockLevel, Mapping, OpenName, OpenOptions, PageLayers, Result, SyncFlags,
 };
 
 /// A virtual file system: where SQLite's files live.
@@ -40,6 +40,15 @@ pub trait Vfs: Send + Sync + 'static {
 
     /// Answers whether the file `name` exists (or is readable and writable).
     fn access(&self, name: &FileName, check: AccessCheck) -> Result<bool>;
+
+    /// Answers [`access`](Vfs::access) for some names without this backend
+    /// (asked once, at registration; see [`AccessShortcut`]). The default
+    /// has none. A layer that forwards `access` unchanged forwards this
+    /// too ([`forward_vfs!`](crate::forward_vfs) does); one that answers
+    /// `access` itself (to count or fail calls) must not.
+    fn access_shortcut(&self) -> Option<AccessShortcut> {
+        None
+    }
 
     /// The canonical form of `name`; by default `name` itself.
     fn full_pathname(&self, name: &FileName) -> Result<FileNameBuf> {

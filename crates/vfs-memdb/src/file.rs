@@ -114,7 +114,7 @@ impl MemFile {
             return Ok(());
         }
         let mut header = [0u8; wal::WAL_HEADER];
-        if self.node.store.read().read(&mut header, 0) < wal::WAL_HEADER {
+        if self.node.read().read(&mut header, 0) < wal::WAL_HEADER {
             return Ok(());
         }
         let Some(page_size) = wal::header_page_size(&header) else {
@@ -163,7 +163,7 @@ impl Drop for MemFile {
 
 impl File for MemFile {
     fn read_at(&mut self, buf: &mut [u8], offset: u64) -> Result<usize> {
-        Ok(self.node.store.read().read(buf, offset))
+        Ok(self.node.read().read(buf, offset))
     }
 
     /// Database files lend their pages (SQLite maps only those).
@@ -185,12 +185,12 @@ impl File for MemFile {
         if offset.saturating_add(len as u64) > self.mmap_limit {
             return Ok(None);
         }
-        match self.node.store.read().lend(offset, len) {
+        match self.node.read().lend(offset, len) {
             Lend::Lent(m) => return Ok(Some(m)),
             Lend::Never => return Ok(None),
             Lend::NeedsRoom => {}
         }
-        let mut store = self.node.store.write();
+        let mut store = self.node.write();
         store.make_lendable(offset);
         Ok(match store.lend(offset, len) {
             Lend::Lent(m) => Some(m),
@@ -206,7 +206,7 @@ impl File for MemFile {
         let end = offset
             .checked_add(buf.len() as u64)
             .ok_or_else(|| Error::full("write past the largest possible file"))?;
-        let mut store = self.node.store.write();
+        let mut store = self.node.write();
         self.reserve_growth(&store, end)?;
         store.write(buf, offset);
         Ok(())
@@ -214,7 +214,7 @@ impl File for MemFile {
 
     fn truncate(&mut self, size: u64) -> Result<()> {
         self.check_writable()?;
-        let mut store = self.node.store.write();
+        let mut store = self.node.write();
         let len = store.len();
         if size > len {
             self.reserve_growth(&store, size)?;

@@ -155,9 +155,9 @@ impl MemDb {
                 shm.lock(SHM_CHECKPOINT_SLOT, 1, ShmLockOp::LockExclusive)
             })?;
         }
-        let mut image = db.store.read().to_vec();
+        let mut image = db.read().to_vec();
         if let Some(wal) = &wal {
-            wal::apply(&mut image, &wal.store.read()).map_err(|why| {
+            wal::apply(&mut image, &wal.read()).map_err(|why| {
                 Error::new(codes::SQLITE_MISUSE, format!("export({name:?}): {why}"))
             })?;
         }

@@ -7,7 +7,10 @@
 //! * **Store**: every file is a list of 4 KiB pages under one `RwLock`;
 //!   reads take the read lock and copy, writes take the write lock. Any
 //!   offset and length works (the 100-byte header read, journal records,
-//!   WAL frames). Reads and in-place writes do not allocate.
+//!   WAL frames). Reads and in-place writes do not allocate. A file's size
+//!   is also kept in an atomic, so `xFileSize` takes no lock; the blocks of
+//!   a deleted rollback journal (up to 64) serve the next journal, so a
+//!   write transaction does not allocate its journal's pages each time.
 //! * **Memory-mapped reads**: with `PRAGMA mmap_size` SQLite reads database
 //!   pages in place; a page lent to it is never changed or freed until it
 //!   gives it back (a write goes to a copy), so nothing is refused meanwhile.
@@ -104,6 +107,9 @@ struct Inner {
     companions: Arc<Companions>,
     acct: Arc<Accounting>,
     next_private: AtomicU64,
+    /// Storage blocks of deleted rollback journals, for the next journal
+    /// created (see [`Inner::recycle`]).
+    spare_journal_pages: Mutex<Vec<store::Page>>,
 }
 
 /// An in-memory VFS instance: a set of named files, optionally under a byte
@@ -195,7 +201,9 @@ impl MemDb {
     /// budget never prevents the `DELETE` and `VACUUM` that free space.
     ///
     /// The budget counts file sizes; the store's own overhead (at most one
-    /// partly used 4 KiB page per file, plus bookkeeping) comes on top.
+    /// partly used 4 KiB page per file, up to 256 KiB of blocks kept from
+    /// deleted rollback journals for the next one, plus bookkeeping) comes
+    /// on top.
     pub fn with_budget(bytes: u64) -> MemDb {
         MemDb::build(Some(bytes))
     }
@@ -211,6 +219,7 @@ impl MemDb {
                     used: AtomicU64::new(0),
                 }),
                 next_private: AtomicU64::new(1),
+                spare_journal_pages: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -264,7 +273,7 @@ impl MemDb {
     /// ```
     pub fn file_bytes(&self, name: impl AsRef<FileName>) -> Option<Vec<u8>> {
         let node = self.inner.files.lock().get(name.as_ref()).cloned()?;
-        Some(node.store.read().to_vec())
+        Some(node.read().to_vec())
     }
 
     fn database(&self, name: &FileName) -> Result<Arc<Node>> {

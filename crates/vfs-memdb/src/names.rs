@@ -5,10 +5,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use vfs_core::{FileName, FileNameBuf};
+use vfs_core::{FileKind, FileName, FileNameBuf};
 
 use crate::Inner;
 use crate::node::Node;
+use crate::store::Store;
 
 /// What [`vfs_core::Vfs::full_pathname`] appends to a private name.
 pub(crate) const PRIVATE_MARK: &str = "#private-";
@@ -102,7 +103,34 @@ impl std::ops::Deref for Names {
     }
 }
 
+/// Blocks of deleted journals an instance keeps for the next journal
+/// (256 KiB): a one-row transaction's journal takes four.
+const SPARE_JOURNAL_PAGES: usize = 64;
+
 impl Inner {
+    /// In rollback-journal mode SQLite creates, fills and deletes a journal
+    /// in every write transaction: the storage of a deleted journal nobody
+    /// holds any more is kept (up to [`SPARE_JOURNAL_PAGES`] blocks) for
+    /// the next one, which so allocates no page. Called without the map's
+    /// lock.
+    pub(crate) fn recycle(&self, node: Arc<Node>) {
+        if node.kind != FileKind::MainJournal {
+            return;
+        }
+        let Ok(node) = Arc::try_unwrap(node) else {
+            return;
+        };
+        let blocks = node.take_store().into_spare();
+        let mut spare = self.spare_journal_pages.lock();
+        let room = SPARE_JOURNAL_PAGES.saturating_sub(spare.len());
+        spare.extend(blocks.into_iter().take(room));
+    }
+
+    /// The store of a new journal: empty, with the spare blocks.
+    pub(crate) fn journal_store(&self) -> Store {
+        Store::with_spare(std::mem::take(&mut *self.spare_journal_pages.lock()))
+    }
+
     /// Removes `name` if it still refers to `node`.
     pub(crate) fn forget(&self, name: &FileName, node: &Arc<Node>) {
         let mut files = self.files.lock();

@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use parking_lot::RwLock;
+use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use vfs_core::{Error, FileKind, LockManager, Result, ShmGroup};
 
 use crate::store::Store;
@@ -52,7 +52,12 @@ impl Accounting {
 
 /// One file of the store.
 pub(crate) struct Node {
-    pub(crate) store: RwLock<Store>,
+    /// The bytes. Changed only through [`Node::write`], which keeps `len`.
+    store: RwLock<Store>,
+    /// A copy of the store's length, published by every writer before it
+    /// releases the store's lock: `xFileSize` (once per read transaction)
+    /// reads it without taking that lock.
+    len: AtomicU64,
     /// SQLite's file locks, shared by every handle on this file.
     pub(crate) locks: Arc<LockManager>,
     /// The WAL index of a main database, shared by all its connections.
@@ -70,6 +75,7 @@ impl Node {
     /// bytes there (the node releases them when dropped).
     pub(crate) fn new(kind: FileKind, store: Store, acct: Option<Arc<Accounting>>) -> Arc<Node> {
         Arc::new(Node {
+            len: AtomicU64::new(store.len()),
             store: RwLock::new(store),
             locks: LockManager::new(),
             shm: (kind == FileKind::MainDb).then(ShmGroup::new),
@@ -79,8 +85,28 @@ impl Node {
         })
     }
 
+    /// The file's size in bytes, without the store's lock.
     pub(crate) fn len(&self) -> u64 {
-        self.store.read().len()
+        self.len.load(Ordering::Acquire)
+    }
+
+    /// The store, for reading.
+    pub(crate) fn read(&self) -> RwLockReadGuard<'_, Store> {
+        self.store.read()
+    }
+
+    /// The store's contents, leaving it empty.
+    pub(crate) fn take_store(&self) -> Store {
+        std::mem::take(&mut *self.write())
+    }
+
+    /// The store, for changing: the guard publishes its length when it is
+    /// dropped, before the lock goes.
+    pub(crate) fn write(&self) -> StoreWriter<'_> {
+        StoreWriter {
+            store: self.store.write(),
+            len: &self.len,
+        }
     }
 
     pub(crate) fn is_open(&self) -> bool {
@@ -93,5 +119,32 @@ impl Drop for Node {
         if let Some(acct) = &self.acct {
             acct.release(self.store.get_mut().len());
         }
+    }
+}
+
+/// The store under its write lock; see [`Node::write`].
+pub(crate) struct StoreWriter<'a> {
+    store: RwLockWriteGuard<'a, Store>,
+    len: &'a AtomicU64,
+}
+
+impl std::ops::Deref for StoreWriter<'_> {
+    type Target = Store;
+    fn deref(&self) -> &Store {
+        &self.store
+    }
+}
+
+impl std::ops::DerefMut for StoreWriter<'_> {
+    fn deref_mut(&mut self) -> &mut Store {
+        &mut self.store
+    }
+}
+
+impl Drop for StoreWriter<'_> {
+    fn drop(&mut self) {
+        // Fields drop after this: the length is public before the lock is
+        // released.
+        self.len.store(self.store.len(), Ordering::Release);
     }
 }

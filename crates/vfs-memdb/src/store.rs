@@ -31,7 +31,7 @@ pub(crate) const PAGE: usize = 4096;
 pub(crate) const LENDABLE: usize = PAGE + Mapping::OVERREAD;
 
 /// One storage page, shared while lent to SQLite.
-type Page = Arc<[u8]>;
+pub(crate) type Page = Arc<[u8]>;
 
 /// What [`Store::lend`] answers.
 pub(crate) enum Lend {
@@ -49,6 +49,11 @@ pub(crate) enum Lend {
 pub(crate) struct Store {
     pages: Vec<Page>,
     len: u64,
+    /// Blocks of [`PAGE`] bytes nobody else holds, taken for new pages
+    /// before the allocator is asked (a new journal gets those of the last
+    /// one deleted: see [`Store::with_spare`]). Their bytes are stale and
+    /// are overwritten or zeroed when they become pages.
+    spare: Vec<Page>,
 }
 
 /// Splits a byte position into (page index, offset in page).
@@ -77,6 +82,45 @@ impl Store {
         let mut store = Store::default();
         store.write(bytes, 0);
         store
+    }
+
+    /// An empty store that takes its first pages from `spare` (blocks of
+    /// [`PAGE`] bytes from [`Store::into_spare`]).
+    pub(crate) fn with_spare(spare: Vec<Page>) -> Store {
+        Store {
+            spare,
+            ..Store::default()
+        }
+    }
+
+    /// The store's blocks that can serve another store (those of [`PAGE`]
+    /// bytes that no reader was lent), for [`Store::with_spare`].
+    pub(crate) fn into_spare(self) -> Vec<Page> {
+        let mut spare = self.spare;
+        spare.extend(
+            self.pages
+                .into_iter()
+                .filter(|p| p.len() == PAGE && Arc::strong_count(p) == 1),
+        );
+        spare
+    }
+
+    /// A new page holding `bytes` (at most [`PAGE`]) then zeros: a spare
+    /// block if there is one, else a new allocation.
+    fn new_page(&mut self, bytes: &[u8]) -> Page {
+        if let Some(mut page) = self.spare.pop()
+            && let Some(block) = Arc::get_mut(&mut page)
+        {
+            block[..bytes.len()].copy_from_slice(bytes);
+            block[bytes.len()..].fill(0);
+            return page;
+        }
+        if bytes.len() == PAGE {
+            return Arc::from(bytes);
+        }
+        let mut page = zeros(PAGE);
+        writable(&mut page)[..bytes.len()].copy_from_slice(bytes);
+        page
     }
 
     /// The file's size in bytes.
@@ -156,13 +200,15 @@ impl Store {
             let (page, at) = split(start + done);
             let take = (buf.len() - done).min(PAGE - at);
             let bytes = &buf[done..done + take];
+            if page == self.pages.len() && at == 0 {
+                let fresh = self.new_page(bytes);
+                self.pages.push(fresh);
+                done += take;
+                continue;
+            }
             if page == self.pages.len() {
-                if take == PAGE {
-                    self.pages.push(Arc::from(bytes));
-                    done += take;
-                    continue;
-                }
-                self.pages.push(zeros(PAGE));
+                let fresh = self.new_page(&[]);
+                self.pages.push(fresh);
             }
             writable(&mut self.pages[page])[at..at + take].copy_from_slice(bytes);
             done += take;
@@ -178,7 +224,8 @@ impl Store {
     /// pages are added.
     fn grow_with_zeros(&mut self, size: usize) {
         while self.pages.len() < size.div_ceil(PAGE) {
-            self.pages.push(zeros(PAGE));
+            let fresh = self.new_page(&[]);
+            self.pages.push(fresh);
         }
         self.len = size as u64;
     }
@@ -267,6 +314,48 @@ mod tests {
                 "nothing written past n"
             );
         }
+    }
+
+    /// A journal built on the blocks of a deleted one: whatever the
+    /// writes, the old bytes never show (past the end, in gaps, in grown
+    /// space), and lent blocks are never handed on.
+    #[test]
+    fn a_store_on_spare_blocks_shows_none_of_their_old_bytes() {
+        let mut old = Store::from_bytes(&[0xEE; 4 * PAGE]);
+        old.make_lendable(0);
+        let Lend::Lent(lent) = old.lend(0, 16) else {
+            panic!("page 0 is lendable");
+        };
+        let spare = old.into_spare();
+        assert_eq!(spare.len(), 3, "the lent block stays with its reader");
+        drop(lent);
+        let mut s = Store::with_spare(spare);
+        let mut model = Vec::new();
+        // A journal header, records as SQLite writes them (page number,
+        // page, checksum), a write past a gap, a whole aligned page.
+        let ops: &[(usize, usize)] = &[
+            (0, 28),
+            (PAGE, 4),
+            (PAGE + 4, PAGE),
+            (2 * PAGE + 4, 4),
+            (5 * PAGE + 7, 9),
+            (6 * PAGE, PAGE),
+        ];
+        for (i, &(off, len)) in ops.iter().enumerate() {
+            let data: Vec<u8> = (0..len).map(|k| (k * 5 + i + 1) as u8 | 1).collect();
+            s.write(&data, off as u64);
+            if model.len() < off + len {
+                model.resize(off + len, 0);
+            }
+            model[off..off + len].copy_from_slice(&data);
+            check(&s, &model);
+        }
+        s.truncate(PAGE as u64 + 100);
+        model.truncate(PAGE + 100);
+        check(&s, &model);
+        s.truncate(9 * PAGE as u64);
+        model.resize(9 * PAGE, 0);
+        check(&s, &model);
     }
 
     #[test]

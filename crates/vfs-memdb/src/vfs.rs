@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use vfs_core::{
-    AccessCheck, Error, FileKind, FileName, FileNameBuf, OpenAccess, OpenName, OpenOptions, Result,
-    Vfs,
+    AccessCheck, AccessShortcut, Error, FileKind, FileName, FileNameBuf, OpenAccess, OpenName,
+    OpenOptions, Result, Vfs,
 };
 
 use crate::MemDb;
@@ -36,7 +36,11 @@ impl Vfs for MemDb {
             Some(node) => Arc::clone(node),
             None if opts.access == OpenAccess::Create => {
                 let acct = (kind == FileKind::MainDb).then(|| Arc::clone(&self.inner.acct));
-                let node = Node::new(kind, Store::default(), acct);
+                let store = match kind {
+                    FileKind::MainJournal => self.inner.journal_store(),
+                    _ => Store::default(),
+                };
+                let node = Node::new(kind, store, acct);
                 files.insert(path.to_owned(), Arc::clone(&node));
                 node
             }
@@ -79,7 +83,11 @@ impl Vfs for MemDb {
                 format!("database {path:?} is open; it cannot be deleted"),
             )),
             Some(_) => {
-                files.remove(path);
+                let removed = files.remove(path);
+                drop(files);
+                if let Some(node) = removed {
+                    self.inner.recycle(node);
+                }
                 Ok(())
             }
         }
@@ -92,6 +100,17 @@ impl Vfs for MemDb {
             return Ok(false);
         }
         Ok(self.inner.files.lock().contains_key(path))
+    }
+
+    /// The same counts, asked by the `xAccess` trampoline without the
+    /// registry's lock on this instance. They belong to the instance's
+    /// namespace: once the instance is gone, no file of it remains, and
+    /// "absent" stays true.
+    fn access_shortcut(&self) -> Option<AccessShortcut> {
+        let companions = Arc::clone(&self.inner.companions);
+        Some(AccessShortcut::new(move |path, _check| {
+            companions.surely_absent(path).then_some(false)
+        }))
     }
 
     /// Shared names (starting with `/`) stay as they are. Any other name

@@ -29,6 +29,11 @@ pub struct PageVfs<B: Vfs, C: PageCodec> {
     /// Reserved bytes per page the layers below claim.
     below: usize,
     geometries: Mutex<HashMap<FileNameBuf, Weak<PageGeometry>>>,
+    /// What files the codec leaves untouched get as their geometry: they
+    /// never read or change it, and sharing one saves their open the map's
+    /// lock, a hash of the name and an allocation (a rollback journal is
+    /// opened per write transaction).
+    untouched_geometry: Arc<PageGeometry>,
 }
 
 impl<B: Vfs + fmt::Debug, C: PageCodec> fmt::Debug for PageVfs<B, C> {
@@ -66,6 +71,7 @@ impl<B: Vfs, C: PageCodec> PageVfs<B, C> {
             layers,
             below,
             geometries: Mutex::new(HashMap::new()),
+            untouched_geometry: Arc::new(PageGeometry::new()),
         }
     }
 
@@ -124,8 +130,9 @@ impl<B: Vfs, C: PageCodec> Vfs for PageVfs<B, C> {
             ..opts
         };
         let base = self.base.open(name, base_opts)?;
-        let geometry = match kind {
-            FileKind::MainDb | FileKind::MainJournal | FileKind::Wal => {
+        let geometry = match (mapping, kind) {
+            (Mapping::None, _) => Some(Arc::clone(&self.untouched_geometry)),
+            (_, FileKind::MainDb | FileKind::MainJournal | FileKind::Wal) => {
                 name.database_name().map(|db| self.geometry_for(db))
             }
             _ => None,
@@ -504,6 +511,9 @@ impl<F: File, C: PageCodec> File for PageFile<F, C> {
                     return Ok(());
                 }
             }
+            // A file the codec leaves untouched: nothing of the layer's
+            // to say (and no header to read for it).
+            Some(PragmaOwner::Codec) | None if self.state.is_none() => {}
             Some(PragmaOwner::Codec) | None => {
                 // The codec's own pragmas see the stored header as it is
                 // now; other file controls see what the layer knows.
