@@ -8,8 +8,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
 use vfs_core::{
-    Control, DeviceCharacteristics, Error, File, FileControl, LockLevel, Pragma, Result, SyncFlags,
-    codes,
+    Control, DeviceCharacteristics, Error, File, FileControl, LockLevel, PlainBytes, Pragma,
+    Result, SyncFlags, codes,
 };
 
 use crate::Shared;
@@ -29,8 +29,8 @@ pub struct ObjectFile {
 
 enum Inner {
     Main(Box<MainFile>),
-    Named(Arc<Mutex<Vec<u8>>>),
-    Scratch(Vec<u8>),
+    /// Journals, super-journals (shared by name) and temp files.
+    Plain(PlainBytes),
 }
 
 /// A write transaction: its pages, and what became of it.
@@ -108,45 +108,15 @@ impl ObjectFile {
 
     pub(crate) fn named(data: Arc<Mutex<Vec<u8>>>) -> ObjectFile {
         ObjectFile {
-            inner: Inner::Named(data),
+            inner: Inner::Plain(PlainBytes::Shared(data)),
         }
     }
 
     pub(crate) fn scratch() -> ObjectFile {
         ObjectFile {
-            inner: Inner::Scratch(Vec::new()),
+            inner: Inner::Plain(PlainBytes::private()),
         }
     }
-}
-
-fn vec_read(data: &[u8], buf: &mut [u8], offset: u64) -> usize {
-    let len = data.len() as u64;
-    if offset >= len {
-        return 0;
-    }
-    let start = offset as usize;
-    let n = buf.len().min(data.len() - start);
-    buf[..n].copy_from_slice(&data[start..start + n]);
-    n
-}
-
-fn vec_write(data: &mut Vec<u8>, buf: &[u8], offset: u64) -> Result<()> {
-    let end = offset
-        .checked_add(buf.len() as u64)
-        .and_then(|e| usize::try_from(e).ok())
-        .ok_or_else(|| Error::full(format!("write past the largest in-memory file at {offset}")))?;
-    if data.len() < end {
-        data.resize(end, 0);
-    }
-    data[offset as usize..end].copy_from_slice(buf);
-    Ok(())
-}
-
-fn vec_truncate(data: &mut Vec<u8>, size: u64) -> Result<()> {
-    let size = usize::try_from(size)
-        .map_err(|_| Error::full(format!("cannot size an in-memory file to {size} bytes")))?;
-    data.resize(size, 0);
-    Ok(())
 }
 
 pub(crate) fn now_ms() -> u64 {
@@ -492,24 +462,21 @@ impl File for ObjectFile {
     fn read_at(&mut self, buf: &mut [u8], offset: u64) -> Result<usize> {
         match &mut self.inner {
             Inner::Main(m) => m.read(buf, offset),
-            Inner::Named(data) => Ok(vec_read(&data.lock(), buf, offset)),
-            Inner::Scratch(data) => Ok(vec_read(data, buf, offset)),
+            Inner::Plain(bytes) => Ok(bytes.read_at(buf, offset)),
         }
     }
 
     fn write_at(&mut self, buf: &[u8], offset: u64) -> Result<()> {
         match &mut self.inner {
             Inner::Main(m) => m.write(buf, offset),
-            Inner::Named(data) => vec_write(&mut data.lock(), buf, offset),
-            Inner::Scratch(data) => vec_write(data, buf, offset),
+            Inner::Plain(bytes) => bytes.write_at(buf, offset),
         }
     }
 
     fn truncate(&mut self, size: u64) -> Result<()> {
         match &mut self.inner {
             Inner::Main(m) => m.truncate(size),
-            Inner::Named(data) => vec_truncate(&mut data.lock(), size),
-            Inner::Scratch(data) => vec_truncate(data, size),
+            Inner::Plain(bytes) => bytes.truncate(size),
         }
     }
 
@@ -523,8 +490,7 @@ impl File for ObjectFile {
     fn size(&mut self) -> Result<u64> {
         Ok(match &mut self.inner {
             Inner::Main(m) => m.size(),
-            Inner::Named(data) => data.lock().len() as u64,
-            Inner::Scratch(data) => data.len() as u64,
+            Inner::Plain(bytes) => bytes.len(),
         })
     }
 
