@@ -15,8 +15,8 @@ pub const MAGIC: &[u8; 16] = b"SQLite format 3\0";
 /// The first 8 bytes of a rollback journal header in use.
 pub const JOURNAL_MAGIC: [u8; 8] = [0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7];
 /// Bytes of a WAL header and of a WAL frame header.
-const WAL_HEADER: u64 = 32;
-const FRAME_HEADER: u64 = 24;
+pub(crate) const WAL_HEADER: u64 = 32;
+pub(crate) const FRAME_HEADER: u64 = 24;
 
 /// A rollback journal beside the database.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

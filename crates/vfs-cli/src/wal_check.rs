@@ -5,13 +5,12 @@
 
 use serde::Serialize;
 
-use crate::detect::WalInfo;
+use crate::detect::{self, WalInfo};
 use crate::error::Result;
 use crate::storage::Storage;
 
-/// Bytes of a WAL header and of a frame header.
-const WAL_HEADER: usize = 32;
-const FRAME_HEADER: usize = 24;
+const WAL_HEADER: usize = detect::WAL_HEADER as usize;
+const FRAME_HEADER: usize = detect::FRAME_HEADER as usize;
 
 /// A WAL frame whose page image failed its check.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

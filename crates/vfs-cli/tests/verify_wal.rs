@@ -41,6 +41,23 @@ fn wal_db(uri: &str, live: &Path, copy: &Path) {
     drop(conn);
 }
 
+/// An encrypted WAL-mode database with committed frames in its WAL, built
+/// through a crypto VFS registered as `vfs`; returns its directory and the
+/// copy's path.
+fn encrypted_wal_db(vfs: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = register(vfs, Crypto::keyless(Native::new().unwrap()), false).unwrap();
+    let live = dir.path().join("live.db");
+    let copy = dir.path().join("copy.db");
+    wal_db(
+        &format!("file:{}?vfs={vfs}&hexkey={HEX}", live.display()),
+        &live,
+        &copy,
+    );
+    reg.unregister().map_err(|(_, e)| e).unwrap();
+    (dir, copy)
+}
+
 fn run(path: &Path, key: Option<&Secret>) -> VerifyReport {
     verify(
         &Disk,
@@ -131,21 +148,7 @@ fn a_torn_last_frame_is_what_sqlite_ignores_not_damage() {
 
 #[test]
 fn an_encrypted_frame_that_does_not_authenticate_is_named() {
-    let dir = tempfile::tempdir().unwrap();
-    let reg = register(
-        "verify-wal-crypto",
-        Crypto::keyless(Native::new().unwrap()),
-        false,
-    )
-    .unwrap();
-    let live = dir.path().join("live.db");
-    let copy = dir.path().join("copy.db");
-    wal_db(
-        &format!("file:{}?vfs=verify-wal-crypto&hexkey={HEX}", live.display()),
-        &live,
-        &copy,
-    );
-    reg.unregister().map_err(|(_, e)| e).unwrap();
+    let (_dir, copy) = encrypted_wal_db("verify-wal-crypto");
     let key = Secret::Key(Key::from_hex(HEX).unwrap());
     let clean = run(&copy, Some(&key));
     assert_eq!(clean.verdict, Verdict::Clean, "{clean:?}");
@@ -170,21 +173,7 @@ fn an_encrypted_frame_that_does_not_authenticate_is_named() {
 
 #[test]
 fn a_frame_moved_to_another_place_in_the_wal_does_not_authenticate() {
-    let dir = tempfile::tempdir().unwrap();
-    let reg = register(
-        "verify-wal-move",
-        Crypto::keyless(Native::new().unwrap()),
-        false,
-    )
-    .unwrap();
-    let live = dir.path().join("live.db");
-    let copy = dir.path().join("copy.db");
-    wal_db(
-        &format!("file:{}?vfs=verify-wal-move&hexkey={HEX}", live.display()),
-        &live,
-        &copy,
-    );
-    reg.unregister().map_err(|(_, e)| e).unwrap();
+    let (_dir, copy) = encrypted_wal_db("verify-wal-move");
     // Frame 1's page image copied over the last frame's, with the last
     // frame's header made to name frame 1's page: same page, same key,
     // another offset.

@@ -281,15 +281,8 @@ pub(crate) fn state_at(ctx: &Ctx, db: &Db, at: At) -> Result<Arc<Version>, Histo
         At::Lsn(n) => return state_at_lsn(ctx, db, n),
         At::Time(t) => t,
     };
-    let client = ctx.client.clone();
-    let keys = db.keys.clone();
-    let fetched = ctx.runtime.run(async move {
-        let listed = list_log(&client, &keys).await?;
-        let indexes = fetch_indexes(&client, &keys, &listed).await?;
-        Ok::<_, HistoryError>((listed, indexes))
-    });
-    let (listed, indexes) =
-        fetched.map_err(|e| HistoryError::Store(CatchUpError::Runtime(e.message().into())))??;
+    let (listed, indexes) = listed_with_indexes(ctx, db)
+        .map_err(|e| HistoryError::Store(CatchUpError::Runtime(e.message().into())))??;
     // Commit times never decrease along the log (each committer takes at
     // least its parent's), so the newest commit at or before `t` is the
     // last one of the prefix at or before `t`.
@@ -309,16 +302,25 @@ pub(crate) fn state_at(ctx: &Ctx, db: &Db, at: At) -> Result<Arc<Version>, Histo
     replay(ctx, &db.keys, &indexes[..chain.len()]).map(Arc::new)
 }
 
-/// Every retained version of `db`, oldest first.
-pub(crate) fn versions(ctx: &Ctx, db: &Db) -> Result<Vec<VersionInfo>> {
+/// The log's listing and every listed commit's index, fetched on the
+/// backend's runtime (the outer error: the runtime could not run it).
+#[allow(clippy::type_complexity)]
+fn listed_with_indexes(
+    ctx: &Ctx,
+    db: &Db,
+) -> Result<Result<(Vec<Listed>, Vec<Index>), HistoryError>> {
     let client = ctx.client.clone();
     let keys = db.keys.clone();
-    let fetched = ctx.runtime.run(async move {
+    ctx.runtime.run(async move {
         let listed = list_log(&client, &keys).await?;
         let indexes = fetch_indexes(&client, &keys, &listed).await?;
         Ok::<_, HistoryError>((listed, indexes))
-    })?;
-    let (listed, indexes) = fetched
+    })
+}
+
+/// Every retained version of `db`, oldest first.
+pub(crate) fn versions(ctx: &Ctx, db: &Db) -> Result<Vec<VersionInfo>> {
+    let (listed, indexes) = listed_with_indexes(ctx, db)?
         .map_err(|e| e.into_error(&db.name, codes::SQLITE_IOERR_READ, codes::SQLITE_ERROR))?;
     Ok(listed
         .iter()

@@ -9,7 +9,7 @@
 mod support;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -127,19 +127,7 @@ fn a_store_without_conditional_put_is_refused_at_commit_and_nothing_is_stored() 
 }
 
 fn spawn_child(entry: &str, spec: String) -> Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args([
-            entry,
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD, spec)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn child test process")
+    support::spawn_child(entry, CHILD, spec, Stdio::piped())
 }
 
 /// The `KEY=VALUE` lines a child printed (after `RESULT `; the test

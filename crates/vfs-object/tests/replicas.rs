@@ -20,7 +20,7 @@ mod support;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use support::moto::{Moto, store_at};
@@ -51,19 +51,7 @@ fn spec_get(spec: &str, key: &str) -> String {
 }
 
 fn spawn_child(entry: &str, spec: String) -> Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args([
-            entry,
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD, spec)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn child test process")
+    support::spawn_child(entry, CHILD, spec, Stdio::null())
 }
 
 #[test]

@@ -119,3 +119,27 @@ pub fn objects(store: &Arc<dyn ObjectStore>) -> Vec<(String, Vec<u8>)> {
         out
     })
 }
+
+/// Runs the ignored test `entry` of this test binary as a child process
+/// (another "machine"), handing it `spec` in the environment variable
+/// `var`; its stdout goes to `stdout`, its stderr to ours.
+pub fn spawn_child(
+    entry: &str,
+    var: &str,
+    spec: String,
+    stdout: std::process::Stdio,
+) -> std::process::Child {
+    std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            entry,
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(var, spec)
+        .stdout(stdout)
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .expect("spawn child test process")
+}
