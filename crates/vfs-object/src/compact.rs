@@ -270,7 +270,9 @@ fn listed(metas: &[ObjectMeta], lsn_of: impl Fn(&ObjectMeta) -> Option<u64>) -> 
 struct GcPlan {
     /// The newest snapshot at or below the oldest retained state.
     base: u64,
-    /// Log objects below `base`, ascending.
+    /// Log objects below `base − 1`, ascending (the base's parent stays:
+    /// a writer whose commit became the base right after its PUT checks
+    /// that parent next, see `snapshot.rs`).
     logs: Vec<(u64, u64)>,
     /// Snapshots below `base` older than the window.
     snaps: Vec<(u64, u64)>,
@@ -292,7 +294,7 @@ fn plan(logs: &[Listed], snaps: &[Listed], cutoff_ms: i64) -> Option<GcPlan> {
         base,
         logs: logs
             .iter()
-            .filter(|l| l.lsn < base)
+            .filter(|l| l.lsn + 1 < base)
             .map(|l| (l.lsn, l.size))
             .collect(),
         snaps: snaps
@@ -414,13 +416,13 @@ mod tests {
         let snaps = vec![l(4, 450), l(8, 850)];
         let p = plan(&logs, &snaps, 10_000).unwrap();
         assert_eq!(p.base, 8);
-        assert_eq!(p.logs.len(), 7);
+        assert_eq!(p.logs.len(), 6);
         assert_eq!(p.snaps, vec![(4, 10)]);
         // The window starts inside commit 6: states 5.. are retained, so
         // the base is snapshot 4 and snapshot 8 stays.
         let p = plan(&logs, &snaps, 550).unwrap();
         assert_eq!(p.base, 4);
-        assert_eq!(p.logs.iter().map(|x| x.0).collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!(p.logs.iter().map(|x| x.0).collect::<Vec<_>>(), [1, 2]);
         assert!(p.snaps.is_empty());
         // A window before every commit: no snapshot below it.
         assert_eq!(plan(&logs, &snaps, 50).map(|p| p.base), None);
