@@ -205,37 +205,20 @@ fn prefetch_is_a_uri_parameter_and_a_bad_value_is_refused() {
 
 #[test]
 fn a_damaged_page_in_a_read_ahead_range_is_an_error_never_data() {
-    use futures::TryStreamExt;
-    use object_store::{ObjectStoreExt, PutPayload};
     let (store, _ctl) = big_store();
     // Damage pages of the largest commit object (the table's leaves).
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
+    let (key, mut bytes) = support::objects(&store)
+        .into_iter()
+        .max_by_key(|(_, b)| b.len())
         .unwrap();
-    rt.block_on(async {
-        let metas: Vec<_> = store.list(None).try_collect().await.unwrap();
-        let big = metas.iter().max_by_key(|m| m.size).unwrap();
-        let mut bytes = store
-            .get(&big.location)
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap()
-            .to_vec();
-        // Every fifth page of the second half, in the middle of the page
-        // (cell content, where nothing but the CRC could notice).
-        let mut at = bytes.len() / 2;
-        while at < bytes.len() - 4096 {
-            bytes[at] ^= 0x40;
-            at += 5 * 4096;
-        }
-        store
-            .put(&big.location, PutPayload::from(bytes))
-            .await
-            .unwrap();
-    });
+    // Every fifth page of the second half, in the middle of the page
+    // (cell content, where nothing but the CRC could notice).
+    let mut at = bytes.len() / 2;
+    while at < bytes.len() - 4096 {
+        bytes[at] ^= 0x40;
+        at += 5 * 4096;
+    }
+    support::put_object(&store, &key, bytes);
     for prefetch in [false, true] {
         let p = process(&store, prefetch);
         let c = p.open(DB);

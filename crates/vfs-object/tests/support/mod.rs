@@ -120,6 +120,18 @@ pub fn objects(store: &Arc<dyn ObjectStore>) -> Vec<(String, Vec<u8>)> {
     })
 }
 
+/// Stores `bytes` at `key` (plain overwrite), as an outside writer of the
+/// bucket would.
+pub fn put_object(store: &Arc<dyn ObjectStore>, key: &str, bytes: Vec<u8>) {
+    use object_store::{ObjectStoreExt, PutPayload};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(store.put(&key.into(), PutPayload::from(bytes)))
+        .unwrap();
+}
+
 /// Runs the ignored test `entry` of this test binary as a child process
 /// (another "machine"), handing it `spec` in the environment variable
 /// `var`; its stdout goes to `stdout`, its stderr to ours.
