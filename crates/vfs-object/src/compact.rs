@@ -104,6 +104,12 @@ fn now_ms() -> u64 {
 pub(crate) fn compact(shared: &Shared, db: &Db) -> Result<CompactReport> {
     let ctx = &shared.ctx;
     let version = db.read_state(ctx, Duration::ZERO, codes::SQLITE_IOERR_READ)?;
+    // With transactions queued (group commit) the head is not in the
+    // store yet: compact what is.
+    let version = match db.group.get() {
+        Some(g) if version.unpublished => g.published(),
+        _ => version,
+    };
     if version.lsn == 0 {
         return Ok(CompactReport::default());
     }

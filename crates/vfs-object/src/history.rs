@@ -259,7 +259,7 @@ fn replay(ctx: &Ctx, keys: &DbKeys, chain: &[Index]) -> Result<Version, HistoryE
 /// request), else ⌈c/1000⌉ LIST + one GET per commit up to `lsn`.
 pub(crate) fn state_at_lsn(ctx: &Ctx, db: &Db, lsn: u64) -> Result<Arc<Version>, HistoryError> {
     let head = db.head();
-    if db.loaded() && head.lsn == lsn {
+    if db.loaded() && head.lsn == lsn && !head.unpublished {
         return Ok(head);
     }
     let client = ctx.client.clone();

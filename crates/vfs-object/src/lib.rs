@@ -85,11 +85,13 @@ mod db;
 pub mod fault;
 mod file;
 mod format;
+mod group;
 mod history;
 mod keys;
 mod lease;
 mod prefetch;
 mod publish;
+mod queue;
 mod restore;
 mod runtime;
 mod snapshot;
@@ -123,6 +125,7 @@ pub use crate::format::FORMAT_VERSION;
 pub use crate::history::{At, VersionInfo};
 pub use crate::keys::RESERVED_SEGMENTS;
 pub use crate::lease::{Clock, LEASE_LEN, SystemClock};
+pub use crate::queue::{QUEUE_HEADER_LEN, QUEUE_MAGIC, QUEUE_VERSION};
 pub use crate::restore::{RestoreTarget, Restored};
 pub use crate::usage::{ObjectCount, StorageUsage};
 /// Re-exported so users name the same `object_store` version as this crate.
@@ -181,6 +184,34 @@ pub struct ObjectOptions {
     /// ranges when a connection reads pages sequentially (a scan); URI
     /// parameter `prefetch=0|1` per connection. Default on.
     pub prefetch: bool,
+    /// When `COMMIT` returns: once the transaction is in the store
+    /// ([`SyncMode::Commit`], the default), or once it is durably in a
+    /// local queue directory and uploaded in the background, batched
+    /// ([`SyncMode::Async`]); URI parameter `sync=commit|async`. See
+    /// `docs/object.md`, "Group commit".
+    pub sync: SyncMode,
+    /// The root of the queue directories of [`SyncMode::Async`]: database
+    /// `/a/b.db` queues in `<queue_dir>/a%2Fb.db`. The URI parameter
+    /// `queue=<path>` names one database's queue directory instead. Default
+    /// none (then `sync=async` needs `queue=`).
+    pub queue_dir: Option<PathBuf>,
+    /// The most bytes of transactions a queue holds (they are also held in
+    /// memory, as part of the process's head); past it `COMMIT` waits for
+    /// the upload to make room. URI parameter `queue_max=<bytes>`. Default
+    /// 64 MiB.
+    pub queue_max: u64,
+}
+
+/// When `COMMIT` returns (see [`ObjectOptions::sync`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SyncMode {
+    /// After the commit's conditional PUT (URI `sync=commit`).
+    #[default]
+    Commit,
+    /// After the transaction is durably in the local queue directory; a
+    /// background uploader publishes the queue, several transactions per
+    /// object (URI `sync=async`). `PRAGMA object_flush` waits for it.
+    Async,
 }
 
 impl Default for ObjectOptions {
@@ -199,6 +230,9 @@ impl Default for ObjectOptions {
             lease_linger: Duration::ZERO,
             clock: Arc::new(SystemClock),
             prefetch: true,
+            sync: SyncMode::Commit,
+            queue_dir: None,
+            queue_max: 64 << 20,
         }
     }
 }
@@ -228,10 +262,24 @@ pub(crate) struct Shared {
     /// This process's id in lease objects.
     holder: [u8; 16],
     prefetch: bool,
+    sync: SyncMode,
+    queue_dir: Option<PathBuf>,
+    queue_max: u64,
     /// Databases by normalised name (`/orders.db`).
     dbs: Mutex<HashMap<String, Arc<Db>>>,
     /// Journals and super-journals, by name.
     files: Mutex<HashMap<String, Arc<Mutex<Vec<u8>>>>>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // The uploaders hold the databases, not the VFS: tell them to end.
+        for db in self.dbs.get_mut().values() {
+            if let Some(g) = db.group.get() {
+                g.stop();
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for ObjectVfs {
@@ -293,6 +341,9 @@ impl ObjectVfs {
                 clock: options.clock,
                 holder: rand::random(),
                 prefetch: options.prefetch,
+                sync: options.sync,
+                queue_dir: options.queue_dir,
+                queue_max: options.queue_max,
                 dbs: Mutex::new(HashMap::new()),
                 files: Mutex::new(HashMap::new()),
             }),
@@ -458,6 +509,37 @@ impl ObjectVfs {
                 )));
             }
         };
+        let sync = match name.parameter("sync").map(str::trim) {
+            None => self.shared.sync,
+            Some("commit") => SyncMode::Commit,
+            Some("async") => SyncMode::Async,
+            Some(v) => {
+                return Err(Error::cant_open(format!(
+                    "vfs-object: sync={v:?} is neither commit nor async"
+                )));
+            }
+        };
+        let queue_max = match name.parameter("queue_max") {
+            None => self.shared.queue_max,
+            Some(b) => b.trim().parse().map_err(|_| {
+                Error::cant_open(format!(
+                    "vfs-object: queue_max={b:?} is not a number of bytes"
+                ))
+            })?,
+        };
+        let queue_dir = match name.parameter("queue") {
+            Some(q) if q.is_empty() => {
+                return Err(Error::cant_open(
+                    "vfs-object: queue= names no directory".to_owned(),
+                ));
+            }
+            Some(q) => Some(PathBuf::from(q)),
+            None => self
+                .shared
+                .queue_dir
+                .as_deref()
+                .map(|root| group::dir_under(root, &normalise(path))),
+        };
         let db = self.db(path)?;
         if let Some((_, version)) = history::pinned_version(
             &self.shared.ctx,
@@ -471,6 +553,15 @@ impl ObjectVfs {
         // another process may have created it since) is looked up now.
         if !db.loaded() || db.head().lsn == 0 {
             db.read_state(&self.shared.ctx, Duration::ZERO, codes::SQLITE_CANTOPEN)?;
+        }
+        if sync == SyncMode::Async {
+            let Some(dir) = queue_dir else {
+                return Err(Error::cant_open(format!(
+                    "vfs-object: sync=async for {path:?} needs a queue directory: the URI \
+                     parameter queue=<path> or ObjectOptions::queue_dir"
+                )));
+            };
+            group::attach(&self.shared, &db, dir, queue_max)?;
         }
         if prefetch && db.first_open() {
             prefetch::btree_interiors(&db, &self.shared.ctx, &db.head());
@@ -491,6 +582,7 @@ impl ObjectVfs {
             poll,
             lease,
             prefetch,
+            sync == SyncMode::Async,
         ))
     }
 
