@@ -309,7 +309,7 @@ impl MainFile {
                 self.snapshot = Some(v);
             }
             if self.lease.is_some() {
-                lease::end_transaction(&self.db, &self.fs);
+                end_lease_use(&self.db, &self.fs);
             }
             self.db.end_write(self.id);
         }
@@ -430,6 +430,16 @@ fn read_version(
         pos += len as u64;
     }
     Ok(n)
+}
+
+/// The end of a write transaction's use of the writer lease: released
+/// (`lease.rs`), or held on while the group commit queue holds
+/// transactions, so that no other writer publishes below them.
+fn end_lease_use(db: &Db, fs: &Shared) {
+    match db.group.get() {
+        Some(g) => lease::end_transaction_queued(db, fs, || g.holds_transactions()),
+        None => lease::end_transaction(db, fs),
+    }
 }
 
 fn refused(db: &str, snapshot: u64, why: WriteRefused) -> Error {
@@ -579,7 +589,7 @@ impl Drop for MainFile {
     fn drop(&mut self) {
         if self.txn.take().is_some() {
             if self.lease.is_some() {
-                lease::end_transaction(&self.db, &self.fs);
+                end_lease_use(&self.db, &self.fs);
             }
             self.db.end_write(self.id);
         }

@@ -516,9 +516,26 @@ impl Group {
         }
     }
 
+    /// Whether the queue holds transactions.
+    pub(crate) fn holds_transactions(&self) -> bool {
+        !self.state.lock().queued.is_empty()
+    }
+
     /// Records that the queue up to `upto` is in the store as `version`:
-    /// deletes its files and rebuilds the head on `version`.
-    fn landed(&self, db: &Db, cache: &PageCache, version: Arc<Version>, upto: u64) {
+    /// deletes its files and rebuilds the head on `version`; then, when
+    /// that emptied the queue, releases the writer lease it held, and
+    /// wakes the waiters (a flush returns after the release).
+    fn landed(&self, shared: &Shared, db: &Db, version: Arc<Version>, upto: u64) {
+        let cache = &shared.ctx.cache;
+        let drained = self.record_landed(db, cache, &version, upto);
+        crate::lease::committed(db, shared, version.lsn);
+        if drained {
+            crate::lease::queue_drained(db, shared);
+        }
+        self.changed.notify_all();
+    }
+
+    fn record_landed(&self, db: &Db, cache: &PageCache, version: &Arc<Version>, upto: u64) -> bool {
         let mut st = self.state.lock();
         let mut done = Vec::new();
         while st.queued.front().is_some_and(|q| q.seq <= upto) {
@@ -528,10 +545,10 @@ impl Group {
         }
         // A file left behind is recognised as uploaded at the next start.
         let _ = queue::remove(&self.dir, &done);
-        st.published = Arc::clone(&version);
+        st.published = Arc::clone(version);
         st.landed = st.landed.max(upto);
         let local_seq = st.next_seq - 1;
-        match local_head(cache, &version, st.queued.iter(), local_seq) {
+        match local_head(cache, version, st.queued.iter(), local_seq) {
             Ok(v) => db.set_head(Arc::new(v)),
             Err(m) => {
                 st.conflict = Some(format!(
@@ -542,7 +559,7 @@ impl Group {
                 ));
             }
         }
-        self.changed.notify_all();
+        st.queued.is_empty()
     }
 
     /// Uploads the next batch; on any failure, finds out from the store
@@ -563,7 +580,7 @@ impl Group {
         let (idx, body) = merge(&batch, &published, queue_id)?;
         let failure = match db.publish_only(ctx, &published, idx, body) {
             Published::Committed(v) => {
-                self.landed(db, &ctx.cache, Arc::clone(&v), last);
+                self.landed(shared, db, Arc::clone(&v), last);
                 crate::compact::maybe_compact(shared, db, v.lsn);
                 return Ok(());
             }
@@ -598,7 +615,7 @@ impl Group {
             Err(e) => return Err(format!("{failure}; reading the log back failed: {e}")),
         };
         if classified.landed >= batch[0].seq {
-            self.landed(db, &ctx.cache, version, classified.landed);
+            self.landed(shared, db, version, classified.landed);
             return Ok(());
         }
         if let Some(lsn) = classified.foreign {

@@ -139,6 +139,7 @@ fn a_slow_store_batches_many_commits_into_few_puts() {
     }
     let reached = flush(&c).unwrap();
     let puts = actl.counts().since(&before).puts;
+    eprintln!("{N} async commits, 40 ms per PUT: {puts} PUTs");
     assert!(puts < N as u64 / 2, "{puts} PUTs for {N} commits");
     assert_eq!(reached, 1 + puts, "one LSN per batch");
     let (b, _) = node(&inner);
@@ -354,4 +355,39 @@ fn another_writer_publishing_stops_the_queue_and_keeps_it() {
     let c = a2.open_with("x.db", &params);
     c.execute("INSERT INTO t VALUES (3)", []).unwrap_err();
     assert!(said().contains("LSN 2"), "{}", said());
+}
+
+#[test]
+fn a_lease_is_held_while_the_queue_holds_transactions() {
+    let inner = memory();
+    let dir = tempfile::tempdir().unwrap();
+    let params = format!("{}&lease=30000", async_params(dir.path()));
+    let (a, actl) = node(&inner);
+    let c = a.open_with("l.db", &params);
+    c.execute_batch("CREATE TABLE t(x)").unwrap();
+    flush(&c).unwrap();
+    // Every upload fails; the lease's requests pass.
+    actl.add(
+        Rule::on(&[RequestKind::Put])
+            .keys_containing("/log/")
+            .always()
+            .fail(),
+    );
+    c.execute("INSERT INTO t VALUES (1)", []).unwrap();
+    assert_eq!(queued(dir.path()).len(), 1);
+    // Another process's writer waits for the lease instead of committing
+    // below the queue.
+    let (b, _) = node(&inner);
+    let other = b.open_with("l.db", "&lease=30000");
+    let e = other.execute("INSERT INTO t VALUES (100)", []).unwrap_err();
+    assert!(support::is_busy(&e), "{e}");
+    assert!(said().contains("holds the lease"), "{}", said());
+    // Once uploaded, the lease is released and the other writer goes on.
+    actl.clear();
+    flush_settled(&c).unwrap();
+    other.execute("INSERT INTO t VALUES (100)", []).unwrap();
+    assert_eq!(count(&other, "SELECT count(*) FROM t"), 2);
+    c.execute("INSERT INTO t VALUES (2)", []).unwrap();
+    flush(&c).unwrap();
+    assert_eq!(count(&other, "SELECT count(*) FROM t"), 3);
 }
