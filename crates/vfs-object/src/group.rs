@@ -527,7 +527,10 @@ impl Group {
     /// wakes the waiters (a flush returns after the release).
     fn landed(&self, shared: &Shared, db: &Db, version: Arc<Version>, upto: u64) {
         let cache = &shared.ctx.cache;
-        let drained = self.record_landed(db, cache, &version, upto);
+        let (drained, done) = self.record_landed(db, cache, &version, upto);
+        // Outside the lock (commits wait for it): a file left behind by a
+        // crash here is recognised as uploaded at the next start.
+        let _ = queue::remove(&self.dir, &done);
         crate::lease::committed(db, shared, version.lsn);
         if drained {
             crate::lease::queue_drained(db, shared);
@@ -535,7 +538,13 @@ impl Group {
         self.changed.notify_all();
     }
 
-    fn record_landed(&self, db: &Db, cache: &PageCache, version: &Arc<Version>, upto: u64) -> bool {
+    fn record_landed(
+        &self,
+        db: &Db,
+        cache: &PageCache,
+        version: &Arc<Version>,
+        upto: u64,
+    ) -> (bool, Vec<PathBuf>) {
         let mut st = self.state.lock();
         let mut done = Vec::new();
         while st.queued.front().is_some_and(|q| q.seq <= upto) {
@@ -543,8 +552,6 @@ impl Group {
             st.queued_bytes -= q.body.len() as u64;
             done.push(q.path.clone());
         }
-        // A file left behind is recognised as uploaded at the next start.
-        let _ = queue::remove(&self.dir, &done);
         st.published = Arc::clone(version);
         st.landed = st.landed.max(upto);
         let local_seq = st.next_seq - 1;
@@ -559,7 +566,7 @@ impl Group {
                 ));
             }
         }
-        st.queued.is_empty()
+        (st.queued.is_empty(), done)
     }
 
     /// Uploads the next batch; on any failure, finds out from the store
