@@ -190,7 +190,9 @@ pub(crate) fn attach(
     });
     {
         let st = group.state.lock();
-        if !st.queued.is_empty() {
+        // In conflict the queue was made on another state than the store's
+        // head: it is kept in its files, and the process reads the store.
+        if !st.queued.is_empty() && st.conflict.is_none() {
             let local = local_head(&ctx.cache, &head, st.queued.iter(), next_seq - 1)
                 .map_err(|m| cant(format!("cannot apply the queued transactions: {m}")))?;
             db.set_head(Arc::new(local));

@@ -38,6 +38,12 @@
 //!   at the write lock makes other processes' writers wait
 //!   (`SQLITE_BUSY`) instead of losing commit races; a takeover fences the
 //!   log, so a writer that lost its lease cannot publish.
+//! * **Group commit** (optional, `sync=async&queue=<dir>` or
+//!   [`ObjectOptions::sync`]): `COMMIT` returns once the transaction is
+//!   durably in a local queue directory; a background uploader publishes
+//!   the queue, several transactions per commit object; the process reads
+//!   its queued commits at once; `PRAGMA object_flush` waits for the
+//!   upload; a restart uploads what the queue holds, exactly once.
 //! * **Time travel.** `lsn=<n>` or `asof=<RFC 3339 time>` opens a past
 //!   version read-only; [`ObjectVfs::versions`] lists them;
 //!   [`ObjectVfs::restore`] writes one as a new database or a plain file.
@@ -460,7 +466,11 @@ impl ObjectVfs {
             client.delete(&lease).await?;
             Ok::<_, client::StoreError>(())
         })?;
-        self.shared.dbs.lock().remove(&name);
+        if let Some(db) = self.shared.dbs.lock().remove(&name)
+            && let Some(g) = db.group.get()
+        {
+            g.stop();
+        }
         r.map_err(|e| store_error(codes::SQLITE_IOERR_DELETE, &name, &e))
     }
 

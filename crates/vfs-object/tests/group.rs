@@ -355,6 +355,45 @@ fn another_writer_publishing_stops_the_queue_and_keeps_it() {
     let c = a2.open_with("x.db", &params);
     c.execute("INSERT INTO t VALUES (3)", []).unwrap_err();
     assert!(said().contains("LSN 2"), "{}", said());
+    // It reads the store's state then: the queue stays in its files.
+    assert_eq!(count(&c, "SELECT count(*) FROM t WHERE x = 100"), 1);
+    integrity(&c);
+    assert_eq!(queued(dir.path()).len(), 1);
+}
+
+#[test]
+fn queued_pages_are_read_from_memory_whatever_the_cache_budget() {
+    let inner = memory();
+    let dir = tempfile::tempdir().unwrap();
+    let f = FaultStore::new(Arc::clone(&inner));
+    let ctl = f.controller();
+    let a = Node::new(
+        Arc::new(f),
+        vfs_object::ObjectOptions {
+            cache_bytes: 0,
+            ..opts(Duration::ZERO)
+        },
+    );
+    let c = a.open_with("e.db", &async_params(dir.path()));
+    c.execute_batch("CREATE TABLE t(x, pad)").unwrap();
+    flush(&c).unwrap();
+    // No object will hold these pages for now.
+    ctl.add(Rule::on(&[RequestKind::Put]).always().fail());
+    for i in 0..20 {
+        c.execute(
+            "WITH RECURSIVE n(v) AS (SELECT 1 UNION ALL SELECT v + 1 FROM n WHERE v < 100) \
+             INSERT INTO t SELECT ?1 * 100 + v, randomblob(300) FROM n",
+            [i],
+        )
+        .unwrap();
+    }
+    let before = ctl.counts();
+    // A new connection (an empty SQLite cache) reads every page.
+    let r = a.open_with("e.db", &async_params(dir.path()));
+    r.execute_batch("PRAGMA cache_size = 2").unwrap();
+    assert_eq!(count(&r, "SELECT count(*) FROM t"), 2000);
+    integrity(&r);
+    assert_eq!(ctl.counts().since(&before).gets, 0, "queued pages fetched");
 }
 
 #[test]
