@@ -289,7 +289,11 @@ impl Db {
     }
 
     /// Makes connection `id`, reading `snapshot`, the writer.
-    pub fn begin_write(&self, id: u64, snapshot: &Version) -> std::result::Result<(), WriteRefused> {
+    pub fn begin_write(
+        &self,
+        id: u64,
+        snapshot: &Version,
+    ) -> std::result::Result<(), WriteRefused> {
         let mut st = self.state.lock();
         match st.writer {
             Some(w) if w == id => return Ok(()),

@@ -145,7 +145,11 @@ impl Rule {
     }
 
     fn matches(&self, kind: RequestKind, key: &str, range_len: Option<u64>) -> bool {
-        if self.key_contains.as_deref().is_some_and(|t| !key.contains(t)) {
+        if self
+            .key_contains
+            .as_deref()
+            .is_some_and(|t| !key.contains(t))
+        {
             return false;
         }
         self.kinds.as_ref().is_none_or(|k| k.contains(&kind))

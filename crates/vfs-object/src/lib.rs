@@ -538,7 +538,7 @@ impl ObjectVfs {
             })?,
         };
         let queue_dir = match name.parameter("queue") {
-            Some(q) if q.is_empty() => {
+            Some("") => {
                 return Err(Error::cant_open(
                     "vfs-object: queue= names no directory".to_owned(),
                 ));

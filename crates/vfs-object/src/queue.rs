@@ -236,8 +236,7 @@ pub fn load(dir: &Path, db_key: &str) -> Result<Vec<Loaded>, String> {
         let name = entry.file_name();
         let name = name.to_string_lossy();
         if name.ends_with(TEMP_SUFFIX) {
-            fs::remove_file(&path)
-                .map_err(|e| format!("cannot remove {}: {e}", path.display()))?;
+            fs::remove_file(&path).map_err(|e| format!("cannot remove {}: {e}", path.display()))?;
             removed_temp = true;
             continue;
         }
@@ -337,7 +336,10 @@ mod tests {
             assert!(decode(&bad).is_err(), "a change of byte {i} went through");
         }
         for n in 0..bytes.len() {
-            assert!(decode(&bytes[..n]).is_err(), "truncated to {n} went through");
+            assert!(
+                decode(&bytes[..n]).is_err(),
+                "truncated to {n} went through"
+            );
         }
     }
 }

@@ -182,7 +182,13 @@ fn async_needs_a_queue_and_parameters_are_checked() {
     ] {
         let e = Connection::open(a.uri("p.db", params)).unwrap_err();
         assert_eq!(code(&e), SQLITE_CANTOPEN, "{params}: {e}");
-        let name = params.rsplit('&').next().unwrap().split('=').next().unwrap();
+        let name = params
+            .rsplit('&')
+            .next()
+            .unwrap()
+            .split('=')
+            .next()
+            .unwrap();
         let want = if params == "&sync=async" {
             "queue="
         } else {

@@ -295,7 +295,10 @@ fn async_commits(
         );
     }
     Ok(vec![
-        (name_async(ms, "commit_async"), Measure::wall(commits as u64, commit_t)),
+        (
+            name_async(ms, "commit_async"),
+            Measure::wall(commits as u64, commit_t),
+        ),
         (name_async(ms, "flush_async"), Measure::wall(1, flush_t)),
     ])
 }
