@@ -436,3 +436,25 @@ fn a_lease_is_held_while_the_queue_holds_transactions() {
     flush(&c).unwrap();
     assert_eq!(count(&other, "SELECT count(*) FROM t"), 3);
 }
+
+#[test]
+fn a_connection_without_async_waits_for_the_upload_of_its_commit() {
+    let inner = memory();
+    let dir = tempfile::tempdir().unwrap();
+    let (a, actl) = node(&inner);
+    let queued_conn = a.open_with("s.db", &async_params(dir.path()));
+    queued_conn.execute_batch("CREATE TABLE t(x)").unwrap();
+    flush(&queued_conn).unwrap();
+    let plain = a.open("s.db");
+    actl.add(
+        Rule::on(&[RequestKind::Put])
+            .always()
+            .delay(Duration::from_millis(100)),
+    );
+    // It goes through the queue (nothing may be published below it) and
+    // returns once it is in the store.
+    plain.execute("INSERT INTO t VALUES (1)", []).unwrap();
+    let (b, _) = node(&inner);
+    let other = b.open("s.db");
+    assert_eq!(count(&other, "SELECT count(*) FROM t"), 1);
+}
