@@ -300,14 +300,7 @@ impl Db {
             Some(_) => return Err(WriteRefused::Busy),
             None => {}
         }
-        // States a queue made are told apart by their sequence number (an
-        // upload changes the LSN under the same bytes); others by LSN.
-        let same = if st.head.local_seq != 0 || snapshot.local_seq != 0 {
-            st.head.local_seq == snapshot.local_seq
-        } else {
-            st.head.lsn == snapshot.lsn
-        };
-        if !same {
+        if !st.head.same_state(snapshot) {
             return Err(WriteRefused::Stale { head: st.head.lsn });
         }
         st.writer = Some(id);

@@ -408,12 +408,7 @@ impl Group {
             return Err(io_write(c.clone()));
         }
         let head = db.head();
-        let same = if head.local_seq != 0 || base.local_seq != 0 {
-            head.local_seq == base.local_seq
-        } else {
-            head.lsn == base.lsn
-        };
-        if !same {
+        if !head.same_state(base) {
             return Err(Error::new(
                 codes::SQLITE_BUSY_SNAPSHOT,
                 format!(

@@ -185,6 +185,17 @@ impl Version {
         }
     }
 
+    /// Whether `other` holds the same state: states a group commit queue
+    /// made are told apart by their sequence number (an upload changes the
+    /// LSN under the same bytes), others by LSN.
+    pub fn same_state(&self, other: &Version) -> bool {
+        if self.local_seq != 0 || other.local_seq != 0 {
+            self.local_seq == other.local_seq
+        } else {
+            self.lsn == other.lsn
+        }
+    }
+
     /// The page holding chunk `chunk`; `None` for a hole (zeros). Callers
     /// only ask for chunks below the size.
     #[inline]
