@@ -125,7 +125,10 @@ pub(crate) fn compact(shared: &Shared, db: &Db) -> Result<CompactReport> {
             txid: version.txid,
             db_size: version.size,
             chunk_size: version.chunk_size,
-            time_ms: now_ms(),
+            // The commit time of commit `lsn`, not the compaction's: time
+            // travel reads it for the versions the snapshot holds, and
+            // times must not decrease along the LSNs (`asof=`).
+            time_ms: version.time_ms,
             flags: 0,
             pages: &refs,
         },

@@ -91,6 +91,7 @@ mod lease;
 mod prefetch;
 mod publish;
 mod restore;
+mod retained;
 mod runtime;
 mod snapshot;
 mod txn;
