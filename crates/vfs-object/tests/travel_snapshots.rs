@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use object_store::ObjectStore;
-use object_store::path::Path;
 use object_store::ObjectStoreExt;
+use object_store::path::Path;
 use rusqlite::Connection;
 use support::{Node, code, count, faulty_memory, integrity, objects, opts};
 use vfs_core::codes::{SQLITE_CANTOPEN, SQLITE_ERROR};
@@ -146,7 +146,11 @@ fn versions_kept_by_a_snapshot_open_list_and_restore_after_gc() {
         let target = format!("copy-{at}.db");
         other
             .vfs
-            .restore("g.db", At::Lsn(at), &RestoreTarget::Database(target.clone()))
+            .restore(
+                "g.db",
+                At::Lsn(at),
+                &RestoreTarget::Database(target.clone()),
+            )
             .unwrap();
         let copy = w.open(&target);
         integrity(&copy);
