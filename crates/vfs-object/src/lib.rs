@@ -88,6 +88,7 @@ mod format;
 mod history;
 mod keys;
 mod lease;
+mod params;
 mod prefetch;
 mod publish;
 mod restore;
@@ -459,6 +460,14 @@ impl ObjectVfs {
                 )));
             }
         };
+        let compaction = params::Compaction::from_uri(
+            params::Compaction {
+                retention: self.shared.retention,
+                every: self.shared.compact_every,
+            },
+            name.parameter("retention"),
+            name.parameter("compact_every"),
+        )?;
         let db = self.db(path)?;
         if let Some((_, version)) = history::pinned_version(
             &self.shared.ctx,
@@ -492,7 +501,8 @@ impl ObjectVfs {
             poll,
             lease,
             prefetch,
-        ))
+        )
+        .with_compaction(compaction))
     }
 
     fn open_named(&self, path: &str, opts: OpenOptions) -> Result<ObjectFile> {
