@@ -284,3 +284,57 @@ fn asof_finds_its_version_by_binary_search() {
     assert_eq!(lsn(&a), want);
     assert!(cost.gets <= want + 12, "{cost:?}");
 }
+
+/// A failed request or a damaged snapshot while opening, listing or
+/// restoring a version kept by a snapshot is an error naming it.
+#[test]
+fn failed_requests_and_a_damaged_snapshot_are_errors() {
+    let (store, ctl) = faulty_memory();
+    let w = Node::new(store.clone(), opts(HOUR));
+    let c = w.open("f.db");
+    let mut sums = BTreeMap::new();
+    commit(&c, "CREATE TABLE t(x INTEGER, pad BLOB)", &mut sums);
+    inserts(&c, 1, 5, &mut sums); // LSN 6
+    w.vfs.compact("/f.db").unwrap();
+    inserts(&c, 6, 7, &mut sums); // LSN 8
+    w.vfs.gc_with_retention("/f.db", Duration::ZERO).unwrap();
+    let reader = Node::new(
+        store.clone(),
+        vfs_object::ObjectOptions {
+            retries: 0,
+            ..opts(HOUR)
+        },
+    );
+    // Every GET fails after the listings: the snapshot's index cannot be
+    // read.
+    ctl.add(vfs_object::fault::Rule::on(&[vfs_object::fault::RequestKind::Get]).always());
+    let msg = cant_open(&reader, "f.db", "&lsn=6");
+    assert!(
+        msg.contains("GET") && msg.contains("opening lsn=6"),
+        "{msg}"
+    );
+    let e = reader.vfs.versions("f.db").unwrap_err();
+    assert_eq!(e.code(), Some(vfs_core::codes::SQLITE_IOERR_READ), "{e}");
+    ctl.clear();
+    assert_eq!(sum(&reader.open_with("f.db", "&lsn=6")), sums[&6]);
+    // A damaged snapshot index: SQLITE_CORRUPT naming the snapshot, for
+    // the listing, an open and a restore alike.
+    let (key, mut bytes) = objects(&store)
+        .into_iter()
+        .find(|(k, _)| k.contains("/snap/"))
+        .unwrap();
+    bytes[100] ^= 1;
+    support::put_object(&store, &key, bytes);
+    let fresh = Node::new(store.clone(), opts(HOUR));
+    let e = fresh.vfs.versions("f.db").unwrap_err();
+    assert_eq!(e.code(), Some(vfs_core::codes::SQLITE_CORRUPT), "{e}");
+    assert!(e.message().contains(&key), "{e}");
+    let msg = cant_open(&fresh, "f.db", "&lsn=7");
+    assert!(msg.contains(&key), "{msg}");
+    let e = fresh
+        .vfs
+        .restore("f.db", At::Lsn(6), &RestoreTarget::Database("r.db".into()))
+        .unwrap_err();
+    assert_eq!(e.code(), Some(vfs_core::codes::SQLITE_CORRUPT), "{e}");
+    assert_eq!(fresh.vfs.head_lsn("r.db").unwrap(), 0);
+}
