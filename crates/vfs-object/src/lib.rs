@@ -236,6 +236,18 @@ pub(crate) struct Shared {
     files: Mutex<HashMap<String, Arc<Mutex<Vec<u8>>>>>,
 }
 
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // The last clone of the VFS and its last open file are gone: hand
+        // back the writer leases still held (lingering), while the runtime
+        // that can send the request is still alive.
+        let dbs: Vec<Arc<Db>> = self.dbs.get_mut().values().cloned().collect();
+        for db in dbs {
+            lease::release_at_exit(&db, self);
+        }
+    }
+}
+
 impl std::fmt::Debug for ObjectVfs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ObjectVfs")
