@@ -284,14 +284,18 @@ pub(crate) fn pinned_version(
 }
 
 impl crate::ObjectVfs {
-    /// Every retained version of database `name`, oldest first: LSN,
-    /// commit time, size, object bytes, pages changed, void or not.
+    /// Every version of database `name` that can be opened (with `lsn=`,
+    /// or restored), oldest first: LSN, commit time, size, object bytes,
+    /// pages changed, void or not, held by a snapshot or not. After
+    /// compaction and garbage collection these are the snapshot GC kept
+    /// as its base and every version after it (`docs/object.md` §11).
     ///
-    /// Costs ⌈c/1000⌉ LIST + `c` GETs for `c` retained commits (each GET
-    /// the first 64 KiB of one object at most: its header and index, whose
-    /// CRC is checked; 16 at once). The LIST alone gives object sizes and
-    /// the store's last-modified times; the commit times, database sizes,
-    /// page counts and void flags are in the headers.
+    /// Costs ⌈c/1000⌉ + 1 LIST (the log and the snapshots) + one GET per
+    /// version + one per snapshot (each GET the first 64 KiB of one object
+    /// at most: its header and index, whose CRC is checked; 16 at once).
+    /// The LISTs give object sizes and the store's last-modified times;
+    /// the commit times, database sizes, page counts and void flags are in
+    /// the headers.
     ///
     /// ```
     /// use std::sync::Arc;

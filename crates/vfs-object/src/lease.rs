@@ -615,6 +615,10 @@ async fn release(client: &Client, key: &Path, st: &mut LeaseState, now: u64) {
 /// processes need not wait out a linger or the TTL, which no heartbeat or
 /// delayed release of this process can end any more.
 pub(crate) fn release_at_exit(db: &Db, fs: &Shared) {
+    // No request (and no trip through the runtime) for a lease never held.
+    if db.lease.state.try_lock().is_ok_and(|st| !st.held) {
+        return;
+    }
     let state = Arc::clone(&db.lease.state);
     let (client, key) = (fs.ctx.client.clone(), db.lease.key.clone());
     let now = fs.clock.now_ms();
