@@ -338,3 +338,63 @@ fn failed_requests_and_a_damaged_snapshot_are_errors() {
     assert_eq!(e.code(), Some(vfs_core::codes::SQLITE_CORRUPT), "{e}");
     assert_eq!(fresh.vfs.head_lsn("r.db").unwrap(), 0);
 }
+
+/// The hazard the trust rule closes: a stale writer's commit lands in a
+/// log key that was freed (`log/6`), is refused, and its removal fails,
+/// so the stray stays right after an older snapshot (`snap/5`) whose own
+/// commit is gone from the log. Time travel must never apply it.
+#[test]
+fn a_stray_after_an_older_snapshot_is_never_a_version() {
+    let (store, ctl) = faulty_memory();
+    let w = Node::new(store.clone(), opts(HOUR));
+    let c = w.open("s.db");
+    let mut sums = BTreeMap::new();
+    commit(&c, "CREATE TABLE t(x INTEGER, pad BLOB)", &mut sums);
+    inserts(&c, 1, 4, &mut sums); // LSN 5
+    w.vfs.compact("/s.db").unwrap(); // snap/5
+    // The stale writer: reads LSN 5, never looks again.
+    let stale = Node::new(store.clone(), opts(HOUR));
+    let sc = stale.open("s.db");
+    assert_eq!(sum(&sc), sums[&5]);
+    inserts(&c, 5, 7, &mut sums); // LSN 8
+    w.vfs.compact("/s.db").unwrap(); // snap/8
+    // The log up to 6 freed while snap/5 stays (as GC does when snap/5 is
+    // still inside its window but the base is snap/8).
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    for l in 1..=6u64 {
+        rt.block_on(store.delete(&Path::from(format!("t/s.db/log/{l:020}"))))
+            .unwrap();
+    }
+    // The stale writer creates log/6, finds log/5 gone, is refused; its
+    // stray's removal fails.
+    ctl.add(vfs_object::fault::Rule::on(&[vfs_object::fault::RequestKind::Delete]).always());
+    sc.execute("INSERT INTO t(x) VALUES (1000)", [])
+        .unwrap_err();
+    ctl.clear();
+    assert!(
+        keys_under(&store, "/log/").contains(&"t/s.db/log/00000000000000000006".to_owned()),
+        "the stray is there"
+    );
+    // Time travel: 5 from its snapshot, 8 from the newest; the stray and
+    // what would follow it are no version.
+    let reader = Node::new(store.clone(), opts(HOUR));
+    let versions = reader.vfs.versions("s.db").unwrap();
+    assert_eq!(
+        versions
+            .iter()
+            .map(|v| (v.lsn, v.snapshot))
+            .collect::<Vec<_>>(),
+        [(5, true), (8, false)]
+    );
+    assert_eq!(sum(&reader.open_with("s.db", "&lsn=5")), sums[&5]);
+    assert_eq!(sum(&reader.open_with("s.db", "&lsn=8")), sums[&8]);
+    for l in [6, 7] {
+        let msg = cant_open(&reader, "s.db", &format!("&lsn={l}"));
+        assert!(msg.contains("after snapshot 5 cannot be trusted"), "{msg}");
+    }
+    let e = reader
+        .vfs
+        .restore("s.db", At::Lsn(6), &RestoreTarget::Database("r.db".into()))
+        .unwrap_err();
+    assert_eq!(e.code(), Some(SQLITE_ERROR), "{e}");
+}
