@@ -366,18 +366,6 @@ pub(crate) fn apply_commit(
     })
 }
 
-/// Reads commit `lsn` (listed with `size` bytes): its index, and the whole
-/// object when it is at most `whole_max` bytes.
-pub(crate) async fn fetch_commit(
-    client: &Client,
-    key: Path,
-    lsn: u64,
-    size: u64,
-    whole_max: u64,
-) -> Result<(Index, Option<Bytes>), CatchUpError> {
-    fetch_object(client, key, lsn, size, whole_max, format::KIND_COMMIT).await
-}
-
 /// Reads the object of `kind` at `key` (LSN `lsn`, listed with `size`
 /// bytes): its index, and the whole object when it is at most `whole_max`
 /// bytes.

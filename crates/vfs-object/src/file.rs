@@ -15,6 +15,7 @@ use vfs_core::{
 use crate::Shared;
 use crate::db::{Db, WriteRefused};
 use crate::lease;
+use crate::params::Compaction;
 use crate::prefetch::{self, ReadAhead};
 use crate::publish::Published;
 use crate::txn::WriteSet;
@@ -72,6 +73,9 @@ struct MainFile {
     /// queued (other connections of a database with a queue queue too, and
     /// wait for the upload).
     async_commit: bool,
+    /// The compaction policy and GC window of this connection (URI
+    /// `compact_every=`, `retention=`).
+    compaction: Compaction,
 }
 
 impl ObjectFile {
@@ -87,7 +91,6 @@ impl ObjectFile {
         ObjectFile {
             inner: Inner::Main(Box::new(MainFile {
                 db,
-                fs,
                 id: NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed),
                 level: LockLevel::None,
                 snapshot: None,
@@ -98,8 +101,21 @@ impl ObjectFile {
                 read_ahead: prefetch.then(ReadAhead::default),
                 pinned: None,
                 async_commit,
+                compaction: Compaction {
+                    retention: fs.retention,
+                    every: fs.compact_every,
+                },
+                fs,
             })),
         }
+    }
+
+    /// This connection with its own compaction policy and GC window.
+    pub(crate) fn with_compaction(mut self, compaction: Compaction) -> ObjectFile {
+        if let Inner::Main(m) = &mut self.inner {
+            m.compaction = compaction;
+        }
+        self
     }
 
     /// A read-only connection to `version`, a past version of `db`.
@@ -375,7 +391,7 @@ impl MainFile {
         };
         match db.publish(&fs.ctx, &base, idx, body) {
             Published::Committed(v) => {
-                crate::compact::maybe_compact(&fs, &db, v.lsn);
+                crate::compact::maybe_compact(&fs, &db, v.lsn, self.compaction);
                 if self.lease.is_some() {
                     lease::committed(&db, &fs, v.lsn);
                 }
@@ -496,7 +512,7 @@ fn pragma(m: &MainFile, p: &mut Pragma<'_>) -> Result<()> {
             Ok(())
         }
         ("object_gc", None) => {
-            let report = crate::compact::gc(&m.fs, &m.db, m.fs.retention)?;
+            let report = crate::compact::gc(&m.fs, &m.db, m.compaction.retention)?;
             p.set_result(&report.to_string());
             Ok(())
         }

@@ -26,6 +26,7 @@ use crate::client::Client;
 use crate::db::{Ctx, Db};
 use crate::format::{self, FLAG_FULL_IMAGE, FLAG_VOID, HEADER_LEN, Index, NewCommit};
 use crate::keys::DbKeys;
+use crate::params::Compaction;
 use crate::publish::Published;
 use crate::queue::{self, QueueFile};
 use crate::snapshot::plan_catch_up;
@@ -42,6 +43,9 @@ pub(crate) struct Group {
     /// The queue directory.
     pub(crate) dir: PathBuf,
     queue_max: u64,
+    /// The compaction policy run after uploads: the one of the connection
+    /// that opened the queue.
+    compaction: Compaction,
     name: String,
     state: Mutex<GroupState>,
     changed: Condvar,
@@ -100,6 +104,7 @@ pub(crate) fn attach(
     db: &Arc<Db>,
     dir: PathBuf,
     queue_max: u64,
+    compaction: Compaction,
 ) -> Result<Arc<Group>> {
     static ATTACH: Mutex<()> = Mutex::new(());
     let _one_at_a_time = ATTACH.lock();
@@ -172,6 +177,7 @@ pub(crate) fn attach(
     let group = Arc::new(Group {
         dir,
         queue_max,
+        compaction,
         name: db.name.clone(),
         state: Mutex::new(GroupState {
             queue_id,
@@ -585,7 +591,7 @@ impl Group {
         let failure = match db.publish_only(ctx, &published, idx, body) {
             Published::Committed(v) => {
                 self.landed(shared, db, Arc::clone(&v), last);
-                crate::compact::maybe_compact(shared, db, v.lsn);
+                crate::compact::maybe_compact(shared, db, v.lsn, self.compaction);
                 return Ok(());
             }
             Published::Failed(e) => e.message().to_owned(),

@@ -95,10 +95,12 @@ mod group;
 mod history;
 mod keys;
 mod lease;
+mod params;
 mod prefetch;
 mod publish;
 mod queue;
 mod restore;
+mod retained;
 mod runtime;
 mod snapshot;
 mod txn;
@@ -284,6 +286,13 @@ impl Drop for Shared {
             if let Some(g) = db.group.get() {
                 g.stop();
             }
+        }
+        // The last clone of the VFS and its last open file are gone: hand
+        // back the writer leases still held (lingering), while the runtime
+        // that can send the request is still alive.
+        let dbs: Vec<Arc<Db>> = self.dbs.get_mut().values().cloned().collect();
+        for db in dbs {
+            lease::release_at_exit(&db, self);
         }
     }
 }
@@ -550,6 +559,14 @@ impl ObjectVfs {
                 .as_deref()
                 .map(|root| group::dir_under(root, &normalise(path))),
         };
+        let compaction = params::Compaction::from_uri(
+            params::Compaction {
+                retention: self.shared.retention,
+                every: self.shared.compact_every,
+            },
+            name.parameter("retention"),
+            name.parameter("compact_every"),
+        )?;
         let db = self.db(path)?;
         if let Some((_, version)) = history::pinned_version(
             &self.shared.ctx,
@@ -571,7 +588,7 @@ impl ObjectVfs {
                      parameter queue=<path> or ObjectOptions::queue_dir"
                 )));
             };
-            group::attach(&self.shared, &db, dir, queue_max)?;
+            group::attach(&self.shared, &db, dir, queue_max, compaction)?;
         }
         if prefetch && db.first_open() {
             prefetch::btree_interiors(&db, &self.shared.ctx, &db.head());
@@ -593,7 +610,8 @@ impl ObjectVfs {
             lease,
             prefetch,
             sync == SyncMode::Async,
-        ))
+        )
+        .with_compaction(compaction))
     }
 
     fn open_named(&self, path: &str, opts: OpenOptions) -> Result<ObjectFile> {
