@@ -38,6 +38,9 @@ enum Inner {
 struct Txn {
     writes: WriteSet,
     state: TxnState,
+    /// It took the writer lease (the connection's, or the group commit
+    /// queue's).
+    leased: bool,
 }
 
 enum TxnState {
@@ -299,7 +302,12 @@ impl MainFile {
             self.db
                 .begin_write(self.id, &snapshot)
                 .map_err(|why| refused(&self.db.name, snapshot.lsn, why))?;
-            if let Some(ttl) = self.lease
+            // A database with a group commit queue: every writer of the
+            // process takes the queue's lease, held while it is not empty.
+            let ttl = self
+                .lease
+                .or_else(|| self.db.group.get().and_then(|g| g.lease));
+            if let Some(ttl) = ttl
                 && let Err(e) = lease::take(&self.db, &self.fs, ttl, snapshot.lsn)
             {
                 self.db.end_write(self.id);
@@ -308,6 +316,7 @@ impl MainFile {
             self.txn = Some(Txn {
                 writes: WriteSet::new(snapshot),
                 state: TxnState::Open,
+                leased: ttl.is_some(),
             });
         }
         self.level = level;
@@ -321,11 +330,11 @@ impl MainFile {
         if let Some(txn) = self.txn.take() {
             // Published: read it from now on. Anything else (a rollback, a
             // lost race, an I/O error, an unfinished commit) is dropped.
+            if txn.leased {
+                end_lease_use(&self.db, &self.fs);
+            }
             if let TxnState::Published(v) = txn.state {
                 self.snapshot = Some(v);
-            }
-            if self.lease.is_some() {
-                end_lease_use(&self.db, &self.fs);
             }
             self.db.end_write(self.id);
         }
@@ -352,7 +361,7 @@ impl MainFile {
         if !txn.writes.is_commit(&mut reader)? {
             return Ok(());
         }
-        if self.lease.is_some()
+        if txn.leased
             && let Err(e) = lease::check_before_commit(&db, &fs, base.lsn)
         {
             txn.state = TxnState::Over;
@@ -392,7 +401,7 @@ impl MainFile {
         match db.publish(&fs.ctx, &base, idx, body) {
             Published::Committed(v) => {
                 crate::compact::maybe_compact(&fs, &db, v.lsn, self.compaction);
-                if self.lease.is_some() {
+                if txn.leased {
                     lease::committed(&db, &fs, v.lsn);
                 }
                 txn.state = TxnState::Published(v);
@@ -603,8 +612,8 @@ impl File for ObjectFile {
 
 impl Drop for MainFile {
     fn drop(&mut self) {
-        if self.txn.take().is_some() {
-            if self.lease.is_some() {
+        if let Some(txn) = self.txn.take() {
+            if txn.leased {
                 end_lease_use(&self.db, &self.fs);
             }
             self.db.end_write(self.id);

@@ -14,6 +14,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -22,14 +23,17 @@ use vfs_core::{Error, Result, codes};
 
 use crate::Shared;
 use crate::cache::PageCache;
-use crate::client::Client;
+use crate::client::{Client, FailureKind};
 use crate::db::{Ctx, Db};
-use crate::format::{self, FLAG_FULL_IMAGE, FLAG_VOID, HEADER_LEN, Index, NewCommit};
+use crate::format::{
+    self, FLAG_COLLECTED, FLAG_FULL_IMAGE, FLAG_VOID, HEADER_LEN, Index, NewCommit,
+};
 use crate::keys::DbKeys;
 use crate::params::Compaction;
 use crate::publish::Published;
 use crate::queue::{self, QueueFile};
-use crate::snapshot::plan_catch_up;
+use crate::queue_lock::{self, QueueLock};
+use crate::snapshot::{log_holds, plan_catch_up};
 use crate::version::{CommitInfo, Version};
 
 /// First wait after a failed upload round, doubling up to [`MAX_BACKOFF`].
@@ -42,6 +46,12 @@ const BATCH_MAX: u64 = 32 << 20;
 pub(crate) struct Group {
     /// The queue directory.
     pub(crate) dir: PathBuf,
+    /// The exclusive lock on `dir`, held until the `ObjectVfs` goes away.
+    lock: Mutex<Option<QueueLock>>,
+    /// The writer lease TTL of the queue (`None`: `lease=0`): every write
+    /// transaction of the process takes the lease, and it is held while
+    /// the queue holds transactions.
+    pub(crate) lease: Option<Duration>,
     queue_max: u64,
     /// The compaction policy run after uploads: the one of the connection
     /// that opened the queue.
@@ -96,15 +106,18 @@ pub(crate) fn dir_under(root: &std::path::Path, name: &str) -> PathBuf {
 }
 
 /// The group of `db` with queue directory `dir`: the one already attached,
-/// or a new one that loads what `dir` holds (every file verified), finds
-/// which queued transactions already landed in the store, serves the rest
-/// as the process's head and starts uploading them.
+/// or a new one that locks `dir` (one process per queue directory), loads
+/// what it holds (every file verified), finds which queued transactions
+/// already landed in the store, serves the rest as the process's head and
+/// starts uploading them. `lease` is the writer lease TTL the queue holds
+/// (`None`: none, `lease=0`).
 pub(crate) fn attach(
     shared: &Arc<Shared>,
     db: &Arc<Db>,
     dir: PathBuf,
     queue_max: u64,
     compaction: Compaction,
+    lease: Option<Duration>,
 ) -> Result<Arc<Group>> {
     static ATTACH: Mutex<()> = Mutex::new(());
     let _one_at_a_time = ATTACH.lock();
@@ -122,6 +135,8 @@ pub(crate) fn attach(
     let ctx = &shared.ctx;
     let cant = |m: String| Error::cant_open(format!("vfs-object: {:?}: {m}", db.name));
     let db_key = db.keys.log_dir().to_string();
+    // Before anything in the directory is read or deleted.
+    let lock = queue_lock::lock(&dir).map_err(cant)?;
     let loaded = queue::load(&dir, &db_key).map_err(cant)?;
     let head = db.read_state(ctx, Duration::ZERO, codes::SQLITE_CANTOPEN)?;
     let queue_id = loaded
@@ -144,8 +159,24 @@ pub(crate) fn attach(
         let (client, keys, to) = (ctx.client.clone(), db.keys.clone(), head.lsn);
         let found = ctx
             .runtime
-            .run(async move { classify(&client, &keys, base, to, queue_id).await })?
+            .run(async move {
+                // The base itself must not have been collected: a commit
+                // of ours above a collected base could be a stray (§14).
+                if base > 0 && base < to && !log_kept(&client, &keys, base).await? {
+                    return Ok(Classified::collected_at(base));
+                }
+                classify(&client, &keys, base, to, queue_id).await
+            })?
             .map_err(|e| cant(format!("cannot tell which queued transactions landed: {e}")))?;
+        if let Some(lsn) = found.collected {
+            return Err(cant(collected_at_restart(
+                &dir,
+                loaded.len(),
+                first.file.seq,
+                base,
+                lsn,
+            )));
+        }
         landed = landed.max(found.landed);
         let (done, rest): (Vec<_>, Vec<_>) = loaded.into_iter().partition(|l| l.file.seq <= landed);
         let done: Vec<PathBuf> = done.into_iter().map(|l| l.path).collect();
@@ -176,6 +207,8 @@ pub(crate) fn attach(
     let queued_bytes = queued.iter().map(|q| q.body.len() as u64).sum();
     let group = Arc::new(Group {
         dir,
+        lock: Mutex::new(Some(lock)),
+        lease,
         queue_max,
         compaction,
         name: db.name.clone(),
@@ -208,9 +241,10 @@ pub(crate) fn attach(
         return Err(cant("a queue was attached twice".into()));
     }
     let (weak, bg_db, bg_group) = (Arc::downgrade(shared), Arc::clone(db), Arc::clone(&group));
+    let rounds = Arc::clone(&shared.upload_rounds);
     std::thread::Builder::new()
         .name("vfs-object-upload".into())
-        .spawn(move || upload_loop(&weak, &bg_db, &bg_group))
+        .spawn(move || upload_loop(&weak, &rounds, &bg_db, &bg_group))
         .map_err(|e| cant(format!("cannot start the upload thread: {e}")))?;
     Ok(group)
 }
@@ -226,6 +260,43 @@ fn conflict_message(db: &str, dir: &std::path::Path, n: usize, first: u64, lsn: 
     )
 }
 
+/// At a restart, the log above the queue's base has been collected: which
+/// of the queued transactions landed cannot be told.
+fn collected_at_restart(
+    dir: &std::path::Path,
+    n: usize,
+    first: u64,
+    base: u64,
+    lsn: u64,
+) -> String {
+    format!(
+        "the group commit queue {} holds {n} transaction(s) (from number {first}) made on LSN \
+         {base}, but the log above it has been garbage-collected (LSN {lsn} is gone): whether they \
+         were uploaded before the process stopped cannot be told, so nothing is published. \
+         Operator: copy {} aside; open the database without sync=async (or with another queue \
+         directory) and check whether those transactions are in it; if they are, delete the \
+         queue files, otherwise redo them on the store's state, then delete them \
+         (docs/object.md, \"Group commit\")",
+        dir.display(),
+        dir.display()
+    )
+}
+
+/// While uploading, the log above the queue's base was collected: another
+/// writer committed there and a short GC window removed it.
+fn collected_message(db: &str, dir: &std::path::Path, n: usize, first: u64, lsn: u64) -> String {
+    format!(
+        "vfs-object: {db:?}: the group commit queue {} holds {n} acknowledged transaction(s) \
+         (from number {first}) that can never be published: LSN {lsn}, on or above the state \
+         they were made on, has been garbage-collected (another writer committed above it and a \
+         compaction's retention window was shorter than the upload). They are kept in {}; \
+         writes and object_flush fail until an operator resolves it (docs/object.md, \"Group \
+         commit\")",
+        dir.display(),
+        dir.display()
+    )
+}
+
 /// What the log says about a queue between two LSNs.
 struct Classified {
     /// The newest queued sequence number found in a commit (0: none).
@@ -233,6 +304,32 @@ struct Classified {
     /// The first commit of another writer after the last of ours (void
     /// commits change nothing and do not count).
     foreign: Option<u64>,
+    /// The first LSN of the range found collected (missing, or a GC
+    /// tombstone): what lies above cannot be trusted.
+    collected: Option<u64>,
+}
+
+impl Classified {
+    fn collected_at(lsn: u64) -> Classified {
+        Classified {
+            landed: 0,
+            foreign: None,
+            collected: Some(lsn),
+        }
+    }
+}
+
+/// Whether `log/<lsn>` is still there and not a GC tombstone.
+async fn log_kept(client: &Client, keys: &DbKeys, lsn: u64) -> std::result::Result<bool, String> {
+    match client
+        .get_range(&keys.commit(lsn), 0..HEADER_LEN as u64)
+        .await
+    {
+        Ok(head) => Ok(format::decode_header(&head)
+            .is_ok_and(|h| h.lsn == lsn && h.flags & FLAG_COLLECTED == 0)),
+        Err(e) if e.kind == FailureKind::NotFound => Ok(false),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// Reads the headers of commits `from + 1 ..= to` (one range GET each, in
@@ -247,16 +344,23 @@ async fn classify(
     let mut out = Classified {
         landed: 0,
         foreign: None,
+        collected: None,
     };
     for lsn in from + 1..=to {
         let key = keys.commit(lsn);
-        let head = client
-            .get_range(&key, 0..HEADER_LEN as u64)
-            .await
-            .map_err(|e| e.to_string())?;
+        let head = match client.get_range(&key, 0..HEADER_LEN as u64).await {
+            Ok(head) => head,
+            // Commits are created in LSN order: one missing below the
+            // newest was garbage-collected.
+            Err(e) if e.kind == FailureKind::NotFound => return Ok(Classified::collected_at(lsn)),
+            Err(e) => return Err(e.to_string()),
+        };
         let h = format::decode_header(&head).map_err(|e| format!("{key} is damaged: {e}"))?;
         if h.lsn != lsn {
             return Err(format!("{key} says it is LSN {}", h.lsn));
+        }
+        if h.flags & FLAG_COLLECTED != 0 {
+            return Ok(Classified::collected_at(lsn));
         }
         if h.txid[..8] == queue_id {
             out.landed = out
@@ -383,6 +487,13 @@ impl Group {
         self.changed.notify_all();
     }
 
+    /// Gives up the queue directory's lock (the `ObjectVfs` is gone: no
+    /// connection can queue any more), so that another `ObjectVfs` may
+    /// open it at once rather than when the uploader thread has ended.
+    pub(crate) fn unlock_dir(&self) {
+        drop(self.lock.lock().take());
+    }
+
     /// The error every write meets once the queue is in conflict.
     pub(crate) fn conflict(&self) -> Option<Error> {
         self.state.lock().conflict.clone().map(io_write)
@@ -391,6 +502,12 @@ impl Group {
     /// Queues a transaction made on `base` (encoded as `idx`/`body`):
     /// durable in the directory when this returns, and part of the head.
     /// With `wait`, returns only once it is in the store.
+    ///
+    /// Waits are bounded by the uploader: past `queue_max`, an upload round
+    /// that fails while waiting for room fails the commit (NOT queued);
+    /// with `wait`, one that fails before the transaction is in the store
+    /// fails the statement, the transaction staying queued. A round's
+    /// requests are each bounded by the client's timeout and retries.
     pub(crate) fn enqueue(
         &self,
         db: &Db,
@@ -402,12 +519,25 @@ impl Group {
     ) -> Result<Arc<Version>> {
         let mut st = self.state.lock();
         let size = body.len() as u64;
-        // Past `queue_max`, COMMIT waits for the uploader to make room.
+        // Past `queue_max`, COMMIT waits for the uploader to make room, as
+        // long as its rounds do not fail.
+        let rounds = st.failed_rounds;
         while !st.queued.is_empty()
             && st.queued_bytes + size > self.queue_max
             && st.conflict.is_none()
             && !st.stop
         {
+            if st.failed_rounds > rounds {
+                return Err(io_write(format!(
+                    "vfs-object: {:?}: the transaction was NOT committed: the group commit queue \
+                     {} is full ({} bytes queued, queue_max {}) and its upload fails: {}",
+                    self.name,
+                    self.dir.display(),
+                    st.queued_bytes,
+                    self.queue_max,
+                    st.last_error
+                )));
+            }
             self.changed.wait(&mut st);
         }
         if let Some(c) = &st.conflict {
@@ -470,12 +600,23 @@ impl Group {
         db.set_head(Arc::clone(&local));
         self.changed.notify_all();
         if wait {
+            let rounds = st.failed_rounds;
             while st.landed < seq {
                 if let Some(c) = &st.conflict {
                     return Err(io_write(c.clone()));
                 }
                 if st.stop {
                     break;
+                }
+                if st.failed_rounds > rounds {
+                    return Err(io_write(format!(
+                        "vfs-object: {:?}: the transaction is queued in {} (number {seq}) but not \
+                         in the store: {}; it stays queued, this process reads it, and the \
+                         upload goes on (PRAGMA object_flush waits for it)",
+                        self.name,
+                        self.dir.display(),
+                        st.last_error
+                    )));
                 }
                 self.changed.wait(&mut st);
             }
@@ -550,6 +691,11 @@ impl Group {
     ) -> (bool, Vec<PathBuf>) {
         let mut st = self.state.lock();
         let mut done = Vec::new();
+        if st.stop {
+            // The directory may belong to another opener already: its files
+            // are recognised as uploaded there.
+            return (false, done);
+        }
         while st.queued.front().is_some_and(|q| q.seq <= upto) {
             let q = st.queued.pop_front().expect("front");
             st.queued_bytes -= q.body.len() as u64;
@@ -612,15 +758,43 @@ impl Group {
             let Some(&(to, _)) = found.last() else {
                 return Ok(None);
             };
+            // The base still in the log means nothing above it was ever
+            // collected (§14), so a commit of ours found there is no stray.
+            if from.lsn > 0
+                && !log_holds(&client, &keys, from.lsn, from.txid)
+                    .await
+                    .map_err(|e| e.to_string())?
+            {
+                return Ok(Some((Classified::collected_at(from.lsn), None)));
+            }
             let classified = classify(&client, &keys, from.lsn, to, queue_id).await?;
+            if classified.collected.is_some() {
+                return Ok(Some((classified, None)));
+            }
             let (version, _) = plan_catch_up(&client, &cache, &keys, from, &found)
                 .await
                 .map_err(|e| format!("{e:?}"))?;
-            Ok::<_, String>(Some((classified, version)))
+            Ok::<_, String>(Some((classified, Some(version))))
         });
         let looked = looked.map_err(|e| e.message().to_owned())?;
         let (classified, version) = match looked {
-            Ok(Some(x)) => x,
+            Ok(Some((c, Some(v)))) => (c, v),
+            Ok(Some((c, None))) => {
+                // Collected: without this the round would retry for ever,
+                // creating (and deleting) a stray each time.
+                let lsn = c.collected.unwrap_or(published.lsn);
+                let mut st = self.state.lock();
+                let first = st.queued.front().map_or(0, |q| q.seq);
+                st.conflict = Some(collected_message(
+                    &self.name,
+                    &self.dir,
+                    st.queued.len(),
+                    first,
+                    lsn,
+                ));
+                self.changed.notify_all();
+                return Ok(());
+            }
             Ok(None) => return Err(failure),
             Err(e) => return Err(format!("{failure}; reading the log back failed: {e}")),
         };
@@ -650,7 +824,7 @@ impl Group {
 /// The uploader: uploads while the queue holds transactions, backs off
 /// after a failed round (a flush cuts the wait short), and ends with the
 /// VFS.
-fn upload_loop(shared: &Weak<Shared>, db: &Arc<Db>, group: &Group) {
+fn upload_loop(shared: &Weak<Shared>, rounds: &AtomicUsize, db: &Arc<Db>, group: &Group) {
     let mut backoff = FIRST_BACKOFF;
     loop {
         {
@@ -666,7 +840,10 @@ fn upload_loop(shared: &Weak<Shared>, db: &Arc<Db>, group: &Group) {
         let Some(strong) = shared.upgrade() else {
             return;
         };
+        // Counted only while the reference is held (`ObjectVfs`'s drop).
+        rounds.fetch_add(1, Ordering::SeqCst);
         let round = group.upload_next(&strong, db);
+        rounds.fetch_sub(1, Ordering::SeqCst);
         // Dropped before locking: the last handle's drop stops the group.
         drop(strong);
         match round {

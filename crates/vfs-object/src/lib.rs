@@ -99,6 +99,7 @@ mod params;
 mod prefetch;
 mod publish;
 mod queue;
+mod queue_lock;
 mod restore;
 mod retained;
 mod runtime;
@@ -210,6 +211,14 @@ pub struct ObjectOptions {
     pub queue_max: u64,
 }
 
+/// The writer lease TTL a connection with `sync=async` takes when neither
+/// the URI (`lease=`) nor [`ObjectOptions::lease`] sets one: every write
+/// transaction of the process takes the lease, and it is held while the
+/// group commit queue holds transactions, so other processes' writers
+/// with a lease wait (`SQLITE_BUSY`) instead of committing below the
+/// queue. `lease=0` turns it off (another writer is then a conflict).
+pub const ASYNC_LEASE_TTL: Duration = Duration::from_secs(30);
+
 /// When `COMMIT` returns (see [`ObjectOptions::sync`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum SyncMode {
@@ -273,27 +282,55 @@ pub(crate) struct Shared {
     sync: SyncMode,
     queue_dir: Option<PathBuf>,
     queue_max: u64,
+    /// Upload rounds under way (`group.rs`): each holds a strong reference
+    /// to this, so the last user handle can tell it is the last.
+    pub(crate) upload_rounds: Arc<std::sync::atomic::AtomicUsize>,
     /// Databases by normalised name (`/orders.db`).
     dbs: Mutex<HashMap<String, Arc<Db>>>,
     /// Journals and super-journals, by name.
     files: Mutex<HashMap<String, Arc<Mutex<Vec<u8>>>>>,
 }
 
-impl Drop for Shared {
-    fn drop(&mut self) {
-        // The uploaders hold the databases, not the VFS: tell them to end.
-        for db in self.dbs.get_mut().values() {
+impl Shared {
+    /// The last clone of the VFS and its last open file are gone: tells
+    /// the uploaders (which hold the databases, not the VFS) to end, frees
+    /// their queue directories for the next opener, and hands back the
+    /// writer leases still held (lingering, or for a queue), while the
+    /// runtime that can send the request is still alive. Idempotent.
+    fn shut_down(&self) {
+        let dbs: Vec<Arc<Db>> = self.dbs.lock().values().cloned().collect();
+        for db in &dbs {
             if let Some(g) = db.group.get() {
                 g.stop();
+                g.unlock_dir();
             }
         }
-        // The last clone of the VFS and its last open file are gone: hand
-        // back the writer leases still held (lingering), while the runtime
-        // that can send the request is still alive.
-        let dbs: Vec<Arc<Db>> = self.dbs.get_mut().values().cloned().collect();
-        for db in dbs {
-            lease::release_at_exit(&db, self);
+        for db in &dbs {
+            lease::release_at_exit(db, self);
         }
+    }
+}
+
+impl Drop for ObjectVfs {
+    fn drop(&mut self) {
+        // The last handle, while upload rounds hold the other references:
+        // the queues stop now rather than when those rounds end, so the
+        // directories are free once the caller's last handle is gone. A
+        // round counts itself only while it holds a reference, so this
+        // never fires while another handle or open file exists.
+        let rounds = self
+            .shared
+            .upload_rounds
+            .load(std::sync::atomic::Ordering::SeqCst);
+        if rounds > 0 && Arc::strong_count(&self.shared) == 1 + rounds {
+            self.shared.shut_down();
+        }
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        self.shut_down();
     }
 }
 
@@ -359,6 +396,7 @@ impl ObjectVfs {
                 sync: options.sync,
                 queue_dir: options.queue_dir,
                 queue_max: options.queue_max,
+                upload_rounds: Arc::default(),
                 dbs: Mutex::new(HashMap::new()),
                 files: Mutex::new(HashMap::new()),
             }),
@@ -507,17 +545,19 @@ impl ObjectVfs {
                 ))
             })?),
         };
-        let lease = match name.parameter("lease") {
-            None => self.shared.lease,
+        // `Some(None)`: `lease=0`, no lease even with `sync=async`.
+        let lease_uri = match name.parameter("lease") {
+            None => None,
             Some(ms) => {
                 let ms: u64 = ms.trim().parse().map_err(|_| {
                     Error::cant_open(format!(
                         "vfs-object: lease={ms:?} is not a number of milliseconds"
                     ))
                 })?;
-                (ms > 0).then(|| Duration::from_millis(ms))
+                Some((ms > 0).then(|| Duration::from_millis(ms)))
             }
         };
+        let lease = lease_uri.unwrap_or(self.shared.lease);
         let prefetch = match name.parameter("prefetch").map(str::trim) {
             None => self.shared.prefetch,
             Some("1") => true,
@@ -588,7 +628,11 @@ impl ObjectVfs {
                      parameter queue=<path> or ObjectOptions::queue_dir"
                 )));
             };
-            group::attach(&self.shared, &db, dir, queue_max, compaction)?;
+            // Group commit assumes one writer: it takes the writer lease
+            // unless told otherwise, so other writers wait for the queue.
+            let queue_lease =
+                lease_uri.unwrap_or(Some(self.shared.lease.unwrap_or(ASYNC_LEASE_TTL)));
+            group::attach(&self.shared, &db, dir, queue_max, compaction, queue_lease)?;
         }
         if prefetch && db.first_open() {
             prefetch::btree_interiors(&db, &self.shared.ctx, &db.head());

@@ -217,9 +217,10 @@ pub fn remove(dir: &Path, paths: &[PathBuf]) -> std::io::Result<()> {
     sync_dir(dir)
 }
 
-/// Every queued transaction in `dir` (created if missing), oldest first.
-/// Temporary files (a crash before the rename: their `COMMIT` never
-/// returned) are deleted. Anything else that is not a valid queue file of
+/// Every queued transaction in `dir` (created if missing), oldest first;
+/// the lock file ([`crate::queue_lock::LOCK_FILE`]) is not one. Temporary
+/// files (a crash before the rename: their `COMMIT` never returned) are
+/// deleted. Anything else that is not a valid queue file of
 /// `db_key`, or a gap in the sequence, is an error naming the file: a
 /// queue that does not verify is never skipped.
 pub fn load(dir: &Path, db_key: &str) -> Result<Vec<Loaded>, String> {
@@ -235,6 +236,9 @@ pub fn load(dir: &Path, db_key: &str) -> Result<Vec<Loaded>, String> {
         let path = entry.path();
         let name = entry.file_name();
         let name = name.to_string_lossy();
+        if name == crate::queue_lock::LOCK_FILE {
+            continue;
+        }
         if name.ends_with(TEMP_SUFFIX) {
             fs::remove_file(&path).map_err(|e| format!("cannot remove {}: {e}", path.display()))?;
             removed_temp = true;
@@ -251,7 +255,12 @@ pub fn load(dir: &Path, db_key: &str) -> Result<Vec<Loaded>, String> {
                     path.display()
                 )
             })?;
-        let bytes = fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            // Deleted since listed: uploaded by a queue that was stopping.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        };
         let (file, idx) = decode(&bytes)
             .map_err(|e| format!("queue file {} does not verify: {e}", path.display()))?;
         if file.seq != seq {
