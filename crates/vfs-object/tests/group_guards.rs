@@ -1,0 +1,269 @@
+//! Group commit's guards (`docs/object.md`, "Group commit"): `sync=async`
+//! takes the writer lease by itself, one process per queue directory,
+//! bounded waits when the store is down, and a log collected above the
+//! queue is an error naming the LSN instead of endless retries.
+
+mod support;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use object_store::ObjectStore;
+use object_store::memory::InMemory;
+use rusqlite::Connection;
+use support::{Node, code, count, integrity, opts};
+use vfs_core::codes::{SQLITE_CANTOPEN, SQLITE_IOERR_WRITE};
+use vfs_object::fault::{FaultController, FaultStore, RequestKind, Rule};
+
+fn node(inner: &Arc<dyn ObjectStore>) -> (Node, FaultController) {
+    let f = FaultStore::new(Arc::clone(inner));
+    let ctl = f.controller();
+    (Node::new(Arc::new(f), opts(Duration::ZERO)), ctl)
+}
+
+fn said() -> String {
+    vfs_core::last_error()
+        .map(|e| e.message)
+        .unwrap_or_default()
+}
+
+fn memory() -> Arc<dyn ObjectStore> {
+    Arc::new(InMemory::new())
+}
+
+fn async_params(dir: &Path) -> String {
+    format!("&sync=async&queue={}", dir.display())
+}
+
+fn flush(c: &Connection) -> rusqlite::Result<u64> {
+    c.query_row("PRAGMA object_flush", [], |r| r.get::<_, String>(0))
+        .map(|s| s.parse().unwrap())
+}
+
+/// Flushes until the answer is not a failed round that began before the
+/// store was healed.
+fn flush_settled(c: &Connection) -> rusqlite::Result<u64> {
+    let mut last = flush(c);
+    for _ in 0..20 {
+        match &last {
+            Err(_) if said().contains("not in the store yet") => last = flush(c),
+            _ => break,
+        }
+    }
+    last
+}
+
+fn queue_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".txn")
+        })
+        .count()
+}
+
+fn fail_log_puts() -> Rule {
+    Rule::on(&[RequestKind::Put])
+        .keys_containing("/log/")
+        .always()
+        .fail()
+}
+
+/// Without `lease=`, an async process holds the lease while its queue is
+/// not empty: another process's writer (with a lease) waits instead of
+/// committing below the queue, and both commits land.
+#[test]
+fn async_without_lease_parameter_makes_other_writers_wait() {
+    let inner = memory();
+    let dir = tempfile::tempdir().unwrap();
+    let (a, actl) = node(&inner);
+    let c = a.open_with("w.db", &async_params(dir.path()));
+    c.execute_batch("CREATE TABLE t(x)").unwrap();
+    flush(&c).unwrap();
+    actl.add(fail_log_puts());
+    c.execute("INSERT INTO t VALUES (1)", []).unwrap();
+    assert_eq!(queue_files(dir.path()), 1);
+    let (b, _) = node(&inner);
+    let other = b.open_with("w.db", "&lease=30000");
+    let e = other.execute("INSERT INTO t VALUES (100)", []).unwrap_err();
+    assert!(support::is_busy(&e), "{e}");
+    assert!(said().contains("holds the lease"), "{}", said());
+    actl.clear();
+    flush_settled(&c).unwrap();
+    other.execute("INSERT INTO t VALUES (100)", []).unwrap();
+    c.execute("INSERT INTO t VALUES (2)", []).unwrap();
+    flush(&c).unwrap();
+    let (fresh, _) = node(&inner);
+    let r = fresh.open("w.db");
+    assert_eq!(count(&r, "SELECT count(*) FROM t"), 3);
+    assert_eq!(count(&r, "SELECT sum(x) FROM t"), 103);
+    integrity(&r);
+}
+
+/// `lease=0` turns the implicit lease off: the other writer commits below
+/// the queue, which is then a conflict (the documented opt-out).
+#[test]
+fn lease_zero_turns_the_async_lease_off() {
+    let inner = memory();
+    let dir = tempfile::tempdir().unwrap();
+    let (a, actl) = node(&inner);
+    let c = a.open_with("z.db", &format!("{}&lease=0", async_params(dir.path())));
+    c.execute_batch("CREATE TABLE t(x)").unwrap();
+    flush(&c).unwrap();
+    actl.add(fail_log_puts());
+    c.execute("INSERT INTO t VALUES (1)", []).unwrap();
+    let (b, _) = node(&inner);
+    let other = b.open_with("z.db", "&lease=30000");
+    other.execute("INSERT INTO t VALUES (100)", []).unwrap();
+    actl.clear();
+    let e = flush_settled(&c).unwrap_err();
+    assert_eq!(code(&e), SQLITE_IOERR_WRITE, "{e}");
+    assert!(said().contains("LSN 2"), "{}", said());
+}
+
+/// A second opener of a queue directory (here another `ObjectVfs` of this
+/// process; another process is refused the same way) gets SQLITE_CANTOPEN
+/// naming the directory and its lock; once the first is gone it opens.
+#[test]
+fn a_queue_directory_has_one_process() {
+    let inner = memory();
+    let dir = tempfile::tempdir().unwrap();
+    let params = async_params(dir.path());
+    let (a, _) = node(&inner);
+    let c = a.open_with("o.db", &params);
+    c.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1)")
+        .unwrap();
+    let (b, _) = node(&inner);
+    let e = Connection::open(b.uri("o.db", &params)).unwrap_err();
+    assert_eq!(code(&e), SQLITE_CANTOPEN, "{e}");
+    let dir_name = dir.path().display().to_string();
+    assert!(
+        said().contains(&dir_name) && said().contains("queue.lock"),
+        "{}",
+        said()
+    );
+    drop(c);
+    drop(a);
+    let c = b.open_with("o.db", &params);
+    assert_eq!(count(&c, "SELECT count(*) FROM t"), 1);
+}
+
+/// A connection without `sync=async` waits for the upload of its commit,
+/// but not for ever: with every commit PUT failing it gets an error naming
+/// the queue, and its transaction stays queued and lands later.
+#[test]
+fn a_waiting_commit_is_bounded_when_the_store_is_down() {
+    let inner = memory();
+    let dir = tempfile::tempdir().unwrap();
+    let (a, actl) = node(&inner);
+    let queued_conn = a.open_with("d.db", &async_params(dir.path()));
+    queued_conn.execute_batch("CREATE TABLE t(x)").unwrap();
+    flush(&queued_conn).unwrap();
+    let plain = a.open("d.db");
+    actl.add(fail_log_puts());
+    let e = plain.execute("INSERT INTO t VALUES (7)", []).unwrap_err();
+    assert_eq!(code(&e), SQLITE_IOERR_WRITE, "{e}");
+    let dir_name = dir.path().display().to_string();
+    assert!(
+        said().contains(&dir_name) && said().contains("stays queued"),
+        "{}",
+        said()
+    );
+    // Never lost: queued, read by the process, uploaded once the store is
+    // back.
+    assert_eq!(queue_files(dir.path()), 1);
+    assert_eq!(count(&plain, "SELECT count(*) FROM t WHERE x = 7"), 1);
+    actl.clear();
+    flush_settled(&queued_conn).unwrap();
+    let (fresh, _) = node(&inner);
+    let r = fresh.open("d.db");
+    assert_eq!(count(&r, "SELECT count(*) FROM t WHERE x = 7"), 1);
+    integrity(&r);
+}
+
+/// Another writer (without a lease) commits above the queue's base and a
+/// GC with a zero window collects the log there: the uploader's create
+/// lands in a collected key (a stray). It stops with a conflict naming
+/// the LSN instead of retrying for ever, and keeps the queue.
+#[test]
+fn a_log_collected_under_the_uploader_is_a_conflict_naming_the_lsn() {
+    let inner = memory();
+    let dir = tempfile::tempdir().unwrap();
+    let (a, actl) = node(&inner);
+    let c = a.open_with("g.db", &async_params(dir.path()));
+    c.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (0)")
+        .unwrap();
+    let base = flush(&c).unwrap();
+    actl.add(fail_log_puts());
+    c.execute("INSERT INTO t VALUES (1)", []).unwrap();
+    let (b, _) = node(&inner);
+    let other = b.open_with("g.db", "&lease=0");
+    for i in 0..3 {
+        other.execute("INSERT INTO t VALUES (?1)", [100 + i]).unwrap();
+    }
+    b.vfs.compact("/g.db").unwrap();
+    b.vfs.gc_with_retention("/g.db", Duration::ZERO).unwrap();
+    actl.clear();
+    let e = flush_settled(&c).unwrap_err();
+    assert_eq!(code(&e), SQLITE_IOERR_WRITE, "{e}");
+    // The queue's base itself (LSN `base`) was collected.
+    let lsn = format!("LSN {base}");
+    assert!(
+        said().contains("garbage-collected") && said().contains(&lsn),
+        "{}",
+        said()
+    );
+    // Stopped, not retrying: the next flush and writes say the same.
+    flush(&c).unwrap_err();
+    assert!(said().contains("garbage-collected"), "{}", said());
+    assert_eq!(queue_files(dir.path()), 1, "the queue was dropped");
+    // No stray of the queue is left in the store for readers.
+    let (fresh, _) = node(&inner);
+    let r = fresh.open("g.db");
+    assert_eq!(count(&r, "SELECT count(*) FROM t WHERE x = 1"), 0);
+    integrity(&r);
+}
+
+/// A restart whose queue was made on an LSN whose log above has been
+/// collected since cannot tell what landed: SQLITE_CANTOPEN naming the
+/// queue, the LSN and the operator's steps; nothing is published.
+#[test]
+fn a_restart_over_a_collected_log_says_what_to_do() {
+    let inner = memory();
+    let dir = tempfile::tempdir().unwrap();
+    let params = async_params(dir.path());
+    {
+        let (a, actl) = node(&inner);
+        let c = a.open_with("r.db", &params);
+        c.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (0)")
+            .unwrap();
+        flush(&c).unwrap();
+        actl.add(fail_log_puts());
+        c.execute("INSERT INTO t VALUES (1)", []).unwrap();
+    }
+    let (b, _) = node(&inner);
+    let other = b.open("r.db");
+    for i in 0..3 {
+        other.execute("INSERT INTO t VALUES (?1)", [100 + i]).unwrap();
+    }
+    b.vfs.compact("/r.db").unwrap();
+    b.vfs.gc_with_retention("/r.db", Duration::ZERO).unwrap();
+    let head = b.vfs.head_lsn("/r.db").unwrap();
+    let (a2, _) = node(&inner);
+    let e = Connection::open(a2.uri("r.db", &params)).unwrap_err();
+    assert_eq!(code(&e), SQLITE_CANTOPEN, "{e}");
+    let m = said();
+    let dir_name = dir.path().display().to_string();
+    assert!(
+        m.contains(&dir_name) && m.contains("garbage-collected") && m.contains("Operator"),
+        "{m}"
+    );
+    assert!(m.contains("LSN 2"), "{m}");
+    assert_eq!(queue_files(dir.path()), 1);
+    assert_eq!(b.vfs.head_lsn("/r.db").unwrap(), head, "published");
+}
