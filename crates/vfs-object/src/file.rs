@@ -308,7 +308,7 @@ impl MainFile {
                 .lease
                 .or_else(|| self.db.group.get().and_then(|g| g.lease));
             if let Some(ttl) = ttl
-                && let Err(e) = lease::take(&self.db, &self.fs, ttl, snapshot.lsn)
+                && let Err(e) = lease::take(&self.db, &self.fs, ttl, &snapshot)
             {
                 self.db.end_write(self.id);
                 return Err(e);
@@ -362,7 +362,7 @@ impl MainFile {
             return Ok(());
         }
         if txn.leased
-            && let Err(e) = lease::check_before_commit(&db, &fs, base.lsn)
+            && let Err(e) = lease::check_before_commit(&db, &fs, &base)
         {
             txn.state = TxnState::Over;
             return Err(e);

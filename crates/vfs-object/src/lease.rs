@@ -203,6 +203,18 @@ fn margin(ttl: Duration) -> u64 {
     (ttl.as_millis() as u64) / 5
 }
 
+/// Whether nobody else committed since the lease was taken, as far as a
+/// transaction reading `v` is concerned: `v` is the newest LSN this process
+/// knows of, or (group commit) the same state as the head, whose queued
+/// transactions an upload moved to a newer LSN of this process's own.
+fn knows(st: &LeaseState, db: &Db, v: &Version) -> bool {
+    if st.known_lsn == v.lsn {
+        return true;
+    }
+    let head = db.head();
+    v.local_seq != 0 && head.same_state(v) && st.known_lsn == head.lsn
+}
+
 /// The holder judges its own lease valid until a fifth of the TTL before
 /// it expires, so a commit checked as valid publishes well within it.
 fn locally_valid(st: &LeaseState, now: u64) -> bool {
@@ -262,7 +274,7 @@ async fn write_lease(
 /// `SQLITE_BUSY_SNAPSHOT` when taking it showed commits newer than the
 /// snapshot (the lease is kept: the retry, on a fresh snapshot, finds it
 /// held).
-pub(crate) fn take(db: &Db, fs: &Shared, ttl: Duration, snapshot: u64) -> Result<()> {
+pub(crate) fn take(db: &Db, fs: &Shared, ttl: Duration, snapshot: &Version) -> Result<()> {
     let mut st = db.lease.lock(fs)?;
     st.ticket += 1;
     let r = take_locked(db, fs, &mut st, ttl, snapshot);
@@ -280,13 +292,14 @@ fn take_locked(
     fs: &Shared,
     st: &mut LeaseState,
     ttl: Duration,
-    snapshot: u64,
+    snapshot_version: &Version,
 ) -> Result<()> {
+    let snapshot = snapshot_version.lsn;
     let slot = &db.lease;
     st.ttl = ttl;
     let clock = Arc::clone(&fs.clock);
     let now = clock.now_ms();
-    if locally_valid(st, now) && st.known_lsn == snapshot && !st.fence_due {
+    if locally_valid(st, now) && knows(st, db, snapshot_version) && !st.fence_due {
         renew_if_due(db, fs, st, now)?;
         if st.held {
             st.active = true;
@@ -379,7 +392,7 @@ fn take_locked(
         st.fence_due = false;
     }
     st.known_lsn = head.lsn;
-    if head.lsn != snapshot {
+    if !head.same_state(snapshot_version) {
         return Err(Error::new(
             codes::SQLITE_BUSY_SNAPSHOT,
             format!(
@@ -491,15 +504,15 @@ fn lose(st: &mut LeaseState, rec: Option<LeaseRecord>) {
     });
 }
 
-/// Checks, before the commit PUT of a transaction reading `base_lsn`, that
+/// Checks, before the commit PUT of a transaction reading `base`, that
 /// this process still holds the lease. Costs no request while the lease is
 /// locally valid and nobody else committed since it was taken; otherwise
 /// one GET (and a renewal PUT). A lost lease fails the commit with
 /// `SQLITE_BUSY_SNAPSHOT`: nothing is published.
-pub(crate) fn check_before_commit(db: &Db, fs: &Shared, base_lsn: u64) -> Result<()> {
+pub(crate) fn check_before_commit(db: &Db, fs: &Shared, base: &Version) -> Result<()> {
     let mut st = db.lease.lock(fs)?;
     let now = fs.clock.now_ms();
-    if st.held && locally_valid(&st, now) && st.known_lsn == base_lsn {
+    if st.held && locally_valid(&st, now) && knows(&st, db, base) {
         return renew_if_due(db, fs, &mut st, now);
     }
     if st.held

@@ -52,24 +52,29 @@ conformance_suite!(crypto_object_memory, |case: &str| {
 });
 
 /// Group commit: every commit goes through a local queue and is uploaded
-/// in the background; the suite reads through the process's head.
-fn object_async(case: &str) -> ObjectVfs {
-    let queue = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("conformance-queue-{}-{case}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&queue);
-    ObjectVfs::new(
+/// in the background; the suite reads through the process's head. The
+/// queue lives in a temporary directory removed with the backend.
+fn object_async() -> (ObjectVfs, tempfile::TempDir) {
+    let queue = tempfile::Builder::new()
+        .prefix("conformance-queue-")
+        .tempdir()
+        .expect("queue directory");
+    let vfs = ObjectVfs::new(
         Arc::new(InMemory::new()),
         "conf",
         ObjectOptions {
             sync: vfs_object::SyncMode::Async,
-            queue_dir: Some(queue),
+            queue_dir: Some(queue.path().to_owned()),
             ..ObjectOptions::default()
         },
     )
-    .expect("object VFS")
+    .expect("object VFS");
+    (vfs, queue)
 }
 
 conformance_suite!(object_memory_async, |case: &str| {
-    Backend::register(&format!("object-async-{case}"), object_async(case), caps())
+    let (vfs, queue) = object_async();
+    Backend::register(&format!("object-async-{case}"), vfs, caps())
         .at(Location::Prefix("/conf".into()))
+        .keep(queue)
 });

@@ -204,7 +204,9 @@ fn a_log_collected_under_the_uploader_is_a_conflict_naming_the_lsn() {
     let (b, _) = node(&inner);
     let other = b.open_with("g.db", "&lease=0");
     for i in 0..3 {
-        other.execute("INSERT INTO t VALUES (?1)", [100 + i]).unwrap();
+        other
+            .execute("INSERT INTO t VALUES (?1)", [100 + i])
+            .unwrap();
     }
     b.vfs.compact("/g.db").unwrap();
     b.vfs.gc_with_retention("/g.db", Duration::ZERO).unwrap();
@@ -255,7 +257,9 @@ fn a_restart_over_a_collected_log_says_what_to_do() {
     let (b, _) = node(&inner);
     let other = b.open("r.db");
     for i in 0..3 {
-        other.execute("INSERT INTO t VALUES (?1)", [100 + i]).unwrap();
+        other
+            .execute("INSERT INTO t VALUES (?1)", [100 + i])
+            .unwrap();
     }
     b.vfs.compact("/r.db").unwrap();
     b.vfs.gc_with_retention("/r.db", Duration::ZERO).unwrap();
