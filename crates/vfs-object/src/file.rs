@@ -79,6 +79,8 @@ struct MainFile {
     /// The compaction policy and GC window of this connection (URI
     /// `compact_every=`, `retention=`).
     compaction: Compaction,
+    /// Keeps the VFS's queues running while this file is open.
+    _users: Option<Arc<crate::Users>>,
 }
 
 impl ObjectFile {
@@ -108,6 +110,7 @@ impl ObjectFile {
                     retention: fs.retention,
                     every: fs.compact_every,
                 },
+                _users: None,
                 fs,
             })),
         }
@@ -117,6 +120,14 @@ impl ObjectFile {
     pub(crate) fn with_compaction(mut self, compaction: Compaction) -> ObjectFile {
         if let Inner::Main(m) = &mut self.inner {
             m.compaction = compaction;
+        }
+        self
+    }
+
+    /// This file with a handle that keeps the VFS's queues running.
+    pub(crate) fn with_users(mut self, users: Arc<crate::Users>) -> ObjectFile {
+        if let Inner::Main(m) = &mut self.inner {
+            m._users = Some(users);
         }
         self
     }

@@ -14,7 +14,6 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -241,10 +240,9 @@ pub(crate) fn attach(
         return Err(cant("a queue was attached twice".into()));
     }
     let (weak, bg_db, bg_group) = (Arc::downgrade(shared), Arc::clone(db), Arc::clone(&group));
-    let rounds = Arc::clone(&shared.upload_rounds);
     std::thread::Builder::new()
         .name("vfs-object-upload".into())
-        .spawn(move || upload_loop(&weak, &rounds, &bg_db, &bg_group))
+        .spawn(move || upload_loop(&weak, &bg_db, &bg_group))
         .map_err(|e| cant(format!("cannot start the upload thread: {e}")))?;
     Ok(group)
 }
@@ -732,6 +730,10 @@ impl Group {
         let Some(last) = batch.last().map(|q| q.seq) else {
             return Ok(());
         };
+        if let Some(ttl) = self.lease {
+            crate::lease::hold_for_queue(db, shared, ttl)
+                .map_err(|e| format!("the writer lease is not held: {e}"))?;
+        }
         let ctx = &shared.ctx;
         let (idx, body) = merge(&batch, &published, queue_id)?;
         let failure = match db.publish_only(ctx, &published, idx, body) {
@@ -824,7 +826,7 @@ impl Group {
 /// The uploader: uploads while the queue holds transactions, backs off
 /// after a failed round (a flush cuts the wait short), and ends with the
 /// VFS.
-fn upload_loop(shared: &Weak<Shared>, rounds: &AtomicUsize, db: &Arc<Db>, group: &Group) {
+fn upload_loop(shared: &Weak<Shared>, db: &Arc<Db>, group: &Group) {
     let mut backoff = FIRST_BACKOFF;
     loop {
         {
@@ -840,10 +842,7 @@ fn upload_loop(shared: &Weak<Shared>, rounds: &AtomicUsize, db: &Arc<Db>, group:
         let Some(strong) = shared.upgrade() else {
             return;
         };
-        // Counted only while the reference is held (`ObjectVfs`'s drop).
-        rounds.fetch_add(1, Ordering::SeqCst);
         let round = group.upload_next(&strong, db);
-        rounds.fetch_sub(1, Ordering::SeqCst);
         // Dropped before locking: the last handle's drop stops the group.
         drop(strong);
         match round {

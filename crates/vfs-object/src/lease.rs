@@ -587,6 +587,36 @@ pub(crate) fn end_transaction_queued(db: &Db, fs: &Shared, queue_holds: impl Fn(
     end_transaction(db, fs);
 }
 
+/// Before an upload of the group commit queue: makes sure this process
+/// holds the lease for the queue (taking it if no transaction of this
+/// process did: a restart with a queue, or a lease lost meanwhile), so
+/// other processes' writers wait while the queue is not empty. No request
+/// while it is held. An error (another holder's live lease: the upload
+/// waits for it) fails the upload round, which is retried.
+pub(crate) fn hold_for_queue(
+    db: &Db,
+    fs: &Shared,
+    ttl: Duration,
+) -> std::result::Result<(), String> {
+    let mut st = db.lease.lock(fs).map_err(|e| e.message().to_owned())?;
+    if st.held && st.lost.is_none() {
+        st.queue_holds = true;
+        return Ok(());
+    }
+    st.ticket += 1;
+    let was_active = st.active;
+    let head = db.head();
+    let taken = take_locked(db, fs, &mut st, ttl, &head);
+    st.active = was_active;
+    if st.held {
+        // Taken, even if the log moved meanwhile (a fence of ours after a
+        // takeover, or another writer): the upload reconciles with it.
+        st.queue_holds = true;
+        return Ok(());
+    }
+    taken.map_err(|e| e.message().to_owned())
+}
+
 /// The queue is uploaded: the lease it held is released like at the end
 /// of a transaction (now, or after the linger).
 pub(crate) fn queue_drained(db: &Db, fs: &Shared) {

@@ -263,6 +263,7 @@ impl Default for ObjectOptions {
 #[derive(Clone)]
 pub struct ObjectVfs {
     shared: Arc<Shared>,
+    users: Arc<Users>,
 }
 
 /// What every clone and every open file share.
@@ -282,9 +283,6 @@ pub(crate) struct Shared {
     sync: SyncMode,
     queue_dir: Option<PathBuf>,
     queue_max: u64,
-    /// Upload rounds under way (`group.rs`): each holds a strong reference
-    /// to this, so the last user handle can tell it is the last.
-    pub(crate) upload_rounds: Arc<std::sync::atomic::AtomicUsize>,
     /// Databases by normalised name (`/orders.db`).
     dbs: Mutex<HashMap<String, Arc<Db>>>,
     /// Journals and super-journals, by name.
@@ -311,19 +309,15 @@ impl Shared {
     }
 }
 
-impl Drop for ObjectVfs {
+/// Held by every clone of an [`ObjectVfs`] and every open main file: when
+/// the last goes, the queues stop and their directories are free at once,
+/// even while an upload round (which holds [`Shared`]) is still ending.
+pub(crate) struct Users(std::sync::Weak<Shared>);
+
+impl Drop for Users {
     fn drop(&mut self) {
-        // The last handle, while upload rounds hold the other references:
-        // the queues stop now rather than when those rounds end, so the
-        // directories are free once the caller's last handle is gone. A
-        // round counts itself only while it holds a reference, so this
-        // never fires while another handle or open file exists.
-        let rounds = self
-            .shared
-            .upload_rounds
-            .load(std::sync::atomic::Ordering::SeqCst);
-        if rounds > 0 && Arc::strong_count(&self.shared) == 1 + rounds {
-            self.shared.shut_down();
+        if let Some(shared) = self.0.upgrade() {
+            shared.shut_down();
         }
     }
 }
@@ -377,30 +371,29 @@ impl ObjectVfs {
                     options.cache_dir
                 ))
             })?;
-        Ok(ObjectVfs {
-            shared: Arc::new(Shared {
-                ctx: Ctx {
-                    client: Client::new(store, policy),
-                    runtime: Runtime::new(options.runtime_threads)?,
-                    cache: Arc::new(cache),
-                },
-                prefix,
-                poll: options.poll,
-                retention: options.retention,
-                compact_every: options.compact_every,
-                lease: options.lease.filter(|d| !d.is_zero()),
-                lease_linger: options.lease_linger,
-                clock: options.clock,
-                holder: rand::random(),
-                prefetch: options.prefetch,
-                sync: options.sync,
-                queue_dir: options.queue_dir,
-                queue_max: options.queue_max,
-                upload_rounds: Arc::default(),
-                dbs: Mutex::new(HashMap::new()),
-                files: Mutex::new(HashMap::new()),
-            }),
-        })
+        let shared = Arc::new(Shared {
+            ctx: Ctx {
+                client: Client::new(store, policy),
+                runtime: Runtime::new(options.runtime_threads)?,
+                cache: Arc::new(cache),
+            },
+            prefix,
+            poll: options.poll,
+            retention: options.retention,
+            compact_every: options.compact_every,
+            lease: options.lease.filter(|d| !d.is_zero()),
+            lease_linger: options.lease_linger,
+            clock: options.clock,
+            holder: rand::random(),
+            prefetch: options.prefetch,
+            sync: options.sync,
+            queue_dir: options.queue_dir,
+            queue_max: options.queue_max,
+            dbs: Mutex::new(HashMap::new()),
+            files: Mutex::new(HashMap::new()),
+        });
+        let users = Arc::new(Users(Arc::downgrade(&shared)));
+        Ok(ObjectVfs { shared, users })
     }
 
     /// The store requests made so far (every attempt counts).
@@ -614,7 +607,8 @@ impl ObjectVfs {
             name.parameter("lsn"),
             name.parameter("asof"),
         )? {
-            return Ok(ObjectFile::pinned(db, Arc::clone(&self.shared), version));
+            return Ok(ObjectFile::pinned(db, Arc::clone(&self.shared), version)
+                .with_users(Arc::clone(&self.users)));
         }
         // A database not seen yet (or not existing when last looked at:
         // another process may have created it since) is looked up now.
@@ -655,7 +649,8 @@ impl ObjectVfs {
             prefetch,
             sync == SyncMode::Async,
         )
-        .with_compaction(compaction))
+        .with_compaction(compaction)
+        .with_users(Arc::clone(&self.users)))
     }
 
     fn open_named(&self, path: &str, opts: OpenOptions) -> Result<ObjectFile> {

@@ -199,7 +199,9 @@ fn a_log_collected_under_the_uploader_is_a_conflict_naming_the_lsn() {
     c.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (0)")
         .unwrap();
     let base = flush(&c).unwrap();
-    actl.add(fail_log_puts());
+    // Every request of A's uploader fails until the GC is done, so that
+    // no round sees the other writer's commits before they are collected.
+    actl.add(Rule::any().keys_containing("/log/").always().fail());
     c.execute("INSERT INTO t VALUES (1)", []).unwrap();
     let (b, _) = node(&inner);
     let other = b.open_with("g.db", "&lease=0");
@@ -245,15 +247,16 @@ fn a_restart_over_a_collected_log_says_what_to_do() {
     let inner = memory();
     let dir = tempfile::tempdir().unwrap();
     let params = async_params(dir.path());
-    {
+    let base = {
         let (a, actl) = node(&inner);
         let c = a.open_with("r.db", &params);
         c.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (0)")
             .unwrap();
-        flush(&c).unwrap();
+        let base = flush(&c).unwrap();
         actl.add(fail_log_puts());
         c.execute("INSERT INTO t VALUES (1)", []).unwrap();
-    }
+        base
+    };
     let (b, _) = node(&inner);
     let other = b.open("r.db");
     for i in 0..3 {
@@ -273,7 +276,42 @@ fn a_restart_over_a_collected_log_says_what_to_do() {
         m.contains(&dir_name) && m.contains("garbage-collected") && m.contains("Operator"),
         "{m}"
     );
-    assert!(m.contains("LSN 2"), "{m}");
+    assert!(m.contains(&format!("made on LSN {base}")), "{m}");
     assert_eq!(queue_files(dir.path()), 1);
     assert_eq!(b.vfs.head_lsn("/r.db").unwrap(), head, "published");
+}
+
+/// A restart with a queue takes the lease before uploading it, so another
+/// process's writer waits for the queue rather than committing below it
+/// (which would make the queue a conflict).
+#[test]
+fn a_restarted_queue_holds_the_lease_until_uploaded() {
+    let inner = memory();
+    let dir = tempfile::tempdir().unwrap();
+    let params = async_params(dir.path());
+    {
+        let (a, actl) = node(&inner);
+        let c = a.open_with("h.db", &params);
+        c.execute_batch("CREATE TABLE t(x)").unwrap();
+        flush(&c).unwrap();
+        actl.add(fail_log_puts());
+        c.execute("INSERT INTO t VALUES (1)", []).unwrap();
+        // Dropped: the lease is handed back, the queue stays on disk.
+    }
+    let (a2, a2ctl) = node(&inner);
+    a2ctl.add(fail_log_puts());
+    let c = a2.open_with("h.db", &params);
+    // A failed round: the uploader took the lease before its PUT.
+    flush(&c).unwrap_err();
+    assert!(said().contains("not in the store yet"), "{}", said());
+    let (b, _) = node(&inner);
+    let other = b.open_with("h.db", "&lease=30000");
+    let e = other.execute("INSERT INTO t VALUES (100)", []).unwrap_err();
+    assert!(support::is_busy(&e), "{e}");
+    assert!(said().contains("holds the lease"), "{}", said());
+    a2ctl.clear();
+    flush_settled(&c).unwrap();
+    other.execute("INSERT INTO t VALUES (100)", []).unwrap();
+    assert_eq!(count(&other, "SELECT sum(x) FROM t"), 101);
+    integrity(&other);
 }
