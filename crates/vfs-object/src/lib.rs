@@ -43,7 +43,9 @@
 //!   durably in a local queue directory; a background uploader publishes
 //!   the queue, several transactions per commit object; the process reads
 //!   its queued commits at once; `PRAGMA object_flush` waits for the
-//!   upload; a restart uploads what the queue holds, exactly once.
+//!   upload; a restart uploads what the queue holds, exactly once. The
+//!   queue holds the writer lease while it is not empty, and its
+//!   directory is locked to one process.
 //! * **Time travel.** `lsn=<n>` or `asof=<RFC 3339 time>` opens a past
 //!   version read-only; [`ObjectVfs::versions`] lists them;
 //!   [`ObjectVfs::restore`] writes one as a new database or a plain file.
@@ -179,7 +181,8 @@ pub struct ObjectOptions {
     /// unless the URI says `lease=<milliseconds>` (`lease=0`: none).
     /// Writers of other processes then wait (`SQLITE_BUSY`, SQLite's busy
     /// handler) instead of losing commit races; see `docs/object.md`, "Writer leases".
-    /// Default none.
+    /// Default none, except under [`SyncMode::Async`], which takes one
+    /// with [`ASYNC_LEASE_TTL`] unless this or the URI sets another.
     pub lease: Option<Duration>,
     /// How long a lease is kept after a write transaction ends, so the
     /// process's next transaction takes it without a request. Zero
@@ -196,8 +199,10 @@ pub struct ObjectOptions {
     /// When `COMMIT` returns: once the transaction is in the store
     /// ([`SyncMode::Commit`], the default), or once it is durably in a
     /// local queue directory and uploaded in the background, batched
-    /// ([`SyncMode::Async`]); URI parameter `sync=commit|async`. See
-    /// `docs/object.md`, "Group commit".
+    /// ([`SyncMode::Async`]); URI parameter `sync=commit|async`. Async
+    /// takes the writer lease ([`ASYNC_LEASE_TTL`]) and locks its queue
+    /// directory (one process per directory). See `docs/object.md`,
+    /// "Group commit".
     pub sync: SyncMode,
     /// The root of the queue directories of [`SyncMode::Async`]: database
     /// `/a/b.db` queues in `<queue_dir>/a%2Fb.db`. The URI parameter
@@ -206,7 +211,8 @@ pub struct ObjectOptions {
     pub queue_dir: Option<PathBuf>,
     /// The most bytes of transactions a queue holds (they are also held in
     /// memory, as part of the process's head); past it `COMMIT` waits for
-    /// the upload to make room. URI parameter `queue_max=<bytes>`. Default
+    /// the upload to make room, and fails (not committed) if an upload
+    /// round fails meanwhile. URI parameter `queue_max=<bytes>`. Default
     /// 64 MiB.
     pub queue_max: u64,
 }
