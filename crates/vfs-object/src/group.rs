@@ -716,6 +716,24 @@ impl Group {
         (st.queued.is_empty(), done)
     }
 
+    /// Stops the queue for good (`message` from the number of queued
+    /// transactions and the first one's) and hands back the writer lease
+    /// it held: it can never be uploaded, so other writers need not wait.
+    fn stop_in_conflict(
+        &self,
+        shared: &Shared,
+        db: &Db,
+        message: impl FnOnce(usize, u64) -> String,
+    ) {
+        {
+            let mut st = self.state.lock();
+            let first = st.queued.front().map_or(0, |q| q.seq);
+            st.conflict = Some(message(st.queued.len(), first));
+        }
+        crate::lease::queue_drained(db, shared);
+        self.changed.notify_all();
+    }
+
     /// Uploads the next batch; on any failure, finds out from the store
     /// what happened. `Err` is a failed round (retried after a backoff).
     fn upload_next(&self, shared: &Arc<Shared>, db: &Arc<Db>) -> std::result::Result<(), String> {
@@ -785,16 +803,9 @@ impl Group {
                 // Collected: without this the round would retry for ever,
                 // creating (and deleting) a stray each time.
                 let lsn = c.collected.unwrap_or(published.lsn);
-                let mut st = self.state.lock();
-                let first = st.queued.front().map_or(0, |q| q.seq);
-                st.conflict = Some(collected_message(
-                    &self.name,
-                    &self.dir,
-                    st.queued.len(),
-                    first,
-                    lsn,
-                ));
-                self.changed.notify_all();
+                self.stop_in_conflict(shared, db, |n, first| {
+                    collected_message(&self.name, &self.dir, n, first, lsn)
+                });
                 return Ok(());
             }
             Ok(None) => return Err(failure),
@@ -805,16 +816,9 @@ impl Group {
             return Ok(());
         }
         if let Some(lsn) = classified.foreign {
-            let mut st = self.state.lock();
-            let first = st.queued.front().map_or(0, |q| q.seq);
-            st.conflict = Some(conflict_message(
-                &self.name,
-                &self.dir,
-                st.queued.len(),
-                first,
-                lsn,
-            ));
-            self.changed.notify_all();
+            self.stop_in_conflict(shared, db, |n, first| {
+                conflict_message(&self.name, &self.dir, n, first, lsn)
+            });
             return Ok(());
         }
         // Only void commits (fences) since: upload on top of them.

@@ -617,8 +617,8 @@ pub(crate) fn hold_for_queue(
     taken.map_err(|e| e.message().to_owned())
 }
 
-/// The queue is uploaded: the lease it held is released like at the end
-/// of a transaction (now, or after the linger).
+/// The queue is uploaded, or stopped by a conflict: the lease it held is
+/// released like at the end of a transaction (now, or after the linger).
 pub(crate) fn queue_drained(db: &Db, fs: &Shared) {
     let Ok(mut st) = db.lease.lock(fs) else {
         return;

@@ -232,10 +232,12 @@ fn a_log_collected_under_the_uploader_is_a_conflict_naming_the_lsn() {
     assert!(said().contains("can never be published"), "{}", said());
     assert_eq!(actl.counts().since(&before).total(), 0);
     assert_eq!(queue_files(dir.path()), 1, "the queue was dropped");
-    // No stray of the queue is left in the store for readers.
+    // No stray of the queue is left in the store for readers, and the
+    // stopped queue handed its writer lease back: writers go on.
     let (fresh, _) = node(&inner);
-    let r = fresh.open("g.db");
+    let r = fresh.open_with("g.db", "&lease=30000");
     assert_eq!(count(&r, "SELECT count(*) FROM t WHERE x = 1"), 0);
+    r.execute("INSERT INTO t VALUES (9)", []).unwrap();
     integrity(&r);
 }
 
