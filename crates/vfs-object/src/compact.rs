@@ -1,7 +1,9 @@
 //! Compaction (writing `snap/<LSN>`) and garbage collection (deleting what
 //! no retained state needs): `docs/object.md`, §14.
 
+use std::collections::BTreeSet;
 use std::fmt;
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -13,13 +15,14 @@ use vfs_core::{Error, Result, codes};
 use crate::Shared;
 use crate::client::{Client, FailureKind, StoreError};
 use crate::db::{Db, store_error};
+use crate::groups;
 use crate::format::{self, FLAG_COLLECTED, FLAG_VOID, HEADER_LEN, KIND_SNAPSHOT, NewCommit};
 use crate::keys::DbKeys;
 use crate::params::Compaction;
 use crate::version::{Page, Version};
 
 /// A chunk number and its bytes.
-type ChunkBytes = (u32, Arc<[u8]>);
+pub(crate) type ChunkBytes = (u32, Arc<[u8]>);
 
 /// Pages fetched at once while building a snapshot.
 const PAGE_FETCH_CONCURRENCY: usize = 16;
@@ -30,7 +33,11 @@ pub struct CompactReport {
     /// The LSN of the snapshot that now covers the head (0: the database
     /// has no commit, so there is nothing to snapshot).
     pub snapshot_lsn: u64,
-    /// Objects written: 1, or 0 when a snapshot at that LSN existed.
+    /// Objects written: 1 (or, for a database of more than
+    /// [`ObjectOptions::snapshot_group_pages`] pages, one per group plus
+    /// the manifest), or 0 when a snapshot at that LSN existed.
+    ///
+    /// [`ObjectOptions::snapshot_group_pages`]: crate::ObjectOptions::snapshot_group_pages
     pub objects_written: u64,
     /// Bytes written.
     pub bytes_written: u64,
@@ -45,7 +52,7 @@ impl fmt::Display for CompactReport {
             (lsn, 0) => write!(f, "snapshot at LSN {lsn} exists already; nothing written"),
             (lsn, n) => write!(
                 f,
-                "snapshot at LSN {lsn}: {n} object, {} bytes written ({} pages fetched)",
+                "snapshot at LSN {lsn}: {n} object(s), {} bytes written ({} pages fetched)",
                 self.bytes_written, self.pages_fetched
             ),
         }
@@ -62,6 +69,10 @@ pub struct GcReport {
     pub log_objects_deleted: u64,
     /// Older snapshots deleted.
     pub snapshots_deleted: u64,
+    /// Page-group objects deleted: those of deleted snapshots, and
+    /// orphans of compactions that never published their manifest (once
+    /// older than the retention window).
+    pub groups_deleted: u64,
     /// Bytes those objects held.
     pub bytes_deleted: u64,
     /// Objects written (the tombstone at `log/1`, once).
@@ -73,7 +84,7 @@ pub struct GcReport {
 impl GcReport {
     /// Objects deleted or replaced by a tombstone.
     pub fn objects_deleted(&self) -> u64 {
-        self.log_objects_deleted + self.snapshots_deleted
+        self.log_objects_deleted + self.snapshots_deleted + self.groups_deleted
     }
 }
 
@@ -84,10 +95,11 @@ impl fmt::Display for GcReport {
         }
         write!(
             f,
-            "retained from snapshot {}: {} log objects and {} snapshots deleted ({} bytes), {} objects written ({} bytes)",
+            "retained from snapshot {}: {} log objects, {} snapshots and {} page groups deleted ({} bytes), {} objects written ({} bytes)",
             self.base_lsn,
             self.log_objects_deleted,
             self.snapshots_deleted,
+            self.groups_deleted,
             self.bytes_deleted,
             self.objects_written,
             self.bytes_written
@@ -115,7 +127,13 @@ pub(crate) fn compact(shared: &Shared, db: &Db) -> Result<CompactReport> {
     if db.newest_snapshot() >= version.lsn {
         return Ok(report);
     }
-    let (pages, fetched) = gather_pages(shared, db, &version)?;
+    let count = version.size.div_ceil(u64::from(version.chunk_size));
+    if count > u64::from(shared.snapshot_group_pages) {
+        groups::write_grouped(shared, db, &version, shared.snapshot_group_pages, &mut report)?;
+        db.note_snapshot(version.lsn);
+        return Ok(report);
+    }
+    let (pages, fetched) = gather_pages(shared, db, &version, 0..count)?;
     report.pages_fetched = fetched;
     let refs: Vec<(u32, &[u8])> = pages.iter().map(|(c, b)| (*c, &b[..])).collect();
     let body = format::encode_as(
@@ -184,14 +202,19 @@ pub(crate) fn maybe_compact(shared: &Arc<Shared>, db: &Arc<Db>, lsn: u64, policy
     }
 }
 
-/// Every stored chunk of `version` (holes left out), fetching the ones not
-/// cached [`PAGE_FETCH_CONCURRENCY`] at a time; and how many it fetched.
-fn gather_pages(shared: &Shared, db: &Db, version: &Version) -> Result<(Vec<ChunkBytes>, u64)> {
+/// Every stored chunk of `version` in `chunks` (holes left out), fetching
+/// the ones not cached [`PAGE_FETCH_CONCURRENCY`] at a time; and how many
+/// it fetched.
+pub(crate) fn gather_pages(
+    shared: &Shared,
+    db: &Db,
+    version: &Version,
+    chunks: Range<u64>,
+) -> Result<(Vec<ChunkBytes>, u64)> {
     let ctx = &shared.ctx;
-    let count = version.size.div_ceil(u64::from(version.chunk_size));
     let mut pages: Vec<(u32, Option<Arc<[u8]>>)> = Vec::new();
     let mut missing: Vec<(usize, u64, Arc<Page>)> = Vec::new();
-    for chunk in 0..count {
+    for chunk in chunks {
         let Some(page) = version.page(chunk) else {
             continue;
         };
@@ -208,11 +231,7 @@ fn gather_pages(shared: &Shared, db: &Db, version: &Version) -> Result<(Vec<Chun
         let got = ctx.runtime.run(async move {
             futures::stream::iter(missing.into_iter().map(|(at, chunk, page)| {
                 let client = client.clone();
-                let key = if page.commit.snapshot {
-                    keys.snapshot(page.lsn())
-                } else {
-                    keys.commit(page.lsn())
-                };
+                let key = keys.object_of(&page.commit);
                 async move {
                     let bytes = client.get_range(&key, page.range()).await;
                     (at, chunk, page, key, bytes)
@@ -349,6 +368,11 @@ async fn gc_async(
     let logs = listed(&log_metas, |m| keys.lsn_of(&m.location));
     let snaps = listed(&snap_metas, |m| keys.snapshot_lsn_of(&m.location));
     let Some(plan) = plan(&logs, &snaps, cutoff_ms) else {
+        // No base yet, but orphan groups of crashed compactions may go.
+        let kept: BTreeSet<u64> = snaps.iter().map(|s| s.lsn).collect();
+        let (n, bytes) = groups::collect_groups(client, keys, &kept, cutoff_ms).await?;
+        report.groups_deleted += n;
+        report.bytes_deleted += bytes;
         return Ok(());
     };
     report.base_lsn = plan.base;
@@ -370,11 +394,17 @@ async fn gc_async(
         report.log_objects_deleted += 1;
         report.bytes_deleted += size;
     }
+    let mut kept: BTreeSet<u64> = snaps.iter().map(|s| s.lsn).collect();
     for (lsn, size) in plan.snaps {
         client.delete(&keys.snapshot(lsn)).await?;
+        kept.remove(&lsn);
         report.snapshots_deleted += 1;
         report.bytes_deleted += size;
     }
+    // Groups last: a manifest is deleted before the groups it names.
+    let (n, bytes) = groups::collect_groups(client, keys, &kept, cutoff_ms).await?;
+    report.groups_deleted += n;
+    report.bytes_deleted += bytes;
     Ok(())
 }
 

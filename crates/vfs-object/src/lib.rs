@@ -94,6 +94,7 @@ mod publish;
 mod restore;
 mod retained;
 mod runtime;
+mod groups;
 mod snapshot;
 mod txn;
 mod usage;
@@ -183,6 +184,13 @@ pub struct ObjectOptions {
     /// ranges when a connection reads pages sequentially (a scan); URI
     /// parameter `prefetch=0|1` per connection. Default on.
     pub prefetch: bool,
+    /// Pages per group of a snapshot: compaction writes a database of more
+    /// pages than this as page-group objects (each at most this many
+    /// pages, built and written one at a time) and a small manifest,
+    /// instead of one object; see `docs/object.md` §14. Bounds the memory
+    /// and the largest PUT of a compaction. Default 4,096 (16 MiB at
+    /// 4 KiB pages); 0 is taken as 1.
+    pub snapshot_group_pages: u32,
 }
 
 impl Default for ObjectOptions {
@@ -201,6 +209,7 @@ impl Default for ObjectOptions {
             lease_linger: Duration::ZERO,
             clock: Arc::new(SystemClock),
             prefetch: true,
+            snapshot_group_pages: groups::DEFAULT_GROUP_PAGES,
         }
     }
 }
@@ -223,6 +232,8 @@ pub(crate) struct Shared {
     poll: Duration,
     pub(crate) retention: Duration,
     pub(crate) compact_every: Option<u64>,
+    /// Pages per snapshot group ([`ObjectOptions::snapshot_group_pages`]).
+    pub(crate) snapshot_group_pages: u32,
     /// The default writer lease TTL (`None`: no lease).
     lease: Option<Duration>,
     lease_linger: Duration,
@@ -302,6 +313,7 @@ impl ObjectVfs {
                 poll: options.poll,
                 retention: options.retention,
                 compact_every: options.compact_every,
+                snapshot_group_pages: options.snapshot_group_pages.max(1),
                 lease: options.lease.filter(|d| !d.is_zero()),
                 lease_linger: options.lease_linger,
                 clock: options.clock,
@@ -412,6 +424,7 @@ impl ObjectVfs {
             // Snapshots first: a reader meanwhile falls back to the log.
             let dirs = [
                 (keys.snap_dir().clone(), keys.snapshot(0)),
+                (keys.group_dir().clone(), keys.group_dir().clone()),
                 (keys.log_dir().clone(), keys.commit(0)),
             ];
             for (dir, first) in dirs {
