@@ -266,16 +266,6 @@ pub(crate) enum SnapHead {
     Groups(Manifest),
 }
 
-impl SnapHead {
-    /// Its header fields as an index ([`Manifest::summary`] for a manifest).
-    pub(crate) fn summary(&self) -> Index {
-        match self {
-            SnapHead::Whole(idx) => idx.clone(),
-            SnapHead::Groups(m) => m.summary(),
-        }
-    }
-}
-
 /// Reads `snap/<lsn>` (listed with `size` bytes): the index of a whole
 /// snapshot, or a manifest. One GET (two for an index or manifest past
 /// 64 KiB).

@@ -185,7 +185,9 @@ impl From<StoreError> for HistoryError {
 /// its chain applied.
 fn replay(ctx: &Ctx, keys: &DbKeys, plan: &Plan) -> Result<Version, HistoryError> {
     let mut v = Version::empty();
-    if let Some(snap) = &plan.snapshot {
+    if let Some((manifest, groups)) = &plan.groups {
+        v = crate::groups::base_version(&ctx.cache, keys, manifest, groups)?;
+    } else if let Some(snap) = &plan.snapshot {
         v = apply_commit(&ctx.cache, &v, snap, None).map_err(|m| {
             CatchUpError::Format(keys.snapshot(snap.header.lsn).to_string(), FormatError(m))
         })?;

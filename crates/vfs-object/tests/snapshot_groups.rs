@@ -1,0 +1,391 @@
+//! Page-group snapshots: a database larger than one group is compacted as
+//! group objects (`group/<LSN>/<g>`, one at a time) and a manifest
+//! (`snap/<LSN>`); cold readers, time travel, restore and usage read
+//! through the manifest; a damaged or missing group is an error naming it;
+//! a crash at any request of compaction + GC loses nothing and leaves no
+//! orphan once collected; snapshots in the one-object layout stay readable.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use object_store::memory::InMemory;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use rusqlite::Connection;
+use support::{Node, code, count, integrity, objects, opts};
+use vfs_core::codes::{SQLITE_CANTOPEN, SQLITE_CORRUPT, SQLITE_IOERR_DATA};
+use vfs_object::fault::{FaultStore, RequestKind, Rule};
+use vfs_object::{At, ObjectOptions, RestoreTarget};
+
+const HOUR: Duration = Duration::from_secs(3600);
+/// Pages per group in these tests.
+const GROUP: u32 = 8;
+const PAGE: usize = 4096;
+/// The largest object a compaction with groups of [`GROUP`] pages may
+/// write: header, index and pages of one group.
+const GROUP_OBJECT_MAX: usize = 96 + GROUP as usize * (16 + PAGE);
+
+fn grouped(poll: Duration) -> ObjectOptions {
+    ObjectOptions {
+        snapshot_group_pages: GROUP,
+        ..opts(poll)
+    }
+}
+
+fn memory() -> Arc<dyn ObjectStore> {
+    Arc::new(InMemory::new())
+}
+
+fn lsn(c: &Connection) -> u64 {
+    let s: String = c.query_row("PRAGMA object_lsn", [], |r| r.get(0)).unwrap();
+    s.parse().unwrap()
+}
+
+fn sum(c: &Connection) -> i64 {
+    count(c, "SELECT coalesce(sum(x), 0) FROM t")
+}
+
+fn keys_under(store: &Arc<dyn ObjectStore>, dir: &str) -> Vec<(String, usize)> {
+    objects(store)
+        .into_iter()
+        .filter(|(k, _)| k.contains(dir))
+        .map(|(k, b)| (k, b.len()))
+        .collect()
+}
+
+fn last_message() -> String {
+    vfs_core::last_error()
+        .map(|e| e.message)
+        .unwrap_or_default()
+}
+
+/// A table of about 40 pages (5+ groups of 8) in two commits, then `n`
+/// one-row commits: LSN 2 + n.
+fn fill(c: &Connection, n: i64) {
+    c.execute_batch(
+        "CREATE TABLE t(x INTEGER, pad BLOB);
+         INSERT INTO t SELECT 0, randomblob(3000) FROM
+           (WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 40)
+            SELECT i FROM s);",
+    )
+    .unwrap();
+    for i in 1..=n {
+        c.execute("INSERT INTO t(x) VALUES (?1)", [i]).unwrap();
+    }
+}
+
+fn page_count(c: &Connection) -> i64 {
+    count(c, "PRAGMA page_count")
+}
+
+/// Group keys by snapshot LSN.
+fn group_lsns(store: &Arc<dyn ObjectStore>) -> BTreeSet<u64> {
+    keys_under(store, "/group/")
+        .iter()
+        .map(|(k, _)| {
+            let parts: Vec<&str> = k.rsplit('/').collect();
+            parts[1].parse().unwrap()
+        })
+        .collect()
+}
+
+fn snap_lsns(store: &Arc<dyn ObjectStore>) -> BTreeSet<u64> {
+    keys_under(store, "/snap/")
+        .iter()
+        .map(|(k, _)| k.rsplit('/').next().unwrap().parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn a_large_database_compacts_as_groups_and_reads_cold_through_the_manifest() {
+    let store = memory();
+    let w = Node::new(store.clone(), grouped(HOUR));
+    let c = w.open("big.db");
+    fill(&c, 10); // LSN 12
+    let pages = page_count(&c);
+    assert!(pages > 4 * i64::from(GROUP), "{pages} pages");
+    let groups = (pages as u64).div_ceil(u64::from(GROUP));
+    let done = w.vfs.compact("/big.db").unwrap();
+    assert_eq!(done.snapshot_lsn, 12);
+    assert_eq!(done.objects_written, groups + 1, "{done}");
+    let written = keys_under(&store, "/group/");
+    assert_eq!(written.len() as u64, groups);
+    // No object of the snapshot is larger than one group: the largest PUT
+    // of the compaction is bounded by the group size, not the database.
+    let snap = keys_under(&store, "/snap/");
+    assert_eq!(snap.len(), 1);
+    assert!(snap[0].1 < 200, "a manifest: {} bytes", snap[0].1);
+    let largest = written.iter().map(|(_, n)| *n).max().unwrap();
+    assert!(largest <= GROUP_OBJECT_MAX, "{largest}");
+    assert!(pages as usize * PAGE > 4 * GROUP_OBJECT_MAX);
+    let usage = w.vfs.storage_usage("big.db").unwrap();
+    assert_eq!(usage.snapshots.objects, groups + 1);
+
+    // Collect the log below the snapshot: a cold reader must read every
+    // page from the groups.
+    c.execute("INSERT INTO t(x) VALUES (11)", []).unwrap(); // LSN 13
+    let r = w.vfs.gc_with_retention("/big.db", Duration::ZERO).unwrap();
+    assert_eq!((r.base_lsn, r.groups_deleted), (12, 0), "{r}");
+    let reader = Node::new(store.clone(), opts(HOUR));
+    let rc = reader.open("big.db");
+    assert_eq!(sum(&rc), 66);
+    assert_eq!(lsn(&rc), 13);
+    integrity(&rc);
+    let stats = reader.vfs.request_stats();
+    assert!(stats.gets >= groups, "{stats:?}");
+
+    // Time travel to the snapshot's LSN, versions, restore.
+    let at = reader.open_with("big.db", "&lsn=12");
+    assert_eq!((lsn(&at), sum(&at)), (12, 55));
+    integrity(&at);
+    let versions = reader.vfs.versions("big.db").unwrap();
+    let lsns: Vec<u64> = versions.iter().map(|v| v.lsn).collect();
+    assert_eq!(lsns, [12, 13]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("restored.db");
+    let other = Node::new(store.clone(), opts(HOUR));
+    let restored = other
+        .vfs
+        .restore("big.db", At::Lsn(12), &RestoreTarget::File(file.clone()))
+        .unwrap();
+    assert_eq!(restored.lsn, 12);
+    let plain = Connection::open(&file).unwrap();
+    integrity(&plain);
+    assert_eq!(sum(&plain), 55);
+
+    // A second compaction and GC: the first snapshot's groups go with it.
+    c.execute("INSERT INTO t(x) VALUES (12)", []).unwrap(); // LSN 14
+    w.vfs.compact("/big.db").unwrap();
+    c.execute("INSERT INTO t(x) VALUES (13)", []).unwrap(); // LSN 15
+    let r = w.vfs.gc_with_retention("/big.db", Duration::ZERO).unwrap();
+    assert_eq!((r.base_lsn, r.snapshots_deleted), (14, 1), "{r}");
+    assert_eq!(r.groups_deleted, groups, "{r}");
+    assert_eq!(group_lsns(&store), BTreeSet::from([14]));
+    let cold = Node::new(store.clone(), opts(HOUR));
+    let cc = cold.open("big.db");
+    assert_eq!((lsn(&cc), sum(&cc)), (15, 66 + 12 + 13));
+    integrity(&cc);
+}
+
+#[test]
+fn a_database_of_one_group_keeps_the_one_object_layout_and_old_snapshots_stay_readable() {
+    let store = memory();
+    // Default options: 4,096 pages per group, so this database is one
+    // object (the layout written before groups existed).
+    let w = Node::new(store.clone(), opts(HOUR));
+    let c = w.open("old.db");
+    fill(&c, 3); // LSN 5
+    let done = w.vfs.compact("/old.db").unwrap();
+    assert_eq!(done.objects_written, 1);
+    assert!(keys_under(&store, "/group/").is_empty());
+    let snap = keys_under(&store, "/snap/");
+    assert!(snap[0].1 > 40 * 3000, "the whole image: {}", snap[0].1);
+    c.execute("INSERT INTO t(x) VALUES (4)", []).unwrap();
+    w.vfs.gc_with_retention("/old.db", Duration::ZERO).unwrap();
+    // A process configured for small groups reads it, and its own next
+    // compaction writes groups over it.
+    let g = Node::new(store.clone(), grouped(HOUR));
+    let gc = g.open("old.db");
+    assert_eq!((lsn(&gc), sum(&gc)), (6, 10));
+    integrity(&gc);
+    gc.execute("INSERT INTO t(x) VALUES (5)", []).unwrap(); // LSN 7
+    assert!(g.vfs.compact("/old.db").unwrap().objects_written > 2);
+    gc.execute("INSERT INTO t(x) VALUES (6)", []).unwrap(); // LSN 8
+    let r = g.vfs.gc_with_retention("/old.db", Duration::ZERO).unwrap();
+    assert_eq!((r.base_lsn, r.snapshots_deleted), (7, 1), "{r}");
+    let cold = Node::new(store.clone(), opts(HOUR));
+    let cc = cold.open("old.db");
+    assert_eq!((lsn(&cc), sum(&cc)), (8, 21));
+    integrity(&cc);
+}
+
+/// Overwrites `key` with `f` applied to its bytes.
+fn tamper(store: &Arc<dyn ObjectStore>, key: &str, f: impl FnOnce(&mut Vec<u8>)) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let path = Path::from(key);
+        let mut b = store
+            .get(&path)
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap()
+            .to_vec();
+        f(&mut b);
+        if b.is_empty() {
+            store.delete(&path).await.unwrap();
+        } else {
+            store.put(&path, PutPayload::from(b)).await.unwrap();
+        }
+    });
+}
+
+/// A database whose only full state is a grouped snapshot at LSN 12 (the
+/// log below it collected); the key of its group 1.
+fn collected_db(store: &Arc<dyn ObjectStore>) -> String {
+    let w = Node::new(store.clone(), grouped(HOUR));
+    let c = w.open("d.db");
+    fill(&c, 10);
+    w.vfs.compact("/d.db").unwrap();
+    c.execute("INSERT INTO t(x) VALUES (11)", []).unwrap();
+    w.vfs.gc_with_retention("/d.db", Duration::ZERO).unwrap();
+    keys_under(store, "/group/")
+        .into_iter()
+        .map(|(k, _)| k)
+        .find(|k| k.ends_with("/0000000001"))
+        .unwrap()
+}
+
+/// The error of a cold open of `d.db` and a count of its rows (the open
+/// itself reads the database, so either may fail).
+fn open_and_count(store: &Arc<dyn ObjectStore>) -> rusqlite::Error {
+    let r = Node::new(store.clone(), opts(HOUR));
+    match Connection::open(r.uri("d.db", "")) {
+        Err(e) => e,
+        Ok(c) => c
+            .query_row("SELECT count(*) FROM t", [], |r| r.get::<_, i64>(0))
+            .unwrap_err(),
+    }
+}
+
+#[test]
+fn a_damaged_or_missing_group_is_an_error_naming_it() {
+    // A page of group 1 flipped: its reads fail SQLITE_IOERR_DATA naming
+    // the group object.
+    let store = memory();
+    let key = collected_db(&store);
+    tamper(&store, &key, |b| {
+        let last = b.len() - 100;
+        b[last] ^= 0xff;
+    });
+    let r = Node::new(store.clone(), opts(HOUR));
+    let c = r.open("d.db");
+    let e = c
+        .query_row("SELECT sum(length(pad)) FROM t", [], |r| r.get::<_, i64>(0))
+        .unwrap_err();
+    assert_eq!(code(&e), SQLITE_IOERR_DATA, "{e}");
+    assert!(last_message().contains(&key), "{}", last_message());
+
+    // Its index damaged: the open fails closed, naming it.
+    let store = memory();
+    let key = collected_db(&store);
+    tamper(&store, &key, |b| b[100] ^= 1);
+    let e = open_and_count(&store);
+    assert_eq!(code(&e), SQLITE_CORRUPT, "{e}");
+    assert!(last_message().contains(&key), "{}", last_message());
+
+    // Gone: a read error naming it.
+    let store = memory();
+    let key = collected_db(&store);
+    tamper(&store, &key, Vec::clear);
+    // (The cold open reads the snapshot, so the open fails.)
+    let e = open_and_count(&store);
+    assert_eq!(code(&e), SQLITE_CANTOPEN, "{e}");
+    let msg = last_message();
+    assert!(msg.contains(&key) && msg.contains("GET"), "{msg}");
+}
+
+#[test]
+fn groups_of_a_compaction_that_never_published_are_never_read_and_collected_later() {
+    let store = memory();
+    let w = Node::new(store.clone(), opts(HOUR));
+    let c = w.open("o.db");
+    fill(&c, 5); // LSN 7
+    drop(c);
+    drop(w);
+    // The manifest PUT fails: the groups are orphans.
+    let faulty = FaultStore::new(store.clone());
+    let ctl = faulty.controller();
+    let n = Node::new(Arc::new(faulty), grouped(HOUR));
+    let groups = {
+        let probe = n.open("o.db");
+        (page_count(&probe) as u64).div_ceil(u64::from(GROUP))
+    };
+    // Every group PUT goes through, the manifest's fails.
+    ctl.add(Rule::on(&[RequestKind::Put]).after(groups).always().fail());
+    assert!(n.vfs.compact("/o.db").is_err());
+    assert_eq!(keys_under(&store, "/group/").len() as u64, groups);
+    assert!(snap_lsns(&store).is_empty());
+    ctl.clear();
+    // A cold reader never looks at them.
+    let r = Node::new(store.clone(), opts(HOUR));
+    let rc = r.open("o.db");
+    assert_eq!(sum(&rc), 15);
+    integrity(&rc);
+    // Inside the retention window they stay; after it they go.
+    let kept = n.vfs.gc_with_retention("/o.db", HOUR).unwrap();
+    assert_eq!(kept.groups_deleted, 0, "{kept}");
+    let gone = n.vfs.gc_with_retention("/o.db", Duration::ZERO).unwrap();
+    assert_eq!(gone.groups_deleted, groups, "{gone}");
+    assert!(keys_under(&store, "/group/").is_empty());
+    let rc = Node::new(store.clone(), opts(HOUR));
+    assert_eq!(sum(&rc.open("o.db")), 15);
+}
+
+fn sweep_db(store: &Arc<dyn ObjectStore>) {
+    let w = Node::new(store.clone(), grouped(HOUR));
+    let c = w.open("sweep.db");
+    fill(&c, 4); // LSN 6
+    w.vfs.compact("/sweep.db").unwrap();
+    for i in 5..=7 {
+        c.execute("INSERT INTO t(x) VALUES (?1)", [i]).unwrap();
+    } // LSN 9
+}
+
+fn check(store: &Arc<dyn ObjectStore>, k: u64) {
+    let n = Node::new(store.clone(), opts(HOUR));
+    let c = n.open("sweep.db");
+    assert_eq!(sum(&c), 28, "k={k}");
+    integrity(&c);
+}
+
+/// Stop a multi-group compaction + GC at request `k` (every request from
+/// then on fails, or is applied and its answer lost), reopen with a fresh
+/// process, check; finish both, check again: nothing lost, and no group
+/// object left that no snapshot names.
+#[test]
+fn a_crash_at_any_request_of_a_grouped_compaction_or_gc_loses_nothing() {
+    let mut cases = 0;
+    for lose in [false, true] {
+        for k in 0.. {
+            let inner = memory();
+            sweep_db(&inner);
+            let faulty = FaultStore::new(inner.clone());
+            let ctl = faulty.controller();
+            let node = Node::new(Arc::new(faulty), grouped(HOUR));
+            let rule = Rule::any().after(k).always();
+            ctl.add(if lose { rule.lose_response() } else { rule });
+            let compacted = node.vfs.compact("/sweep.db");
+            let collected = compacted
+                .is_ok()
+                .then(|| node.vfs.gc_with_retention("/sweep.db", Duration::ZERO));
+            let finished = matches!(collected, Some(Ok(_)));
+            drop(node);
+            check(&inner, k);
+            let n = Node::new(inner.clone(), grouped(HOUR));
+            n.vfs.compact("/sweep.db").unwrap();
+            let r = n
+                .vfs
+                .gc_with_retention("/sweep.db", Duration::ZERO)
+                .unwrap();
+            assert!(finished || r.base_lsn == 9, "k={k}: {r}");
+            check(&inner, k);
+            // Every group left is named by the snapshot left.
+            assert_eq!(snap_lsns(&inner), BTreeSet::from([9]), "k={k}");
+            assert_eq!(group_lsns(&inner), BTreeSet::from([9]), "k={k}");
+            cases += 1;
+            if finished && ctl.counts().total() <= k {
+                break;
+            }
+        }
+    }
+    println!("RESULT grouped crash sweep: {cases} cases");
+    assert!(cases > 20, "{cases}");
+}
