@@ -43,6 +43,9 @@ pub struct CompactReport {
     pub bytes_written: u64,
     /// Pages read from the store to build it (the others were cached).
     pub pages_fetched: u64,
+    /// Page groups the snapshot shares with the previous one (no page of
+    /// their range changed since), neither read nor written again.
+    pub groups_reused: u64,
 }
 
 impl fmt::Display for CompactReport {
@@ -50,11 +53,17 @@ impl fmt::Display for CompactReport {
         match (self.snapshot_lsn, self.objects_written) {
             (0, _) => f.write_str("no commit to compact"),
             (lsn, 0) => write!(f, "snapshot at LSN {lsn} exists already; nothing written"),
-            (lsn, n) => write!(
-                f,
-                "snapshot at LSN {lsn}: {n} object(s), {} bytes written ({} pages fetched)",
-                self.bytes_written, self.pages_fetched
-            ),
+            (lsn, n) => {
+                write!(
+                    f,
+                    "snapshot at LSN {lsn}: {n} object(s), {} bytes written ({} pages fetched)",
+                    self.bytes_written, self.pages_fetched
+                )?;
+                if self.groups_reused > 0 {
+                    write!(f, ", {} page groups reused", self.groups_reused)?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -367,13 +376,22 @@ async fn gc_async(
         .await?;
     let logs = listed(&log_metas, |m| keys.lsn_of(&m.location));
     let snaps = listed(&snap_metas, |m| keys.snapshot_lsn_of(&m.location));
-    let Some(plan) = plan(&logs, &snaps, cutoff_ms) else {
-        // No base yet, but orphan groups of crashed compactions may go.
-        let kept: BTreeSet<u64> = snaps.iter().map(|s| s.lsn).collect();
-        let (n, bytes) = groups::collect_groups(client, keys, &kept, cutoff_ms).await?;
-        report.groups_deleted += n;
-        report.bytes_deleted += bytes;
-        return Ok(());
+    let plan = plan(&logs, &snaps, cutoff_ms);
+    // The page groups no snapshot left after this run names (orphans of
+    // crashed compactions too), decided before anything is deleted.
+    let going: BTreeSet<u64> = plan
+        .iter()
+        .flat_map(|p| p.snaps.iter().map(|s| s.0))
+        .collect();
+    let kept: Vec<(u64, u64)> = snaps
+        .iter()
+        .filter(|s| !going.contains(&s.lsn))
+        .map(|s| (s.lsn, s.size))
+        .collect();
+    let base = plan.as_ref().map(|p| p.base);
+    let unnamed = groups::unnamed_groups(client, keys, &kept, base, cutoff_ms).await?;
+    let Some(plan) = plan else {
+        return collect_groups(client, unnamed, report).await;
     };
     report.base_lsn = plan.base;
     for (lsn, size) in plan.logs {
@@ -394,17 +412,25 @@ async fn gc_async(
         report.log_objects_deleted += 1;
         report.bytes_deleted += size;
     }
-    let mut kept: BTreeSet<u64> = snaps.iter().map(|s| s.lsn).collect();
     for (lsn, size) in plan.snaps {
         client.delete(&keys.snapshot(lsn)).await?;
-        kept.remove(&lsn);
         report.snapshots_deleted += 1;
         report.bytes_deleted += size;
     }
     // Groups last: a manifest is deleted before the groups it names.
-    let (n, bytes) = groups::collect_groups(client, keys, &kept, cutoff_ms).await?;
-    report.groups_deleted += n;
-    report.bytes_deleted += bytes;
+    collect_groups(client, unnamed, report).await
+}
+
+async fn collect_groups(
+    client: &Client,
+    unnamed: Vec<(object_store::path::Path, u64)>,
+    report: &mut GcReport,
+) -> std::result::Result<(), StoreError> {
+    for (key, size) in unnamed {
+        client.delete(&key).await?;
+        report.groups_deleted += 1;
+        report.bytes_deleted += size;
+    }
     Ok(())
 }
 

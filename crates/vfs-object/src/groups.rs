@@ -435,9 +435,18 @@ pub(crate) fn write_grouped(
         group_pages,
         groups: Vec::new(),
     };
+    let previous = previous_manifest(shared, db, version.lsn)?;
     let groups = count.div_ceil(u64::from(group_pages));
     for g in 0..groups as u32 {
         let span = manifest_span(g, group_pages, count);
+        if let Some(r) = previous
+            .as_ref()
+            .and_then(|p| reusable(p, version, g, &span))
+        {
+            manifest.groups.push(r);
+            report.groups_reused += 1;
+            continue;
+        }
         let (pages, fetched) = gather_pages(shared, db, version, span)?;
         report.pages_fetched += fetched;
         if pages.is_empty() {
@@ -494,6 +503,56 @@ pub(crate) fn write_grouped(
     Ok(())
 }
 
+/// The newest snapshot below `lsn` in the store, if it is a manifest:
+/// one LIST of the snapshots and one or two GETs. Garbage collection never
+/// deletes the newest snapshot, nor groups a kept manifest names.
+fn previous_manifest(shared: &Shared, db: &Db, lsn: u64) -> Result<Option<Manifest>> {
+    let ctx = &shared.ctx;
+    let client = ctx.client.clone();
+    let keys = db.keys.clone();
+    let r = ctx.runtime.run(async move {
+        let snaps = client
+            .list_after(keys.snap_dir(), &keys.snapshot(0))
+            .await?;
+        let newest = snaps
+            .iter()
+            .filter_map(|m| keys.snapshot_lsn_of(&m.location).map(|l| (l, m.size)))
+            .filter(|(l, _)| *l < lsn)
+            .max();
+        match newest {
+            Some((l, size)) => read_manifest(&client, &keys, l, size).await,
+            None => Ok(None),
+        }
+    })?;
+    r.map_err(|e| store_error(codes::SQLITE_IOERR_READ, &db.name, &e))
+}
+
+/// Group `g` of `previous` when it holds exactly `version`'s pages of
+/// `span`: the same chunk range, and every page of `version` there last
+/// written at or before `previous`'s LSN (so it is the page `previous`
+/// holds: pages read from a snapshot or group carry its LSN) and as many
+/// of them as `previous` stores (so no page of it became a hole).
+fn reusable(previous: &Manifest, version: &Version, g: u32, span: &Range<u64>) -> Option<GroupRef> {
+    let r = *previous.groups.get(g as usize)?;
+    if previous.lsn >= version.lsn
+        || previous.chunk_size != version.chunk_size
+        || r.pages == 0
+        || previous.group_range(g) != *span
+    {
+        return None;
+    }
+    let mut pages = 0u32;
+    for chunk in span.clone() {
+        if let Some(p) = version.page(chunk) {
+            if p.lsn() > previous.lsn {
+                return None;
+            }
+            pages += 1;
+        }
+    }
+    (pages == r.pages).then_some(r)
+}
+
 fn manifest_span(g: u32, group_pages: u32, count: u64) -> Range<u64> {
     let start = u64::from(g) * u64::from(group_pages);
     start..(start + u64::from(group_pages)).min(count)
@@ -547,19 +606,18 @@ fn check_groups_present(shared: &Shared, db: &Db, m: &Manifest) -> Result<()> {
     let ctx = &shared.ctx;
     let client = ctx.client.clone();
     let keys = db.keys.clone();
-    let dir = keys.groups_of(m.lsn);
+    let dir = keys.group_dir().clone();
     let listed = ctx
         .runtime
         .run(async move { client.list_after(&dir, &dir).await })?
         .map_err(|e| store_error(codes::SQLITE_IOERR_READ, &db.name, &e))?;
-    let present: BTreeSet<u32> = listed
+    let present: BTreeSet<(u64, u32)> = listed
         .iter()
         .filter_map(|o| keys.group_of(&o.location))
-        .filter(|(l, _)| *l == m.lsn)
-        .map(|(_, g)| g)
         .collect();
-    if let Some(g) = (0..m.groups.len() as u32)
-        .find(|&g| m.groups[g as usize].lsn == m.lsn && !present.contains(&g))
+    if let Some((l, g)) = (0..m.groups.len() as u32)
+        .map(|g| (m.groups[g as usize].lsn, g))
+        .find(|&(l, g)| l > 0 && !present.contains(&(l, g)))
     {
         return Err(Error::new(
             codes::SQLITE_IOERR_WRITE,
@@ -567,37 +625,97 @@ fn check_groups_present(shared: &Shared, db: &Db, m: &Manifest) -> Result<()> {
                 "vfs-object: {:?}: group {} vanished before its snapshot was published \
                  (collected: a compaction slower than the retention window?); no snapshot written",
                 db.name,
-                db.keys.group(m.lsn, g)
+                db.keys.group(l, g)
             ),
         ));
     }
     Ok(())
 }
 
-/// Deletes the group objects under `keys` whose snapshot LSN is not in
-/// `kept` (the snapshots left after garbage collection) and that are
-/// older than `cutoff_ms`; returns (objects, bytes) deleted.
-pub(crate) async fn collect_groups(
+/// The manifest `snap/<lsn>` (listed with `size` bytes) holds, or `None`
+/// for a whole snapshot: one GET for its header, one more for a manifest.
+async fn read_manifest(
     client: &Client,
     keys: &DbKeys,
-    kept: &BTreeSet<u64>,
+    lsn: u64,
+    size: u64,
+) -> std::result::Result<Option<Manifest>, StoreError> {
+    let key = keys.snapshot(lsn);
+    let head = client
+        .get_range(&key, 0..(HEADER_LEN as u64).min(size))
+        .await?;
+    if !is_manifest(&head) {
+        return Ok(None);
+    }
+    let bytes = client.get(&key).await?;
+    let m = Manifest::decode(&bytes, Some(size))
+        .ok()
+        .filter(|m| m.lsn == lsn)
+        .ok_or_else(|| StoreError {
+            kind: FailureKind::Permanent,
+            request: format!("GET {key}"),
+            message: "the snapshot manifest is damaged; garbage collection stopped".into(),
+        })?;
+    Ok(Some(m))
+}
+
+/// The group objects garbage collection deletes: those no manifest of
+/// `kept` (the snapshots it leaves, `(lsn, size)`) names, older than
+/// `cutoff_ms`. One LIST of the groups (⌈g/1000⌉), and when there is any
+/// group one or two GETs per kept snapshot. Fails (before anything is
+/// deleted) when `base`, the snapshot the oldest retained state is read
+/// from, names a group that is not stored: deleting the log below it would
+/// lose that state.
+pub(crate) async fn unnamed_groups(
+    client: &Client,
+    keys: &DbKeys,
+    kept: &[(u64, u64)],
+    base: Option<u64>,
     cutoff_ms: i64,
-) -> std::result::Result<(u64, u64), StoreError> {
+) -> std::result::Result<Vec<(object_store::path::Path, u64)>, StoreError> {
     let dir = keys.group_dir().clone();
     let listed = client.list_after(&dir, &dir).await?;
-    let (mut objects, mut bytes) = (0, 0);
-    for o in listed {
-        let Some((lsn, _)) = keys.group_of(&o.location) else {
-            continue;
-        };
-        if kept.contains(&lsn) || o.last_modified.timestamp_millis() > cutoff_ms {
-            continue;
+    let stored: Vec<((u64, u32), &object_store::ObjectMeta)> = listed
+        .iter()
+        .filter_map(|o| keys.group_of(&o.location).map(|id| (id, o)))
+        .collect();
+    let mut named: BTreeSet<(u64, u32)> = BTreeSet::new();
+    let mut base_names: Vec<(u64, u32)> = Vec::new();
+    if !stored.is_empty() || base.is_some() {
+        for &(lsn, size) in kept {
+            if stored.is_empty() && Some(lsn) != base {
+                continue;
+            }
+            let Some(m) = read_manifest(client, keys, lsn, size).await? else {
+                continue;
+            };
+            for (g, r) in m.groups.iter().enumerate() {
+                if r.pages > 0 {
+                    named.insert((r.lsn, g as u32));
+                    if Some(lsn) == base {
+                        base_names.push((r.lsn, g as u32));
+                    }
+                }
+            }
         }
-        client.delete(&o.location).await?;
-        objects += 1;
-        bytes += o.size;
     }
-    Ok((objects, bytes))
+    let present: BTreeSet<(u64, u32)> = stored.iter().map(|(id, _)| *id).collect();
+    if let Some(&(l, g)) = base_names.iter().find(|id| !present.contains(id)) {
+        return Err(StoreError {
+            kind: FailureKind::NotFound,
+            request: format!("LIST {dir}/"),
+            message: format!(
+                "{} is missing, yet snapshot {} names it; nothing deleted",
+                keys.group(l, g),
+                base.unwrap_or(0)
+            ),
+        });
+    }
+    Ok(stored
+        .into_iter()
+        .filter(|(id, o)| !named.contains(id) && o.last_modified.timestamp_millis() <= cutoff_ms)
+        .map(|(_, o)| (o.location.clone(), o.size))
+        .collect())
 }
 
 #[cfg(test)]
