@@ -750,6 +750,92 @@ mod tests {
         }
     }
 
+    /// A version after commits `(lsn, db chunks, chunks written)` of
+    /// 512-byte chunks.
+    fn version(commits: &[(u64, u64, &[u32])]) -> Version {
+        let budget = Arc::new(crate::cache::Budget::default());
+        let mut v = Version::empty();
+        for &(lsn, chunks, pages) in commits {
+            let data: Vec<Vec<u8>> = pages.iter().map(|&p| vec![p as u8; 512]).collect();
+            let pairs: Vec<(u32, &[u8])> =
+                pages.iter().zip(&data).map(|(&p, d)| (p, &d[..])).collect();
+            let bytes = format::encode(&NewCommit {
+                lsn,
+                txid: [0; 16],
+                db_size: chunks * 512,
+                chunk_size: 512,
+                time_ms: 0,
+                flags: 0,
+                pages: &pairs,
+            });
+            let idx = format::decode_index(&bytes, None).unwrap();
+            let info = Arc::new(CommitInfo::of(&idx));
+            v = v
+                .apply(&idx, |i, e| {
+                    Arc::new(crate::version::Page::new(
+                        info.clone(),
+                        i as u32,
+                        e.crc,
+                        budget.clone(),
+                    ))
+                })
+                .unwrap();
+        }
+        v
+    }
+
+    /// The manifest of a snapshot at `lsn` of `chunks` chunks in groups
+    /// of 4, with `pages` stored pages per group.
+    fn previous(lsn: u64, chunks: u64, pages: &[u32]) -> Manifest {
+        Manifest {
+            lsn,
+            txid: [0; 16],
+            db_size: chunks * 512,
+            chunk_size: 512,
+            time_ms: 0,
+            group_pages: 4,
+            groups: pages
+                .iter()
+                .map(|&p| GroupRef {
+                    lsn,
+                    pages: p,
+                    index_crc: 0,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_group_is_reused_only_when_it_holds_exactly_the_same_pages() {
+        let all: Vec<u32> = (0..12).collect();
+        // Snapshot at LSN 1 of 12 chunks (3 full groups); commit 2 writes
+        // chunk 5 (group 1).
+        let prev = previous(1, 12, &[4, 4, 4]);
+        let v = version(&[(1, 12, &all), (2, 12, &[5])]);
+        let span = |g: u64| g * 4..(g * 4 + 4).min(12);
+        assert!(reusable(&prev, &v, 0, &span(0)).is_some());
+        assert!(reusable(&prev, &v, 1, &span(1)).is_none(), "chunk 5 changed");
+        assert!(reusable(&prev, &v, 2, &span(2)).is_some());
+        // A snapshot at or above the version is never a base for reuse.
+        assert!(reusable(&previous(2, 12, &[4, 4, 4]), &v, 0, &span(0)).is_none());
+        // Shrunk to 10 chunks then grown back to 12 without writing:
+        // chunks 10 and 11 are holes now, so group 2 differs although
+        // every page left in it is old.
+        let v = version(&[(1, 12, &all), (2, 10, &[]), (3, 12, &[])]);
+        assert!(v.page(8).is_some_and(|p| p.lsn() == 1));
+        assert!(reusable(&prev, &v, 2, &span(2)).is_none());
+        let v = version(&[(1, 12, &all), (2, 10, &[])]);
+        assert!(v.page(9).is_some() && v.page(10).is_none());
+        // The same pages but another extent (the last group is shorter).
+        assert!(reusable(&prev, &v, 2, &(8..10)).is_none());
+        assert!(reusable(&prev, &v, 1, &span(1)).is_some());
+        // A group the previous snapshot stores fewer pages of (a hole
+        // then) is not reused once that page is written.
+        let prev = previous(1, 12, &[4, 3, 4]);
+        let v = version(&[(1, 12, &[0, 1, 2, 3, 4, 5, 6, 8, 9, 10, 11]), (2, 12, &[7])]);
+        assert!(reusable(&prev, &v, 1, &span(1)).is_none());
+    }
+
     #[test]
     fn manifests_round_trip_and_damage_is_refused() {
         let m = manifest();
