@@ -122,8 +122,11 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// Writes `snap/<head>` for `db`'s newest state (looking in the store now).
-pub(crate) fn compact(shared: &Shared, db: &Db) -> Result<CompactReport> {
+/// Writes `snap/<head>` for `db`'s newest state (looking in the store now):
+/// one object, or groups of `group_pages` pages and a manifest when the
+/// database has more pages than that.
+pub(crate) fn compact(shared: &Shared, db: &Db, group_pages: u32) -> Result<CompactReport> {
+    let group_pages = group_pages.max(1);
     let ctx = &shared.ctx;
     let version = db.read_state(ctx, Duration::ZERO, codes::SQLITE_IOERR_READ)?;
     if version.lsn == 0 {
@@ -137,8 +140,8 @@ pub(crate) fn compact(shared: &Shared, db: &Db) -> Result<CompactReport> {
         return Ok(report);
     }
     let count = version.size.div_ceil(u64::from(version.chunk_size));
-    if count > u64::from(shared.snapshot_group_pages) {
-        groups::write_grouped(shared, db, &version, shared.snapshot_group_pages, &mut report)?;
+    if count > u64::from(group_pages) {
+        groups::write_grouped(shared, db, &version, group_pages, &mut report)?;
         db.note_snapshot(version.lsn);
         return Ok(report);
     }
@@ -199,7 +202,7 @@ pub(crate) fn maybe_compact(shared: &Arc<Shared>, db: &Arc<Db>, lsn: u64, policy
     let spawned = std::thread::Builder::new()
         .name("vfs-object-compact".into())
         .spawn(move || {
-            if compact(&bg_shared, &bg_db).is_ok() {
+            if compact(&bg_shared, &bg_db, policy.group_pages).is_ok() {
                 let _ = gc(&bg_shared, &bg_db, policy.retention);
             }
             bg_db.release_compaction();

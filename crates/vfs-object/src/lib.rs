@@ -189,7 +189,8 @@ pub struct ObjectOptions {
     /// pages, built and written one at a time) and a small manifest,
     /// instead of one object; see `docs/object.md` §14. Bounds the memory
     /// and the largest PUT of a compaction. Default 4,096 (16 MiB at
-    /// 4 KiB pages); 0 is taken as 1.
+    /// 4 KiB pages); 0 is taken as 1. URI parameter `snapshot_group=<pages>`
+    /// per connection (its `PRAGMA object_compact` and policy runs).
     pub snapshot_group_pages: u32,
 }
 
@@ -372,7 +373,7 @@ impl ObjectVfs {
     /// ```
     pub fn compact(&self, name: &str) -> Result<CompactReport> {
         let db = self.db(name)?;
-        compact::compact(&self.shared, &db)
+        compact::compact(&self.shared, &db, self.shared.snapshot_group_pages)
     }
 
     /// Collects the garbage of database `name` with the registration's
@@ -489,10 +490,12 @@ impl ObjectVfs {
             params::Compaction {
                 retention: self.shared.retention,
                 every: self.shared.compact_every,
+                group_pages: self.shared.snapshot_group_pages,
             },
             name.parameter("retention"),
             name.parameter("compact_every"),
-        )?;
+        )?
+        .with_group_pages(name.parameter("snapshot_group"))?;
         let db = self.db(path)?;
         if let Some((_, version)) = history::pinned_version(
             &self.shared.ctx,

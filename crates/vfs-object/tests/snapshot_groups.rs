@@ -478,3 +478,25 @@ fn reused_groups_follow_growth_shrinking_and_rewrites() {
     }
     assert!(reused > 0, "no group was ever reused");
 }
+
+/// `snapshot_group=<pages>` sets the group size of a connection's
+/// `PRAGMA object_compact`; a bad value is refused naming it.
+#[test]
+fn the_uri_sets_the_group_size_of_a_connections_compactions() {
+    let store = memory();
+    let n = Node::new(store.clone(), opts(HOUR));
+    let c = n.open_with("u.db", "&snapshot_group=16");
+    fill(&c, 1);
+    let pages = page_count(&c) as u64;
+    let said: String = c
+        .query_row("PRAGMA object_compact", [], |r| r.get(0))
+        .unwrap();
+    assert!(said.contains("snapshot at LSN 3"), "{said}");
+    assert_eq!(
+        keys_under(&store, "/group/").len() as u64,
+        pages.div_ceil(16)
+    );
+    let e = Connection::open(n.uri("u.db", "&snapshot_group=0")).unwrap_err();
+    assert_eq!(code(&e), SQLITE_CANTOPEN);
+    assert!(last_message().contains("snapshot_group="), "{}", last_message());
+}
