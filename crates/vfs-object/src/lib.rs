@@ -27,8 +27,10 @@
 //!   reads ahead in growing windows.
 //! * **Compaction and GC.** [`ObjectVfs::compact`] (or `PRAGMA
 //!   object_compact`, or the [`ObjectOptions::compact_every`] policy)
-//!   writes the whole database at its head as one snapshot object,
-//!   `snap/<LSN>`, where cold opens start; [`ObjectVfs::gc`] (`PRAGMA
+//!   writes the whole database at its head as a snapshot, `snap/<LSN>`,
+//!   where cold opens start (one object, or for a database of more than
+//!   [`ObjectOptions::snapshot_group_pages`] pages, page-group objects
+//!   and a manifest, unchanged groups shared with the previous snapshot); [`ObjectVfs::gc`] (`PRAGMA
 //!   object_gc`) deletes the log and snapshots no state inside
 //!   [`ObjectOptions::retention`] needs. Writers and readers check that the
 //!   log still holds the commit they read, so a stale writer can never
@@ -345,15 +347,23 @@ impl ObjectVfs {
             .lsn)
     }
 
-    /// Compacts database `name`: writes one snapshot object,
-    /// `snap/<LSN>`, holding every page of its newest state, so that cold
-    /// opens and readers far behind start there instead of reading the
-    /// whole log. Commits of other writers go on meanwhile.
+    /// Compacts database `name`: writes a snapshot, `snap/<LSN>`, holding
+    /// every page of its newest state, so that cold opens and readers far
+    /// behind start there instead of reading the whole log. Commits of
+    /// other writers go on meanwhile.
     ///
-    /// Costs one LIST (looking for new commits), one GET per page not in
-    /// the cache, and one PUT. Errors: `SQLITE_IOERR_READ` /
-    /// `SQLITE_IOERR_DATA` reading pages, `SQLITE_IOERR_WRITE` writing the
-    /// snapshot; nothing is left half-written (one PUT creates it whole).
+    /// A database of at most [`ObjectOptions::snapshot_group_pages`] pages
+    /// is one object: one LIST (looking for new commits), one GET per page
+    /// not in the cache, and one PUT. A larger one is written one page
+    /// group at a time (memory and the largest PUT bounded by one group):
+    /// one PUT per group that changed since the newest snapshot (the others
+    /// are named again, not read or written), then the manifest (one PUT);
+    /// besides the LIST of the log, one LIST of the snapshots and up to two
+    /// GETs (the previous manifest), and one LIST of the page groups before
+    /// the manifest is created (`docs/object.md` §14). Errors:
+    /// `SQLITE_IOERR_READ` / `SQLITE_IOERR_DATA` reading pages,
+    /// `SQLITE_IOERR_WRITE` writing the snapshot; the snapshot exists only
+    /// once complete (its one object, or its manifest, is created last).
     ///
     /// ```
     /// use std::sync::Arc;
@@ -394,8 +404,10 @@ impl ObjectVfs {
     /// stops the run where it is (`SQLITE_IOERR_DELETE`, saying what was
     /// done); running it again finishes it.
     ///
-    /// Costs two LISTs, one DELETE per object, and once one PUT (plus one
-    /// GET on later runs) for the tombstone.
+    /// Costs three LISTs (log, snapshots, page groups), one GET of the
+    /// base snapshot's header (two when it is a manifest) and, when page
+    /// groups exist, of every snapshot kept, one DELETE per object, and
+    /// once one PUT (plus one GET on later runs) for the tombstone.
     pub fn gc_with_retention(&self, name: &str, retention: Duration) -> Result<GcReport> {
         let db = self.db(name)?;
         compact::gc(&self.shared, &db, retention)
