@@ -15,9 +15,9 @@ use vfs_core::{Error, Result, codes};
 use crate::Shared;
 use crate::client::{Client, FailureKind, StoreError};
 use crate::db::{Db, store_error};
-use crate::groups;
 use crate::format::{self, FLAG_COLLECTED, FLAG_VOID, HEADER_LEN, KIND_SNAPSHOT, NewCommit};
 use crate::keys::DbKeys;
+use crate::page_groups;
 use crate::params::Compaction;
 use crate::version::{Page, Version};
 
@@ -129,6 +129,12 @@ pub(crate) fn compact(shared: &Shared, db: &Db, group_pages: u32) -> Result<Comp
     let group_pages = group_pages.max(1);
     let ctx = &shared.ctx;
     let version = db.read_state(ctx, Duration::ZERO, codes::SQLITE_IOERR_READ)?;
+    // With transactions queued (group commit) the head is not in the
+    // store yet: compact what is.
+    let version = match db.group.get() {
+        Some(g) if version.unpublished => g.published(),
+        _ => version,
+    };
     if version.lsn == 0 {
         return Ok(CompactReport::default());
     }
@@ -141,7 +147,7 @@ pub(crate) fn compact(shared: &Shared, db: &Db, group_pages: u32) -> Result<Comp
     }
     let count = version.size.div_ceil(u64::from(version.chunk_size));
     if count > u64::from(group_pages) {
-        groups::write_grouped(shared, db, &version, group_pages, &mut report)?;
+        page_groups::write_grouped(shared, db, &version, group_pages, &mut report)?;
         db.note_snapshot(version.lsn);
         return Ok(report);
     }
@@ -392,7 +398,7 @@ async fn gc_async(
         .map(|s| (s.lsn, s.size))
         .collect();
     let base = plan.as_ref().map(|p| p.base);
-    let unnamed = groups::unnamed_groups(client, keys, &kept, base, cutoff_ms).await?;
+    let unnamed = page_groups::unnamed_groups(client, keys, &kept, base, cutoff_ms).await?;
     let Some(plan) = plan else {
         return collect_groups(client, unnamed, report).await;
     };

@@ -5,7 +5,7 @@
 //! 8    2   LE16 format version (1)
 //! 10   2   LE16 object kind (1 = log commit, 2 = snapshot, 3 = one page
 //!          group of a snapshot; 4, a group snapshot's manifest, has its
-//!          own layout: `groups.rs`)
+//!          own layout: `page_groups.rs`)
 //! 12   4   LE32 header length H (96)
 //! 16   8   LE64 LSN
 //! 24   8   LE64 parent LSN (LSN − 1)
@@ -37,7 +37,7 @@ pub const KIND_COMMIT: u16 = 1;
 /// Object kind: the whole database at one LSN (`snap/<LSN>`).
 pub const KIND_SNAPSHOT: u16 = 2;
 /// Object kind: the pages of one page group of a snapshot written as
-/// groups (`group/<LSN>/<g>`, see `groups.rs`).
+/// groups (`group/<LSN>/<g>`, see `page_groups.rs`).
 pub const KIND_GROUP: u16 = 3;
 /// Length of the version-1 header.
 pub const HEADER_LEN: usize = 96;

@@ -186,7 +186,7 @@ impl From<StoreError> for HistoryError {
 fn replay(ctx: &Ctx, keys: &DbKeys, plan: &Plan) -> Result<Version, HistoryError> {
     let mut v = Version::empty();
     if let Some((manifest, groups)) = &plan.groups {
-        v = crate::groups::base_version(&ctx.cache, keys, manifest, groups)?;
+        v = crate::page_groups::base_version(&ctx.cache, keys, manifest, groups)?;
     } else if let Some(snap) = &plan.snapshot {
         v = apply_commit(&ctx.cache, &v, snap, None).map_err(|m| {
             CatchUpError::Format(keys.snapshot(snap.header.lsn).to_string(), FormatError(m))
@@ -217,7 +217,7 @@ fn replay(ctx: &Ctx, keys: &DbKeys, plan: &Plan) -> Result<Version, HistoryError
 pub(crate) fn state_at(ctx: &Ctx, db: &Db, at: At) -> Result<Arc<Version>, HistoryError> {
     if let At::Lsn(lsn) = at {
         let head = db.head();
-        if db.loaded() && head.lsn == lsn {
+        if db.loaded() && head.lsn == lsn && !head.unpublished {
             return Ok(head);
         }
     }

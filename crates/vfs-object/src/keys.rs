@@ -113,8 +113,7 @@ impl DbKeys {
 
     /// The key of group `group` written for the snapshot at `lsn`.
     pub fn group(&self, lsn: u64, group: u32) -> Path {
-        self.groups_of(lsn)
-            .join(format!("{group:0GROUP_DIGITS$}"))
+        self.groups_of(lsn).join(format!("{group:0GROUP_DIGITS$}"))
     }
 
     /// The snapshot LSN and group number of a listed key, if it is a group

@@ -155,6 +155,9 @@ struct LeaseState {
     known_lsn: u64,
     /// A write transaction of this process uses the lease now.
     active: bool,
+    /// The group commit queue holds transactions of a lease holder: kept
+    /// (heartbeats go on) until it is uploaded (`group.rs`).
+    queue_holds: bool,
     /// Taken over from an expired holder and the log not fenced yet.
     fence_due: bool,
     /// Bumped at every acquisition and loss: stale heartbeats stop.
@@ -554,6 +557,36 @@ pub(crate) fn end_transaction(db: &Db, fs: &Shared) {
     schedule_release(db, fs, fs.lease_linger);
 }
 
+/// Ends a write transaction whose commit is queued (group commit): the
+/// lease stays held, renewed by its heartbeat, until [`queue_drained`].
+/// `queue_holds` is asked under the lease's lock, so an upload that
+/// empties the queue meanwhile either sees the hold or makes it unneeded.
+pub(crate) fn end_transaction_queued(db: &Db, fs: &Shared, queue_holds: impl Fn() -> bool) {
+    let Ok(mut st) = db.lease.lock(fs) else {
+        return;
+    };
+    if st.held && queue_holds() {
+        st.active = false;
+        st.queue_holds = true;
+        return;
+    }
+    drop(st);
+    end_transaction(db, fs);
+}
+
+/// The queue is uploaded: the lease it held is released like at the end
+/// of a transaction (now, or after the linger).
+pub(crate) fn queue_drained(db: &Db, fs: &Shared) {
+    let Ok(mut st) = db.lease.lock(fs) else {
+        return;
+    };
+    if !std::mem::take(&mut st.queue_holds) {
+        return;
+    }
+    drop(st);
+    schedule_release(db, fs, fs.lease_linger);
+}
+
 /// How long a lease taken for a transaction that must retry (its snapshot
 /// was stale, or looking at the log failed) is kept for the retry.
 const STALE_LINGER: Duration = Duration::from_millis(100);
@@ -562,7 +595,7 @@ fn schedule_release(db: &Db, fs: &Shared, linger: Duration) {
     let Ok(mut st) = db.lease.lock(fs) else {
         return;
     };
-    if !st.held || st.active {
+    if !st.held || st.active || st.queue_holds {
         return;
     }
     st.ticket += 1;
@@ -587,7 +620,7 @@ fn schedule_release(db: &Db, fs: &Shared, linger: Duration) {
     fs.ctx.runtime.spawn(async move {
         tokio::time::sleep(linger).await;
         let mut st = state.lock_owned().await;
-        if st.ticket == ticket && !st.active && st.held {
+        if st.ticket == ticket && !st.active && !st.queue_holds && st.held {
             release(&client, &key, &mut st, clock.now_ms()).await;
         }
     });

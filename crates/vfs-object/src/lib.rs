@@ -40,6 +40,12 @@
 //!   at the write lock makes other processes' writers wait
 //!   (`SQLITE_BUSY`) instead of losing commit races; a takeover fences the
 //!   log, so a writer that lost its lease cannot publish.
+//! * **Group commit** (optional, `sync=async&queue=<dir>` or
+//!   [`ObjectOptions::sync`]): `COMMIT` returns once the transaction is
+//!   durably in a local queue directory; a background uploader publishes
+//!   the queue, several transactions per commit object; the process reads
+//!   its queued commits at once; `PRAGMA object_flush` waits for the
+//!   upload; a restart uploads what the queue holds, exactly once.
 //! * **Time travel.** `lsn=<n>` or `asof=<RFC 3339 time>` opens a past
 //!   version read-only; [`ObjectVfs::versions`] lists them;
 //!   [`ObjectVfs::restore`] writes one as a new database or a plain file.
@@ -87,16 +93,18 @@ mod db;
 pub mod fault;
 mod file;
 mod format;
+mod group;
 mod history;
 mod keys;
 mod lease;
+mod page_groups;
 mod params;
 mod prefetch;
 mod publish;
+mod queue;
 mod restore;
 mod retained;
 mod runtime;
-mod groups;
 mod snapshot;
 mod txn;
 mod usage;
@@ -128,6 +136,7 @@ pub use crate::format::FORMAT_VERSION;
 pub use crate::history::{At, VersionInfo};
 pub use crate::keys::RESERVED_SEGMENTS;
 pub use crate::lease::{Clock, LEASE_LEN, SystemClock};
+pub use crate::queue::{QUEUE_HEADER_LEN, QUEUE_MAGIC, QUEUE_VERSION};
 pub use crate::restore::{RestoreTarget, Restored};
 pub use crate::usage::{ObjectCount, StorageUsage};
 /// Re-exported so users name the same `object_store` version as this crate.
@@ -186,6 +195,22 @@ pub struct ObjectOptions {
     /// ranges when a connection reads pages sequentially (a scan); URI
     /// parameter `prefetch=0|1` per connection. Default on.
     pub prefetch: bool,
+    /// When `COMMIT` returns: once the transaction is in the store
+    /// ([`SyncMode::Commit`], the default), or once it is durably in a
+    /// local queue directory and uploaded in the background, batched
+    /// ([`SyncMode::Async`]); URI parameter `sync=commit|async`. See
+    /// `docs/object.md`, "Group commit".
+    pub sync: SyncMode,
+    /// The root of the queue directories of [`SyncMode::Async`]: database
+    /// `/a/b.db` queues in `<queue_dir>/a%2Fb.db`. The URI parameter
+    /// `queue=<path>` names one database's queue directory instead. Default
+    /// none (then `sync=async` needs `queue=`).
+    pub queue_dir: Option<PathBuf>,
+    /// The most bytes of transactions a queue holds (they are also held in
+    /// memory, as part of the process's head); past it `COMMIT` waits for
+    /// the upload to make room. URI parameter `queue_max=<bytes>`. Default
+    /// 64 MiB.
+    pub queue_max: u64,
     /// Pages per group of a snapshot: compaction writes a database of more
     /// pages than this as page-group objects (each at most this many
     /// pages, built and written one at a time) and a small manifest,
@@ -194,6 +219,18 @@ pub struct ObjectOptions {
     /// 4 KiB pages); 0 is taken as 1. URI parameter `snapshot_group=<pages>`
     /// per connection (its `PRAGMA object_compact` and policy runs).
     pub snapshot_group_pages: u32,
+}
+
+/// When `COMMIT` returns (see [`ObjectOptions::sync`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SyncMode {
+    /// After the commit's conditional PUT (URI `sync=commit`).
+    #[default]
+    Commit,
+    /// After the transaction is durably in the local queue directory; a
+    /// background uploader publishes the queue, several transactions per
+    /// object (URI `sync=async`). `PRAGMA object_flush` waits for it.
+    Async,
 }
 
 impl Default for ObjectOptions {
@@ -212,7 +249,10 @@ impl Default for ObjectOptions {
             lease_linger: Duration::ZERO,
             clock: Arc::new(SystemClock),
             prefetch: true,
-            snapshot_group_pages: groups::DEFAULT_GROUP_PAGES,
+            snapshot_group_pages: page_groups::DEFAULT_GROUP_PAGES,
+            sync: SyncMode::Commit,
+            queue_dir: None,
+            queue_max: 64 << 20,
         }
     }
 }
@@ -244,6 +284,9 @@ pub(crate) struct Shared {
     /// This process's id in lease objects.
     holder: [u8; 16],
     prefetch: bool,
+    sync: SyncMode,
+    queue_dir: Option<PathBuf>,
+    queue_max: u64,
     /// Databases by normalised name (`/orders.db`).
     dbs: Mutex<HashMap<String, Arc<Db>>>,
     /// Journals and super-journals, by name.
@@ -252,6 +295,12 @@ pub(crate) struct Shared {
 
 impl Drop for Shared {
     fn drop(&mut self) {
+        // The uploaders hold the databases, not the VFS: tell them to end.
+        for db in self.dbs.get_mut().values() {
+            if let Some(g) = db.group.get() {
+                g.stop();
+            }
+        }
         // The last clone of the VFS and its last open file are gone: hand
         // back the writer leases still held (lingering), while the runtime
         // that can send the request is still alive.
@@ -322,6 +371,9 @@ impl ObjectVfs {
                 clock: options.clock,
                 holder: rand::random(),
                 prefetch: options.prefetch,
+                sync: options.sync,
+                queue_dir: options.queue_dir,
+                queue_max: options.queue_max,
                 dbs: Mutex::new(HashMap::new()),
                 files: Mutex::new(HashMap::new()),
             }),
@@ -449,7 +501,11 @@ impl ObjectVfs {
             client.delete(&lease).await?;
             Ok::<_, client::StoreError>(())
         })?;
-        self.shared.dbs.lock().remove(&name);
+        if let Some(db) = self.shared.dbs.lock().remove(&name)
+            && let Some(g) = db.group.get()
+        {
+            g.stop();
+        }
         r.map_err(|e| store_error(codes::SQLITE_IOERR_DELETE, &name, &e))
     }
 
@@ -498,6 +554,37 @@ impl ObjectVfs {
                 )));
             }
         };
+        let sync = match name.parameter("sync").map(str::trim) {
+            None => self.shared.sync,
+            Some("commit") => SyncMode::Commit,
+            Some("async") => SyncMode::Async,
+            Some(v) => {
+                return Err(Error::cant_open(format!(
+                    "vfs-object: sync={v:?} is neither commit nor async"
+                )));
+            }
+        };
+        let queue_max = match name.parameter("queue_max") {
+            None => self.shared.queue_max,
+            Some(b) => b.trim().parse().map_err(|_| {
+                Error::cant_open(format!(
+                    "vfs-object: queue_max={b:?} is not a number of bytes"
+                ))
+            })?,
+        };
+        let queue_dir = match name.parameter("queue") {
+            Some("") => {
+                return Err(Error::cant_open(
+                    "vfs-object: queue= names no directory".to_owned(),
+                ));
+            }
+            Some(q) => Some(PathBuf::from(q)),
+            None => self
+                .shared
+                .queue_dir
+                .as_deref()
+                .map(|root| group::dir_under(root, &normalise(path))),
+        };
         let compaction = params::Compaction::from_uri(
             params::Compaction {
                 retention: self.shared.retention,
@@ -522,6 +609,15 @@ impl ObjectVfs {
         if !db.loaded() || db.head().lsn == 0 {
             db.read_state(&self.shared.ctx, Duration::ZERO, codes::SQLITE_CANTOPEN)?;
         }
+        if sync == SyncMode::Async {
+            let Some(dir) = queue_dir else {
+                return Err(Error::cant_open(format!(
+                    "vfs-object: sync=async for {path:?} needs a queue directory: the URI \
+                     parameter queue=<path> or ObjectOptions::queue_dir"
+                )));
+            };
+            group::attach(&self.shared, &db, dir, queue_max, compaction)?;
+        }
         if prefetch && db.first_open() {
             prefetch::btree_interiors(&db, &self.shared.ctx, &db.head());
         }
@@ -541,6 +637,7 @@ impl ObjectVfs {
             poll,
             lease,
             prefetch,
+            sync == SyncMode::Async,
         )
         .with_compaction(compaction))
     }

@@ -29,9 +29,9 @@ use futures::StreamExt;
 use crate::client::{Client, StoreError};
 use crate::db::{CatchUpError, FETCH_CONCURRENCY, fetch_object};
 use crate::format::{FLAG_COLLECTED, HEADER_LEN, Index, KIND_COMMIT};
-use crate::groups::{Manifest, SnapHead, fetch_groups, fetch_snapshot};
 use crate::history::{At, HistoryError, Listed, from_ms, list_log, rfc3339};
 use crate::keys::DbKeys;
+use crate::page_groups::{Manifest, SnapHead, fetch_groups, fetch_snapshot};
 use crate::snapshot::log_holds;
 
 /// Versions that open from one base: see the module's doc.
@@ -181,7 +181,9 @@ impl Retained {
                 }
             } else {
                 let key = self.keys.commit(lsn);
-                fetch_object(&self.client, key, lsn, size, 0, KIND_COMMIT).await?.0
+                fetch_object(&self.client, key, lsn, size, 0, KIND_COMMIT)
+                    .await?
+                    .0
             };
             self.indexes.insert((snapshot, lsn), idx);
         }
@@ -357,10 +359,7 @@ impl Retained {
             None
         };
         let groups = match self.manifests.get(&span.first).filter(|_| span.snapshot) {
-            Some(m) => Some((
-                m.clone(),
-                fetch_groups(&self.client, &self.keys, m).await?,
-            )),
+            Some(m) => Some((m.clone(), fetch_groups(&self.client, &self.keys, m).await?)),
             None => None,
         };
         let from = if span.snapshot { span.first + 1 } else { 1 };

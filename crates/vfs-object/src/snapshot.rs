@@ -155,7 +155,7 @@ pub(crate) async fn plan_catch_up(
         return Ok((apply_all(cache, keys, head, None, fetches).await?, None));
     };
     // A whole snapshot object, or a manifest and its page groups.
-    let base = crate::groups::load_snapshot(client, cache, keys, lsn, size).await?;
+    let base = crate::page_groups::load_snapshot(client, cache, keys, lsn, size).await?;
     let fetches = fetch_run(client, keys, run_after(found, lsn));
     let v = apply_all(cache, keys, Arc::new(base), None, fetches).await?;
     Ok((v, Some(lsn)))

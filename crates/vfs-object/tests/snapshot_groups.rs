@@ -502,5 +502,9 @@ fn the_uri_sets_the_group_size_of_a_connections_compactions() {
     );
     let e = Connection::open(n.uri("u.db", "&snapshot_group=0")).unwrap_err();
     assert_eq!(code(&e), SQLITE_CANTOPEN);
-    assert!(last_message().contains("snapshot_group="), "{}", last_message());
+    assert!(
+        last_message().contains("snapshot_group="),
+        "{}",
+        last_message()
+    );
 }

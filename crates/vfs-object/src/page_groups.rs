@@ -225,7 +225,9 @@ impl Manifest {
                 index_crc: le32(b, at + 12),
             };
             let span = m.group_range(g as u32);
-            if r.lsn > lsn || (r.lsn == 0) != (r.pages == 0) || u64::from(r.pages) > span.end - span.start
+            if r.lsn > lsn
+                || (r.lsn == 0) != (r.pages == 0)
+                || u64::from(r.pages) > span.end - span.start
             {
                 return Err(bad(format!(
                     "group {g}: LSN {} with {} pages in a group of {} chunks",
@@ -814,7 +816,10 @@ mod tests {
         let v = version(&[(1, 12, &all), (2, 12, &[5])]);
         let span = |g: u64| g * 4..(g * 4 + 4).min(12);
         assert!(reusable(&prev, &v, 0, &span(0)).is_some());
-        assert!(reusable(&prev, &v, 1, &span(1)).is_none(), "chunk 5 changed");
+        assert!(
+            reusable(&prev, &v, 1, &span(1)).is_none(),
+            "chunk 5 changed"
+        );
         assert!(reusable(&prev, &v, 2, &span(2)).is_some());
         // A snapshot at or above the version is never a base for reuse.
         assert!(reusable(&previous(2, 12, &[4, 4, 4]), &v, 0, &span(0)).is_none());
