@@ -508,3 +508,34 @@ fn the_uri_sets_the_group_size_of_a_connections_compactions() {
         last_message()
     );
 }
+
+/// Garbage collection never takes as its base a snapshot whose manifest
+/// names a group that is not stored: deleting the log below it would lose
+/// the only copy of that state.
+#[test]
+fn gc_refuses_a_base_snapshot_with_a_missing_group() {
+    let store = memory();
+    let w = Node::new(store.clone(), grouped(HOUR));
+    let c = w.open("m.db");
+    fill(&c, 10); // LSN 12
+    w.vfs.compact("/m.db").unwrap();
+    c.execute("INSERT INTO t(x) VALUES (11)", []).unwrap();
+    let group = keys_under(&store, "/group/")
+        .into_iter()
+        .map(|(k, _)| k)
+        .find(|k| k.ends_with("/0000000002"))
+        .unwrap();
+    tamper(&store, &group, Vec::clear);
+    let logs = keys_under(&store, "/log/").len();
+    let e = w
+        .vfs
+        .gc_with_retention("/m.db", Duration::ZERO)
+        .unwrap_err();
+    assert!(e.message().contains(&group), "{e}");
+    assert_eq!(keys_under(&store, "/log/").len(), logs, "nothing deleted");
+    // The log still rebuilds every state.
+    let r = Node::new(store.clone(), opts(HOUR));
+    let rc = r.open_with("m.db", "&lsn=11");
+    assert_eq!(sum(&rc), 55 - 10);
+    integrity(&rc);
+}
