@@ -117,8 +117,10 @@ pub struct VersionInfo {
     /// Described by its snapshot (`snap/<lsn>`), not by its log object:
     /// garbage collection deleted `log/<lsn>` (or it never held this
     /// state's commit). It opens from the snapshot alone; `object_bytes`,
-    /// `stored_at` and `pages_changed` are the snapshot's, and
-    /// `commit_time` is the commit time the snapshot carries.
+    /// `stored_at` and `pages_changed` are the snapshot's (for a snapshot
+    /// written as page groups, `object_bytes` is its manifest's and
+    /// `pages_changed` the pages of all its groups), and `commit_time` is
+    /// the commit time the snapshot carries.
     pub snapshot: bool,
 }
 
