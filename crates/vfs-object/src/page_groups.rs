@@ -460,6 +460,7 @@ pub(crate) fn write_grouped(
             continue;
         }
         let refs: Vec<(u32, &[u8])> = pages.iter().map(|(c, b)| (*c, &b[..])).collect();
+        let stored = refs.len() as u32;
         let body = format::encode_as(
             &NewCommit {
                 lsn: version.lsn,
@@ -476,7 +477,7 @@ pub(crate) fn write_grouped(
         drop(pages);
         manifest.groups.push(GroupRef {
             lsn: version.lsn,
-            pages: ((body.len() - HEADER_LEN) / (ENTRY_LEN + version.chunk_size as usize)) as u32,
+            pages: stored,
             index_crc: le32(&body, CRC_AT),
         });
         let written = put_group(shared, db, version.lsn, g, body)?;
