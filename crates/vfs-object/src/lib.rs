@@ -218,6 +218,33 @@ pub struct ObjectOptions {
     /// and the largest PUT of a compaction. Default 4,096 (16 MiB at
     /// 4 KiB pages); 0 is taken as 1. URI parameter `snapshot_group=<pages>`
     /// per connection (its `PRAGMA object_compact` and policy runs).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use vfs_object::{ObjectOptions, ObjectVfs};
+    ///
+    /// let store = Arc::new(object_store::memory::InMemory::new());
+    /// let options = ObjectOptions { snapshot_group_pages: 8, ..ObjectOptions::default() };
+    /// let vfs = ObjectVfs::new(store, "", options).unwrap();
+    /// let reg = vfs_core::register("object-groups-doc", vfs.clone(), false).unwrap();
+    /// let conn = rusqlite::Connection::open("file:/g.db?vfs=object-groups-doc").unwrap();
+    /// conn.execute_batch(
+    ///     "CREATE TABLE t(v); INSERT INTO t SELECT randomblob(3000) FROM
+    ///        (WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 30)
+    ///         SELECT i FROM s);",
+    /// )
+    /// .unwrap();
+    /// // About 32 pages: 4 groups of 8 and the manifest.
+    /// let first = vfs.compact("/g.db").unwrap();
+    /// assert_eq!(first.objects_written, 5);
+    /// // One more commit changes page 1 and one leaf: the other groups are
+    /// // named again, not written.
+    /// conn.execute("INSERT INTO t VALUES (1)", []).unwrap();
+    /// let second = vfs.compact("/g.db").unwrap();
+    /// assert!(second.groups_reused >= 2, "{second}");
+    /// drop(conn);
+    /// reg.unregister().unwrap();
+    /// ```
     pub snapshot_group_pages: u32,
 }
 
