@@ -10,7 +10,7 @@ use vfs_core::{
     LockLevel, OpenName, OpenOptions, PageLayer, PageLayers, Result, SyncFlags, Vfs, codes, fcntl,
 };
 
-use crate::codec_io::{CodecIo, grow, read_some, wipe};
+use crate::codec_io::{CodecIo, copy_in, read_some, wipe};
 use crate::db::DbMap;
 use crate::geometry::PageGeometry;
 use crate::journal::{JournalMap, SubJournalMap};
@@ -409,8 +409,7 @@ impl<F: File, C: PageCodec> File for PageFile<F, C> {
             match map {
                 Mapper::Pass => io.base.write_at(buf, offset),
                 Mapper::Stream => {
-                    let out = grow(scratch, buf.len());
-                    out.copy_from_slice(buf);
+                    let out = copy_in(scratch, buf);
                     let ctx = StreamCtx {
                         kind: io.kind,
                         path: io.path,
