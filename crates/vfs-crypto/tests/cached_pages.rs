@@ -134,7 +134,10 @@ fn a_connections_journals_continue_one_session() {
         let first = journal_session(&env.raw(&db, "-journal").unwrap(), &descriptor);
         fill(&conn, 1);
         let second = journal_session(&env.raw(&db, "-journal").unwrap(), &descriptor);
-        assert_eq!(first, second, "{stack:?}: the next journal drew a new session");
+        assert_eq!(
+            first, second,
+            "{stack:?}: the next journal drew a new session"
+        );
         check_rows(&conn, ROWS + 2);
         let other = env.open(&db, &hexkey());
         other.execute_batch("PRAGMA journal_mode=PERSIST").unwrap();

@@ -232,7 +232,11 @@ impl JournalMap {
                 ));
             }
             let img = copy_in(scratch, buf);
-            io.encode(pgno, io.geometry.reserve(), off, img)?;
+            if let Err(e) = io.encode(pgno, io.geometry.reserve(), off, img) {
+                // The buffer keeps only stored bytes (see `PageFile`'s drop).
+                wipe(img);
+                return Err(e);
+            }
             io.base.write_at(img, off)?;
             self.own_end = self.own_end.max(off + n as u64 + 4);
             self.w_sum = Some((off + n as u64, pgno));
