@@ -15,6 +15,7 @@ use crate::client::{Client, FailureKind, StoreError};
 use crate::db::{Db, store_error};
 use crate::format::{self, FLAG_COLLECTED, FLAG_VOID, HEADER_LEN, KIND_SNAPSHOT, NewCommit};
 use crate::keys::DbKeys;
+use crate::params::Compaction;
 use crate::version::{Page, Version};
 
 /// A chunk number and its bytes.
@@ -104,6 +105,12 @@ fn now_ms() -> u64 {
 pub(crate) fn compact(shared: &Shared, db: &Db) -> Result<CompactReport> {
     let ctx = &shared.ctx;
     let version = db.read_state(ctx, Duration::ZERO, codes::SQLITE_IOERR_READ)?;
+    // With transactions queued (group commit) the head is not in the
+    // store yet: compact what is.
+    let version = match db.group.get() {
+        Some(g) if version.unpublished => g.published(),
+        _ => version,
+    };
     if version.lsn == 0 {
         return Ok(CompactReport::default());
     }
@@ -125,7 +132,10 @@ pub(crate) fn compact(shared: &Shared, db: &Db) -> Result<CompactReport> {
             txid: version.txid,
             db_size: version.size,
             chunk_size: version.chunk_size,
-            time_ms: now_ms(),
+            // The commit time of commit `lsn`, not the compaction's: time
+            // travel reads it for the versions the snapshot holds, and
+            // times must not decrease along the LSNs (`asof=`).
+            time_ms: version.time_ms,
             flags: 0,
             pages: &refs,
         },
@@ -157,8 +167,8 @@ pub(crate) fn compact(shared: &Shared, db: &Db) -> Result<CompactReport> {
 /// database; failures are left for the next commit to retry).
 ///
 /// [`ObjectOptions::compact_every`]: crate::ObjectOptions::compact_every
-pub(crate) fn maybe_compact(shared: &Arc<Shared>, db: &Arc<Db>, lsn: u64) {
-    let Some(every) = shared.compact_every else {
+pub(crate) fn maybe_compact(shared: &Arc<Shared>, db: &Arc<Db>, lsn: u64, policy: Compaction) {
+    let Some(every) = policy.every else {
         return;
     };
     if lsn.saturating_sub(db.newest_snapshot()) < every.max(1) || !db.claim_compaction() {
@@ -169,7 +179,7 @@ pub(crate) fn maybe_compact(shared: &Arc<Shared>, db: &Arc<Db>, lsn: u64) {
         .name("vfs-object-compact".into())
         .spawn(move || {
             if compact(&bg_shared, &bg_db).is_ok() {
-                let _ = gc(&bg_shared, &bg_db, bg_shared.retention);
+                let _ = gc(&bg_shared, &bg_db, policy.retention);
             }
             bg_db.release_compaction();
         });

@@ -2,8 +2,8 @@
 //! head), the in-process writer slot, catching up with the log, and page
 //! reads. Publishing a commit is in `publish.rs`.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -54,6 +54,9 @@ pub struct Db {
     /// A main file of it has been opened in this process (the first open
     /// reads ahead, see `prefetch.rs`).
     opened: AtomicBool,
+    /// The group commit queue, once a connection opened it with
+    /// `sync=async` (`group.rs`).
+    pub(crate) group: OnceLock<Arc<crate::group::Group>>,
 }
 
 struct DbState {
@@ -93,6 +96,7 @@ impl Db {
             lease: LeaseSlot::new(keys.lease().clone()),
             keys,
             opened: AtomicBool::new(false),
+            group: OnceLock::new(),
         })
     }
 
@@ -141,6 +145,11 @@ impl Db {
 
     fn fresh_enough(&self, poll: Duration, began: Instant, now: Instant) -> Option<Arc<Version>> {
         let st = self.state.lock();
+        if st.head.unpublished {
+            // Queued transactions sit on the head: catching up waits until
+            // they are uploaded (the uploader reconciles with the store).
+            return Some(Arc::clone(&st.head));
+        }
         let last = st.last_refresh?;
         let fresh = last >= began || now.saturating_duration_since(last) < poll;
         (fresh && !st.refresh_due).then(|| Arc::clone(&st.head))
@@ -171,7 +180,8 @@ impl Db {
         let (version, snapshot) =
             caught_up.map_err(|e| CatchUpError::Runtime(e.message().to_owned()))??;
         let mut st = self.state.lock();
-        if version.lsn > st.head.lsn {
+        // A transaction queued meanwhile (group commit) keeps its head.
+        if version.lsn > st.head.lsn && !st.head.unpublished {
             st.head = version;
         }
         if let Some(s) = snapshot {
@@ -267,20 +277,30 @@ impl Db {
     /// Makes `version` the head if it is newer.
     pub(crate) fn install(&self, version: &Arc<Version>) {
         let mut st = self.state.lock();
-        if version.lsn > st.head.lsn {
+        if version.lsn > st.head.lsn && !st.head.unpublished {
             st.head = Arc::clone(version);
         }
     }
 
-    /// Makes connection `id`, reading LSN `snapshot`, the writer.
-    pub fn begin_write(&self, id: u64, snapshot: u64) -> std::result::Result<(), WriteRefused> {
+    /// Makes `version` the head, whatever its LSN (the group commit's
+    /// local head, `group.rs`).
+    pub(crate) fn set_head(&self, version: Arc<Version>) {
+        self.state.lock().head = version;
+    }
+
+    /// Makes connection `id`, reading `snapshot`, the writer.
+    pub fn begin_write(
+        &self,
+        id: u64,
+        snapshot: &Version,
+    ) -> std::result::Result<(), WriteRefused> {
         let mut st = self.state.lock();
         match st.writer {
             Some(w) if w == id => return Ok(()),
             Some(_) => return Err(WriteRefused::Busy),
             None => {}
         }
-        if st.head.lsn != snapshot {
+        if !st.head.same_state(snapshot) {
             return Err(WriteRefused::Stale { head: st.head.lsn });
         }
         st.writer = Some(id);
@@ -344,18 +364,6 @@ pub(crate) fn apply_commit(
         }
         page
     })
-}
-
-/// Reads commit `lsn` (listed with `size` bytes): its index, and the whole
-/// object when it is at most `whole_max` bytes.
-pub(crate) async fn fetch_commit(
-    client: &Client,
-    key: Path,
-    lsn: u64,
-    size: u64,
-    whole_max: u64,
-) -> Result<(Index, Option<Bytes>), CatchUpError> {
-    fetch_object(client, key, lsn, size, whole_max, format::KIND_COMMIT).await
 }
 
 /// Reads the object of `kind` at `key` (LSN `lsn`, listed with `size`

@@ -38,6 +38,12 @@
 //!   at the write lock makes other processes' writers wait
 //!   (`SQLITE_BUSY`) instead of losing commit races; a takeover fences the
 //!   log, so a writer that lost its lease cannot publish.
+//! * **Group commit** (optional, `sync=async&queue=<dir>` or
+//!   [`ObjectOptions::sync`]): `COMMIT` returns once the transaction is
+//!   durably in a local queue directory; a background uploader publishes
+//!   the queue, several transactions per commit object; the process reads
+//!   its queued commits at once; `PRAGMA object_flush` waits for the
+//!   upload; a restart uploads what the queue holds, exactly once.
 //! * **Time travel.** `lsn=<n>` or `asof=<RFC 3339 time>` opens a past
 //!   version read-only; [`ObjectVfs::versions`] lists them;
 //!   [`ObjectVfs::restore`] writes one as a new database or a plain file.
@@ -85,12 +91,16 @@ mod db;
 pub mod fault;
 mod file;
 mod format;
+mod group;
 mod history;
 mod keys;
 mod lease;
+mod params;
 mod prefetch;
 mod publish;
+mod queue;
 mod restore;
+mod retained;
 mod runtime;
 mod snapshot;
 mod txn;
@@ -123,6 +133,7 @@ pub use crate::format::FORMAT_VERSION;
 pub use crate::history::{At, VersionInfo};
 pub use crate::keys::RESERVED_SEGMENTS;
 pub use crate::lease::{Clock, LEASE_LEN, SystemClock};
+pub use crate::queue::{QUEUE_HEADER_LEN, QUEUE_MAGIC, QUEUE_VERSION};
 pub use crate::restore::{RestoreTarget, Restored};
 pub use crate::usage::{ObjectCount, StorageUsage};
 /// Re-exported so users name the same `object_store` version as this crate.
@@ -181,6 +192,34 @@ pub struct ObjectOptions {
     /// ranges when a connection reads pages sequentially (a scan); URI
     /// parameter `prefetch=0|1` per connection. Default on.
     pub prefetch: bool,
+    /// When `COMMIT` returns: once the transaction is in the store
+    /// ([`SyncMode::Commit`], the default), or once it is durably in a
+    /// local queue directory and uploaded in the background, batched
+    /// ([`SyncMode::Async`]); URI parameter `sync=commit|async`. See
+    /// `docs/object.md`, "Group commit".
+    pub sync: SyncMode,
+    /// The root of the queue directories of [`SyncMode::Async`]: database
+    /// `/a/b.db` queues in `<queue_dir>/a%2Fb.db`. The URI parameter
+    /// `queue=<path>` names one database's queue directory instead. Default
+    /// none (then `sync=async` needs `queue=`).
+    pub queue_dir: Option<PathBuf>,
+    /// The most bytes of transactions a queue holds (they are also held in
+    /// memory, as part of the process's head); past it `COMMIT` waits for
+    /// the upload to make room. URI parameter `queue_max=<bytes>`. Default
+    /// 64 MiB.
+    pub queue_max: u64,
+}
+
+/// When `COMMIT` returns (see [`ObjectOptions::sync`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SyncMode {
+    /// After the commit's conditional PUT (URI `sync=commit`).
+    #[default]
+    Commit,
+    /// After the transaction is durably in the local queue directory; a
+    /// background uploader publishes the queue, several transactions per
+    /// object (URI `sync=async`). `PRAGMA object_flush` waits for it.
+    Async,
 }
 
 impl Default for ObjectOptions {
@@ -199,6 +238,9 @@ impl Default for ObjectOptions {
             lease_linger: Duration::ZERO,
             clock: Arc::new(SystemClock),
             prefetch: true,
+            sync: SyncMode::Commit,
+            queue_dir: None,
+            queue_max: 64 << 20,
         }
     }
 }
@@ -228,10 +270,31 @@ pub(crate) struct Shared {
     /// This process's id in lease objects.
     holder: [u8; 16],
     prefetch: bool,
+    sync: SyncMode,
+    queue_dir: Option<PathBuf>,
+    queue_max: u64,
     /// Databases by normalised name (`/orders.db`).
     dbs: Mutex<HashMap<String, Arc<Db>>>,
     /// Journals and super-journals, by name.
     files: Mutex<HashMap<String, Arc<Mutex<Vec<u8>>>>>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // The uploaders hold the databases, not the VFS: tell them to end.
+        for db in self.dbs.get_mut().values() {
+            if let Some(g) = db.group.get() {
+                g.stop();
+            }
+        }
+        // The last clone of the VFS and its last open file are gone: hand
+        // back the writer leases still held (lingering), while the runtime
+        // that can send the request is still alive.
+        let dbs: Vec<Arc<Db>> = self.dbs.get_mut().values().cloned().collect();
+        for db in dbs {
+            lease::release_at_exit(&db, self);
+        }
+    }
 }
 
 impl std::fmt::Debug for ObjectVfs {
@@ -293,6 +356,9 @@ impl ObjectVfs {
                 clock: options.clock,
                 holder: rand::random(),
                 prefetch: options.prefetch,
+                sync: options.sync,
+                queue_dir: options.queue_dir,
+                queue_max: options.queue_max,
                 dbs: Mutex::new(HashMap::new()),
                 files: Mutex::new(HashMap::new()),
             }),
@@ -409,7 +475,11 @@ impl ObjectVfs {
             client.delete(&lease).await?;
             Ok::<_, client::StoreError>(())
         })?;
-        self.shared.dbs.lock().remove(&name);
+        if let Some(db) = self.shared.dbs.lock().remove(&name)
+            && let Some(g) = db.group.get()
+        {
+            g.stop();
+        }
         r.map_err(|e| store_error(codes::SQLITE_IOERR_DELETE, &name, &e))
     }
 
@@ -458,6 +528,45 @@ impl ObjectVfs {
                 )));
             }
         };
+        let sync = match name.parameter("sync").map(str::trim) {
+            None => self.shared.sync,
+            Some("commit") => SyncMode::Commit,
+            Some("async") => SyncMode::Async,
+            Some(v) => {
+                return Err(Error::cant_open(format!(
+                    "vfs-object: sync={v:?} is neither commit nor async"
+                )));
+            }
+        };
+        let queue_max = match name.parameter("queue_max") {
+            None => self.shared.queue_max,
+            Some(b) => b.trim().parse().map_err(|_| {
+                Error::cant_open(format!(
+                    "vfs-object: queue_max={b:?} is not a number of bytes"
+                ))
+            })?,
+        };
+        let queue_dir = match name.parameter("queue") {
+            Some("") => {
+                return Err(Error::cant_open(
+                    "vfs-object: queue= names no directory".to_owned(),
+                ));
+            }
+            Some(q) => Some(PathBuf::from(q)),
+            None => self
+                .shared
+                .queue_dir
+                .as_deref()
+                .map(|root| group::dir_under(root, &normalise(path))),
+        };
+        let compaction = params::Compaction::from_uri(
+            params::Compaction {
+                retention: self.shared.retention,
+                every: self.shared.compact_every,
+            },
+            name.parameter("retention"),
+            name.parameter("compact_every"),
+        )?;
         let db = self.db(path)?;
         if let Some((_, version)) = history::pinned_version(
             &self.shared.ctx,
@@ -471,6 +580,15 @@ impl ObjectVfs {
         // another process may have created it since) is looked up now.
         if !db.loaded() || db.head().lsn == 0 {
             db.read_state(&self.shared.ctx, Duration::ZERO, codes::SQLITE_CANTOPEN)?;
+        }
+        if sync == SyncMode::Async {
+            let Some(dir) = queue_dir else {
+                return Err(Error::cant_open(format!(
+                    "vfs-object: sync=async for {path:?} needs a queue directory: the URI \
+                     parameter queue=<path> or ObjectOptions::queue_dir"
+                )));
+            };
+            group::attach(&self.shared, &db, dir, queue_max, compaction)?;
         }
         if prefetch && db.first_open() {
             prefetch::btree_interiors(&db, &self.shared.ctx, &db.head());
@@ -491,7 +609,9 @@ impl ObjectVfs {
             poll,
             lease,
             prefetch,
-        ))
+            sync == SyncMode::Async,
+        )
+        .with_compaction(compaction))
     }
 
     fn open_named(&self, path: &str, opts: OpenOptions) -> Result<ObjectFile> {

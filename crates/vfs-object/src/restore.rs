@@ -166,11 +166,13 @@ impl ObjectVfs {
     /// Writes database `name` as it was at `at` to `target`: a new
     /// database in this store, or a plain SQLite file.
     ///
-    /// Costs: the version's resolution (⌈c/1000⌉ LIST + one GET per commit
-    /// up to it, or per retained commit for [`At::Time`]), then one range
-    /// GET per run of pages still current from each commit (pages already
-    /// cached cost nothing), then for a database target one LIST (it must
-    /// not exist) and one conditional PUT. A database of several GB needs
+    /// Costs: the version's resolution (⌈c/1000⌉ + 1 LIST, the index of
+    /// the newest snapshot at or below it and one GET per commit after
+    /// that snapshot; for [`At::Time`] ⌈log₂ v⌉ + 1 GETs more to find the
+    /// version among `v`), then one range GET per run of pages still
+    /// current from each commit or snapshot (pages already cached cost
+    /// nothing), then for a database target one LIST (it must not exist)
+    /// and one conditional PUT. A database of several GB needs
     /// a store that accepts one PUT of that size (S3: 5 GB).
     ///
     /// What is restored is the stored bytes: a database written through
