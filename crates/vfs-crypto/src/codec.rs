@@ -144,7 +144,7 @@ enum Inner {
 /// The state of a main database, journal or WAL file.
 pub(crate) struct PageState {
     pub(crate) class: Class,
-    pub(crate) source: KeySource,
+    pub(crate) source: Arc<KeySource>,
     pub(crate) db: Arc<DbShared>,
     /// The keys `ciphers` are for.
     keys: Option<Arc<DbKeys>>,
@@ -189,6 +189,15 @@ impl PageState {
 impl Drop for PageState {
     fn drop(&mut self) {
         self.end_journal();
+        // A rollback journal is opened and closed per write transaction:
+        // its encryption session goes to the next one (see
+        // `Shared::keep_session`).
+        if self.class == Class::Journal
+            && let Some(keys) = &self.keys
+            && let Some(session) = self.ciphers.take_session()
+        {
+            self.db.lock().keep_session(keys, session);
+        }
     }
 }
 
@@ -253,21 +262,48 @@ impl CryptoCodec {
         }
     }
 
-    /// The shared state of the database `name` belongs to.
-    fn shared(&self, name: &OpenName<'_>) -> Arc<DbShared> {
+    /// The shared state of the database `name` belongs to, and whether it
+    /// is matched by connection (not by path).
+    fn shared(&self, name: &OpenName<'_>) -> (Arc<DbShared>, bool) {
         let key = match (name.database_id(), name.database_name()) {
             (Some(id), _) => DbKey::Connection(id),
             (None, Some(path)) => DbKey::Path(path.to_owned()),
-            (None, None) => return Arc::new(DbShared::default()),
+            (None, None) => return (Arc::new(DbShared::default()), false),
         };
+        let by_connection = matches!(key, DbKey::Connection(_));
         let mut map = self.dbs.lock();
         if let Some(s) = map.get(&key).and_then(Weak::upgrade) {
-            return s;
+            return (s, by_connection);
         }
         map.retain(|_, w| w.strong_count() > 0);
         let s = Arc::new(DbShared::default());
         map.insert(key, Arc::downgrade(&s));
-        s
+        (s, by_connection)
+    }
+
+    /// The key source of a file being opened. The journal and WAL a
+    /// connection opens for its database carry the database's URI
+    /// parameters (SQLite appends them to their names) and this layer's
+    /// registration key: they take the source the connection's main file
+    /// parsed. Files matched by path parse their own.
+    fn key_source(
+        &self,
+        kind: FileKind,
+        name: &OpenName<'_>,
+        db: &DbShared,
+        by_connection: bool,
+    ) -> Arc<KeySource> {
+        if by_connection
+            && matches!(kind, FileKind::MainJournal | FileKind::Wal)
+            && let Some(source) = &db.lock().source
+        {
+            return source.clone();
+        }
+        let source = Arc::new(KeySource::from_name(name, self.key.as_ref()));
+        if by_connection && kind == FileKind::MainDb {
+            db.lock().source = Some(source.clone());
+        }
+        source
     }
 
     /// The reserve a database needs for this layer and those below it (the
@@ -411,7 +447,7 @@ impl CryptoCodec {
         }
         Err(Error::new(
             codes::SQLITE_NOTADB,
-            match &st.source {
+            match &*st.source {
                 KeySource::Missing(why) => why.clone(),
                 _ => "page 1 of the database has not authenticated under this key (wrong key, \
                       damaged header, or not read yet)"
@@ -439,7 +475,7 @@ impl CryptoCodec {
     /// A new database's identity (a fresh salt, this handle's key), made
     /// the database's unless another of its files made one first.
     fn new_identity(&self, st: &PageState) -> Result<Arc<DbKeys>> {
-        let kdf = match &st.source {
+        let kdf = match &*st.source {
             KeySource::Raw { .. } => Kdf::Raw,
             KeySource::Passphrase { .. } => {
                 self.within_limit(self.kdf, "CryptoOptions::kdf for new databases")?;
@@ -478,7 +514,7 @@ impl CryptoCodec {
             .as_ref()
             .is_some_and(|k| Arc::ptr_eq(k, keys))
         {
-            shared.trusted = Some(keys.clone());
+            shared.set_trusted(keys.clone());
             shared.kdf = entry;
         }
     }
@@ -671,18 +707,21 @@ impl PageCodec for CryptoCodec {
     ) -> Result<CryptoState> {
         let inner = match self.mapping(file.kind) {
             Mapping::Stream => Inner::Stream(Box::new(TempCipher::new())),
-            _ => Inner::Pages(Box::new(PageState {
-                class: Self::class(file.kind),
-                source: KeySource::from_name(name, self.key.as_ref()),
-                db: self.shared(name),
-                keys: None,
-                ciphers: Ciphers::new(self.cipher),
-                page1: None,
-                journal: None,
-                published_journal: false,
-                published_restoring: false,
-                failed_kdf: None,
-            })),
+            _ => {
+                let (db, by_connection) = self.shared(name);
+                Inner::Pages(Box::new(PageState {
+                    class: Self::class(file.kind),
+                    source: self.key_source(file.kind, name, &db, by_connection),
+                    db,
+                    keys: None,
+                    ciphers: Ciphers::new(self.cipher),
+                    page1: None,
+                    journal: None,
+                    published_journal: false,
+                    published_restoring: false,
+                    failed_kdf: None,
+                }))
+            }
         };
         Ok(CryptoState { inner })
     }
@@ -738,6 +777,24 @@ impl PageCodec for CryptoCodec {
                 }
             }
         }
+    }
+
+    fn decode_part(
+        &self,
+        state: &mut CryptoState,
+        ctx: &PageCtx<'_>,
+        image: &mut [u8],
+        range: std::ops::Range<usize>,
+        out: &mut [u8],
+    ) -> Result<()> {
+        if let Inner::Pages(st) = &state.inner
+            && self.page1_part(st, ctx, image, range.clone(), out)
+        {
+            return Ok(());
+        }
+        self.decode(state, ctx, image)?;
+        out.copy_from_slice(&image[range]);
+        Ok(())
     }
 
     fn wal_frame_checksum(

@@ -15,7 +15,7 @@ use crate::format::{
     Binding, Class, Identity, MAGIC, NONCE_AT, Place, SLICE, TAG_AT, V1, associated_data, page1_id,
     wal_binding,
 };
-use crate::page1::Page1;
+use crate::page1::Page1Draft;
 use crate::shared::Page1State;
 
 /// What SQLite reads in place of a main-database page 1 it asked only part
@@ -116,17 +116,25 @@ impl CryptoCodec {
                 }
             })
         });
-        // The plaintext of page 1 as a decode gives it back.
-        let mut plain = Vec::new();
-        if main_page_1 {
-            plain.extend_from_slice(image);
-            plain[start..start + SLICE].fill(0);
-        }
+        // The plaintext of page 1 as a decode gives it back, kept in the
+        // buffers of the handle's last page 1.
+        let page1 = main_page_1.then(|| {
+            let mut draft = Page1Draft::new(st.page1.take());
+            draft.set_plain(image)[start..start + SLICE].fill(0);
+            draft
+        });
         let desc = keys.ident.descriptor();
         let salt = keys.ident.salt;
         let (head, slice) = image.split_at_mut(start);
         let slice = &mut slice[..SLICE];
         slice[..8].copy_from_slice(&desc);
+        if st.class == Class::Journal
+            && !st.ciphers.has_session()
+            && let Some(session) = st.db.lock().take_session(&keys)
+        {
+            // The session of the database's previous journal (same keys).
+            st.ciphers.adopt_session(session);
+        }
         let (n1, gcm) = st.ciphers.for_encrypt(&keys);
         slice[NONCE_AT..NONCE_AT + 12].copy_from_slice(n1);
         rand::thread_rng().fill_bytes(&mut slice[NONCE_AT + 12..TAG_AT]);
@@ -148,17 +156,11 @@ impl CryptoCodec {
             .seal(&nonce, &ad[..ad_len], body)
             .ok_or_else(|| Error::new(codes::SQLITE_IOERR_WRITE, "page too large to encrypt"))?;
         slice[TAG_AT..].copy_from_slice(&tag);
-        if main_page_1 {
+        if let Some(mut draft) = page1 {
             let id = page1_id.unwrap_or(0);
             st.db.lock().saw_page1(Page1State::Authenticated(id));
-            st.page1 = Some(Page1::new(
-                st.page1.take(),
-                &image[..start + SLICE],
-                &plain,
-                id,
-                keys,
-            ));
-            zeroize::Zeroize::zeroize(&mut plain);
+            draft.set_stored(&image[..start + SLICE]);
+            st.page1 = Some(draft.finish(id, keys));
         }
         self.encrypted.fetch_add(1, Ordering::Relaxed);
         Ok(())
@@ -215,15 +217,11 @@ impl CryptoCodec {
         image: &mut [u8],
         start: usize,
     ) -> std::result::Result<(), Fail> {
-        let trusted = st.db.lock().trusted.clone();
-        if let (Some(p), Some(t)) = (&st.page1, &trusted)
-            && Arc::ptr_eq(&p.keys, t)
-            && p.matches(image, start + SLICE)
-        {
-            image.copy_from_slice(p.plain());
-            st.db.lock().saw_page1(Page1State::Authenticated(p.id));
+        if let Some(plain) = self.cached_page1(st, image, start) {
+            image.copy_from_slice(plain);
             return Ok(());
         }
+        let trusted = st.db.lock().trusted.clone();
         let candidate = match Identity::parse(&image[..16], &image[start..start + 8]) {
             Ok(ident) => ident,
             Err(why) => {
@@ -250,7 +248,8 @@ impl CryptoCodec {
         } else {
             page1_id(&image[start..start + SLICE])
         };
-        let stored = image[..start + SLICE].to_vec();
+        let mut draft = Page1Draft::new(st.page1.take());
+        draft.set_stored(&image[..start + SLICE]);
         let place = Place {
             class: Class::Database,
             page_size: ctx.page_size,
@@ -261,8 +260,52 @@ impl CryptoCodec {
         self.open_image(st, &keys, &place, image, start)?;
         self.trust(st, &keys, entry);
         st.db.lock().saw_page1(Page1State::Authenticated(id));
-        st.page1 = Some(Page1::new(st.page1.take(), &stored, image, id, keys));
+        draft.set_plain(image);
+        st.page1 = Some(draft.finish(id, keys));
         Ok(())
+    }
+
+    /// The plaintext of `image`, a stored main-database page 1 whose slice
+    /// starts at `start`, when it is the page 1 this handle last wrote or
+    /// authenticated, under the keys the database trusts now (see
+    /// `page1.rs` for why that is as good as decrypting it); the stored
+    /// page 1 is then known as authenticated, as after a decryption.
+    fn cached_page1<'s>(&self, st: &'s PageState, image: &[u8], start: usize) -> Option<&'s [u8]> {
+        let p = st.page1.as_ref()?;
+        let mut shared = st.db.lock();
+        let trusted = shared.trusted.as_ref()?;
+        if !(Arc::ptr_eq(&p.keys, trusted) && p.matches(image, start + SLICE)) {
+            return None;
+        }
+        shared.saw_page1(Page1State::Authenticated(p.id));
+        Some(p.plain())
+    }
+
+    /// A read of part of main-database page 1 (SQLite's read of the change
+    /// counter that starts every rollback-mode transaction): served from
+    /// the cached plaintext when the stored page 1 is the cached one,
+    /// without decoding the whole page into `image`.
+    pub(crate) fn page1_part(
+        &self,
+        st: &PageState,
+        ctx: &PageCtx<'_>,
+        image: &[u8],
+        range: std::ops::Range<usize>,
+        out: &mut [u8],
+    ) -> bool {
+        if ctx.kind != FileKind::MainDb || ctx.pgno != 1 {
+            return false;
+        }
+        let Ok(start) = self.slice_start(ctx) else {
+            return false;
+        };
+        match self.cached_page1(st, image, start) {
+            Some(plain) => {
+                out.copy_from_slice(&plain[range]);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Checks the descriptor, authenticates and decrypts `image` in place;

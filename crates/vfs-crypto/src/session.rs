@@ -26,7 +26,12 @@ pub(crate) struct Ciphers {
     recent: Vec<([u8; 12], PageGcm)>,
 }
 
-struct Session {
+/// One encryption session: a random 12-byte prefix, the AES-256-GCM
+/// context derived for it, and how many images it sealed. It may move to
+/// another handle of the same database under the same keys
+/// ([`Ciphers::take_session`], [`Ciphers::adopt_session`]): the count
+/// moves with it, so the limit holds across handles.
+pub(crate) struct Session {
     n1: [u8; 12],
     gcm: PageGcm,
     used: u32,
@@ -44,6 +49,23 @@ impl Ciphers {
     pub(crate) fn clear(&mut self) {
         self.session = None;
         self.recent.clear();
+    }
+
+    /// Whether an encryption session is open.
+    pub(crate) fn has_session(&self) -> bool {
+        self.session.is_some()
+    }
+
+    /// The encryption session, handed over (for the next handle of the
+    /// database under the same keys).
+    pub(crate) fn take_session(&mut self) -> Option<Session> {
+        self.session.take()
+    }
+
+    /// Encrypts in `session` from now on (one another handle opened under
+    /// the keys these ciphers serve).
+    pub(crate) fn adopt_session(&mut self, session: Session) {
+        self.session = Some(session);
     }
 
     /// The session's prefix and cipher, counting one more encryption.

@@ -10,7 +10,8 @@ use vfs_core::LockLevel;
 use zeroize::Zeroizing;
 
 use crate::derive::DbKeys;
-use crate::key::KdfParams;
+use crate::key::{KdfParams, KeySource};
+use crate::session::Session;
 
 /// The state shared by the files one SQLite connection opened for one
 /// database (its main file, its rollback journal, its WAL): they are
@@ -55,6 +56,18 @@ pub(crate) struct Shared {
     /// checks page 1 first, so the journal is judged against the stored
     /// page 1 as it is under that lock.
     pub(crate) foreign_journal: bool,
+    /// The key source of the connection's main file (files matched by
+    /// connection only): its journal and WAL, whose names carry the same
+    /// URI parameters, take it instead of parsing them again at every
+    /// open (a rollback journal is opened per write transaction).
+    pub(crate) source: Option<Arc<KeySource>>,
+    /// The encryption session of the last rollback journal closed, with
+    /// the keys it was derived from: the next journal under the same keys
+    /// encrypts in it instead of deriving a key and setting up a cipher
+    /// context per transaction. Dropped (and so cleansed, see `gcm.rs`)
+    /// when replaced, when the trusted keys change and when the last file
+    /// of the database closes.
+    spare: Option<(Arc<DbKeys>, Session)>,
 }
 
 impl Shared {
@@ -67,6 +80,33 @@ impl Shared {
         } else {
             state
         };
+    }
+
+    /// Keeps a closing journal's session for the next journal.
+    pub(crate) fn keep_session(&mut self, keys: &Arc<DbKeys>, session: Session) {
+        if self.trusted.as_ref().is_some_and(|t| Arc::ptr_eq(t, keys)) {
+            self.spare = Some((keys.clone(), session));
+        }
+    }
+
+    /// The kept session, if it was derived from `keys`.
+    pub(crate) fn take_session(&mut self, keys: &Arc<DbKeys>) -> Option<Session> {
+        match self.spare.take() {
+            Some((k, s)) if Arc::ptr_eq(&k, keys) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The keys the database's files use from now on.
+    pub(crate) fn set_trusted(&mut self, keys: Arc<DbKeys>) {
+        if self
+            .spare
+            .as_ref()
+            .is_some_and(|(k, _)| !Arc::ptr_eq(k, &keys))
+        {
+            self.spare = None;
+        }
+        self.trusted = Some(keys);
     }
 
     /// The main file's lock is now `level`.

@@ -208,6 +208,7 @@ mod tests {
         let c = PageCache::new(10 * 4096, Some(dir.path().join("c"))).unwrap();
         let info = Arc::new(CommitInfo {
             snapshot: false,
+            group: None,
             lsn: 1,
             txid: [0; 16],
             data_offset: 96,

@@ -238,11 +238,7 @@ impl Db {
             ctx.cache.fill(page, Arc::clone(&p));
             return Ok(p);
         }
-        let object = if snapshot {
-            self.keys.snapshot(page.lsn())
-        } else {
-            self.keys.commit(page.lsn())
-        };
+        let object = self.keys.object_of(&page.commit);
         let range = page.range();
         let start = range.start;
         let client = ctx.client.clone();
@@ -383,26 +379,59 @@ pub(crate) async fn fetch_object(
         let idx = format::decode_index(&bytes, Some(bytes.len() as u64)).map_err(format_err)?;
         (idx, Some(bytes))
     } else {
-        let probe = client
-            .get_range(&key, 0..INDEX_PROBE.min(size))
+        let probe = probe_object(client, &key, size).await?;
+        (index_from_probe(client, &key, probe, size).await?, None)
+    };
+    check_identity(&key, &idx, lsn, kind)?;
+    Ok((idx, whole))
+}
+
+/// The first bytes of the object at `key` (`size` bytes): enough for its
+/// header and usually its index (one range GET).
+pub(crate) async fn probe_object(
+    client: &Client,
+    key: &Path,
+    size: u64,
+) -> Result<Bytes, CatchUpError> {
+    client
+        .get_range(key, 0..INDEX_PROBE.min(size))
+        .await
+        .map_err(CatchUpError::Store)
+}
+
+/// The header and index of the object at `key` (`size` bytes) from its
+/// first bytes `probe`, reading the rest of the index if it is longer.
+pub(crate) async fn index_from_probe(
+    client: &Client,
+    key: &Path,
+    probe: Bytes,
+    size: u64,
+) -> Result<Index, CatchUpError> {
+    let format_err = |e: FormatError| CatchUpError::Format(key.to_string(), e);
+    let header = format::decode_header(&probe).map_err(format_err)?;
+    let end = header.index_end();
+    let prefix = if end > probe.len() as u64 {
+        let rest = client
+            .get_range(key, probe.len() as u64..end)
             .await
             .map_err(CatchUpError::Store)?;
-        let header = format::decode_header(&probe).map_err(format_err)?;
-        let end = header.index_end();
-        let prefix = if end > probe.len() as u64 {
-            let rest = client
-                .get_range(&key, probe.len() as u64..end)
-                .await
-                .map_err(CatchUpError::Store)?;
-            let mut all = probe.to_vec();
-            all.extend_from_slice(&rest);
-            Bytes::from(all)
-        } else {
-            probe
-        };
-        let idx = format::decode_index(&prefix, Some(size)).map_err(format_err)?;
-        (idx, None)
+        let mut all = probe.to_vec();
+        all.extend_from_slice(&rest);
+        Bytes::from(all)
+    } else {
+        probe
     };
+    format::decode_index(&prefix, Some(size)).map_err(format_err)
+}
+
+/// Checks that the object at `key` says it is LSN `lsn` of `kind`.
+pub(crate) fn check_identity(
+    key: &Path,
+    idx: &Index,
+    lsn: u64,
+    kind: u16,
+) -> Result<(), CatchUpError> {
+    let format_err = |e: FormatError| CatchUpError::Format(key.to_string(), e);
     if idx.header.lsn != lsn {
         return Err(format_err(FormatError(format!(
             "the object says it is LSN {}",
@@ -415,7 +444,7 @@ pub(crate) async fn fetch_object(
             idx.header.kind
         ))));
     }
-    Ok((idx, whole))
+    Ok(())
 }
 
 /// Why catching up failed.

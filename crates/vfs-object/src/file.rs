@@ -109,6 +109,7 @@ impl ObjectFile {
                 compaction: Compaction {
                     retention: fs.retention,
                     every: fs.compact_every,
+                    group_pages: fs.snapshot_group_pages,
                 },
                 _users: None,
                 fs,
@@ -519,7 +520,7 @@ fn pragma(m: &MainFile, p: &mut Pragma<'_>) -> Result<()> {
             Ok(())
         }
         ("object_compact", None) => {
-            let report = crate::compact::compact(&m.fs, &m.db)?;
+            let report = crate::compact::compact(&m.fs, &m.db, m.compaction.group_pages)?;
             p.set_result(&report.to_string());
             Ok(())
         }

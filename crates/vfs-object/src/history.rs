@@ -117,8 +117,10 @@ pub struct VersionInfo {
     /// Described by its snapshot (`snap/<lsn>`), not by its log object:
     /// garbage collection deleted `log/<lsn>` (or it never held this
     /// state's commit). It opens from the snapshot alone; `object_bytes`,
-    /// `stored_at` and `pages_changed` are the snapshot's, and
-    /// `commit_time` is the commit time the snapshot carries.
+    /// `stored_at` and `pages_changed` are the snapshot's (for a snapshot
+    /// written as page groups, `object_bytes` is its manifest's and
+    /// `pages_changed` the pages of all its groups), and `commit_time` is
+    /// the commit time the snapshot carries.
     pub snapshot: bool,
 }
 
@@ -185,7 +187,9 @@ impl From<StoreError> for HistoryError {
 /// its chain applied.
 fn replay(ctx: &Ctx, keys: &DbKeys, plan: &Plan) -> Result<Version, HistoryError> {
     let mut v = Version::empty();
-    if let Some(snap) = &plan.snapshot {
+    if let Some((manifest, groups)) = &plan.groups {
+        v = crate::page_groups::base_version(&ctx.cache, keys, manifest, groups)?;
+    } else if let Some(snap) = &plan.snapshot {
         v = apply_commit(&ctx.cache, &v, snap, None).map_err(|m| {
             CatchUpError::Format(keys.snapshot(snap.header.lsn).to_string(), FormatError(m))
         })?;

@@ -27,8 +27,10 @@
 //!   reads ahead in growing windows.
 //! * **Compaction and GC.** [`ObjectVfs::compact`] (or `PRAGMA
 //!   object_compact`, or the [`ObjectOptions::compact_every`] policy)
-//!   writes the whole database at its head as one snapshot object,
-//!   `snap/<LSN>`, where cold opens start; [`ObjectVfs::gc`] (`PRAGMA
+//!   writes the whole database at its head as a snapshot, `snap/<LSN>`,
+//!   where cold opens start (one object, or for a database of more than
+//!   [`ObjectOptions::snapshot_group_pages`] pages, page-group objects
+//!   and a manifest, unchanged groups shared with the previous snapshot); [`ObjectVfs::gc`] (`PRAGMA
 //!   object_gc`) deletes the log and snapshots no state inside
 //!   [`ObjectOptions::retention`] needs. Writers and readers check that the
 //!   log still holds the commit they read, so a stale writer can never
@@ -97,6 +99,7 @@ mod group;
 mod history;
 mod keys;
 mod lease;
+mod page_groups;
 mod params;
 mod prefetch;
 mod publish;
@@ -215,6 +218,41 @@ pub struct ObjectOptions {
     /// round fails meanwhile. URI parameter `queue_max=<bytes>`. Default
     /// 64 MiB.
     pub queue_max: u64,
+    /// Pages per group of a snapshot: compaction writes a database of more
+    /// pages than this as page-group objects (each at most this many
+    /// pages, built and written one at a time) and a small manifest,
+    /// instead of one object; see `docs/object.md` §14. Bounds the memory
+    /// and the largest PUT of a compaction. Default 4,096 (16 MiB at
+    /// 4 KiB pages); 0 is taken as 1. URI parameter `snapshot_group=<pages>`
+    /// per connection (its `PRAGMA object_compact` and policy runs).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use vfs_object::{ObjectOptions, ObjectVfs};
+    ///
+    /// let store = Arc::new(object_store::memory::InMemory::new());
+    /// let options = ObjectOptions { snapshot_group_pages: 8, ..ObjectOptions::default() };
+    /// let vfs = ObjectVfs::new(store, "", options).unwrap();
+    /// let reg = vfs_core::register("object-groups-doc", vfs.clone(), false).unwrap();
+    /// let conn = rusqlite::Connection::open("file:/g.db?vfs=object-groups-doc").unwrap();
+    /// conn.execute_batch(
+    ///     "CREATE TABLE t(v); INSERT INTO t SELECT randomblob(3000) FROM
+    ///        (WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 30)
+    ///         SELECT i FROM s);",
+    /// )
+    /// .unwrap();
+    /// // About 32 pages: 4 groups of 8 and the manifest.
+    /// let first = vfs.compact("/g.db").unwrap();
+    /// assert_eq!(first.objects_written, 5);
+    /// // One more commit changes page 1 and one leaf: the other groups are
+    /// // named again, not written.
+    /// conn.execute("INSERT INTO t VALUES (1)", []).unwrap();
+    /// let second = vfs.compact("/g.db").unwrap();
+    /// assert!(second.groups_reused >= 2, "{second}");
+    /// drop(conn);
+    /// reg.unregister().unwrap();
+    /// ```
+    pub snapshot_group_pages: u32,
 }
 
 /// The writer lease TTL a connection with `sync=async` takes when neither
@@ -253,6 +291,7 @@ impl Default for ObjectOptions {
             lease_linger: Duration::ZERO,
             clock: Arc::new(SystemClock),
             prefetch: true,
+            snapshot_group_pages: page_groups::DEFAULT_GROUP_PAGES,
             sync: SyncMode::Commit,
             queue_dir: None,
             queue_max: 64 << 20,
@@ -279,6 +318,8 @@ pub(crate) struct Shared {
     poll: Duration,
     pub(crate) retention: Duration,
     pub(crate) compact_every: Option<u64>,
+    /// Pages per snapshot group ([`ObjectOptions::snapshot_group_pages`]).
+    pub(crate) snapshot_group_pages: u32,
     /// The default writer lease TTL (`None`: no lease).
     lease: Option<Duration>,
     lease_linger: Duration,
@@ -387,6 +428,7 @@ impl ObjectVfs {
             poll: options.poll,
             retention: options.retention,
             compact_every: options.compact_every,
+            snapshot_group_pages: options.snapshot_group_pages.max(1),
             lease: options.lease.filter(|d| !d.is_zero()),
             lease_linger: options.lease_linger,
             clock: options.clock,
@@ -421,15 +463,23 @@ impl ObjectVfs {
             .lsn)
     }
 
-    /// Compacts database `name`: writes one snapshot object,
-    /// `snap/<LSN>`, holding every page of its newest state, so that cold
-    /// opens and readers far behind start there instead of reading the
-    /// whole log. Commits of other writers go on meanwhile.
+    /// Compacts database `name`: writes a snapshot, `snap/<LSN>`, holding
+    /// every page of its newest state, so that cold opens and readers far
+    /// behind start there instead of reading the whole log. Commits of
+    /// other writers go on meanwhile.
     ///
-    /// Costs one LIST (looking for new commits), one GET per page not in
-    /// the cache, and one PUT. Errors: `SQLITE_IOERR_READ` /
-    /// `SQLITE_IOERR_DATA` reading pages, `SQLITE_IOERR_WRITE` writing the
-    /// snapshot; nothing is left half-written (one PUT creates it whole).
+    /// A database of at most [`ObjectOptions::snapshot_group_pages`] pages
+    /// is one object: one LIST (looking for new commits), one GET per page
+    /// not in the cache, and one PUT. A larger one is written one page
+    /// group at a time (memory and the largest PUT bounded by one group):
+    /// one PUT per group that changed since the newest snapshot (the others
+    /// are named again, not read or written), then the manifest (one PUT);
+    /// besides the LIST of the log, one LIST of the snapshots and up to two
+    /// GETs (the previous manifest), and one LIST of the page groups before
+    /// the manifest is created (`docs/object.md` §14). Errors:
+    /// `SQLITE_IOERR_READ` / `SQLITE_IOERR_DATA` reading pages,
+    /// `SQLITE_IOERR_WRITE` writing the snapshot; the snapshot exists only
+    /// once complete (its one object, or its manifest, is created last).
     ///
     /// ```
     /// use std::sync::Arc;
@@ -449,7 +499,7 @@ impl ObjectVfs {
     /// ```
     pub fn compact(&self, name: &str) -> Result<CompactReport> {
         let db = self.db(name)?;
-        compact::compact(&self.shared, &db)
+        compact::compact(&self.shared, &db, self.shared.snapshot_group_pages)
     }
 
     /// Collects the garbage of database `name` with the registration's
@@ -470,8 +520,10 @@ impl ObjectVfs {
     /// stops the run where it is (`SQLITE_IOERR_DELETE`, saying what was
     /// done); running it again finishes it.
     ///
-    /// Costs two LISTs, one DELETE per object, and once one PUT (plus one
-    /// GET on later runs) for the tombstone.
+    /// Costs three LISTs (log, snapshots, page groups), one GET of the
+    /// base snapshot's header (two when it is a manifest) and, when page
+    /// groups exist, of every snapshot kept, one DELETE per object, and
+    /// once one PUT (plus one GET on later runs) for the tombstone.
     pub fn gc_with_retention(&self, name: &str, retention: Duration) -> Result<GcReport> {
         let db = self.db(name)?;
         compact::gc(&self.shared, &db, retention)
@@ -501,6 +553,7 @@ impl ObjectVfs {
             // Snapshots first: a reader meanwhile falls back to the log.
             let dirs = [
                 (keys.snap_dir().clone(), keys.snapshot(0)),
+                (keys.group_dir().clone(), keys.group_dir().clone()),
                 (keys.log_dir().clone(), keys.commit(0)),
             ];
             for (dir, first) in dirs {
@@ -602,10 +655,12 @@ impl ObjectVfs {
             params::Compaction {
                 retention: self.shared.retention,
                 every: self.shared.compact_every,
+                group_pages: self.shared.snapshot_group_pages,
             },
             name.parameter("retention"),
             name.parameter("compact_every"),
-        )?;
+        )?
+        .with_group_pages(name.parameter("snapshot_group"))?;
         let db = self.db(path)?;
         if let Some((_, version)) = history::pinned_version(
             &self.shared.ctx,

@@ -1,5 +1,5 @@
-//! The compaction URI parameters of a connection: `retention=` and
-//! `compact_every=` (`docs/object.md`, §14). Like `poll=`, a value that
+//! The compaction URI parameters of a connection: `retention=`,
+//! `compact_every=` and `snapshot_group=` (`docs/object.md`, §14). Like `poll=`, a value that
 //! does not parse is `SQLITE_CANTOPEN` naming the parameter.
 
 use std::time::Duration;
@@ -16,6 +16,8 @@ pub(crate) struct Compaction {
     /// Compact after a commit leaving this many commits above the newest
     /// snapshot (`None`: never by policy).
     pub every: Option<u64>,
+    /// Pages per group of a snapshot this connection's compactions write.
+    pub group_pages: u32,
 }
 
 impl Compaction {
@@ -35,7 +37,16 @@ impl Compaction {
                 Some(text) => parse_commits("compact_every", text)?,
                 None => defaults.every,
             },
+            group_pages: defaults.group_pages,
         })
+    }
+
+    /// This policy with the URI's `snapshot_group=<pages>`, if given.
+    pub(crate) fn with_group_pages(mut self, text: Option<&str>) -> Result<Compaction> {
+        if let Some(text) = text {
+            self.group_pages = parse_group_pages(text)?;
+        }
+        Ok(self)
     }
 }
 
@@ -75,6 +86,19 @@ pub(crate) fn parse_commits(name: &str, text: &str) -> Result<Option<u64>> {
     Ok((n > 0).then_some(n))
 }
 
+/// Pages per snapshot group as a URI spells it: a whole number above 0.
+pub(crate) fn parse_group_pages(text: &str) -> Result<u32> {
+    text.trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|&n| n > 0)
+        .ok_or_else(|| {
+            Error::cant_open(format!(
+                "vfs-object: snapshot_group={text:?} is not a number of pages (1 or more)"
+            ))
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,6 +132,11 @@ mod tests {
         for bad in ["", "x", "-3", "1e3"] {
             let e = parse_commits("compact_every", bad).unwrap_err();
             assert!(e.message().contains("compact_every="), "{e}");
+        }
+        assert_eq!(parse_group_pages(" 8 ").unwrap(), 8);
+        for bad in ["", "0", "-8", "8k", "99999999999"] {
+            let e = parse_group_pages(bad).unwrap_err();
+            assert!(e.message().contains("snapshot_group="), "{e}");
         }
     }
 }

@@ -91,15 +91,18 @@ pub fn fetch_batch(db: &Db, ctx: &Ctx, v: &Version, chunks: &[u64]) -> Vec<(u64,
     if missing.is_empty() {
         return have;
     }
-    missing.sort_by_key(|(_, p)| (p.lsn(), p.commit.snapshot, p.range().start));
-    missing.dedup_by_key(|(_, p)| (p.lsn(), p.commit.snapshot, p.range().start));
+    missing.sort_by_key(|(_, p)| (p.lsn(), p.commit.snapshot, p.commit.group, p.range().start));
+    missing.dedup_by_key(|(_, p)| (p.lsn(), p.commit.snapshot, p.commit.group, p.range().start));
     let runs = coalesce(missing);
     let client = ctx.client.clone();
     let keys = db.keys.clone();
     let fetched = ctx.runtime.run(async move {
         futures::stream::iter(runs.into_iter().map(|run| {
             let client = client.clone();
-            let key = keys.pages_of(run.lsn, run.snapshot);
+            let key = match run.group {
+                Some(g) => keys.group(run.lsn, g),
+                None => keys.pages_of(run.lsn, run.snapshot),
+            };
             async move {
                 let bytes = client.get_range(&key, run.start..run.end).await.ok();
                 (run, bytes)
@@ -159,10 +162,12 @@ fn page_count(v: &Version) -> u64 {
 }
 
 /// One range GET: bytes `start..end` of commit `lsn` (of its snapshot
-/// when `snapshot`), holding `pages`.
+/// when `snapshot`, of its group object `group` when given), holding
+/// `pages`.
 struct Run {
     lsn: u64,
     snapshot: bool,
+    group: Option<u32>,
     start: u64,
     end: u64,
     pages: Vec<(u64, Arc<Page>)>,
@@ -177,6 +182,7 @@ fn coalesce(pages: Vec<(u64, Arc<Page>)>) -> Vec<Run> {
         if let Some(last) = runs.last_mut()
             && last.lsn == page.lsn()
             && last.snapshot == page.commit.snapshot
+            && last.group == page.commit.group
             && r.start >= last.end
             && r.start - last.end <= MAX_GAP
             && r.end - last.start <= MAX_RANGE
@@ -188,6 +194,7 @@ fn coalesce(pages: Vec<(u64, Arc<Page>)>) -> Vec<Run> {
         runs.push(Run {
             lsn: page.lsn(),
             snapshot: page.commit.snapshot,
+            group: page.commit.group,
             start: r.start,
             end: r.end,
             pages: vec![(chunk, page)],

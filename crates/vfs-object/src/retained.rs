@@ -28,9 +28,10 @@ use futures::StreamExt;
 
 use crate::client::{Client, StoreError};
 use crate::db::{CatchUpError, FETCH_CONCURRENCY, fetch_object};
-use crate::format::{FLAG_COLLECTED, HEADER_LEN, Index, KIND_COMMIT, KIND_SNAPSHOT};
+use crate::format::{FLAG_COLLECTED, HEADER_LEN, Index, KIND_COMMIT};
 use crate::history::{At, HistoryError, Listed, from_ms, list_log, rfc3339};
 use crate::keys::DbKeys;
+use crate::page_groups::{Manifest, SnapHead, fetch_groups, fetch_snapshot};
 use crate::snapshot::log_holds;
 
 /// Versions that open from one base: see the module's doc.
@@ -94,6 +95,9 @@ pub(crate) struct Retained {
     logs: Vec<Listed>,
     snaps: Vec<Listed>,
     indexes: HashMap<(bool, u64), Index>,
+    /// The manifests of snapshots written as page groups, by LSN (their
+    /// entry in `indexes` is [`Manifest::summary`]).
+    manifests: HashMap<u64, Manifest>,
     /// Answers of [`Retained::checked`], by span base.
     checked: HashMap<(bool, u64), Span>,
 }
@@ -104,6 +108,8 @@ pub(crate) struct Plan {
     pub lsn: u64,
     /// The snapshot it starts from (`None`: the empty database).
     pub snapshot: Option<Index>,
+    /// When that snapshot is a manifest: it and its groups' indexes.
+    pub groups: Option<(Manifest, Vec<(u32, Index)>)>,
     /// The log objects applied after the base, in LSN order.
     pub chain: Vec<Index>,
 }
@@ -132,6 +138,7 @@ impl Retained {
             logs,
             snaps,
             indexes: HashMap::new(),
+            manifests: HashMap::new(),
             checked: HashMap::new(),
         })
     }
@@ -163,12 +170,21 @@ impl Retained {
     async fn index(&mut self, snapshot: bool, lsn: u64) -> Result<&Index, CatchUpError> {
         if !self.indexes.contains_key(&(snapshot, lsn)) {
             let size = self.listed(snapshot, lsn).map_or(0, |l| l.size);
-            let (key, kind) = if snapshot {
-                (self.keys.snapshot(lsn), KIND_SNAPSHOT)
+            let idx = if snapshot {
+                match fetch_snapshot(&self.client, &self.keys, lsn, size).await? {
+                    SnapHead::Whole(idx) => idx,
+                    SnapHead::Groups(m) => {
+                        let summary = m.summary();
+                        self.manifests.insert(lsn, m);
+                        summary
+                    }
+                }
             } else {
-                (self.keys.commit(lsn), KIND_COMMIT)
+                let key = self.keys.commit(lsn);
+                fetch_object(&self.client, key, lsn, size, 0, KIND_COMMIT)
+                    .await?
+                    .0
             };
-            let (idx, _) = fetch_object(&self.client, key, lsn, size, 0, kind).await?;
             self.indexes.insert((snapshot, lsn), idx);
         }
         Ok(&self.indexes[&(snapshot, lsn)])
@@ -342,6 +358,10 @@ impl Retained {
         } else {
             None
         };
+        let groups = match self.manifests.get(&span.first).filter(|_| span.snapshot) {
+            Some(m) => Some((m.clone(), fetch_groups(&self.client, &self.keys, m).await?)),
+            None => None,
+        };
         let from = if span.snapshot { span.first + 1 } else { 1 };
         let lsns: Vec<u64> = (from..=lsn).collect();
         self.fetch_logs(&lsns).await?;
@@ -358,6 +378,7 @@ impl Retained {
         Ok(Plan {
             lsn,
             snapshot,
+            groups,
             chain,
         })
     }

@@ -26,6 +26,9 @@ pub struct CommitInfo {
     pub lsn: u64,
     /// Its pages are in the snapshot `snap/<lsn>`, not in `log/<lsn>`.
     pub snapshot: bool,
+    /// Its pages are in group object `group/<lsn>/<g>` of a snapshot
+    /// written as page groups (`page_groups.rs`); `snapshot` is then true.
+    pub group: Option<u32>,
     pub txid: [u8; 16],
     /// Where its pages start in the object.
     pub data_offset: u64,
@@ -37,6 +40,7 @@ impl CommitInfo {
         CommitInfo {
             lsn: idx.header.lsn,
             snapshot: idx.header.kind == KIND_SNAPSHOT,
+            group: None,
             txid: idx.header.txid,
             data_offset: idx.header.data_offset,
             chunk_size: idx.header.chunk_size,
@@ -413,6 +417,7 @@ mod tests {
         let info = Arc::new(CommitInfo {
             lsn: 1,
             snapshot: false,
+            group: None,
             txid: [0; 16],
             data_offset: 96,
             chunk_size: 100,

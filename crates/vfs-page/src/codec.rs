@@ -2,6 +2,7 @@
 //! is handed ([`PageCtx`], [`StreamCtx`], [`FileInfo`], [`FileStatus`]).
 
 use std::fmt;
+use std::ops::Range;
 use std::sync::Arc;
 
 use vfs_core::{
@@ -266,6 +267,26 @@ pub trait PageCodec: Send + Sync + 'static {
     /// fails (`SQLITE_IOERR_DATA`, `SQLITE_NOTADB`, …).
     fn decode(&self, state: &mut Self::State, ctx: &PageCtx<'_>, image: &mut [u8]) -> Result<()>;
 
+    /// (Database files.) Serves a read of part of a page: `image` is the
+    /// whole stored page, `ctx` has [`PageCtx::partial`] set, and the bytes
+    /// `range` of the decoded page go to `out`. The default
+    /// [decodes](Self::decode) `image` in place and copies them. A codec
+    /// that keeps the decoded form of a stored page may copy from it and
+    /// leave `image` as stored, as long as it fails exactly where `decode`
+    /// would.
+    fn decode_part(
+        &self,
+        state: &mut Self::State,
+        ctx: &PageCtx<'_>,
+        image: &mut [u8],
+        range: Range<usize>,
+        out: &mut [u8],
+    ) -> Result<()> {
+        self.decode(state, ctx, image)?;
+        out.copy_from_slice(&image[range]);
+        Ok(())
+    }
+
     /// Transforms the two checksum words (bytes 16–23) of a WAL frame header;
     /// `ctx` describes the frame's page (offset: the frame header's). The
     /// default leaves them as they are.
@@ -419,6 +440,16 @@ impl<C: PageCodec> PageCodec for Arc<C> {
     }
     fn decode(&self, state: &mut Self::State, ctx: &PageCtx<'_>, image: &mut [u8]) -> Result<()> {
         (**self).decode(state, ctx, image)
+    }
+    fn decode_part(
+        &self,
+        state: &mut Self::State,
+        ctx: &PageCtx<'_>,
+        image: &mut [u8],
+        range: Range<usize>,
+        out: &mut [u8],
+    ) -> Result<()> {
+        (**self).decode_part(state, ctx, image, range, out)
     }
     fn wal_frame_checksum(
         &self,

@@ -24,6 +24,25 @@ pub(crate) fn grow(scratch: &mut Vec<u8>, n: usize) -> &mut [u8] {
     &mut scratch[..n]
 }
 
+/// `scratch[..src.len()]` holding a copy of `src`: [`grow`] then a copy,
+/// without zeroing the new room first when the buffer grows (a journal's
+/// handle, opened per write transaction, grows its buffer at its first
+/// write).
+pub(crate) fn copy_in<'s>(scratch: &'s mut Vec<u8>, src: &[u8]) -> &'s mut [u8] {
+    let n = src.len();
+    if scratch.len() < n {
+        // The old buffer is freed: what it held must not stay behind.
+        wipe(scratch);
+        let mut fresh = Vec::with_capacity(n);
+        fresh.extend_from_slice(src);
+        *scratch = fresh;
+        return &mut scratch[..];
+    }
+    let out = &mut scratch[..n];
+    out.copy_from_slice(src);
+    out
+}
+
 /// Reads from the base; a short-read error (a backend that gives no count)
 /// becomes 0 bytes read.
 pub(crate) fn read_some<F: File>(base: &mut F, buf: &mut [u8], off: u64) -> Result<usize> {
@@ -164,6 +183,33 @@ impl<'a, F: File, C: PageCodec> CodecIo<'a, F, C> {
             ..self.ctx(pgno, image.len(), reserve, offset)
         };
         self.decode_with(&ctx, image).map(|_| ())
+    }
+
+    /// Decodes the bytes `range` of the stored page `image` into `out`
+    /// ([`PageCodec::decode_part`]), with [`PageCtx::partial`] set and
+    /// [`PageCtx::tentative`] as asked.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn decode_part(
+        &mut self,
+        pgno: u32,
+        reserve: Option<usize>,
+        offset: u64,
+        tentative: bool,
+        image: &mut [u8],
+        range: std::ops::Range<usize>,
+        out: &mut [u8],
+    ) -> Result<()> {
+        let ctx = PageCtx {
+            partial: true,
+            tentative,
+            ..self.ctx(pgno, image.len(), reserve, offset)
+        };
+        decoded(
+            self.codec.decode_part(self.state, &ctx, image, range, out),
+            ctx.recovery,
+        )
+        .map(|_| ())
+        .map_err(|e| e.context(ctx.describe()))
     }
 
     /// Decodes `image`; `Ok(false)`: torn (only when `ctx.recovery`).

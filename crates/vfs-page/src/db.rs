@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use vfs_core::{Error, File, Result, codes};
 
 use crate::PageCodec;
-use crate::codec_io::{CodecIo, grow, read_some};
+use crate::codec_io::{CodecIo, copy_in, grow, read_some};
 use crate::resize::{Kept, Resize};
 use crate::sqlite_format::{db_header, is_page_size};
 
@@ -243,8 +243,7 @@ impl DbMap {
                 // A run of whole pages: encoded in the scratch buffer,
                 // written with one call.
                 let run_end = start + (end - start) / p as u64 * p as u64;
-                let img = grow(scratch, (run_end - start) as usize);
-                img.copy_from_slice(&buf[span(off, start, run_end)]);
+                let img = copy_in(scratch, &buf[span(off, start, run_end)]);
                 for (i, page) in img.chunks_exact_mut(p).enumerate() {
                     self.encode(io, start + (i * p) as u64, page)?;
                 }
@@ -522,11 +521,15 @@ impl DbMap {
                     buf[span(off, pos, start + avail as u64)].copy_from_slice(&img[a..avail]);
                     return Ok(Some((pos - off) as usize + (avail - a)));
                 }
-                let r = io.decode_as(pgno, self.reserve, start, true, tentative, img);
-                if r.is_ok() {
-                    buf[span(off, pos, stop)].copy_from_slice(&img[a..b]);
-                }
-                r
+                io.decode_part(
+                    pgno,
+                    self.reserve,
+                    start,
+                    tentative,
+                    img,
+                    a..b,
+                    &mut buf[span(off, pos, stop)],
+                )
             };
             match decoded {
                 Ok(()) => {}

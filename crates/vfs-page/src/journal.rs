@@ -3,7 +3,7 @@
 
 use vfs_core::{Error, File, Result, codes};
 
-use crate::codec_io::{CodecIo, grow, read_some, wipe};
+use crate::codec_io::{CodecIo, copy_in, read_some, wipe};
 use crate::sqlite_format::{be32, is_page_size, pending_byte_pgno};
 use crate::{Direction, PageCodec, PageCtx};
 
@@ -177,8 +177,7 @@ impl JournalMap {
             if off == 0 && n >= SQLITE_HEADER {
                 // A first header: a new transaction's, or SQLite zeroing the
                 // header of a finished one.
-                let out = grow(scratch, n);
-                out.copy_from_slice(buf);
+                let out = copy_in(scratch, buf);
                 io.codec
                     .journal_header(io.state, &io.stream_ctx(0), out, Direction::Encode)?;
                 let mut h = [0u8; HEADER];
@@ -232,9 +231,12 @@ impl JournalMap {
                     codes::SQLITE_IOERR_WRITE,
                 ));
             }
-            let img = grow(scratch, n);
-            img.copy_from_slice(buf);
-            io.encode(pgno, io.geometry.reserve(), off, img)?;
+            let img = copy_in(scratch, buf);
+            if let Err(e) = io.encode(pgno, io.geometry.reserve(), off, img) {
+                // The buffer keeps only stored bytes (see `PageFile`'s drop).
+                wipe(img);
+                return Err(e);
+            }
             io.base.write_at(img, off)?;
             self.own_end = self.own_end.max(off + n as u64 + 4);
             self.w_sum = Some((off + n as u64, pgno));
@@ -488,8 +490,7 @@ impl SubJournalMap {
                 self.held_pgno = None;
                 return Ok(());
             };
-            let out = grow(scratch, n);
-            out.copy_from_slice(buf);
+            let out = copy_in(scratch, buf);
             Self::encode_records(io, p, out)?;
             self.w_pgno = None;
             return io.base.write_at(out, 0);
@@ -507,8 +508,7 @@ impl SubJournalMap {
             }
         {
             self.page_size = Some(n);
-            let img = grow(scratch, n);
-            img.copy_from_slice(buf);
+            let img = copy_in(scratch, buf);
             io.encode(pgno, io.geometry.reserve(), off, img)?;
             return io.base.write_at(img, off);
         }

@@ -48,7 +48,9 @@
 //!   Whole pages are decoded in the caller's buffer or encoded in the
 //!   scratch buffer (a run of them with one base call); a page covered only
 //!   in part is read and decoded whole ([`PageCtx::partial`] is set) and,
-//!   for a write, merged and encoded whole. A stored page that does not
+//!   for a write, merged and encoded whole. A read of part of a page goes
+//!   through [`PageCodec::decode_part`], which a codec may serve from a
+//!   decoded copy of the stored page it keeps. A stored page that does not
 //!   decode is an error, never merged into.
 //! * The exception: a [`verify_only`](PageCodec::verify_only) codec's
 //!   header reads (reads that end within the first 128 bytes: the 100-byte

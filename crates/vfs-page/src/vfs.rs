@@ -10,7 +10,7 @@ use vfs_core::{
     LockLevel, OpenName, OpenOptions, PageLayer, PageLayers, Result, SyncFlags, Vfs, codes, fcntl,
 };
 
-use crate::codec_io::{CodecIo, grow, read_some, wipe};
+use crate::codec_io::{CodecIo, copy_in, read_some, wipe};
 use crate::db::DbMap;
 use crate::geometry::PageGeometry;
 use crate::journal::{JournalMap, SubJournalMap};
@@ -357,7 +357,13 @@ impl<F: File, C: PageCodec> Drop for PageFile<F, C> {
     /// The scratch buffer last held a page image, decoded when it served a
     /// partial read: clear it before its memory goes back to the allocator.
     fn drop(&mut self) {
-        wipe(&mut self.scratch);
+        // A rollback journal's buffer holds only what is stored (records
+        // as encoded, headers): a record that fails to encode is wiped at
+        // once (`journal.rs`). So closing a journal, once per write
+        // transaction, needs no wipe.
+        if !matches!(self.mapper, Mapper::Journal(_)) {
+            wipe(&mut self.scratch);
+        }
         match &mut self.mapper {
             Mapper::Wal(m) => m.wipe(),
             Mapper::Sub(m) => m.wipe(),
@@ -409,8 +415,7 @@ impl<F: File, C: PageCodec> File for PageFile<F, C> {
             match map {
                 Mapper::Pass => io.base.write_at(buf, offset),
                 Mapper::Stream => {
-                    let out = grow(scratch, buf.len());
-                    out.copy_from_slice(buf);
+                    let out = copy_in(scratch, buf);
                     let ctx = StreamCtx {
                         kind: io.kind,
                         path: io.path,

@@ -2,7 +2,7 @@
 
 use vfs_core::{Error, File, Result, codes};
 
-use crate::codec_io::{CodecIo, grow, read_some, wipe};
+use crate::codec_io::{CodecIo, copy_in, grow, read_some, wipe};
 use crate::sqlite_format::{be32, db_header, is_page_size};
 use crate::{Direction, PageCodec, PageCtx};
 
@@ -314,8 +314,7 @@ impl WalMap {
             return io.base.write_at(buf, off);
         };
         let end = off + buf.len() as u64;
-        let out = grow(scratch, buf.len());
-        out.copy_from_slice(buf);
+        let out = copy_in(scratch, buf);
         let mut run = off;
         let mut pos = off;
         while pos < end {
