@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
 
+use crate::shm_slots::{SlotTable, slots_of};
 use crate::{Error, Result, codes};
 
 /// Number of WAL-index lock slots (`SQLITE_SHM_NLOCK`).
@@ -133,6 +134,9 @@ impl Drop for Region {
 #[derive(Default)]
 pub struct ShmGroup {
     inner: Mutex<GroupInner>,
+    /// The lock table, outside the mutex: a read mark's shared lock and
+    /// unlock are one atomic operation each (see `shm_slots.rs`).
+    slots: SlotTable,
 }
 
 #[derive(Default)]
@@ -141,9 +145,6 @@ struct GroupInner {
     region_size: usize,
     /// Connections that have mapped the group and not yet unmapped.
     connections: usize,
-    /// Per slot: shared-holder count, or -1 when held exclusive (SQLite's
-    /// `aLock`).
-    slots: [i32; SHM_LOCK_SLOTS as usize],
 }
 
 static ACTIVE_GROUPS: AtomicUsize = AtomicUsize::new(0);
@@ -161,7 +162,7 @@ impl std::fmt::Debug for ShmGroup {
         f.debug_struct("ShmGroup")
             .field("regions", &g.regions.len())
             .field("connections", &g.connections)
-            .field("slots", &g.slots)
+            .field("slots", &self.slots.snapshot())
             .finish()
     }
 }
@@ -248,20 +249,10 @@ impl ShmConnection {
             ));
         }
         let mask: u16 = ((1u32 << (offset + n)) - (1u32 << offset)) as u16;
-        let range = offset as usize..(offset + n) as usize;
-        let mut g = self.group.inner.lock();
+        let slots = &self.group.slots;
         match op {
             ShmLockOp::UnlockShared | ShmLockOp::UnlockExclusive => {
-                for slot in range {
-                    let bit = 1u16 << slot;
-                    if self.excl_mask & bit != 0 {
-                        g.slots[slot] = 0;
-                    } else if self.shared_mask & bit != 0 {
-                        g.slots[slot] -= 1;
-                    }
-                }
-                self.shared_mask &= !mask;
-                self.excl_mask &= !mask;
+                self.release(mask);
                 Ok(())
             }
             ShmLockOp::LockShared => {
@@ -271,14 +262,10 @@ impl ShmConnection {
                         "shared shm locks are taken one slot at a time",
                     ));
                 }
-                let slot = offset as usize;
                 if self.shared_mask & mask != 0 || self.excl_mask & mask != 0 {
                     return Ok(());
                 }
-                if g.slots[slot] < 0 {
-                    return Err(Error::busy("wal-index slot held exclusively"));
-                }
-                g.slots[slot] += 1;
+                slots.lock_shared(offset as usize)?;
                 self.shared_mask |= mask;
                 Ok(())
             }
@@ -288,19 +275,25 @@ impl ShmConnection {
                 }
                 // Any holder, this connection's own shared lock included,
                 // blocks an exclusive lock (as in SQLite).
-                if range
-                    .clone()
-                    .any(|s| g.slots[s] != 0 && self.excl_mask & (1 << s) == 0)
-                {
-                    return Err(Error::busy("wal-index slot in use"));
-                }
-                for slot in range {
-                    g.slots[slot] = -1;
-                }
+                slots.lock_exclusive(mask, self.excl_mask)?;
                 self.excl_mask |= mask;
                 Ok(())
             }
         }
+    }
+
+    /// Releases the slots of `mask` this connection holds, shared or
+    /// exclusive.
+    fn release(&mut self, mask: u16) {
+        let slots = &self.group.slots;
+        for slot in slots_of(self.excl_mask & mask) {
+            slots.unlock_exclusive(slot);
+        }
+        for slot in slots_of(self.shared_mask & mask) {
+            slots.unlock_shared(slot);
+        }
+        self.shared_mask &= !mask;
+        self.excl_mask &= !mask;
     }
 
     /// Unmaps this connection: releases its locks and, when it was the last
@@ -312,18 +305,9 @@ impl ShmConnection {
     /// the checkpoint slot that way), and the last mapper leaving must not
     /// take its locks away, or two checkpointers could run at once.
     pub fn unmap(&mut self, _delete: bool) {
-        let mut g = self.group.inner.lock();
-        for slot in 0..SHM_LOCK_SLOTS as usize {
-            let bit = 1u16 << slot;
-            if self.excl_mask & bit != 0 {
-                g.slots[slot] = 0;
-            } else if self.shared_mask & bit != 0 {
-                g.slots[slot] -= 1;
-            }
-        }
-        self.shared_mask = 0;
-        self.excl_mask = 0;
+        self.release(u16::MAX);
         if self.mapped {
+            let mut g = self.group.inner.lock();
             self.mapped = false;
             g.connections -= 1;
             if g.connections == 0 {
