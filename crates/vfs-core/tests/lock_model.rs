@@ -2,10 +2,11 @@
 //! long seeded random operation sequences, and under real threads: exclusive
 //! sections never overlap another holder. (The lock manager keeps its state
 //! in one atomic word changed by one compare-and-swap per operation, the
-//! WAL lock table under one mutex: either way every interleaving of threads
-//! is some sequence of whole operations; the model runs check every answer
-//! of such sequences, the threaded runs check that the operations really
-//! are whole.)
+//! WAL lock table one atomic word per slot, with a mutex only for exclusive
+//! requests over several slots: either way every interleaving of threads
+//! is meant to be some sequence of whole operations; the model runs check
+//! every answer of such sequences, the threaded runs check that the
+//! operations really are whole.)
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, Barrier};
