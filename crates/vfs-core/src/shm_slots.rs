@@ -103,7 +103,24 @@ impl SlotTable {
 
     /// One more shared holder of `slot`; `SQLITE_BUSY` when it is held
     /// exclusively. The caller does not hold it.
+    #[inline]
     pub(crate) fn lock_shared(&self, slot: usize) -> Result<()> {
+        let word = &self.words[slot];
+        let current = word.load(Ordering::Relaxed);
+        // Below COUNT: neither EXCLUSIVE nor CLAIMED, and room to count.
+        if current < COUNT
+            && word
+                .compare_exchange_weak(current, current + 1, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+        {
+            return Ok(());
+        }
+        self.lock_shared_slowly(slot)
+    }
+
+    /// [`Self::lock_shared`] when the first try did not settle it.
+    #[cold]
+    fn lock_shared_slowly(&self, slot: usize) -> Result<()> {
         self.update(slot, |w| {
             if w & EXCLUSIVE != 0 {
                 return Err(Error::busy("wal-index slot held exclusively"));
@@ -120,6 +137,7 @@ impl SlotTable {
 
     /// One shared holder fewer: the caller holds `slot` shared, so the word
     /// is a count of at least 1 and nobody can claim it meanwhile.
+    #[inline]
     pub(crate) fn unlock_shared(&self, slot: usize) {
         self.words[slot].fetch_sub(1, Ordering::Release);
     }
