@@ -209,8 +209,9 @@ pub struct ShmConnection {
     /// The slots held: shared ones in bits 0–7, exclusive ones in bits
     /// 16–23. One word, read and written whole: a reader's lock and unlock
     /// follow each other closely, and a load that spans two smaller
-    /// stores waits for them to reach the cache (measured: a third of the
-    /// time of a lock and unlock pair, with two `u16` fields).
+    /// stores waits for them to reach the cache (with two `u16` fields
+    /// that load took most of the samples of `perf annotate` on the
+    /// criterion bench).
     held: u32,
     mapped: bool,
     _id: u64,
