@@ -85,6 +85,21 @@ impl PageCache {
         ))
     }
 
+    /// A page whose bytes are held for as long as the page lives, never
+    /// evicted: a queued transaction's page, which no object holds yet
+    /// (`group.rs`).
+    pub fn pinned_page(
+        &self,
+        commit: &Arc<CommitInfo>,
+        entry: u32,
+        crc: u32,
+        bytes: Arc<[u8]>,
+    ) -> Arc<Page> {
+        let page = self.page(commit, entry, crc);
+        page.set(bytes);
+        page
+    }
+
     /// Keeps `bytes` as `page`'s, evicting others past the budget.
     pub fn fill(&self, page: &Arc<Page>, bytes: Arc<[u8]>) {
         if self.limit == 0 || !page.set(bytes) {
@@ -193,6 +208,7 @@ mod tests {
         let c = PageCache::new(10 * 4096, Some(dir.path().join("c"))).unwrap();
         let info = Arc::new(CommitInfo {
             snapshot: false,
+            group: None,
             lsn: 1,
             txid: [0; 16],
             data_offset: 96,

@@ -1,7 +1,9 @@
 //! Compaction (writing `snap/<LSN>`) and garbage collection (deleting what
 //! no retained state needs): `docs/object.md`, §14.
 
+use std::collections::BTreeSet;
 use std::fmt;
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -15,10 +17,12 @@ use crate::client::{Client, FailureKind, StoreError};
 use crate::db::{Db, store_error};
 use crate::format::{self, FLAG_COLLECTED, FLAG_VOID, HEADER_LEN, KIND_SNAPSHOT, NewCommit};
 use crate::keys::DbKeys;
+use crate::page_groups;
+use crate::params::Compaction;
 use crate::version::{Page, Version};
 
 /// A chunk number and its bytes.
-type ChunkBytes = (u32, Arc<[u8]>);
+pub(crate) type ChunkBytes = (u32, Arc<[u8]>);
 
 /// Pages fetched at once while building a snapshot.
 const PAGE_FETCH_CONCURRENCY: usize = 16;
@@ -29,12 +33,19 @@ pub struct CompactReport {
     /// The LSN of the snapshot that now covers the head (0: the database
     /// has no commit, so there is nothing to snapshot).
     pub snapshot_lsn: u64,
-    /// Objects written: 1, or 0 when a snapshot at that LSN existed.
+    /// Objects written: 1 (or, for a database of more than
+    /// [`ObjectOptions::snapshot_group_pages`] pages, one per group plus
+    /// the manifest), or 0 when a snapshot at that LSN existed.
+    ///
+    /// [`ObjectOptions::snapshot_group_pages`]: crate::ObjectOptions::snapshot_group_pages
     pub objects_written: u64,
     /// Bytes written.
     pub bytes_written: u64,
     /// Pages read from the store to build it (the others were cached).
     pub pages_fetched: u64,
+    /// Page groups the snapshot shares with the previous one (no page of
+    /// their range changed since), neither read nor written again.
+    pub groups_reused: u64,
 }
 
 impl fmt::Display for CompactReport {
@@ -42,11 +53,17 @@ impl fmt::Display for CompactReport {
         match (self.snapshot_lsn, self.objects_written) {
             (0, _) => f.write_str("no commit to compact"),
             (lsn, 0) => write!(f, "snapshot at LSN {lsn} exists already; nothing written"),
-            (lsn, n) => write!(
-                f,
-                "snapshot at LSN {lsn}: {n} object, {} bytes written ({} pages fetched)",
-                self.bytes_written, self.pages_fetched
-            ),
+            (lsn, n) => {
+                write!(
+                    f,
+                    "snapshot at LSN {lsn}: {n} object(s), {} bytes written ({} pages fetched)",
+                    self.bytes_written, self.pages_fetched
+                )?;
+                if self.groups_reused > 0 {
+                    write!(f, ", {} page groups reused", self.groups_reused)?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -61,6 +78,10 @@ pub struct GcReport {
     pub log_objects_deleted: u64,
     /// Older snapshots deleted.
     pub snapshots_deleted: u64,
+    /// Page-group objects deleted: those of deleted snapshots, and
+    /// orphans of compactions that never published their manifest (once
+    /// older than the retention window).
+    pub groups_deleted: u64,
     /// Bytes those objects held.
     pub bytes_deleted: u64,
     /// Objects written (the tombstone at `log/1`, once).
@@ -72,7 +93,7 @@ pub struct GcReport {
 impl GcReport {
     /// Objects deleted or replaced by a tombstone.
     pub fn objects_deleted(&self) -> u64 {
-        self.log_objects_deleted + self.snapshots_deleted
+        self.log_objects_deleted + self.snapshots_deleted + self.groups_deleted
     }
 }
 
@@ -83,10 +104,11 @@ impl fmt::Display for GcReport {
         }
         write!(
             f,
-            "retained from snapshot {}: {} log objects and {} snapshots deleted ({} bytes), {} objects written ({} bytes)",
+            "retained from snapshot {}: {} log objects, {} snapshots and {} page groups deleted ({} bytes), {} objects written ({} bytes)",
             self.base_lsn,
             self.log_objects_deleted,
             self.snapshots_deleted,
+            self.groups_deleted,
             self.bytes_deleted,
             self.objects_written,
             self.bytes_written
@@ -100,10 +122,19 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// Writes `snap/<head>` for `db`'s newest state (looking in the store now).
-pub(crate) fn compact(shared: &Shared, db: &Db) -> Result<CompactReport> {
+/// Writes `snap/<head>` for `db`'s newest state (looking in the store now):
+/// one object, or groups of `group_pages` pages and a manifest when the
+/// database has more pages than that.
+pub(crate) fn compact(shared: &Shared, db: &Db, group_pages: u32) -> Result<CompactReport> {
+    let group_pages = group_pages.max(1);
     let ctx = &shared.ctx;
     let version = db.read_state(ctx, Duration::ZERO, codes::SQLITE_IOERR_READ)?;
+    // With transactions queued (group commit) the head is not in the
+    // store yet: compact what is.
+    let version = match db.group.get() {
+        Some(g) if version.unpublished => g.published(),
+        _ => version,
+    };
     if version.lsn == 0 {
         return Ok(CompactReport::default());
     }
@@ -114,7 +145,13 @@ pub(crate) fn compact(shared: &Shared, db: &Db) -> Result<CompactReport> {
     if db.newest_snapshot() >= version.lsn {
         return Ok(report);
     }
-    let (pages, fetched) = gather_pages(shared, db, &version)?;
+    let count = version.size.div_ceil(u64::from(version.chunk_size));
+    if count > u64::from(group_pages) {
+        page_groups::write_grouped(shared, db, &version, group_pages, &mut report)?;
+        db.note_snapshot(version.lsn);
+        return Ok(report);
+    }
+    let (pages, fetched) = gather_pages(shared, db, &version, 0..count)?;
     report.pages_fetched = fetched;
     let refs: Vec<(u32, &[u8])> = pages.iter().map(|(c, b)| (*c, &b[..])).collect();
     let body = format::encode_as(
@@ -125,7 +162,10 @@ pub(crate) fn compact(shared: &Shared, db: &Db) -> Result<CompactReport> {
             txid: version.txid,
             db_size: version.size,
             chunk_size: version.chunk_size,
-            time_ms: now_ms(),
+            // The commit time of commit `lsn`, not the compaction's: time
+            // travel reads it for the versions the snapshot holds, and
+            // times must not decrease along the LSNs (`asof=`).
+            time_ms: version.time_ms,
             flags: 0,
             pages: &refs,
         },
@@ -157,8 +197,8 @@ pub(crate) fn compact(shared: &Shared, db: &Db) -> Result<CompactReport> {
 /// database; failures are left for the next commit to retry).
 ///
 /// [`ObjectOptions::compact_every`]: crate::ObjectOptions::compact_every
-pub(crate) fn maybe_compact(shared: &Arc<Shared>, db: &Arc<Db>, lsn: u64) {
-    let Some(every) = shared.compact_every else {
+pub(crate) fn maybe_compact(shared: &Arc<Shared>, db: &Arc<Db>, lsn: u64, policy: Compaction) {
+    let Some(every) = policy.every else {
         return;
     };
     if lsn.saturating_sub(db.newest_snapshot()) < every.max(1) || !db.claim_compaction() {
@@ -168,8 +208,8 @@ pub(crate) fn maybe_compact(shared: &Arc<Shared>, db: &Arc<Db>, lsn: u64) {
     let spawned = std::thread::Builder::new()
         .name("vfs-object-compact".into())
         .spawn(move || {
-            if compact(&bg_shared, &bg_db).is_ok() {
-                let _ = gc(&bg_shared, &bg_db, bg_shared.retention);
+            if compact(&bg_shared, &bg_db, policy.group_pages).is_ok() {
+                let _ = gc(&bg_shared, &bg_db, policy.retention);
             }
             bg_db.release_compaction();
         });
@@ -180,14 +220,19 @@ pub(crate) fn maybe_compact(shared: &Arc<Shared>, db: &Arc<Db>, lsn: u64) {
     }
 }
 
-/// Every stored chunk of `version` (holes left out), fetching the ones not
-/// cached [`PAGE_FETCH_CONCURRENCY`] at a time; and how many it fetched.
-fn gather_pages(shared: &Shared, db: &Db, version: &Version) -> Result<(Vec<ChunkBytes>, u64)> {
+/// Every stored chunk of `version` in `chunks` (holes left out), fetching
+/// the ones not cached [`PAGE_FETCH_CONCURRENCY`] at a time; and how many
+/// it fetched.
+pub(crate) fn gather_pages(
+    shared: &Shared,
+    db: &Db,
+    version: &Version,
+    chunks: Range<u64>,
+) -> Result<(Vec<ChunkBytes>, u64)> {
     let ctx = &shared.ctx;
-    let count = version.size.div_ceil(u64::from(version.chunk_size));
     let mut pages: Vec<(u32, Option<Arc<[u8]>>)> = Vec::new();
     let mut missing: Vec<(usize, u64, Arc<Page>)> = Vec::new();
-    for chunk in 0..count {
+    for chunk in chunks {
         let Some(page) = version.page(chunk) else {
             continue;
         };
@@ -204,11 +249,7 @@ fn gather_pages(shared: &Shared, db: &Db, version: &Version) -> Result<(Vec<Chun
         let got = ctx.runtime.run(async move {
             futures::stream::iter(missing.into_iter().map(|(at, chunk, page)| {
                 let client = client.clone();
-                let key = if page.commit.snapshot {
-                    keys.snapshot(page.lsn())
-                } else {
-                    keys.commit(page.lsn())
-                };
+                let key = keys.object_of(&page.commit);
                 async move {
                     let bytes = client.get_range(&key, page.range()).await;
                     (at, chunk, page, key, bytes)
@@ -344,8 +385,22 @@ async fn gc_async(
         .await?;
     let logs = listed(&log_metas, |m| keys.lsn_of(&m.location));
     let snaps = listed(&snap_metas, |m| keys.snapshot_lsn_of(&m.location));
-    let Some(plan) = plan(&logs, &snaps, cutoff_ms) else {
-        return Ok(());
+    let plan = plan(&logs, &snaps, cutoff_ms);
+    // The page groups no snapshot left after this run names (orphans of
+    // crashed compactions too), decided before anything is deleted.
+    let going: BTreeSet<u64> = plan
+        .iter()
+        .flat_map(|p| p.snaps.iter().map(|s| s.0))
+        .collect();
+    let kept: Vec<(u64, u64)> = snaps
+        .iter()
+        .filter(|s| !going.contains(&s.lsn))
+        .map(|s| (s.lsn, s.size))
+        .collect();
+    let base = plan.as_ref().map(|p| p.base);
+    let unnamed = page_groups::unnamed_groups(client, keys, &kept, base, cutoff_ms).await?;
+    let Some(plan) = plan else {
+        return collect_groups(client, unnamed, report).await;
     };
     report.base_lsn = plan.base;
     for (lsn, size) in plan.logs {
@@ -369,6 +424,20 @@ async fn gc_async(
     for (lsn, size) in plan.snaps {
         client.delete(&keys.snapshot(lsn)).await?;
         report.snapshots_deleted += 1;
+        report.bytes_deleted += size;
+    }
+    // Groups last: a manifest is deleted before the groups it names.
+    collect_groups(client, unnamed, report).await
+}
+
+async fn collect_groups(
+    client: &Client,
+    unnamed: Vec<(object_store::path::Path, u64)>,
+    report: &mut GcReport,
+) -> std::result::Result<(), StoreError> {
+    for (key, size) in unnamed {
+        client.delete(&key).await?;
+        report.groups_deleted += 1;
         report.bytes_deleted += size;
     }
     Ok(())

@@ -2,8 +2,8 @@
 //! head), the in-process writer slot, catching up with the log, and page
 //! reads. Publishing a commit is in `publish.rs`.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -54,6 +54,9 @@ pub struct Db {
     /// A main file of it has been opened in this process (the first open
     /// reads ahead, see `prefetch.rs`).
     opened: AtomicBool,
+    /// The group commit queue, once a connection opened it with
+    /// `sync=async` (`group.rs`).
+    pub(crate) group: OnceLock<Arc<crate::group::Group>>,
 }
 
 struct DbState {
@@ -93,6 +96,7 @@ impl Db {
             lease: LeaseSlot::new(keys.lease().clone()),
             keys,
             opened: AtomicBool::new(false),
+            group: OnceLock::new(),
         })
     }
 
@@ -141,6 +145,11 @@ impl Db {
 
     fn fresh_enough(&self, poll: Duration, began: Instant, now: Instant) -> Option<Arc<Version>> {
         let st = self.state.lock();
+        if st.head.unpublished {
+            // Queued transactions sit on the head: catching up waits until
+            // they are uploaded (the uploader reconciles with the store).
+            return Some(Arc::clone(&st.head));
+        }
         let last = st.last_refresh?;
         let fresh = last >= began || now.saturating_duration_since(last) < poll;
         (fresh && !st.refresh_due).then(|| Arc::clone(&st.head))
@@ -171,7 +180,8 @@ impl Db {
         let (version, snapshot) =
             caught_up.map_err(|e| CatchUpError::Runtime(e.message().to_owned()))??;
         let mut st = self.state.lock();
-        if version.lsn > st.head.lsn {
+        // A transaction queued meanwhile (group commit) keeps its head.
+        if version.lsn > st.head.lsn && !st.head.unpublished {
             st.head = version;
         }
         if let Some(s) = snapshot {
@@ -228,11 +238,7 @@ impl Db {
             ctx.cache.fill(page, Arc::clone(&p));
             return Ok(p);
         }
-        let object = if snapshot {
-            self.keys.snapshot(page.lsn())
-        } else {
-            self.keys.commit(page.lsn())
-        };
+        let object = self.keys.object_of(&page.commit);
         let range = page.range();
         let start = range.start;
         let client = ctx.client.clone();
@@ -267,20 +273,30 @@ impl Db {
     /// Makes `version` the head if it is newer.
     pub(crate) fn install(&self, version: &Arc<Version>) {
         let mut st = self.state.lock();
-        if version.lsn > st.head.lsn {
+        if version.lsn > st.head.lsn && !st.head.unpublished {
             st.head = Arc::clone(version);
         }
     }
 
-    /// Makes connection `id`, reading LSN `snapshot`, the writer.
-    pub fn begin_write(&self, id: u64, snapshot: u64) -> std::result::Result<(), WriteRefused> {
+    /// Makes `version` the head, whatever its LSN (the group commit's
+    /// local head, `group.rs`).
+    pub(crate) fn set_head(&self, version: Arc<Version>) {
+        self.state.lock().head = version;
+    }
+
+    /// Makes connection `id`, reading `snapshot`, the writer.
+    pub fn begin_write(
+        &self,
+        id: u64,
+        snapshot: &Version,
+    ) -> std::result::Result<(), WriteRefused> {
         let mut st = self.state.lock();
         match st.writer {
             Some(w) if w == id => return Ok(()),
             Some(_) => return Err(WriteRefused::Busy),
             None => {}
         }
-        if st.head.lsn != snapshot {
+        if !st.head.same_state(snapshot) {
             return Err(WriteRefused::Stale { head: st.head.lsn });
         }
         st.writer = Some(id);
@@ -346,18 +362,6 @@ pub(crate) fn apply_commit(
     })
 }
 
-/// Reads commit `lsn` (listed with `size` bytes): its index, and the whole
-/// object when it is at most `whole_max` bytes.
-pub(crate) async fn fetch_commit(
-    client: &Client,
-    key: Path,
-    lsn: u64,
-    size: u64,
-    whole_max: u64,
-) -> Result<(Index, Option<Bytes>), CatchUpError> {
-    fetch_object(client, key, lsn, size, whole_max, format::KIND_COMMIT).await
-}
-
 /// Reads the object of `kind` at `key` (LSN `lsn`, listed with `size`
 /// bytes): its index, and the whole object when it is at most `whole_max`
 /// bytes.
@@ -375,26 +379,59 @@ pub(crate) async fn fetch_object(
         let idx = format::decode_index(&bytes, Some(bytes.len() as u64)).map_err(format_err)?;
         (idx, Some(bytes))
     } else {
-        let probe = client
-            .get_range(&key, 0..INDEX_PROBE.min(size))
+        let probe = probe_object(client, &key, size).await?;
+        (index_from_probe(client, &key, probe, size).await?, None)
+    };
+    check_identity(&key, &idx, lsn, kind)?;
+    Ok((idx, whole))
+}
+
+/// The first bytes of the object at `key` (`size` bytes): enough for its
+/// header and usually its index (one range GET).
+pub(crate) async fn probe_object(
+    client: &Client,
+    key: &Path,
+    size: u64,
+) -> Result<Bytes, CatchUpError> {
+    client
+        .get_range(key, 0..INDEX_PROBE.min(size))
+        .await
+        .map_err(CatchUpError::Store)
+}
+
+/// The header and index of the object at `key` (`size` bytes) from its
+/// first bytes `probe`, reading the rest of the index if it is longer.
+pub(crate) async fn index_from_probe(
+    client: &Client,
+    key: &Path,
+    probe: Bytes,
+    size: u64,
+) -> Result<Index, CatchUpError> {
+    let format_err = |e: FormatError| CatchUpError::Format(key.to_string(), e);
+    let header = format::decode_header(&probe).map_err(format_err)?;
+    let end = header.index_end();
+    let prefix = if end > probe.len() as u64 {
+        let rest = client
+            .get_range(key, probe.len() as u64..end)
             .await
             .map_err(CatchUpError::Store)?;
-        let header = format::decode_header(&probe).map_err(format_err)?;
-        let end = header.index_end();
-        let prefix = if end > probe.len() as u64 {
-            let rest = client
-                .get_range(&key, probe.len() as u64..end)
-                .await
-                .map_err(CatchUpError::Store)?;
-            let mut all = probe.to_vec();
-            all.extend_from_slice(&rest);
-            Bytes::from(all)
-        } else {
-            probe
-        };
-        let idx = format::decode_index(&prefix, Some(size)).map_err(format_err)?;
-        (idx, None)
+        let mut all = probe.to_vec();
+        all.extend_from_slice(&rest);
+        Bytes::from(all)
+    } else {
+        probe
     };
+    format::decode_index(&prefix, Some(size)).map_err(format_err)
+}
+
+/// Checks that the object at `key` says it is LSN `lsn` of `kind`.
+pub(crate) fn check_identity(
+    key: &Path,
+    idx: &Index,
+    lsn: u64,
+    kind: u16,
+) -> Result<(), CatchUpError> {
+    let format_err = |e: FormatError| CatchUpError::Format(key.to_string(), e);
     if idx.header.lsn != lsn {
         return Err(format_err(FormatError(format!(
             "the object says it is LSN {}",
@@ -407,7 +444,7 @@ pub(crate) async fn fetch_object(
             idx.header.kind
         ))));
     }
-    Ok((idx, whole))
+    Ok(())
 }
 
 /// Why catching up failed.

@@ -68,6 +68,8 @@ pub struct Rule {
     action: Action,
     /// Only ranged GETs of more than this many bytes.
     longer_than: Option<u64>,
+    /// Only requests whose key contains this text.
+    key_contains: Option<String>,
 }
 
 impl Rule {
@@ -79,6 +81,7 @@ impl Rule {
             times: Some(1),
             action: Action::Fail,
             longer_than: None,
+            key_contains: None,
         }
     }
 
@@ -116,6 +119,13 @@ impl Rule {
         self
     }
 
+    /// Hits only requests whose key contains `text` (such as `"/log/"`:
+    /// commits, not the lease).
+    pub fn keys_containing(mut self, text: &str) -> Rule {
+        self.key_contains = Some(text.to_owned());
+        self
+    }
+
     /// Fails the requests it hits.
     pub fn fail(mut self) -> Rule {
         self.action = Action::Fail;
@@ -134,7 +144,14 @@ impl Rule {
         self
     }
 
-    fn matches(&self, kind: RequestKind, range_len: Option<u64>) -> bool {
+    fn matches(&self, kind: RequestKind, key: &str, range_len: Option<u64>) -> bool {
+        if self
+            .key_contains
+            .as_deref()
+            .is_some_and(|t| !key.contains(t))
+        {
+            return false;
+        }
         self.kinds.as_ref().is_none_or(|k| k.contains(&kind))
             && self
                 .longer_than
@@ -288,7 +305,7 @@ impl FaultStore {
         }
         let mut delay = st.latency;
         for rule in st.rules.iter_mut() {
-            if !rule.matches(kind, range_len) || rule.times == Some(0) {
+            if !rule.matches(kind, key, range_len) || rule.times == Some(0) {
                 continue;
             }
             if rule.skip > 0 {

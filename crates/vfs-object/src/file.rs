@@ -15,6 +15,7 @@ use vfs_core::{
 use crate::Shared;
 use crate::db::{Db, WriteRefused};
 use crate::lease;
+use crate::params::Compaction;
 use crate::prefetch::{self, ReadAhead};
 use crate::publish::Published;
 use crate::txn::WriteSet;
@@ -68,6 +69,13 @@ struct MainFile {
     /// Opened at a past version (`lsn=`/`asof=`): every read transaction
     /// reads it, and it never looks for newer commits.
     pinned: Option<Arc<Version>>,
+    /// Opened with `sync=async`: COMMIT returns once the transaction is
+    /// queued (other connections of a database with a queue queue too, and
+    /// wait for the upload).
+    async_commit: bool,
+    /// The compaction policy and GC window of this connection (URI
+    /// `compact_every=`, `retention=`).
+    compaction: Compaction,
 }
 
 impl ObjectFile {
@@ -78,11 +86,11 @@ impl ObjectFile {
         poll: Duration,
         lease: Option<Duration>,
         prefetch: bool,
+        async_commit: bool,
     ) -> ObjectFile {
         ObjectFile {
             inner: Inner::Main(Box::new(MainFile {
                 db,
-                fs,
                 id: NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed),
                 level: LockLevel::None,
                 snapshot: None,
@@ -92,14 +100,29 @@ impl ObjectFile {
                 lease,
                 read_ahead: prefetch.then(ReadAhead::default),
                 pinned: None,
+                async_commit,
+                compaction: Compaction {
+                    retention: fs.retention,
+                    every: fs.compact_every,
+                    group_pages: fs.snapshot_group_pages,
+                },
+                fs,
             })),
         }
+    }
+
+    /// This connection with its own compaction policy and GC window.
+    pub(crate) fn with_compaction(mut self, compaction: Compaction) -> ObjectFile {
+        if let Inner::Main(m) = &mut self.inner {
+            m.compaction = compaction;
+        }
+        self
     }
 
     /// A read-only connection to `version`, a past version of `db`.
     pub(crate) fn pinned(db: Arc<Db>, fs: Arc<Shared>, version: Arc<Version>) -> ObjectFile {
         let prefetch = fs.prefetch;
-        let mut f = ObjectFile::main(db, fs, true, Duration::ZERO, None, prefetch);
+        let mut f = ObjectFile::main(db, fs, true, Duration::ZERO, None, prefetch, false);
         if let Inner::Main(m) = &mut f.inner {
             m.pinned = Some(version);
         }
@@ -271,8 +294,11 @@ impl MainFile {
             if self.read_only {
                 return Err(self.read_only_error());
             }
+            if let Some(e) = self.db.group.get().and_then(|g| g.conflict()) {
+                return Err(e);
+            }
             self.db
-                .begin_write(self.id, snapshot.lsn)
+                .begin_write(self.id, &snapshot)
                 .map_err(|why| refused(&self.db.name, snapshot.lsn, why))?;
             if let Some(ttl) = self.lease
                 && let Err(e) = lease::take(&self.db, &self.fs, ttl, snapshot.lsn)
@@ -300,7 +326,7 @@ impl MainFile {
                 self.snapshot = Some(v);
             }
             if self.lease.is_some() {
-                lease::end_transaction(&self.db, &self.fs);
+                end_lease_use(&self.db, &self.fs);
             }
             self.db.end_write(self.id);
         }
@@ -333,6 +359,25 @@ impl MainFile {
             txn.state = TxnState::Over;
             return Err(e);
         }
+        if let Some(group) = db.group.get() {
+            let time_ms = now_ms().max(base.time_ms);
+            let queued = txn
+                .writes
+                .encode(base.lsn + 1, rand::random(), time_ms, &mut reader)
+                .and_then(|(idx, body)| {
+                    group.enqueue(&db, &fs.ctx, &base, idx, body, !self.async_commit)
+                });
+            return match queued {
+                Ok(v) => {
+                    txn.state = TxnState::Published(v);
+                    Ok(())
+                }
+                Err(e) => {
+                    txn.state = TxnState::Over;
+                    Err(e)
+                }
+            };
+        }
         let lsn = base.lsn + 1;
         // Never earlier than the parent's: commit times grow with the LSN
         // whatever the writers' clocks, so `asof=` has one answer.
@@ -347,7 +392,7 @@ impl MainFile {
         };
         match db.publish(&fs.ctx, &base, idx, body) {
             Published::Committed(v) => {
-                crate::compact::maybe_compact(&fs, &db, v.lsn);
+                crate::compact::maybe_compact(&fs, &db, v.lsn, self.compaction);
                 if self.lease.is_some() {
                     lease::committed(&db, &fs, v.lsn);
                 }
@@ -404,6 +449,16 @@ fn read_version(
     Ok(n)
 }
 
+/// The end of a write transaction's use of the writer lease: released
+/// (`lease.rs`), or held on while the group commit queue holds
+/// transactions, so that no other writer publishes below them.
+fn end_lease_use(db: &Db, fs: &Shared) {
+    match db.group.get() {
+        Some(g) => lease::end_transaction_queued(db, fs, || g.holds_transactions()),
+        None => lease::end_transaction(db, fs),
+    }
+}
+
 fn refused(db: &str, snapshot: u64, why: WriteRefused) -> Error {
     match why {
         WriteRefused::Busy => Error::busy(format!(
@@ -445,12 +500,20 @@ fn pragma(m: &MainFile, p: &mut Pragma<'_>) -> Result<()> {
             Ok(())
         }
         ("object_compact", None) => {
-            let report = crate::compact::compact(&m.fs, &m.db)?;
+            let report = crate::compact::compact(&m.fs, &m.db, m.compaction.group_pages)?;
             p.set_result(&report.to_string());
             Ok(())
         }
+        ("object_flush", None) => {
+            let lsn = match m.db.group.get() {
+                Some(g) => g.flush()?,
+                None => m.view().lsn,
+            };
+            p.set_result(&lsn.to_string());
+            Ok(())
+        }
         ("object_gc", None) => {
-            let report = crate::compact::gc(&m.fs, &m.db, m.fs.retention)?;
+            let report = crate::compact::gc(&m.fs, &m.db, m.compaction.retention)?;
             p.set_result(&report.to_string());
             Ok(())
         }
@@ -543,7 +606,7 @@ impl Drop for MainFile {
     fn drop(&mut self) {
         if self.txn.take().is_some() {
             if self.lease.is_some() {
-                lease::end_transaction(&self.db, &self.fs);
+                end_lease_use(&self.db, &self.fs);
             }
             self.db.end_write(self.id);
         }

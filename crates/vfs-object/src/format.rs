@@ -3,7 +3,9 @@
 //! ```text
 //! 0    8   magic "SQLVFSOB"
 //! 8    2   LE16 format version (1)
-//! 10   2   LE16 object kind (1 = log commit, 2 = snapshot)
+//! 10   2   LE16 object kind (1 = log commit, 2 = snapshot, 3 = one page
+//!          group of a snapshot; 4, a group snapshot's manifest, has its
+//!          own layout: `page_groups.rs`)
 //! 12   4   LE32 header length H (96)
 //! 16   8   LE64 LSN
 //! 24   8   LE64 parent LSN (LSN − 1)
@@ -34,6 +36,9 @@ pub const FORMAT_VERSION: u16 = 1;
 pub const KIND_COMMIT: u16 = 1;
 /// Object kind: the whole database at one LSN (`snap/<LSN>`).
 pub const KIND_SNAPSHOT: u16 = 2;
+/// Object kind: the pages of one page group of a snapshot written as
+/// groups (`group/<LSN>/<g>`, see `page_groups.rs`).
+pub const KIND_GROUP: u16 = 3;
 /// Length of the version-1 header.
 pub const HEADER_LEN: usize = 96;
 /// Length of one version-1 index entry.
@@ -214,9 +219,9 @@ pub fn decode_header(b: &[u8]) -> Result<Header, FormatError> {
         )));
     }
     let kind = le16(b, 10);
-    if kind != KIND_COMMIT && kind != KIND_SNAPSHOT {
+    if kind != KIND_COMMIT && kind != KIND_SNAPSHOT && kind != KIND_GROUP {
         return Err(bad(format!(
-            "object kind {kind} is neither a commit (1) nor a snapshot (2)"
+            "object kind {kind} is neither a commit (1), a snapshot (2) nor a page group (3)"
         )));
     }
     let header_len = le32(b, 12) as usize;
@@ -276,7 +281,7 @@ pub fn decode_header(b: &[u8]) -> Result<Header, FormatError> {
     if h.flags & FLAG_COLLECTED != 0 && h.flags & FLAG_VOID == 0 {
         return Err(bad("a collected commit that is not void"));
     }
-    if kind == KIND_SNAPSHOT && h.flags != 0 {
+    if (kind == KIND_SNAPSHOT || kind == KIND_GROUP) && h.flags != 0 {
         return Err(bad(format!("a snapshot with flags {:#x}", h.flags)));
     }
     Ok(h)
@@ -435,9 +440,14 @@ mod tests {
         let t = decode_header(&tomb(FLAG_VOID | FLAG_COLLECTED)).unwrap();
         assert_eq!(t.kind, KIND_COMMIT);
         assert!(decode_header(&tomb(FLAG_COLLECTED)).is_err());
+        // Kind 3 is a page group (flags 0, like a snapshot); kind 4 (a
+        // manifest) and beyond are not commit objects.
         let mut kind3 = ok.clone();
         kind3[10] = 3;
-        assert!(decode_header(&kind3).unwrap_err().0.contains("kind 3"));
+        assert_eq!(decode_header(&kind3).unwrap().kind, KIND_GROUP);
+        let mut kind5 = ok.clone();
+        kind5[10] = 5;
+        assert!(decode_header(&kind5).unwrap_err().0.contains("kind 5"));
     }
 
     #[test]

@@ -1,22 +1,22 @@
 //! A database's history: its retained versions, which one a time names,
 //! and the state at any of them (`docs/object.md`, §11).
 //!
-//! "The state at LSN `n`" is one function, [`state_at_lsn`]: today it
-//! replays the log `1..=n` onto the empty database; once compaction writes
-//! snapshots it starts from the newest snapshot at or below `n` instead.
-//! A version whose objects are gone is an error naming what is missing,
-//! never a different state.
+//! "The state at a version" is one function, [`state_at`]: it starts from
+//! the newest snapshot at or below the version (or the empty database)
+//! and applies the retained log after it (which versions that allows:
+//! `retained.rs`). A version whose objects are gone is an error naming
+//! what is missing, never a different state.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use futures::StreamExt;
 use vfs_core::{Error, Result, codes};
 
 use crate::client::{Client, StoreError};
-use crate::db::{CatchUpError, Ctx, Db, FETCH_CONCURRENCY, apply_commit, fetch_commit};
-use crate::format::{FLAG_FULL_IMAGE, FLAG_VOID, FormatError, Index};
+use crate::db::{CatchUpError, Ctx, Db, apply_commit};
+use crate::format::{FLAG_FULL_IMAGE, FLAG_VOID, FormatError};
 use crate::keys::DbKeys;
+use crate::retained::{Plan, Retained};
 use crate::version::Version;
 
 /// Which version of a database: a commit's LSN, or the newest commit made
@@ -73,7 +73,7 @@ impl At {
         Ok(At::Time(SystemTime::from(t.with_timezone(&chrono::Utc))))
     }
 
-    fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             At::Lsn(n) => format!("lsn={n}"),
             At::Time(t) => format!("asof={}", rfc3339(*t)),
@@ -86,7 +86,7 @@ pub(crate) fn rfc3339(t: SystemTime) -> String {
     chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-fn from_ms(ms: u64) -> SystemTime {
+pub(crate) fn from_ms(ms: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(ms)
 }
 
@@ -112,8 +112,16 @@ pub struct VersionInfo {
     /// whether its own commit landed): the same state as its parent.
     pub void: bool,
     /// A full image (every page; written when the page size changes, and by
-    /// a restore into a new database).
+    /// a restore into a new database), or a version held by a snapshot.
     pub full_image: bool,
+    /// Described by its snapshot (`snap/<lsn>`), not by its log object:
+    /// garbage collection deleted `log/<lsn>` (or it never held this
+    /// state's commit). It opens from the snapshot alone; `object_bytes`,
+    /// `stored_at` and `pages_changed` are the snapshot's (for a snapshot
+    /// written as page groups, `object_bytes` is its manifest's and
+    /// `pages_changed` the pages of all its groups), and `commit_time` is
+    /// the commit time the snapshot carries.
+    pub snapshot: bool,
 }
 
 /// A commit object found by listing the log.
@@ -139,27 +147,6 @@ pub(crate) async fn list_log(client: &Client, keys: &DbKeys) -> Result<Vec<Liste
         })
         .collect();
     out.sort_unstable_by_key(|l| l.lsn);
-    Ok(out)
-}
-
-/// The header and index of each of `listed` (one GET each, of at most the
-/// first 64 KiB, [`FETCH_CONCURRENCY`] at once), in order; CRC-checked.
-pub(crate) async fn fetch_indexes(
-    client: &Client,
-    keys: &DbKeys,
-    listed: &[Listed],
-) -> Result<Vec<Index>, CatchUpError> {
-    let wanted: Vec<(u64, u64)> = listed.iter().map(|l| (l.lsn, l.size)).collect();
-    let mut fetches = futures::stream::iter(wanted.into_iter().map(|(lsn, size)| {
-        let client = client.clone();
-        let key = keys.commit(lsn);
-        async move { fetch_commit(&client, key, lsn, size, 0).await }
-    }))
-    .buffered(FETCH_CONCURRENCY);
-    let mut out = Vec::with_capacity(listed.len());
-    while let Some(fetched) = fetches.next().await {
-        out.push(fetched?.0);
-    }
     Ok(out)
 }
 
@@ -196,136 +183,71 @@ impl From<StoreError> for HistoryError {
     }
 }
 
-/// The commits the state at `lsn` is built from, out of the listed log;
-/// an error when `lsn` is past the head, older than what is retained, or
-/// its chain has a hole.
-fn chain_to<'a>(listed: &'a [Listed], lsn: u64, keys: &DbKeys) -> Result<&'a [Listed], String> {
-    let Some(last) = listed.last() else {
-        return Err(format!(
-            "LSN {lsn} does not exist: the database has no commit"
-        ));
-    };
-    if lsn > last.lsn {
-        return Err(format!(
-            "LSN {lsn} does not exist: the newest commit is LSN {}",
-            last.lsn
-        ));
-    }
-    let first = listed[0].lsn;
-    if first > 1 {
-        // SNAPSHOT HOOK: with compaction, the newest snapshot at or below
-        // `lsn` replaces the deleted prefix of the log.
-        return Err(if lsn < first {
-            format!(
-                "LSN {lsn} is no longer retained: the oldest retained commit is LSN {first} \
-                 (older ones were deleted)"
-            )
-        } else {
-            format!(
-                "LSN {lsn} cannot be rebuilt: commits 1 to {} were deleted and no snapshot \
-                 replaces them",
-                first - 1
-            )
-        });
-    }
-    let n = usize::try_from(lsn).map_err(|_| format!("LSN {lsn} is out of range"))?;
-    // Listed keys are sorted and distinct: the chain is whole when entry i
-    // is LSN i + 1 (the loop stops at the first entry that is not).
-    for want in 1..=lsn {
-        let i = (want - 1) as usize;
-        if listed.get(i).map(|l| l.lsn) != Some(want) {
-            return Err(format!(
-                "LSN {lsn} cannot be rebuilt: commit {want} ({}) is missing from the log",
-                keys.commit(want)
-            ));
-        }
-    }
-    Ok(&listed[..n])
-}
-
-/// The state at `lsn` from the indexes of its chain (LSN 1 first).
-fn replay(ctx: &Ctx, keys: &DbKeys, chain: &[Index]) -> Result<Version, HistoryError> {
-    // SNAPSHOT HOOK: start from the snapshot's version instead of empty.
+/// The state a plan describes: its snapshot (or the empty database) with
+/// its chain applied.
+fn replay(ctx: &Ctx, keys: &DbKeys, plan: &Plan) -> Result<Version, HistoryError> {
     let mut v = Version::empty();
-    for idx in chain {
+    if let Some((manifest, groups)) = &plan.groups {
+        v = crate::page_groups::base_version(&ctx.cache, keys, manifest, groups)?;
+    } else if let Some(snap) = &plan.snapshot {
+        v = apply_commit(&ctx.cache, &v, snap, None).map_err(|m| {
+            CatchUpError::Format(keys.snapshot(snap.header.lsn).to_string(), FormatError(m))
+        })?;
+    }
+    for idx in &plan.chain {
         v = apply_commit(&ctx.cache, &v, idx, None).map_err(|m| {
             CatchUpError::Format(keys.commit(idx.header.lsn).to_string(), FormatError(m))
         })?;
     }
+    if v.lsn != plan.lsn {
+        // A snapshot at the version with an empty chain has its LSN; any
+        // other outcome would be a planning error, never served.
+        return Err(HistoryError::Version(format!(
+            "LSN {} could not be rebuilt (reached LSN {})",
+            plan.lsn, v.lsn
+        )));
+    }
     Ok(v)
 }
 
-/// The state of `db` at `lsn`: the process's head when that is it (no
-/// request), else ⌈c/1000⌉ LIST + one GET per commit up to `lsn`.
-pub(crate) fn state_at_lsn(ctx: &Ctx, db: &Db, lsn: u64) -> Result<Arc<Version>, HistoryError> {
-    let head = db.head();
-    if db.loaded() && head.lsn == lsn {
-        return Ok(head);
+/// The state of `db` at `at`, built from the newest snapshot at or below
+/// it and the log after it (`retained.rs`): 2 LIST (more past 1,000
+/// objects), the snapshot's index (1–2 GETs), one GET per log object
+/// applied after it, and for a time ⌈log₂ v⌉ + 1 index GETs more to find
+/// the version among the `v` that can be opened. The process's head costs
+/// nothing when it is the LSN asked for.
+pub(crate) fn state_at(ctx: &Ctx, db: &Db, at: At) -> Result<Arc<Version>, HistoryError> {
+    if let At::Lsn(lsn) = at {
+        let head = db.head();
+        if db.loaded() && head.lsn == lsn && !head.unpublished {
+            return Ok(head);
+        }
     }
     let client = ctx.client.clone();
     let keys = db.keys.clone();
-    let fetched = ctx.runtime.run(async move {
-        let listed = list_log(&client, &keys).await?;
-        let chain = chain_to(&listed, lsn, &keys).map_err(HistoryError::Version)?;
-        Ok::<_, HistoryError>(fetch_indexes(&client, &keys, chain).await?)
+    let planned = ctx.runtime.run(async move {
+        let mut retained = Retained::list(client, keys).await?;
+        retained.plan(at).await
     });
-    let chain =
-        fetched.map_err(|e| HistoryError::Store(CatchUpError::Runtime(e.message().into())))??;
-    replay(ctx, &db.keys, &chain).map(Arc::new)
+    let plan =
+        planned.map_err(|e| HistoryError::Store(CatchUpError::Runtime(e.message().into())))??;
+    replay(ctx, &db.keys, &plan).map(Arc::new)
 }
 
-/// The state of `db` at `at`. For a time: ⌈c/1000⌉ LIST + one GET per
-/// retained commit (the commit times are in the headers).
-pub(crate) fn state_at(ctx: &Ctx, db: &Db, at: At) -> Result<Arc<Version>, HistoryError> {
-    let t = match at {
-        At::Lsn(n) => return state_at_lsn(ctx, db, n),
-        At::Time(t) => t,
-    };
-    let (listed, indexes) = listed_with_indexes(ctx, db)
-        .map_err(|e| HistoryError::Store(CatchUpError::Runtime(e.message().into())))??;
-    // Commit times never decrease along the log (each committer takes at
-    // least its parent's), so the newest commit at or before `t` is the
-    // last one of the prefix at or before `t`.
-    let Some(found) = indexes.iter().rposition(|i| from_ms(i.header.time_ms) <= t) else {
-        return Err(HistoryError::Version(match indexes.first() {
-            None => format!("{}: the database has no commit", At::Time(t).describe()),
-            Some(first) => format!(
-                "{}: no retained commit is that old (the oldest retained, LSN {}, was committed at {})",
-                At::Time(t).describe(),
-                first.header.lsn,
-                rfc3339(from_ms(first.header.time_ms))
-            ),
-        }));
-    };
-    let lsn = indexes[found].header.lsn;
-    let chain = chain_to(&listed, lsn, &db.keys).map_err(HistoryError::Version)?;
-    replay(ctx, &db.keys, &indexes[..chain.len()]).map(Arc::new)
-}
-
-/// The log's listing and every listed commit's index, fetched on the
-/// backend's runtime (the outer error: the runtime could not run it).
-#[allow(clippy::type_complexity)]
-fn listed_with_indexes(
-    ctx: &Ctx,
-    db: &Db,
-) -> Result<Result<(Vec<Listed>, Vec<Index>), HistoryError>> {
+/// Every version of `db` that can be opened, oldest first.
+pub(crate) fn versions(ctx: &Ctx, db: &Db) -> Result<Vec<VersionInfo>> {
     let client = ctx.client.clone();
     let keys = db.keys.clone();
-    ctx.runtime.run(async move {
-        let listed = list_log(&client, &keys).await?;
-        let indexes = fetch_indexes(&client, &keys, &listed).await?;
-        Ok::<_, HistoryError>((listed, indexes))
-    })
-}
-
-/// Every retained version of `db`, oldest first.
-pub(crate) fn versions(ctx: &Ctx, db: &Db) -> Result<Vec<VersionInfo>> {
-    let (listed, indexes) = listed_with_indexes(ctx, db)?
+    let listed = ctx
+        .runtime
+        .run(async move {
+            let mut retained = Retained::list(client, keys).await?;
+            Ok::<_, HistoryError>(retained.versions().await?)
+        })?
         .map_err(|e| e.into_error(&db.name, codes::SQLITE_IOERR_READ, codes::SQLITE_ERROR))?;
     Ok(listed
-        .iter()
-        .zip(&indexes)
-        .map(|(l, i)| VersionInfo {
+        .into_iter()
+        .map(|(l, i, snapshot)| VersionInfo {
             lsn: l.lsn,
             commit_time: from_ms(i.header.time_ms),
             stored_at: l.stored_at,
@@ -333,7 +255,8 @@ pub(crate) fn versions(ctx: &Ctx, db: &Db) -> Result<Vec<VersionInfo>> {
             object_bytes: l.size,
             pages_changed: i.header.entries,
             void: i.header.flags & FLAG_VOID != 0,
-            full_image: i.header.flags & FLAG_FULL_IMAGE != 0,
+            full_image: snapshot || i.header.flags & FLAG_FULL_IMAGE != 0,
+            snapshot,
         })
         .collect())
 }
@@ -365,14 +288,18 @@ pub(crate) fn pinned_version(
 }
 
 impl crate::ObjectVfs {
-    /// Every retained version of database `name`, oldest first: LSN,
-    /// commit time, size, object bytes, pages changed, void or not.
+    /// Every version of database `name` that can be opened (with `lsn=`,
+    /// or restored), oldest first: LSN, commit time, size, object bytes,
+    /// pages changed, void or not, held by a snapshot or not. After
+    /// compaction and garbage collection these are the snapshot GC kept
+    /// as its base and every version after it (`docs/object.md` §11).
     ///
-    /// Costs ⌈c/1000⌉ LIST + `c` GETs for `c` retained commits (each GET
-    /// the first 64 KiB of one object at most: its header and index, whose
-    /// CRC is checked; 16 at once). The LIST alone gives object sizes and
-    /// the store's last-modified times; the commit times, database sizes,
-    /// page counts and void flags are in the headers.
+    /// Costs ⌈c/1000⌉ + 1 LIST (the log and the snapshots) + one GET per
+    /// version + one per snapshot (each GET the first 64 KiB of one object
+    /// at most: its header and index, whose CRC is checked; 16 at once).
+    /// The LISTs give object sizes and the store's last-modified times;
+    /// the commit times, database sizes, page counts and void flags are in
+    /// the headers.
     ///
     /// ```
     /// use std::sync::Arc;
@@ -401,44 +328,6 @@ impl crate::ObjectVfs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use object_store::path::Path;
-
-    fn listed(lsns: &[u64]) -> Vec<Listed> {
-        lsns.iter()
-            .map(|&lsn| Listed {
-                lsn,
-                size: 96,
-                stored_at: UNIX_EPOCH,
-            })
-            .collect()
-    }
-
-    #[test]
-    fn chains_refuse_missing_and_unretained_versions() {
-        let keys = DbKeys::new(&Path::from("p"), "/d.db").unwrap();
-        let all = listed(&[1, 2, 3, 4]);
-        assert_eq!(chain_to(&all, 3, &keys).unwrap().len(), 3);
-        assert_eq!(chain_to(&all, 4, &keys).unwrap().len(), 4);
-        let e = chain_to(&all, 5, &keys).unwrap_err();
-        assert!(e.contains("newest commit is LSN 4"), "{e}");
-        let e = chain_to(&[], 1, &keys).unwrap_err();
-        assert!(e.contains("no commit"), "{e}");
-        let gc = listed(&[3, 4]);
-        let e = chain_to(&gc, 2, &keys).unwrap_err();
-        assert!(
-            e.contains("no longer retained") && e.contains("LSN 3"),
-            "{e}"
-        );
-        let e = chain_to(&gc, 4, &keys).unwrap_err();
-        assert!(e.contains("commits 1 to 2 were deleted"), "{e}");
-        let hole = listed(&[1, 2, 4, 5]);
-        assert_eq!(chain_to(&hole, 2, &keys).unwrap().len(), 2);
-        let e = chain_to(&hole, 5, &keys).unwrap_err();
-        assert!(
-            e.contains("commit 3") && e.contains("00000000000000000003"),
-            "{e}"
-        );
-    }
 
     #[test]
     fn parameters_are_parsed_strictly() {

@@ -1,5 +1,6 @@
-//! Where a database's objects live: `<prefix>/<database>/log/<LSN>` and
-//! `<prefix>/<database>/snap/<LSN>`.
+//! Where a database's objects live: `<prefix>/<database>/log/<LSN>`,
+//! `<prefix>/<database>/snap/<LSN>` and the page groups of large snapshots,
+//! `<prefix>/<database>/group/<LSN>/<group>`.
 
 use object_store::path::Path;
 use vfs_core::{Error, Result};
@@ -7,10 +8,12 @@ use vfs_core::{Error, Result};
 /// Path segments the format keeps for itself (`log/` now; snapshots,
 /// leases and metadata in issue #24), refused inside database names so no
 /// database's keys fall inside another's.
-pub const RESERVED_SEGMENTS: [&str; 4] = ["log", "snap", "lease", "meta"];
+pub const RESERVED_SEGMENTS: [&str; 5] = ["log", "snap", "lease", "meta", "group"];
 
 /// Digits of an LSN in a key (zero-padded, so listing order is LSN order).
 const LSN_DIGITS: usize = 20;
+/// Digits of a group number in a key (zero-padded likewise).
+const GROUP_DIGITS: usize = 10;
 
 /// The keys of one database.
 #[derive(Clone, Debug)]
@@ -18,6 +21,7 @@ pub struct DbKeys {
     log: Path,
     snap: Path,
     lease: Path,
+    group: Path,
 }
 
 /// Parses the registration's prefix (`""` for the bucket's root).
@@ -64,6 +68,7 @@ impl DbKeys {
             log: under("log"),
             snap: under("snap"),
             lease: under("lease"),
+            group: under("group"),
         })
     }
 
@@ -85,6 +90,46 @@ impl DbKeys {
         } else {
             self.commit(lsn)
         }
+    }
+
+    /// The object holding the pages of `commit`: its group object, its
+    /// snapshot or its log object.
+    pub fn object_of(&self, commit: &crate::version::CommitInfo) -> Path {
+        match commit.group {
+            Some(g) => self.group(commit.lsn, g),
+            None => self.pages_of(commit.lsn, commit.snapshot),
+        }
+    }
+
+    /// The directory of the page groups of snapshots (`…/group`).
+    pub fn group_dir(&self) -> &Path {
+        &self.group
+    }
+
+    /// The directory of the groups written for the snapshot at `lsn`.
+    pub fn groups_of(&self, lsn: u64) -> Path {
+        self.group.clone().join(format!("{lsn:0LSN_DIGITS$}"))
+    }
+
+    /// The key of group `group` written for the snapshot at `lsn`.
+    pub fn group(&self, lsn: u64, group: u32) -> Path {
+        self.groups_of(lsn).join(format!("{group:0GROUP_DIGITS$}"))
+    }
+
+    /// The snapshot LSN and group number of a listed key, if it is a group
+    /// object of this database.
+    pub fn group_of(&self, key: &Path) -> Option<(u64, u32)> {
+        let mut rest = key.prefix_match(&self.group)?;
+        let (lsn, group) = (rest.next()?, rest.next()?);
+        if rest.next().is_some() {
+            return None;
+        }
+        let (l, g) = (lsn.as_ref(), group.as_ref());
+        let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
+        if !digits(l, LSN_DIGITS) || !digits(g, GROUP_DIGITS) {
+            return None;
+        }
+        Some((l.parse().ok().filter(|&l| l > 0)?, g.parse().ok()?))
     }
 
     /// The LSN of a listed key, if it is a snapshot of this database.
@@ -150,6 +195,14 @@ mod tests {
         assert_eq!(k.snapshot_lsn_of(&k.snapshot(7)), Some(7));
         assert_eq!(k.snapshot_lsn_of(&k.commit(7)), None);
         assert_eq!(k.lsn_of(&k.snapshot(7)), None);
+        assert_eq!(
+            k.group(7, 3).as_ref(),
+            "dbs/prod/orders.db/group/00000000000000000007/0000000003"
+        );
+        assert_eq!(k.group_of(&k.group(7, 3)), Some((7, 3)));
+        assert_eq!(k.group_of(&k.snapshot(7)), None);
+        assert_eq!(k.group_of(&k.groups_of(7)), None);
+        assert_eq!(k.snapshot_lsn_of(&k.group(7, 3)), None);
         assert_eq!(
             k.lsn_of(&Path::from("dbs/prod/orders.db/log/x/00000000000000000001")),
             None

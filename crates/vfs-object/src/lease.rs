@@ -155,6 +155,9 @@ struct LeaseState {
     known_lsn: u64,
     /// A write transaction of this process uses the lease now.
     active: bool,
+    /// The group commit queue holds transactions of a lease holder: kept
+    /// (heartbeats go on) until it is uploaded (`group.rs`).
+    queue_holds: bool,
     /// Taken over from an expired holder and the log not fenced yet.
     fence_due: bool,
     /// Bumped at every acquisition and loss: stale heartbeats stop.
@@ -307,7 +310,7 @@ fn take_locked(
             && let Cas::Done(w) =
                 write_lease(&client, &key, record, PutMode::Update(w.version.clone())).await?
         {
-            return Ok(Ok((w, false)));
+            return Ok(Ok((w, false, true)));
         }
         for _ in 0..4 {
             let current = client.get_versioned(&key).await?;
@@ -327,7 +330,7 @@ fn take_locked(
                 }
             };
             match write_lease(&client, &key, record, mode).await? {
-                Cas::Done(w) => return Ok(Ok((w, takeover))),
+                Cas::Done(w) => return Ok(Ok((w, takeover, false))),
                 Cas::Lost(Some(rec)) if rec.holder != holder && !rec.released => {
                     return Ok(Err(rec));
                 }
@@ -340,7 +343,7 @@ fn take_locked(
             message: "the lease changed under every attempt to take it".into(),
         })
     })?;
-    let (written, takeover) = match taken {
+    let (written, takeover, own) = match taken {
         Ok(Ok(x)) => x,
         Ok(Err(rec)) => {
             return Err(Error::busy(format!(
@@ -361,7 +364,16 @@ fn take_locked(
     start_heartbeat(db, fs, st.epoch, ttl);
     // Whatever the previous holder committed is in the log now: read it,
     // so the transaction starts from the newest state or retries at once.
-    let mut head = db.read_state(&fs.ctx, Duration::ZERO, codes::SQLITE_IOERR_LOCK)?;
+    // Not when the compare-and-swap on this process's own last write
+    // succeeded: nobody wrote the lease since, so no other holder
+    // committed, and this process's commits are in its head. (A writer
+    // without a lease may have; the conditional create decides that race,
+    // as it always does: this look only saves wasted work.)
+    let mut head = if own && !st.fence_due {
+        db.head()
+    } else {
+        db.read_state(&fs.ctx, Duration::ZERO, codes::SQLITE_IOERR_LOCK)?
+    };
     if st.fence_due {
         head = fence(db, fs, head)?;
         st.fence_due = false;
@@ -545,6 +557,36 @@ pub(crate) fn end_transaction(db: &Db, fs: &Shared) {
     schedule_release(db, fs, fs.lease_linger);
 }
 
+/// Ends a write transaction whose commit is queued (group commit): the
+/// lease stays held, renewed by its heartbeat, until [`queue_drained`].
+/// `queue_holds` is asked under the lease's lock, so an upload that
+/// empties the queue meanwhile either sees the hold or makes it unneeded.
+pub(crate) fn end_transaction_queued(db: &Db, fs: &Shared, queue_holds: impl Fn() -> bool) {
+    let Ok(mut st) = db.lease.lock(fs) else {
+        return;
+    };
+    if st.held && queue_holds() {
+        st.active = false;
+        st.queue_holds = true;
+        return;
+    }
+    drop(st);
+    end_transaction(db, fs);
+}
+
+/// The queue is uploaded: the lease it held is released like at the end
+/// of a transaction (now, or after the linger).
+pub(crate) fn queue_drained(db: &Db, fs: &Shared) {
+    let Ok(mut st) = db.lease.lock(fs) else {
+        return;
+    };
+    if !std::mem::take(&mut st.queue_holds) {
+        return;
+    }
+    drop(st);
+    schedule_release(db, fs, fs.lease_linger);
+}
+
 /// How long a lease taken for a transaction that must retry (its snapshot
 /// was stale, or looking at the log failed) is kept for the retry.
 const STALE_LINGER: Duration = Duration::from_millis(100);
@@ -553,7 +595,7 @@ fn schedule_release(db: &Db, fs: &Shared, linger: Duration) {
     let Ok(mut st) = db.lease.lock(fs) else {
         return;
     };
-    if !st.held || st.active {
+    if !st.held || st.active || st.queue_holds {
         return;
     }
     st.ticket += 1;
@@ -578,7 +620,7 @@ fn schedule_release(db: &Db, fs: &Shared, linger: Duration) {
     fs.ctx.runtime.spawn(async move {
         tokio::time::sleep(linger).await;
         let mut st = state.lock_owned().await;
-        if st.ticket == ticket && !st.active && st.held {
+        if st.ticket == ticket && !st.active && !st.queue_holds && st.held {
             release(&client, &key, &mut st, clock.now_ms()).await;
         }
     });
@@ -599,6 +641,28 @@ async fn release(client: &Client, key: &Path, st: &mut LeaseState, now: u64) {
         Ok(Cas::Done(w)) => Some(w),
         _ => None,
     };
+}
+
+/// Releases the lease if this process holds it and no transaction uses
+/// it (one PUT): called when the `ObjectVfs` goes away, so other
+/// processes need not wait out a linger or the TTL, which no heartbeat or
+/// delayed release of this process can end any more.
+pub(crate) fn release_at_exit(db: &Db, fs: &Shared) {
+    // No request (and no trip through the runtime) for a lease never held.
+    if db.lease.state.try_lock().is_ok_and(|st| !st.held) {
+        return;
+    }
+    let state = Arc::clone(&db.lease.state);
+    let (client, key) = (fs.ctx.client.clone(), db.lease.key.clone());
+    let now = fs.clock.now_ms();
+    // A failed release only makes others wait for the TTL.
+    let _ = fs.ctx.runtime.run(async move {
+        let mut st = state.lock_owned().await;
+        if st.held && !st.active {
+            st.ticket += 1;
+            release(&client, &key, &mut st, now).await;
+        }
+    });
 }
 
 /// Renews the lease every third of its TTL while this process holds it

@@ -27,8 +27,10 @@
 //!   reads ahead in growing windows.
 //! * **Compaction and GC.** [`ObjectVfs::compact`] (or `PRAGMA
 //!   object_compact`, or the [`ObjectOptions::compact_every`] policy)
-//!   writes the whole database at its head as one snapshot object,
-//!   `snap/<LSN>`, where cold opens start; [`ObjectVfs::gc`] (`PRAGMA
+//!   writes the whole database at its head as a snapshot, `snap/<LSN>`,
+//!   where cold opens start (one object, or for a database of more than
+//!   [`ObjectOptions::snapshot_group_pages`] pages, page-group objects
+//!   and a manifest, unchanged groups shared with the previous snapshot); [`ObjectVfs::gc`] (`PRAGMA
 //!   object_gc`) deletes the log and snapshots no state inside
 //!   [`ObjectOptions::retention`] needs. Writers and readers check that the
 //!   log still holds the commit they read, so a stale writer can never
@@ -38,6 +40,12 @@
 //!   at the write lock makes other processes' writers wait
 //!   (`SQLITE_BUSY`) instead of losing commit races; a takeover fences the
 //!   log, so a writer that lost its lease cannot publish.
+//! * **Group commit** (optional, `sync=async&queue=<dir>` or
+//!   [`ObjectOptions::sync`]): `COMMIT` returns once the transaction is
+//!   durably in a local queue directory; a background uploader publishes
+//!   the queue, several transactions per commit object; the process reads
+//!   its queued commits at once; `PRAGMA object_flush` waits for the
+//!   upload; a restart uploads what the queue holds, exactly once.
 //! * **Time travel.** `lsn=<n>` or `asof=<RFC 3339 time>` opens a past
 //!   version read-only; [`ObjectVfs::versions`] lists them;
 //!   [`ObjectVfs::restore`] writes one as a new database or a plain file.
@@ -85,12 +93,17 @@ mod db;
 pub mod fault;
 mod file;
 mod format;
+mod group;
 mod history;
 mod keys;
 mod lease;
+mod page_groups;
+mod params;
 mod prefetch;
 mod publish;
+mod queue;
 mod restore;
+mod retained;
 mod runtime;
 mod snapshot;
 mod txn;
@@ -123,6 +136,7 @@ pub use crate::format::FORMAT_VERSION;
 pub use crate::history::{At, VersionInfo};
 pub use crate::keys::RESERVED_SEGMENTS;
 pub use crate::lease::{Clock, LEASE_LEN, SystemClock};
+pub use crate::queue::{QUEUE_HEADER_LEN, QUEUE_MAGIC, QUEUE_VERSION};
 pub use crate::restore::{RestoreTarget, Restored};
 pub use crate::usage::{ObjectCount, StorageUsage};
 /// Re-exported so users name the same `object_store` version as this crate.
@@ -181,6 +195,69 @@ pub struct ObjectOptions {
     /// ranges when a connection reads pages sequentially (a scan); URI
     /// parameter `prefetch=0|1` per connection. Default on.
     pub prefetch: bool,
+    /// When `COMMIT` returns: once the transaction is in the store
+    /// ([`SyncMode::Commit`], the default), or once it is durably in a
+    /// local queue directory and uploaded in the background, batched
+    /// ([`SyncMode::Async`]); URI parameter `sync=commit|async`. See
+    /// `docs/object.md`, "Group commit".
+    pub sync: SyncMode,
+    /// The root of the queue directories of [`SyncMode::Async`]: database
+    /// `/a/b.db` queues in `<queue_dir>/a%2Fb.db`. The URI parameter
+    /// `queue=<path>` names one database's queue directory instead. Default
+    /// none (then `sync=async` needs `queue=`).
+    pub queue_dir: Option<PathBuf>,
+    /// The most bytes of transactions a queue holds (they are also held in
+    /// memory, as part of the process's head); past it `COMMIT` waits for
+    /// the upload to make room. URI parameter `queue_max=<bytes>`. Default
+    /// 64 MiB.
+    pub queue_max: u64,
+    /// Pages per group of a snapshot: compaction writes a database of more
+    /// pages than this as page-group objects (each at most this many
+    /// pages, built and written one at a time) and a small manifest,
+    /// instead of one object; see `docs/object.md` §14. Bounds the memory
+    /// and the largest PUT of a compaction. Default 4,096 (16 MiB at
+    /// 4 KiB pages); 0 is taken as 1. URI parameter `snapshot_group=<pages>`
+    /// per connection (its `PRAGMA object_compact` and policy runs).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use vfs_object::{ObjectOptions, ObjectVfs};
+    ///
+    /// let store = Arc::new(object_store::memory::InMemory::new());
+    /// let options = ObjectOptions { snapshot_group_pages: 8, ..ObjectOptions::default() };
+    /// let vfs = ObjectVfs::new(store, "", options).unwrap();
+    /// let reg = vfs_core::register("object-groups-doc", vfs.clone(), false).unwrap();
+    /// let conn = rusqlite::Connection::open("file:/g.db?vfs=object-groups-doc").unwrap();
+    /// conn.execute_batch(
+    ///     "CREATE TABLE t(v); INSERT INTO t SELECT randomblob(3000) FROM
+    ///        (WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 30)
+    ///         SELECT i FROM s);",
+    /// )
+    /// .unwrap();
+    /// // About 32 pages: 4 groups of 8 and the manifest.
+    /// let first = vfs.compact("/g.db").unwrap();
+    /// assert_eq!(first.objects_written, 5);
+    /// // One more commit changes page 1 and one leaf: the other groups are
+    /// // named again, not written.
+    /// conn.execute("INSERT INTO t VALUES (1)", []).unwrap();
+    /// let second = vfs.compact("/g.db").unwrap();
+    /// assert!(second.groups_reused >= 2, "{second}");
+    /// drop(conn);
+    /// reg.unregister().unwrap();
+    /// ```
+    pub snapshot_group_pages: u32,
+}
+
+/// When `COMMIT` returns (see [`ObjectOptions::sync`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SyncMode {
+    /// After the commit's conditional PUT (URI `sync=commit`).
+    #[default]
+    Commit,
+    /// After the transaction is durably in the local queue directory; a
+    /// background uploader publishes the queue, several transactions per
+    /// object (URI `sync=async`). `PRAGMA object_flush` waits for it.
+    Async,
 }
 
 impl Default for ObjectOptions {
@@ -199,6 +276,10 @@ impl Default for ObjectOptions {
             lease_linger: Duration::ZERO,
             clock: Arc::new(SystemClock),
             prefetch: true,
+            snapshot_group_pages: page_groups::DEFAULT_GROUP_PAGES,
+            sync: SyncMode::Commit,
+            queue_dir: None,
+            queue_max: 64 << 20,
         }
     }
 }
@@ -221,6 +302,8 @@ pub(crate) struct Shared {
     poll: Duration,
     pub(crate) retention: Duration,
     pub(crate) compact_every: Option<u64>,
+    /// Pages per snapshot group ([`ObjectOptions::snapshot_group_pages`]).
+    pub(crate) snapshot_group_pages: u32,
     /// The default writer lease TTL (`None`: no lease).
     lease: Option<Duration>,
     lease_linger: Duration,
@@ -228,10 +311,31 @@ pub(crate) struct Shared {
     /// This process's id in lease objects.
     holder: [u8; 16],
     prefetch: bool,
+    sync: SyncMode,
+    queue_dir: Option<PathBuf>,
+    queue_max: u64,
     /// Databases by normalised name (`/orders.db`).
     dbs: Mutex<HashMap<String, Arc<Db>>>,
     /// Journals and super-journals, by name.
     files: Mutex<HashMap<String, Arc<Mutex<Vec<u8>>>>>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // The uploaders hold the databases, not the VFS: tell them to end.
+        for db in self.dbs.get_mut().values() {
+            if let Some(g) = db.group.get() {
+                g.stop();
+            }
+        }
+        // The last clone of the VFS and its last open file are gone: hand
+        // back the writer leases still held (lingering), while the runtime
+        // that can send the request is still alive.
+        let dbs: Vec<Arc<Db>> = self.dbs.get_mut().values().cloned().collect();
+        for db in dbs {
+            lease::release_at_exit(&db, self);
+        }
+    }
 }
 
 impl std::fmt::Debug for ObjectVfs {
@@ -288,11 +392,15 @@ impl ObjectVfs {
                 poll: options.poll,
                 retention: options.retention,
                 compact_every: options.compact_every,
+                snapshot_group_pages: options.snapshot_group_pages.max(1),
                 lease: options.lease.filter(|d| !d.is_zero()),
                 lease_linger: options.lease_linger,
                 clock: options.clock,
                 holder: rand::random(),
                 prefetch: options.prefetch,
+                sync: options.sync,
+                queue_dir: options.queue_dir,
+                queue_max: options.queue_max,
                 dbs: Mutex::new(HashMap::new()),
                 files: Mutex::new(HashMap::new()),
             }),
@@ -318,15 +426,23 @@ impl ObjectVfs {
             .lsn)
     }
 
-    /// Compacts database `name`: writes one snapshot object,
-    /// `snap/<LSN>`, holding every page of its newest state, so that cold
-    /// opens and readers far behind start there instead of reading the
-    /// whole log. Commits of other writers go on meanwhile.
+    /// Compacts database `name`: writes a snapshot, `snap/<LSN>`, holding
+    /// every page of its newest state, so that cold opens and readers far
+    /// behind start there instead of reading the whole log. Commits of
+    /// other writers go on meanwhile.
     ///
-    /// Costs one LIST (looking for new commits), one GET per page not in
-    /// the cache, and one PUT. Errors: `SQLITE_IOERR_READ` /
-    /// `SQLITE_IOERR_DATA` reading pages, `SQLITE_IOERR_WRITE` writing the
-    /// snapshot; nothing is left half-written (one PUT creates it whole).
+    /// A database of at most [`ObjectOptions::snapshot_group_pages`] pages
+    /// is one object: one LIST (looking for new commits), one GET per page
+    /// not in the cache, and one PUT. A larger one is written one page
+    /// group at a time (memory and the largest PUT bounded by one group):
+    /// one PUT per group that changed since the newest snapshot (the others
+    /// are named again, not read or written), then the manifest (one PUT);
+    /// besides the LIST of the log, one LIST of the snapshots and up to two
+    /// GETs (the previous manifest), and one LIST of the page groups before
+    /// the manifest is created (`docs/object.md` §14). Errors:
+    /// `SQLITE_IOERR_READ` / `SQLITE_IOERR_DATA` reading pages,
+    /// `SQLITE_IOERR_WRITE` writing the snapshot; the snapshot exists only
+    /// once complete (its one object, or its manifest, is created last).
     ///
     /// ```
     /// use std::sync::Arc;
@@ -346,7 +462,7 @@ impl ObjectVfs {
     /// ```
     pub fn compact(&self, name: &str) -> Result<CompactReport> {
         let db = self.db(name)?;
-        compact::compact(&self.shared, &db)
+        compact::compact(&self.shared, &db, self.shared.snapshot_group_pages)
     }
 
     /// Collects the garbage of database `name` with the registration's
@@ -367,8 +483,10 @@ impl ObjectVfs {
     /// stops the run where it is (`SQLITE_IOERR_DELETE`, saying what was
     /// done); running it again finishes it.
     ///
-    /// Costs two LISTs, one DELETE per object, and once one PUT (plus one
-    /// GET on later runs) for the tombstone.
+    /// Costs three LISTs (log, snapshots, page groups), one GET of the
+    /// base snapshot's header (two when it is a manifest) and, when page
+    /// groups exist, of every snapshot kept, one DELETE per object, and
+    /// once one PUT (plus one GET on later runs) for the tombstone.
     pub fn gc_with_retention(&self, name: &str, retention: Duration) -> Result<GcReport> {
         let db = self.db(name)?;
         compact::gc(&self.shared, &db, retention)
@@ -398,6 +516,7 @@ impl ObjectVfs {
             // Snapshots first: a reader meanwhile falls back to the log.
             let dirs = [
                 (keys.snap_dir().clone(), keys.snapshot(0)),
+                (keys.group_dir().clone(), keys.group_dir().clone()),
                 (keys.log_dir().clone(), keys.commit(0)),
             ];
             for (dir, first) in dirs {
@@ -409,7 +528,11 @@ impl ObjectVfs {
             client.delete(&lease).await?;
             Ok::<_, client::StoreError>(())
         })?;
-        self.shared.dbs.lock().remove(&name);
+        if let Some(db) = self.shared.dbs.lock().remove(&name)
+            && let Some(g) = db.group.get()
+        {
+            g.stop();
+        }
         r.map_err(|e| store_error(codes::SQLITE_IOERR_DELETE, &name, &e))
     }
 
@@ -458,6 +581,47 @@ impl ObjectVfs {
                 )));
             }
         };
+        let sync = match name.parameter("sync").map(str::trim) {
+            None => self.shared.sync,
+            Some("commit") => SyncMode::Commit,
+            Some("async") => SyncMode::Async,
+            Some(v) => {
+                return Err(Error::cant_open(format!(
+                    "vfs-object: sync={v:?} is neither commit nor async"
+                )));
+            }
+        };
+        let queue_max = match name.parameter("queue_max") {
+            None => self.shared.queue_max,
+            Some(b) => b.trim().parse().map_err(|_| {
+                Error::cant_open(format!(
+                    "vfs-object: queue_max={b:?} is not a number of bytes"
+                ))
+            })?,
+        };
+        let queue_dir = match name.parameter("queue") {
+            Some("") => {
+                return Err(Error::cant_open(
+                    "vfs-object: queue= names no directory".to_owned(),
+                ));
+            }
+            Some(q) => Some(PathBuf::from(q)),
+            None => self
+                .shared
+                .queue_dir
+                .as_deref()
+                .map(|root| group::dir_under(root, &normalise(path))),
+        };
+        let compaction = params::Compaction::from_uri(
+            params::Compaction {
+                retention: self.shared.retention,
+                every: self.shared.compact_every,
+                group_pages: self.shared.snapshot_group_pages,
+            },
+            name.parameter("retention"),
+            name.parameter("compact_every"),
+        )?
+        .with_group_pages(name.parameter("snapshot_group"))?;
         let db = self.db(path)?;
         if let Some((_, version)) = history::pinned_version(
             &self.shared.ctx,
@@ -471,6 +635,15 @@ impl ObjectVfs {
         // another process may have created it since) is looked up now.
         if !db.loaded() || db.head().lsn == 0 {
             db.read_state(&self.shared.ctx, Duration::ZERO, codes::SQLITE_CANTOPEN)?;
+        }
+        if sync == SyncMode::Async {
+            let Some(dir) = queue_dir else {
+                return Err(Error::cant_open(format!(
+                    "vfs-object: sync=async for {path:?} needs a queue directory: the URI \
+                     parameter queue=<path> or ObjectOptions::queue_dir"
+                )));
+            };
+            group::attach(&self.shared, &db, dir, queue_max, compaction)?;
         }
         if prefetch && db.first_open() {
             prefetch::btree_interiors(&db, &self.shared.ctx, &db.head());
@@ -491,7 +664,9 @@ impl ObjectVfs {
             poll,
             lease,
             prefetch,
-        ))
+            sync == SyncMode::Async,
+        )
+        .with_compaction(compaction))
     }
 
     fn open_named(&self, path: &str, opts: OpenOptions) -> Result<ObjectFile> {

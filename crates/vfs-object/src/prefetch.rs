@@ -2,7 +2,8 @@
 //!
 //! * **B-tree interiors on a cold open.** Page 1, then the root pages the
 //!   schema names, then their interior children, level by level: each
-//!   level is one batch, its pages grouped by commit object and adjacent
+//!   level is one batch, its pages grouped by the object holding them (a
+//!   commit, or a snapshot: `docs/object.md` §14) and adjacent
 //!   ranges coalesced into one range GET each (issued concurrently). A
 //!   page's children are fetched only if it has at most
 //!   [`MAX_CHILDREN`] of them and they fit the budget
@@ -56,7 +57,17 @@ const CONCURRENCY: usize = 16;
 pub fn fetch_batch(db: &Db, ctx: &Ctx, v: &Version, chunks: &[u64]) -> Vec<(u64, Arc<[u8]>)> {
     let mut have = Vec::new();
     let mut missing: Vec<(u64, Arc<Page>)> = Vec::new();
-    let disk_db = db.keys.log_dir().to_string();
+    // The cache directory names pages by their object's directory, as
+    // `Db::fetch_chunk` does.
+    let log_dir = db.keys.log_dir().to_string();
+    let snap_dir = db.keys.snap_dir().to_string();
+    let disk_db = |page: &Page| -> &str {
+        if page.commit.snapshot {
+            &snap_dir
+        } else {
+            &log_dir
+        }
+    };
     let page_count = page_count(v);
     for &chunk in chunks {
         if chunk >= page_count {
@@ -67,13 +78,8 @@ pub fn fetch_batch(db: &Db, ctx: &Ctx, v: &Version, chunks: &[u64]) -> Vec<(u64,
             have.push((chunk, bytes));
             continue;
         }
-        if page.commit.snapshot {
-            // Read-ahead coalesces runs within log objects only; a page of
-            // a snapshot (docs/object.md §14) is read when SQLite asks.
-            continue;
-        }
         if ctx.cache.has_dir() {
-            let key = disk_key(&disk_db, page, chunk);
+            let key = disk_key(disk_db(page), page, chunk);
             if let Some(bytes) = ctx.cache.disk_get(&key, page.crc) {
                 ctx.cache.fill(page, Arc::clone(&bytes));
                 have.push((chunk, bytes));
@@ -85,15 +91,18 @@ pub fn fetch_batch(db: &Db, ctx: &Ctx, v: &Version, chunks: &[u64]) -> Vec<(u64,
     if missing.is_empty() {
         return have;
     }
-    missing.sort_by_key(|(_, p)| (p.lsn(), p.range().start));
-    missing.dedup_by_key(|(_, p)| (p.lsn(), p.range().start));
+    missing.sort_by_key(|(_, p)| (p.lsn(), p.commit.snapshot, p.commit.group, p.range().start));
+    missing.dedup_by_key(|(_, p)| (p.lsn(), p.commit.snapshot, p.commit.group, p.range().start));
     let runs = coalesce(missing);
     let client = ctx.client.clone();
     let keys = db.keys.clone();
     let fetched = ctx.runtime.run(async move {
         futures::stream::iter(runs.into_iter().map(|run| {
             let client = client.clone();
-            let key = keys.commit(run.lsn);
+            let key = match run.group {
+                Some(g) => keys.group(run.lsn, g),
+                None => keys.pages_of(run.lsn, run.snapshot),
+            };
             async move {
                 let bytes = client.get_range(&key, run.start..run.end).await.ok();
                 (run, bytes)
@@ -119,7 +128,8 @@ pub fn fetch_batch(db: &Db, ctx: &Ctx, v: &Version, chunks: &[u64]) -> Vec<(u64,
             }
             let data: Arc<[u8]> = b.into();
             if ctx.cache.has_dir() {
-                ctx.cache.disk_put(&disk_key(&disk_db, &page, chunk), &data);
+                ctx.cache
+                    .disk_put(&disk_key(disk_db(&page), &page, chunk), &data);
             }
             ctx.cache.fill(&page, Arc::clone(&data));
             have.push((chunk, data));
@@ -151,22 +161,28 @@ fn page_count(v: &Version) -> u64 {
     }
 }
 
-/// One range GET: bytes `start..end` of commit `lsn`, holding `pages`.
+/// One range GET: bytes `start..end` of commit `lsn` (of its snapshot
+/// when `snapshot`, of its group object `group` when given), holding
+/// `pages`.
 struct Run {
     lsn: u64,
+    snapshot: bool,
+    group: Option<u32>,
     start: u64,
     end: u64,
     pages: Vec<(u64, Arc<Page>)>,
 }
 
-/// Pages sorted by (commit, offset) as ranges of their objects, neighbours
-/// (gap at most [`MAX_GAP`]) merged.
+/// Pages sorted by (object, offset) as ranges of their objects (a log
+/// object or a snapshot), neighbours (gap at most [`MAX_GAP`]) merged.
 fn coalesce(pages: Vec<(u64, Arc<Page>)>) -> Vec<Run> {
     let mut runs: Vec<Run> = Vec::new();
     for (chunk, page) in pages {
         let r = page.range();
         if let Some(last) = runs.last_mut()
             && last.lsn == page.lsn()
+            && last.snapshot == page.commit.snapshot
+            && last.group == page.commit.group
             && r.start >= last.end
             && r.start - last.end <= MAX_GAP
             && r.end - last.start <= MAX_RANGE
@@ -177,6 +193,8 @@ fn coalesce(pages: Vec<(u64, Arc<Page>)>) -> Vec<Run> {
         }
         runs.push(Run {
             lsn: page.lsn(),
+            snapshot: page.commit.snapshot,
+            group: page.commit.group,
             start: r.start,
             end: r.end,
             pages: vec![(chunk, page)],

@@ -27,6 +27,22 @@ impl Db {
     /// conditional create, resolving every ambiguous outcome (see
     /// `docs/object.md`, §2).
     pub fn publish(&self, ctx: &Ctx, base: &Arc<Version>, idx: Index, body: Vec<u8>) -> Published {
+        let published = self.publish_only(ctx, base, idx, body);
+        if let Published::Committed(v) = &published {
+            self.install(v);
+        }
+        published
+    }
+
+    /// [`Db::publish`] without making the new state the head: the group
+    /// commit uploader (`group.rs`) installs its own.
+    pub(crate) fn publish_only(
+        &self,
+        ctx: &Ctx,
+        base: &Arc<Version>,
+        idx: Index,
+        body: Vec<u8>,
+    ) -> Published {
         let lsn = idx.header.lsn;
         let txid = idx.header.txid;
         let key = self.keys.commit(lsn);
@@ -82,7 +98,6 @@ impl Db {
                         ));
                     }
                 };
-                self.install(&version);
                 Published::Committed(version)
             }
             Outcome::Lost { winner } => {

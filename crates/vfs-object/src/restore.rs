@@ -85,14 +85,16 @@ fn for_each_page(
         v.size.div_ceil(u64::from(v.chunk_size))
     };
     let mut pages = 0u64;
-    let mut by_commit: BTreeMap<u64, (Arc<CommitInfo>, Vec<PageRef>)> = BTreeMap::new();
+    // By object: the pages of one snapshot LSN may be in several groups.
+    type ObjectId = (u64, bool, Option<u32>);
+    let mut by_commit: BTreeMap<ObjectId, (Arc<CommitInfo>, Vec<PageRef>)> = BTreeMap::new();
     for chunk in 0..count {
         let Some(page) = v.page(chunk) else { continue };
         pages += 1;
         match page.cached() {
             Some(bytes) => sink(chunk, &bytes)?,
             None => by_commit
-                .entry(page.lsn())
+                .entry((page.lsn(), page.commit.snapshot, page.commit.group))
                 .or_insert_with(|| (Arc::clone(&page.commit), Vec::new()))
                 .1
                 .push((page.entry, chunk, page.crc)),
@@ -128,7 +130,7 @@ fn for_each_page(
         let keys = db.keys.clone();
         let requests: Vec<_> = batch
             .iter()
-            .map(|r| (keys.pages_of(r.commit.lsn, r.commit.snapshot), r.range()))
+            .map(|r| (keys.object_of(&r.commit), r.range()))
             .collect();
         let fetched: Vec<_> = ctx.runtime.run(async move {
             futures::stream::iter(requests.into_iter().map(|(key, range)| {
@@ -151,7 +153,7 @@ fn for_each_page(
                         format!(
                             "vfs-object: {:?}: page {chunk} in {} fails its CRC-32",
                             db.name,
-                            db.keys.pages_of(read.commit.lsn, read.commit.snapshot)
+                            db.keys.object_of(&read.commit)
                         ),
                     ));
                 };
@@ -166,11 +168,13 @@ impl ObjectVfs {
     /// Writes database `name` as it was at `at` to `target`: a new
     /// database in this store, or a plain SQLite file.
     ///
-    /// Costs: the version's resolution (⌈c/1000⌉ LIST + one GET per commit
-    /// up to it, or per retained commit for [`At::Time`]), then one range
-    /// GET per run of pages still current from each commit (pages already
-    /// cached cost nothing), then for a database target one LIST (it must
-    /// not exist) and one conditional PUT. A database of several GB needs
+    /// Costs: the version's resolution (⌈c/1000⌉ + 1 LIST, the index of
+    /// the newest snapshot at or below it and one GET per commit after
+    /// that snapshot; for [`At::Time`] ⌈log₂ v⌉ + 1 GETs more to find the
+    /// version among `v`), then one range GET per run of pages still
+    /// current from each commit or snapshot (pages already cached cost
+    /// nothing), then for a database target one LIST (it must not exist)
+    /// and one conditional PUT. A database of several GB needs
     /// a store that accepts one PUT of that size (S3: 5 GB).
     ///
     /// What is restored is the stored bytes: a database written through

@@ -19,7 +19,7 @@ use futures::stream::BoxStream;
 use crate::cache::PageCache;
 use crate::client::{Client, FailureKind, StoreError};
 use crate::db::{CatchUpError, apply_commit, fetch_object};
-use crate::format::{self, FormatError, HEADER_LEN, Index, KIND_COMMIT, KIND_SNAPSHOT};
+use crate::format::{self, FormatError, HEADER_LEN, Index, KIND_COMMIT};
 use crate::keys::DbKeys;
 use crate::version::Version;
 
@@ -154,10 +154,8 @@ pub(crate) async fn plan_catch_up(
         let fetches = fetch_run(client, keys, run_after(found, 0));
         return Ok((apply_all(cache, keys, head, None, fetches).await?, None));
     };
-    let key = keys.snapshot(lsn);
-    let (idx, _) = fetch_object(client, key.clone(), lsn, size, 0, KIND_SNAPSHOT).await?;
-    let base = apply_commit(cache, &Version::empty(), &idx, None)
-        .map_err(|m| CatchUpError::Format(key.to_string(), FormatError(m)))?;
+    // A whole snapshot object, or a manifest and its page groups.
+    let base = crate::page_groups::load_snapshot(client, cache, keys, lsn, size).await?;
     let fetches = fetch_run(client, keys, run_after(found, lsn));
     let v = apply_all(cache, keys, Arc::new(base), None, fetches).await?;
     Ok((v, Some(lsn)))

@@ -30,7 +30,8 @@ impl ObjectCount {
 pub struct StorageUsage {
     /// Commit objects (`log/`).
     pub log: ObjectCount,
-    /// Snapshot objects (`snap/`, written by compaction).
+    /// Snapshot objects (`snap/`, written by compaction), with the page
+    /// groups of large snapshots (`group/`).
     pub snapshots: ObjectCount,
     /// Writer lease objects (`lease`, `lease/…`).
     pub leases: ObjectCount,
@@ -93,7 +94,7 @@ impl ObjectVfs {
             let kind = first.as_ref();
             let slot = if kind == "log" && keys.lsn_of(&m.location).is_some() {
                 &mut usage.log
-            } else if kind == "snap" {
+            } else if kind == "snap" || (kind == "group" && keys.group_of(&m.location).is_some()) {
                 &mut usage.snapshots
             } else if kind == "lease" {
                 &mut usage.leases

@@ -26,6 +26,9 @@ pub struct CommitInfo {
     pub lsn: u64,
     /// Its pages are in the snapshot `snap/<lsn>`, not in `log/<lsn>`.
     pub snapshot: bool,
+    /// Its pages are in group object `group/<lsn>/<g>` of a snapshot
+    /// written as page groups (`page_groups.rs`); `snapshot` is then true.
+    pub group: Option<u32>,
     pub txid: [u8; 16],
     /// Where its pages start in the object.
     pub data_offset: u64,
@@ -37,6 +40,7 @@ impl CommitInfo {
         CommitInfo {
             lsn: idx.header.lsn,
             snapshot: idx.header.kind == KIND_SNAPSHOT,
+            group: None,
             txid: idx.header.txid,
             data_offset: idx.header.data_offset,
             chunk_size: idx.header.chunk_size,
@@ -158,6 +162,15 @@ pub struct Version {
     /// Commit time of the commit that made it (ms since the Unix epoch; 0
     /// for the empty database).
     pub time_ms: u64,
+    /// Group commit (`group.rs`): 0 for a state read from the store; for a
+    /// state this process's queue made, the queue sequence number of the
+    /// newest transaction it holds. Two states with the same non-zero value
+    /// hold the same bytes (the head is rebuilt on the uploaded commit
+    /// with its value kept).
+    pub local_seq: u64,
+    /// It holds queued transactions the store does not have yet: its
+    /// `lsn` and `txid` are those of the store state under them.
+    pub unpublished: bool,
     blocks: Vec<Arc<Block>>,
 }
 
@@ -170,7 +183,20 @@ impl Version {
             size: 0,
             chunk_size: 0,
             time_ms: 0,
+            local_seq: 0,
+            unpublished: false,
             blocks: Vec::new(),
+        }
+    }
+
+    /// Whether `other` holds the same state: states a group commit queue
+    /// made are told apart by their sequence number (an upload changes the
+    /// LSN under the same bytes), others by LSN.
+    pub fn same_state(&self, other: &Version) -> bool {
+        if self.local_seq != 0 || other.local_seq != 0 {
+            self.local_seq == other.local_seq
+        } else {
+            self.lsn == other.lsn
         }
     }
 
@@ -242,6 +268,8 @@ impl Version {
             size: h.db_size,
             chunk_size: h.chunk_size,
             time_ms: h.time_ms,
+            local_seq: 0,
+            unpublished: false,
             blocks,
         })
     }
@@ -389,6 +417,7 @@ mod tests {
         let info = Arc::new(CommitInfo {
             lsn: 1,
             snapshot: false,
+            group: None,
             txid: [0; 16],
             data_offset: 96,
             chunk_size: 100,

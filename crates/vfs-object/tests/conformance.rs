@@ -50,3 +50,26 @@ conformance_suite!(crypto_object_memory, |case: &str| {
     )
     .at(Location::Prefix("/conf".into()))
 });
+
+/// Group commit: every commit goes through a local queue and is uploaded
+/// in the background; the suite reads through the process's head.
+fn object_async(case: &str) -> ObjectVfs {
+    let queue = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("conformance-queue-{}-{case}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&queue);
+    ObjectVfs::new(
+        Arc::new(InMemory::new()),
+        "conf",
+        ObjectOptions {
+            sync: vfs_object::SyncMode::Async,
+            queue_dir: Some(queue),
+            ..ObjectOptions::default()
+        },
+    )
+    .expect("object VFS")
+}
+
+conformance_suite!(object_memory_async, |case: &str| {
+    Backend::register(&format!("object-async-{case}"), object_async(case), caps())
+        .at(Location::Prefix("/conf".into()))
+});

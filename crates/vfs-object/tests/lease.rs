@@ -234,15 +234,15 @@ fn requests_per_commit(linger: Duration, commits: u64) -> vfs_object::RequestSta
 
 #[test]
 fn what_a_lease_costs_per_commit_with_and_without_linger() {
-    // Released at once: take (one PUT, If-Match on our own last write),
-    // look for commits made meanwhile (one LIST), commit (one PUT),
-    // release (one PUT).
+    // Released at once: take (one PUT, If-Match on our own last write,
+    // which also proves no other holder committed since: no LIST), commit
+    // (one PUT), release (one PUT); the read transaction's LIST (poll=0).
     // And one 96-byte GET per commit: the check that its parent is still
     // in the log (object.md §14).
     let released = requests_per_commit(Duration::ZERO, 10);
     assert_eq!(
         (released.puts, released.lists, released.gets),
-        (30, 20, 10),
+        (30, 10, 10),
         "{released}"
     );
     // Kept for a linger: the commit's PUT and the read transaction's LIST

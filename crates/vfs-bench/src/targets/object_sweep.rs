@@ -11,7 +11,11 @@
 //!   process: the cost once the b-tree's upper levels are cached);
 //! * `warm_lookup`: point lookups on a connection whose cache holds the
 //!   rows (the default `poll` of 1 s has not elapsed: no request);
-//! * `commit`: one-row transactions (one conditional PUT each).
+//! * `commit`: one-row transactions (one conditional PUT each);
+//! * `commit_async`: the same with `sync=async` (group commit: `COMMIT`
+//!   returns once the transaction is in a local queue directory), then one
+//!   `PRAGMA object_flush`; the PUTs per transaction (batching) are
+//!   printed with the request counts.
 //!
 //! The sweep sleeps (the latency is real time): its full form takes about
 //! half a minute per round, its `--quick` form only 5 ms and a few
@@ -119,11 +123,8 @@ pub fn latency_sweep() -> ExtraFn {
                     (cold, next, warm, commits),
                 )?);
             }
+            out.extend(async_commits(f, rep, ms, commits)?);
         }
-        // GROUP COMMIT: when `sync=async` (issue #24 item 4, group commit)
-        // lands, add its commit row here: the same `commit` loop on a
-        // connection opened with `&sync=async`, one measure per latency
-        // (`object_{ms}ms_commit_async`), and its row in performance.md.
         f.ctl.set_latency(Duration::ZERO);
         Ok(out)
     })
@@ -243,4 +244,65 @@ fn step(
         );
     }
     Ok(out)
+}
+
+/// Group commit at one latency: `commits` one-row transactions on a
+/// connection opened with `sync=async` (each returns once its transaction
+/// is in the local queue), then one `PRAGMA object_flush` (waits until the
+/// uploader has published them, batched).
+fn async_commits(
+    f: &Fixture,
+    rep: usize,
+    ms: u64,
+    commits: i64,
+) -> Res<Vec<(&'static str, Measure)>> {
+    let queue = tempfile::tempdir()?;
+    let (vfs, name) = register(&f.store, false)?;
+    let w = Connection::open(format!(
+        "file:/sweep-async-{ms}-{rep}.db?vfs={name}&sync=async&queue={}",
+        queue.path().display()
+    ))?;
+    w.execute_batch("CREATE TABLE c(x)")?;
+    let flush = |c: &Connection| -> Res<u64> {
+        let lsn: String = c.query_row("PRAGMA object_flush", [], |r| r.get(0))?;
+        Ok(lsn.parse()?)
+    };
+    let first = flush(&w)?;
+    f.ctl.set_latency(Duration::from_millis(ms));
+    let before = f.ctl.counts();
+    let start = Instant::now();
+    for i in 0..commits {
+        w.execute("INSERT INTO c VALUES (?1)", [i])?;
+    }
+    let commit_t = start.elapsed();
+    let start = Instant::now();
+    let last = flush(&w)?;
+    let flush_t = start.elapsed();
+    let req = f.ctl.counts().since(&before);
+    f.ctl.set_latency(Duration::ZERO);
+    drop(w);
+    vfs_core::unregister(&name)?;
+    drop(vfs);
+    if rep == 0 {
+        eprintln!(
+            "\nvfs-bench: object sweep {ms} ms/request, sync=async: commit {:?} each, then \
+             object_flush {flush_t:?}; {} PUT for {commits} transactions ({:.2} per transaction) \
+             in {} commit objects",
+            commit_t / commits as u32,
+            req.puts,
+            req.puts as f64 / commits as f64,
+            last - first,
+        );
+    }
+    Ok(vec![
+        (
+            name_async(ms, "commit_async"),
+            Measure::wall(commits as u64, commit_t),
+        ),
+        (name_async(ms, "flush_async"), Measure::wall(1, flush_t)),
+    ])
+}
+
+fn name_async(ms: u64, what: &str) -> &'static str {
+    name(ms, false, what)
 }

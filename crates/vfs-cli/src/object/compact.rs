@@ -75,6 +75,8 @@ pub struct GcOutput {
     pub log_objects_deleted: u64,
     /// Snapshots deleted.
     pub snapshots_deleted: u64,
+    /// Page-group objects of large snapshots deleted.
+    pub groups_deleted: u64,
     /// Bytes deleted.
     pub bytes_deleted: u64,
     /// Objects written (the tombstone).
@@ -102,6 +104,7 @@ fn gc_output(database: &str, r: &GcReport) -> GcOutput {
         base_lsn: r.base_lsn,
         log_objects_deleted: r.log_objects_deleted,
         snapshots_deleted: r.snapshots_deleted,
+        groups_deleted: r.groups_deleted,
         bytes_deleted: r.bytes_deleted,
         objects_written: r.objects_written,
     }

@@ -39,6 +39,9 @@ pub struct VersionRow {
     pub void: bool,
     /// A full image.
     pub full_image: bool,
+    /// Held by a snapshot whose log object garbage collection deleted (it
+    /// opens from the snapshot alone; sizes and times are the snapshot's).
+    pub snapshot: bool,
 }
 
 /// The versions of `a.db`.
@@ -58,6 +61,7 @@ pub fn versions(a: &VersionsArgs) -> Result<Vec<VersionRow>> {
             pages_changed: v.pages_changed,
             void: v.void,
             full_image: v.full_image,
+            snapshot: v.snapshot,
         })
         .collect())
 }
@@ -77,9 +81,10 @@ pub(crate) fn run(a: VersionsArgs) -> Result<u8> {
         "LSN", "commit time (UTC)", "db bytes", "object B", "pages"
     ));
     for r in &rows {
-        let note = match (r.void, r.full_image) {
-            (true, _) => "void (no change)",
-            (false, true) => "full image",
+        let note = match (r.void, r.snapshot, r.full_image) {
+            (true, ..) => "void (no change)",
+            (false, true, _) => "snapshot (its log object collected)",
+            (false, false, true) => "full image",
             _ => "",
         };
         out(format!(
