@@ -117,6 +117,7 @@ mod page_layers;
 mod plain_bytes;
 mod registry;
 pub mod shm;
+mod shm_slots;
 mod shortcut;
 // An internal kernel of vfs-cksm, not API: it lives here only because its
 // runtime CPU dispatch needs `unsafe` (see docs/architecture.md).

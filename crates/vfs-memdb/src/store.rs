@@ -1,11 +1,16 @@
 //! The bytes of one in-memory file, kept as fixed-size pages.
 //!
 //! Invariant: `pages` holds exactly `ceil(len / PAGE)` pages, each of
-//! [`PAGE`] bytes, or [`LENDABLE`] once it has been lent; the bytes past the
-//! end of the file (in the last page, and after [`PAGE`] in a lendable one)
-//! are zero. A page written whole when it is created is made from the
-//! written bytes, with no zeroing first (how files grow by aligned pages);
-//! others start zeroed.
+//! [`PAGE`] bytes, or [`LENDABLE`] once it has been lent. The bytes past
+//! the end of the file in the last page are zero, except in a page an
+//! append made from a spare block ([`Store::with_spare`]), where they are
+//! that block's old bytes until the file covers them: they are zeroed
+//! before they can be seen, when the file grows over them without writing
+//! them ([`Store::write`] past the end, [`Store::truncate`] up) or when the
+//! page is made lendable. Appends, which SQLite makes a journal record or
+//! a WAL frame at a time, so copy only the bytes written. A page written
+//! whole when it is created is made from the written bytes, with no zeroing
+//! first (how files grow by aligned pages).
 //!
 //! Each page is an `Arc<[u8]>` (its reference counts sit right before its
 //! bytes, in the same allocation), so that SQLite can read it in place
@@ -105,14 +110,15 @@ impl Store {
         spare
     }
 
-    /// A new page holding `bytes` (at most [`PAGE`]) then zeros: a spare
-    /// block if there is one, else a new allocation.
-    fn new_page(&mut self, bytes: &[u8]) -> Page {
+    /// A new last page holding `bytes` (at most [`PAGE`]), which end the
+    /// file: a spare block if there is one, its bytes after `bytes` left as
+    /// they were (past the end of the file: see the module's invariant);
+    /// else a new allocation, zeros after `bytes`.
+    fn appended_page(&mut self, bytes: &[u8]) -> Page {
         if let Some(mut page) = self.spare.pop()
             && let Some(block) = Arc::get_mut(&mut page)
         {
             block[..bytes.len()].copy_from_slice(bytes);
-            block[bytes.len()..].fill(0);
             return page;
         }
         if bytes.len() == PAGE {
@@ -121,6 +127,22 @@ impl Store {
         let mut page = zeros(PAGE);
         writable(&mut page)[..bytes.len()].copy_from_slice(bytes);
         page
+    }
+
+    /// A new page of zeros: a spare block zeroed, or a new allocation.
+    fn zeroed_page(&mut self) -> Page {
+        if let Some(mut page) = self.spare.pop()
+            && let Some(block) = Arc::get_mut(&mut page)
+        {
+            block.fill(0);
+            return page;
+        }
+        zeros(PAGE)
+    }
+
+    /// How many bytes of page `index` belong to the file.
+    fn held(&self, index: usize) -> usize {
+        (self.len as usize).saturating_sub(index * PAGE).min(PAGE)
     }
 
     /// The file's size in bytes.
@@ -167,21 +189,23 @@ impl Store {
         }
     }
 
-    /// Makes the page holding `offset` [`LENDABLE`] bytes long (a copy with
-    /// zeros after its bytes), once: what [`Store::lend`] needs besides the
-    /// bytes. Pages never lent keep their plain size.
+    /// Makes the page holding `offset` [`LENDABLE`] bytes long (a copy of
+    /// the file's bytes in it with zeros after them), once: what
+    /// [`Store::lend`] needs besides the bytes. Pages never lent keep their
+    /// plain size.
     pub(crate) fn make_lendable(&mut self, offset: u64) {
-        let Some(page) = usize::try_from(offset)
-            .ok()
-            .and_then(|o| self.pages.get_mut(split(o).0))
-        else {
+        let Some(index) = usize::try_from(offset).ok().map(|o| split(o).0) else {
+            return;
+        };
+        let held = self.held(index);
+        let Some(page) = self.pages.get_mut(index) else {
             return;
         };
         if page.len() < LENDABLE {
-            *page = page
+            *page = page[..held]
                 .iter()
                 .copied()
-                .chain(repeat_n(0, LENDABLE - page.len()))
+                .chain(repeat_n(0, LENDABLE - held))
                 .collect();
         }
     }
@@ -201,13 +225,15 @@ impl Store {
             let take = (buf.len() - done).min(PAGE - at);
             let bytes = &buf[done..done + take];
             if page == self.pages.len() && at == 0 {
-                let fresh = self.new_page(bytes);
+                // The last piece of the write if it is short: what follows
+                // it in the page is past the end of the file.
+                let fresh = self.appended_page(bytes);
                 self.pages.push(fresh);
                 done += take;
                 continue;
             }
             if page == self.pages.len() {
-                let fresh = self.new_page(&[]);
+                let fresh = self.zeroed_page();
                 self.pages.push(fresh);
             }
             writable(&mut self.pages[page])[at..at + take].copy_from_slice(bytes);
@@ -220,11 +246,16 @@ impl Store {
     }
 
     /// Extends the file with zeros to `size` bytes (`size > len`): the
-    /// bytes past the end of the last page are zero already; whole new
-    /// pages are added.
+    /// bytes past the end of the last page are zeroed (they may be a spare
+    /// block's), whole new pages are added.
     fn grow_with_zeros(&mut self, size: usize) {
+        let (last, at) = split(self.len as usize);
+        if at != 0 {
+            let end = (size - last * PAGE).min(PAGE);
+            writable(&mut self.pages[last])[at..end].fill(0);
+        }
         while self.pages.len() < size.div_ceil(PAGE) {
-            let fresh = self.new_page(&[]);
+            let fresh = self.zeroed_page();
             self.pages.push(fresh);
         }
         self.len = size as u64;
@@ -265,17 +296,25 @@ mod tests {
     use super::*;
 
     /// A reference model: the same operations on a plain vector; and the
-    /// layout invariant (pages of PAGE or LENDABLE bytes, zero past the end
-    /// of the file).
-    fn check(store: &Store, model: &[u8]) {
+    /// layout invariant (pages of PAGE or LENDABLE bytes; past the end of
+    /// the file zeros, except a spare block's old bytes in a PAGE-sized
+    /// last page, which `spare_tail` allows).
+    fn check_tails(store: &Store, model: &[u8], spare_tail: bool) {
         assert_eq!(store.len(), model.len() as u64);
         assert_eq!(store.to_vec(), model);
         assert_eq!(store.pages.len(), model.len().div_ceil(PAGE));
         for (i, page) in store.pages.iter().enumerate() {
             assert!(page.len() == PAGE || page.len() == LENDABLE, "page {i}");
             let held = (model.len() - i * PAGE).min(PAGE);
+            if spare_tail && page.len() == PAGE {
+                continue;
+            }
             assert!(page[held..].iter().all(|&b| b == 0), "page {i} tail");
         }
+    }
+
+    fn check(store: &Store, model: &[u8]) {
+        check_tails(store, model, false);
     }
 
     #[test]
@@ -348,14 +387,48 @@ mod tests {
                 model.resize(off + len, 0);
             }
             model[off..off + len].copy_from_slice(&data);
-            check(&s, &model);
+            check_tails(&s, &model, true);
         }
         s.truncate(PAGE as u64 + 100);
         model.truncate(PAGE + 100);
-        check(&s, &model);
+        check_tails(&s, &model, true);
         s.truncate(9 * PAGE as u64);
         model.resize(9 * PAGE, 0);
+        check_tails(&s, &model, true);
+    }
+
+    /// An append into a spare block copies only what is written; the
+    /// block's old bytes after it are never seen: not through a write past
+    /// the end in the same page, not through a truncation up, not in a lent
+    /// page (its bytes past the end of the file and its overread room are
+    /// zero).
+    #[test]
+    fn an_appended_spare_block_shows_zeros_past_what_was_written() {
+        let stale = || Store::from_bytes(&[0xEE; 3 * PAGE]).into_spare();
+        // A journal record's page number opens a block: the rest is stale.
+        let mut s = Store::with_spare(stale());
+        s.write(&[1, 2, 3, 4], 0);
+        assert_eq!(s.pages[0][4..], [0xEE; PAGE - 4], "nothing zeroed");
+        // A write further in the same page: the gap reads as zeros.
+        s.write(&[5], 100);
+        let mut model = vec![0u8; 101];
+        model[..4].copy_from_slice(&[1, 2, 3, 4]);
+        model[100] = 5;
+        check_tails(&s, &model, true);
+        // Grown by truncation, into the next page too.
+        s.truncate(PAGE as u64 + 10);
+        model.resize(PAGE + 10, 0);
         check(&s, &model);
+        // Lent: the bytes past the end and the overread room are zero.
+        let mut s = Store::with_spare(stale());
+        s.write(&[7; 600], 0);
+        s.make_lendable(0);
+        assert!(s.pages[0][600..].iter().all(|&b| b == 0));
+        let Lend::Lent(lent) = s.lend(0, 512) else {
+            panic!("the first 512 bytes are in the file")
+        };
+        assert_eq!(lent.shared_bytes(), Some(&[7; 512][..]));
+        check(&s, &[7; 600]);
     }
 
     #[test]
