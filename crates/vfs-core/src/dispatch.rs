@@ -429,6 +429,22 @@ unsafe extern "C" fn x_access<V: Vfs>(
 ) -> c_int {
     // SAFETY: p_vfs is the struct registered for V.
     let slot = unsafe { slot::<V>(p_vfs) };
+    // The per-transaction journal and WAL checks, answered from the raw
+    // name by a counted shortcut: no `FileName`, no indirect call, and no
+    // panic guard, since nothing here can panic or reach backend code.
+    if let Some(shortcut) = &slot.shared.access_shortcut
+        && !z_name.is_null()
+    {
+        // SAFETY: SQLite passes a NUL-terminated file name that stays valid
+        // for this call (a null one was excluded above); the bytes are only
+        // read within it.
+        let name = unsafe { CStr::from_ptr(z_name) }.to_bytes();
+        if let Some(exists) = shortcut.answer_raw(name) {
+            // SAFETY: p_res_out points to an int SQLite owns for this call.
+            unsafe { *p_res_out = exists as c_int };
+            return ffi::SQLITE_OK;
+        }
+    }
     let r = guard(Op::Access, || {
         // SAFETY: SQLite passes a valid file name.
         let name = unsafe { file_name(z_name) }?;

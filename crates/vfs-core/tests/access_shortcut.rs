@@ -152,3 +152,61 @@ fn a_shim_answering_access_itself_is_always_asked() {
     assert!(calls.load(Ordering::SeqCst) >= 20);
     reg.unregister().unwrap();
 }
+
+/// A TestVfs whose shortcut is a counted one: `-journal` names are absent
+/// while `journals` is zero.
+struct Counted {
+    base: TestVfs,
+    journals: Arc<AtomicUsize>,
+    journal_by_backend: Arc<AtomicUsize>,
+}
+
+impl Vfs for Counted {
+    type File = <TestVfs as Vfs>::File;
+
+    fn open(&self, name: &OpenName<'_>, opts: OpenOptions) -> Result<Self::File> {
+        self.base.open(name, opts)
+    }
+
+    fn access(&self, name: &FileName, check: AccessCheck) -> Result<bool> {
+        if name.ends_with("-journal") {
+            self.journal_by_backend.fetch_add(1, Ordering::SeqCst);
+        }
+        self.base.access(name, check)
+    }
+
+    fn access_shortcut(&self) -> Option<AccessShortcut> {
+        Some(AccessShortcut::absent_while_zero([(
+            "-journal",
+            Arc::clone(&self.journals),
+        )]))
+    }
+
+    vfs_core::forward_vfs!(base, except access);
+}
+
+/// Read transactions on a [`Counted`] VFS whose journal count is
+/// `journals`: how many `-journal` checks reached the backend.
+fn journal_checks_reaching_the_backend(journals: usize) -> usize {
+    let by_backend = Arc::new(AtomicUsize::new(0));
+    let vfs = Counted {
+        base: TestVfs::new(false),
+        journals: Arc::new(AtomicUsize::new(journals)),
+        journal_by_backend: Arc::clone(&by_backend),
+    };
+    let name = unique_name("shortcut-counted");
+    let reg = vfs_core::register(&name, vfs, false).unwrap();
+    read_transactions(&name, 20);
+    reg.unregister().unwrap();
+    by_backend.load(Ordering::SeqCst)
+}
+
+#[test]
+fn a_counted_shortcut_answers_while_its_count_is_zero() {
+    assert_eq!(journal_checks_reaching_the_backend(0), 0);
+}
+
+#[test]
+fn a_counted_shortcut_with_files_of_its_kind_asks_the_backend() {
+    assert!(journal_checks_reaching_the_backend(1) >= 20);
+}

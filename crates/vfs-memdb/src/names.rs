@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use vfs_core::{FileKind, FileName, FileNameBuf};
+use vfs_core::{AccessShortcut, FileKind, FileName, FileNameBuf};
 
 use crate::Inner;
 use crate::node::Node;
@@ -21,7 +21,7 @@ pub(crate) fn is_shared(name: &FileName) -> bool {
 
 /// The names of the journal and WAL files SQLite derives from a database.
 pub(crate) fn companions(db: &FileName) -> [FileNameBuf; 2] {
-    [db.with_suffix("-journal"), db.with_suffix("-wal")]
+    [db.with_suffix(JOURNAL_SUFFIX), db.with_suffix(WAL_SUFFIX)]
 }
 
 /// How many rollback journals and WAL files an instance holds, kept by
@@ -34,22 +34,39 @@ pub(crate) fn companions(db: &FileName) -> [FileNameBuf; 2] {
 /// kind created concurrently is one the check could as well have preceded:
 /// SQLite makes both under locks the asking connection's SHARED lock
 /// orders it against.)
+///
+/// The counts are `Arc`s of their own so that the instance's
+/// [`AccessShortcut`] can hold them: vfs-core then matches the suffixes on
+/// SQLite's raw name, before making a [`FileName`].
 #[derive(Debug, Default)]
 pub(crate) struct Companions {
-    journals: AtomicUsize,
-    wals: AtomicUsize,
+    journals: Arc<AtomicUsize>,
+    wals: Arc<AtomicUsize>,
 }
+
+/// The suffixes SQLite gives a database's journal and WAL.
+const JOURNAL_SUFFIX: &str = "-journal";
+const WAL_SUFFIX: &str = "-wal";
 
 impl Companions {
     /// The count `name`'s kind is kept in, if it is a journal or a WAL.
     fn of(&self, name: &FileName) -> Option<&AtomicUsize> {
-        if name.ends_with("-journal") {
+        if name.ends_with(JOURNAL_SUFFIX) {
             Some(&self.journals)
-        } else if name.ends_with("-wal") {
+        } else if name.ends_with(WAL_SUFFIX) {
             Some(&self.wals)
         } else {
             None
         }
+    }
+
+    /// The same answers as [`surely_absent`](Companions::surely_absent),
+    /// as an `xAccess` shortcut.
+    pub(crate) fn shortcut(&self) -> AccessShortcut {
+        AccessShortcut::absent_while_zero([
+            (JOURNAL_SUFFIX, Arc::clone(&self.journals)),
+            (WAL_SUFFIX, Arc::clone(&self.wals)),
+        ])
     }
 
     /// Whether `name` is a journal or WAL name and the instance holds no

@@ -102,15 +102,12 @@ impl Vfs for MemDb {
         Ok(self.inner.files.lock().contains_key(path))
     }
 
-    /// The same counts, asked by the `xAccess` trampoline without the
-    /// registry's lock on this instance. They belong to the instance's
-    /// namespace: once the instance is gone, no file of it remains, and
-    /// "absent" stays true.
+    /// The same counts, asked by the `xAccess` trampoline on SQLite's raw
+    /// name, without the registry's lock on this instance. They belong to
+    /// the instance's namespace: once the instance is gone, no file of it
+    /// remains, and "absent" stays true.
     fn access_shortcut(&self) -> Option<AccessShortcut> {
-        let companions = Arc::clone(&self.inner.companions);
-        Some(AccessShortcut::new(move |path, _check| {
-            companions.surely_absent(path).then_some(false)
-        }))
+        Some(self.inner.companions.shortcut())
     }
 
     /// Shared names (starting with `/`) stay as they are. Any other name
