@@ -163,7 +163,7 @@ impl Drop for MemFile {
 
 impl File for MemFile {
     fn read_at(&mut self, buf: &mut [u8], offset: u64) -> Result<usize> {
-        Ok(self.node.read().read(buf, offset))
+        Ok(self.node.read_at(buf, offset))
     }
 
     /// Database files lend their pages (SQLite maps only those).

@@ -81,6 +81,7 @@
 #![warn(missing_docs)]
 
 mod file;
+mod header;
 mod image;
 mod names;
 mod node;

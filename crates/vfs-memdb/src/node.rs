@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use vfs_core::{Error, FileKind, LockManager, Result, ShmGroup};
 
+use crate::header::{self, HeaderCopy};
 use crate::store::Store;
 
 /// The byte budget of one instance and what its database files use.
@@ -58,6 +59,9 @@ pub(crate) struct Node {
     /// releases the store's lock: `xFileSize` (once per read transaction)
     /// reads it without taking that lock.
     len: AtomicU64,
+    /// A main database's bytes 24–39 (the change counter SQLite reads at
+    /// every rollback-mode read transaction), published the same way.
+    header: Option<HeaderCopy>,
     /// SQLite's file locks, shared by every handle on this file.
     pub(crate) locks: Arc<LockManager>,
     /// The WAL index of a main database, shared by all its connections.
@@ -76,6 +80,7 @@ impl Node {
     pub(crate) fn new(kind: FileKind, store: Store, acct: Option<Arc<Accounting>>) -> Arc<Node> {
         Arc::new(Node {
             len: AtomicU64::new(store.len()),
+            header: (kind == FileKind::MainDb).then(|| HeaderCopy::new(header_of(&store))),
             store: RwLock::new(store),
             locks: LockManager::new(),
             shm: (kind == FileKind::MainDb).then(ShmGroup::new),
@@ -95,6 +100,16 @@ impl Node {
         self.store.read()
     }
 
+    /// Copies the bytes at `offset` into `buf`, answering how many the file
+    /// had (see [`Store::read`]); the change counter's read comes from the
+    /// published copy, without the store's lock.
+    pub(crate) fn read_at(&self, buf: &mut [u8], offset: u64) -> usize {
+        if let Some(n) = self.header.as_ref().and_then(|h| h.read(buf, offset)) {
+            return n;
+        }
+        self.store.read().read(buf, offset)
+    }
+
     /// The store's contents, leaving it empty.
     pub(crate) fn take_store(&self) -> Store {
         std::mem::take(&mut *self.write())
@@ -106,6 +121,7 @@ impl Node {
         StoreWriter {
             store: self.store.write(),
             len: &self.len,
+            header: self.header.as_ref(),
         }
     }
 
@@ -126,6 +142,7 @@ impl Drop for Node {
 pub(crate) struct StoreWriter<'a> {
     store: RwLockWriteGuard<'a, Store>,
     len: &'a AtomicU64,
+    header: Option<&'a HeaderCopy>,
 }
 
 impl std::ops::Deref for StoreWriter<'_> {
@@ -143,8 +160,17 @@ impl std::ops::DerefMut for StoreWriter<'_> {
 
 impl Drop for StoreWriter<'_> {
     fn drop(&mut self) {
-        // Fields drop after this: the length is public before the lock is
-        // released.
+        // Fields drop after this: the length and the header are public
+        // before the lock is released.
         self.len.store(self.store.len(), Ordering::Release);
+        if let Some(header) = self.header {
+            header.publish(header_of(&self.store));
+        }
     }
+}
+
+/// The store's bytes 24–39, or `None` when it is shorter than that.
+fn header_of(store: &Store) -> Option<[u8; header::LEN]> {
+    let mut bytes = [0; header::LEN];
+    (store.read(&mut bytes, header::OFFSET) == header::LEN).then_some(bytes)
 }
