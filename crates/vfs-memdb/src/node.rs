@@ -112,7 +112,7 @@ impl Node {
 
     /// The store's contents, leaving it empty.
     pub(crate) fn take_store(&self) -> Store {
-        std::mem::take(&mut *self.write())
+        self.write().take()
     }
 
     /// The store, for changing: the guard publishes its length when it is
@@ -122,6 +122,7 @@ impl Node {
             store: self.store.write(),
             len: &self.len,
             header: self.header.as_ref(),
+            header_changed: false,
         }
     }
 
@@ -138,11 +139,47 @@ impl Drop for Node {
     }
 }
 
-/// The store under its write lock; see [`Node::write`].
+/// The store under its write lock; see [`Node::write`]. Its changes go
+/// through its own methods (no `DerefMut`), which note whether bytes
+/// 24–39 may have changed: only then is the header copy published again
+/// (a read of the store and a seqlock write, saved on most page writes).
 pub(crate) struct StoreWriter<'a> {
     store: RwLockWriteGuard<'a, Store>,
     len: &'a AtomicU64,
     header: Option<&'a HeaderCopy>,
+    header_changed: bool,
+}
+
+/// Where the header copy's bytes end.
+const HEADER_END: u64 = header::OFFSET + header::LEN as u64;
+
+impl StoreWriter<'_> {
+    /// [`Store::write`].
+    pub(crate) fn write(&mut self, buf: &[u8], offset: u64) {
+        let end = offset.saturating_add(buf.len() as u64);
+        // A write over the bytes, or one into a file too short to hold
+        // them (it may zero-fill up to where it starts).
+        self.header_changed |=
+            self.store.len() < HEADER_END || (offset < HEADER_END && end > header::OFFSET);
+        self.store.write(buf, offset);
+    }
+
+    /// [`Store::truncate`].
+    pub(crate) fn truncate(&mut self, size: u64) {
+        self.header_changed |= size < HEADER_END || self.store.len() < HEADER_END;
+        self.store.truncate(size);
+    }
+
+    /// [`Store::make_lendable`]: the file's bytes stay as they are.
+    pub(crate) fn make_lendable(&mut self, offset: u64) {
+        self.store.make_lendable(offset);
+    }
+
+    /// The store's contents, leaving it empty.
+    fn take(&mut self) -> Store {
+        self.header_changed = true;
+        std::mem::take(&mut *self.store)
+    }
 }
 
 impl std::ops::Deref for StoreWriter<'_> {
@@ -152,18 +189,14 @@ impl std::ops::Deref for StoreWriter<'_> {
     }
 }
 
-impl std::ops::DerefMut for StoreWriter<'_> {
-    fn deref_mut(&mut self) -> &mut Store {
-        &mut self.store
-    }
-}
-
 impl Drop for StoreWriter<'_> {
     fn drop(&mut self) {
         // Fields drop after this: the length and the header are public
         // before the lock is released.
         self.len.store(self.store.len(), Ordering::Release);
-        if let Some(header) = self.header {
+        if let Some(header) = self.header
+            && self.header_changed
+        {
             header.publish(header_of(&self.store));
         }
     }
