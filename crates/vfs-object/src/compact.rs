@@ -153,24 +153,7 @@ pub(crate) fn compact(shared: &Shared, db: &Db, group_pages: u32) -> Result<Comp
     }
     let (pages, fetched) = gather_pages(shared, db, &version, 0..count)?;
     report.pages_fetched = fetched;
-    let refs: Vec<(u32, &[u8])> = pages.iter().map(|(c, b)| (*c, &b[..])).collect();
-    let body = format::encode_as(
-        &NewCommit {
-            lsn: version.lsn,
-            // The commit it is the state after: readers and writers that
-            // start from it check `log/<lsn>` against this id.
-            txid: version.txid,
-            db_size: version.size,
-            chunk_size: version.chunk_size,
-            // The commit time of commit `lsn`, not the compaction's: time
-            // travel reads it for the versions the snapshot holds, and
-            // times must not decrease along the LSNs (`asof=`).
-            time_ms: version.time_ms,
-            flags: 0,
-            pages: &refs,
-        },
-        KIND_SNAPSHOT,
-    );
+    let body = encode_state(&version, &pages, KIND_SNAPSHOT);
     let len = body.len() as u64;
     let key = db.keys.snapshot(version.lsn);
     let client = ctx.client.clone();
@@ -218,6 +201,27 @@ pub(crate) fn maybe_compact(shared: &Arc<Shared>, db: &Arc<Db>, lsn: u64, policy
         // No thread now: the next commit tries again.
         Err(_) => db.release_compaction(),
     }
+}
+
+/// Encodes the state `version` holds as one object of `kind` (a snapshot,
+/// or a group of one): the header carries commit `version.lsn`'s id, which
+/// readers and writers starting from it check `log/<lsn>` against, and its
+/// commit time, not the compaction's (time travel reads it for the versions
+/// the object holds, and times must not decrease along the LSNs: `asof=`).
+pub(crate) fn encode_state(version: &Version, pages: &[ChunkBytes], kind: u16) -> Vec<u8> {
+    let refs: Vec<(u32, &[u8])> = pages.iter().map(|(c, b)| (*c, &b[..])).collect();
+    format::encode_as(
+        &NewCommit {
+            lsn: version.lsn,
+            txid: version.txid,
+            db_size: version.size,
+            chunk_size: version.chunk_size,
+            time_ms: version.time_ms,
+            flags: 0,
+            pages: &refs,
+        },
+        kind,
+    )
 }
 
 /// Every stored chunk of `version` in `chunks` (holes left out), fetching

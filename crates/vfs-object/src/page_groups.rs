@@ -31,12 +31,12 @@ use vfs_core::{Error, Result, codes};
 use crate::Shared;
 use crate::cache::PageCache;
 use crate::client::{Client, FailureKind, StoreError};
-use crate::compact::{CompactReport, gather_pages};
+use crate::compact::{CompactReport, encode_state, gather_pages};
 use crate::db::{CatchUpError, Db, apply_commit, check_identity, index_from_probe, probe_object};
 use crate::db::{FETCH_CONCURRENCY, store_error};
 use crate::format::{
     self, ENTRY_LEN, FORMAT_VERSION, FormatError, HEADER_LEN, Header, Index, KIND_GROUP,
-    KIND_SNAPSHOT, MAGIC, NewCommit,
+    KIND_SNAPSHOT, MAGIC,
 };
 use crate::keys::DbKeys;
 use crate::version::{CommitInfo, Version};
@@ -459,21 +459,8 @@ pub(crate) fn write_grouped(
             });
             continue;
         }
-        let refs: Vec<(u32, &[u8])> = pages.iter().map(|(c, b)| (*c, &b[..])).collect();
-        let stored = refs.len() as u32;
-        let body = format::encode_as(
-            &NewCommit {
-                lsn: version.lsn,
-                txid: version.txid,
-                db_size: version.size,
-                chunk_size: version.chunk_size,
-                time_ms: version.time_ms,
-                flags: 0,
-                pages: &refs,
-            },
-            KIND_GROUP,
-        );
-        drop(refs);
+        let stored = pages.len() as u32;
+        let body = encode_state(version, &pages, KIND_GROUP);
         drop(pages);
         manifest.groups.push(GroupRef {
             lsn: version.lsn,
@@ -762,7 +749,7 @@ mod tests {
             let data: Vec<Vec<u8>> = pages.iter().map(|&p| vec![p as u8; 512]).collect();
             let pairs: Vec<(u32, &[u8])> =
                 pages.iter().zip(&data).map(|(&p, d)| (p, &d[..])).collect();
-            let bytes = format::encode(&NewCommit {
+            let bytes = format::encode(&format::NewCommit {
                 lsn,
                 txid: [0; 16],
                 db_size: chunks * 512,

@@ -10,34 +10,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use object_store::ObjectStore;
-use object_store::memory::InMemory;
 use rusqlite::Connection;
+use support::group::{async_params, flush, flush_settled, memory, node, node_polling, said};
 use support::{Node, code, count, integrity, objects, opts};
 use vfs_core::codes::{SQLITE_CANTOPEN, SQLITE_IOERR_WRITE};
-use vfs_object::fault::{FaultController, FaultStore, RequestKind, Rule};
-
-/// A "process" over `inner` with its own fault layer (`poll=0`).
-fn node(inner: &Arc<dyn ObjectStore>) -> (Node, FaultController) {
-    node_polling(inner, Duration::ZERO)
-}
-
-fn node_polling(inner: &Arc<dyn ObjectStore>, poll: Duration) -> (Node, FaultController) {
-    let f = FaultStore::new(Arc::clone(inner));
-    let ctl = f.controller();
-    (Node::new(Arc::new(f), opts(poll)), ctl)
-}
-
-/// The message of the VFS's last error on this thread (rusqlite reports
-/// SQLite's generic text).
-fn said() -> String {
-    vfs_core::last_error()
-        .map(|e| e.message)
-        .unwrap_or_default()
-}
-
-fn memory() -> Arc<dyn ObjectStore> {
-    Arc::new(InMemory::new())
-}
+use vfs_object::fault::{FaultStore, RequestKind, Rule};
 
 /// The queue files in `dir` (not its lock file).
 fn queued(dir: &Path) -> Vec<String> {
@@ -57,28 +34,6 @@ fn log_objects(store: &Arc<dyn ObjectStore>) -> Vec<(String, Vec<u8>)> {
         .into_iter()
         .filter(|(k, _)| k.contains("/log/"))
         .collect()
-}
-
-fn async_params(dir: &Path) -> String {
-    format!("&sync=async&queue={}", dir.display())
-}
-
-fn flush(c: &Connection) -> rusqlite::Result<u64> {
-    c.query_row("PRAGMA object_flush", [], |r| r.get::<_, String>(0))
-        .map(|s| s.parse().unwrap())
-}
-
-/// Flushes until the uploader's answer is not a failed round that began
-/// before the store was healed.
-fn flush_settled(c: &Connection) -> rusqlite::Result<u64> {
-    let mut last = flush(c);
-    for _ in 0..20 {
-        match &last {
-            Err(_) if said().contains("not in the store yet") => last = flush(c),
-            _ => break,
-        }
-    }
-    last
 }
 
 fn lsn(c: &Connection) -> u64 {

@@ -6,53 +6,13 @@
 mod support;
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
-use object_store::ObjectStore;
-use object_store::memory::InMemory;
 use rusqlite::Connection;
-use support::{Node, code, count, integrity, opts};
+use support::group::{async_params, fail_log_puts, flush, flush_settled, memory, node, said};
+use support::{code, count, integrity};
 use vfs_core::codes::{SQLITE_CANTOPEN, SQLITE_IOERR_WRITE};
-use vfs_object::fault::{FaultController, FaultStore, RequestKind, Rule};
-
-fn node(inner: &Arc<dyn ObjectStore>) -> (Node, FaultController) {
-    let f = FaultStore::new(Arc::clone(inner));
-    let ctl = f.controller();
-    (Node::new(Arc::new(f), opts(Duration::ZERO)), ctl)
-}
-
-fn said() -> String {
-    vfs_core::last_error()
-        .map(|e| e.message)
-        .unwrap_or_default()
-}
-
-fn memory() -> Arc<dyn ObjectStore> {
-    Arc::new(InMemory::new())
-}
-
-fn async_params(dir: &Path) -> String {
-    format!("&sync=async&queue={}", dir.display())
-}
-
-fn flush(c: &Connection) -> rusqlite::Result<u64> {
-    c.query_row("PRAGMA object_flush", [], |r| r.get::<_, String>(0))
-        .map(|s| s.parse().unwrap())
-}
-
-/// Flushes until the answer is not a failed round that began before the
-/// store was healed.
-fn flush_settled(c: &Connection) -> rusqlite::Result<u64> {
-    let mut last = flush(c);
-    for _ in 0..20 {
-        match &last {
-            Err(_) if said().contains("not in the store yet") => last = flush(c),
-            _ => break,
-        }
-    }
-    last
-}
+use vfs_object::fault::Rule;
 
 fn queue_files(dir: &Path) -> usize {
     std::fs::read_dir(dir)
@@ -65,13 +25,6 @@ fn queue_files(dir: &Path) -> usize {
                 .ends_with(".txn")
         })
         .count()
-}
-
-fn fail_log_puts() -> Rule {
-    Rule::on(&[RequestKind::Put])
-        .keys_containing("/log/")
-        .always()
-        .fail()
 }
 
 /// Without `lease=`, an async process holds the lease while its queue is

@@ -1,6 +1,7 @@
 //! Shared helpers of vfs-object's tests: stores, registrations, SQL.
 #![allow(dead_code)]
 
+pub mod group;
 pub mod moto;
 
 use std::sync::Arc;
