@@ -410,18 +410,28 @@ pub(crate) async fn index_from_probe(
     let format_err = |e: FormatError| CatchUpError::Format(key.to_string(), e);
     let header = format::decode_header(&probe).map_err(format_err)?;
     let end = header.index_end();
-    let prefix = if end > probe.len() as u64 {
-        let rest = client
-            .get_range(key, probe.len() as u64..end)
-            .await
-            .map_err(CatchUpError::Store)?;
-        let mut all = probe.to_vec();
-        all.extend_from_slice(&rest);
-        Bytes::from(all)
-    } else {
-        probe
-    };
+    let prefix = extend_probe(client, key, probe, end).await?;
     format::decode_index(&prefix, Some(size)).map_err(format_err)
+}
+
+/// The first `end` bytes of the object at `key`, of which `probe` holds
+/// the start: one ranged GET for the rest when the probe is shorter.
+pub(crate) async fn extend_probe(
+    client: &Client,
+    key: &Path,
+    probe: Bytes,
+    end: u64,
+) -> Result<Bytes, CatchUpError> {
+    if end <= probe.len() as u64 {
+        return Ok(probe);
+    }
+    let rest = client
+        .get_range(key, probe.len() as u64..end)
+        .await
+        .map_err(CatchUpError::Store)?;
+    let mut all = probe.to_vec();
+    all.extend_from_slice(&rest);
+    Ok(Bytes::from(all))
 }
 
 /// Checks that the object at `key` says it is LSN `lsn` of `kind`.

@@ -136,10 +136,30 @@ pub(crate) struct Listed {
 /// requests (the store pages its listing by 1,000 keys).
 pub(crate) async fn list_log(client: &Client, keys: &DbKeys) -> Result<Vec<Listed>, StoreError> {
     let listed = client.list_after(keys.log_dir(), &keys.commit(0)).await?;
-    let mut out: Vec<Listed> = listed
+    Ok(listed_by_lsn(&listed, |p| keys.lsn_of(p)))
+}
+
+/// Every snapshot object (`snap/<LSN>`) of `keys`, in LSN order:
+/// ⌈s/1000⌉ LIST requests.
+pub(crate) async fn list_snapshots(
+    client: &Client,
+    keys: &DbKeys,
+) -> Result<Vec<Listed>, StoreError> {
+    let listed = client
+        .list_after(keys.snap_dir(), &keys.snapshot(0))
+        .await?;
+    Ok(listed_by_lsn(&listed, |p| keys.snapshot_lsn_of(p)))
+}
+
+/// The listed objects whose key `lsn_of` recognises, sorted by LSN.
+fn listed_by_lsn(
+    metas: &[object_store::ObjectMeta],
+    lsn_of: impl Fn(&object_store::path::Path) -> Option<u64>,
+) -> Vec<Listed> {
+    let mut out: Vec<Listed> = metas
         .iter()
         .filter_map(|m| {
-            keys.lsn_of(&m.location).map(|lsn| Listed {
+            lsn_of(&m.location).map(|lsn| Listed {
                 lsn,
                 size: m.size,
                 stored_at: m.last_modified.into(),
@@ -147,7 +167,7 @@ pub(crate) async fn list_log(client: &Client, keys: &DbKeys) -> Result<Vec<Liste
         })
         .collect();
     out.sort_unstable_by_key(|l| l.lsn);
-    Ok(out)
+    out
 }
 
 /// Why a version cannot be read.

@@ -32,7 +32,9 @@ use crate::Shared;
 use crate::cache::PageCache;
 use crate::client::{Client, FailureKind, StoreError};
 use crate::compact::{CompactReport, encode_state, gather_pages};
-use crate::db::{CatchUpError, Db, apply_commit, check_identity, index_from_probe, probe_object};
+use crate::db::{
+    CatchUpError, Db, apply_commit, check_identity, extend_probe, index_from_probe, probe_object,
+};
 use crate::db::{FETCH_CONCURRENCY, store_error};
 use crate::format::{
     self, ENTRY_LEN, FORMAT_VERSION, FormatError, HEADER_LEN, Header, Index, KIND_GROUP,
@@ -285,17 +287,7 @@ pub(crate) async fn fetch_snapshot(
         check_identity(&key, &idx, lsn, KIND_SNAPSHOT)?;
         return Ok(SnapHead::Whole(idx));
     }
-    let bytes = if (probe.len() as u64) < size {
-        let rest = client
-            .get_range(&key, probe.len() as u64..size)
-            .await
-            .map_err(CatchUpError::Store)?;
-        let mut all = probe.to_vec();
-        all.extend_from_slice(&rest);
-        Bytes::from(all)
-    } else {
-        probe
-    };
+    let bytes = extend_probe(client, &key, probe, size).await?;
     let m = Manifest::decode(&bytes, Some(size)).map_err(format_err)?;
     if m.lsn != lsn {
         return Err(format_err(bad(format!(

@@ -29,7 +29,7 @@ use futures::StreamExt;
 use crate::client::{Client, StoreError};
 use crate::db::{CatchUpError, FETCH_CONCURRENCY, fetch_object};
 use crate::format::{FLAG_COLLECTED, HEADER_LEN, Index, KIND_COMMIT};
-use crate::history::{At, HistoryError, Listed, from_ms, list_log, rfc3339};
+use crate::history::{At, HistoryError, Listed, from_ms, list_log, list_snapshots, rfc3339};
 use crate::keys::DbKeys;
 use crate::page_groups::{Manifest, SnapHead, fetch_groups, fetch_snapshot};
 use crate::snapshot::log_holds;
@@ -118,20 +118,7 @@ impl Retained {
     /// Lists the log and the snapshots: ⌈c/1000⌉ + ⌈s/1000⌉ LIST.
     pub(crate) async fn list(client: Client, keys: DbKeys) -> Result<Retained, StoreError> {
         let logs = list_log(&client, &keys).await?;
-        let metas = client
-            .list_after(keys.snap_dir(), &keys.snapshot(0))
-            .await?;
-        let mut snaps: Vec<Listed> = metas
-            .iter()
-            .filter_map(|m| {
-                keys.snapshot_lsn_of(&m.location).map(|lsn| Listed {
-                    lsn,
-                    size: m.size,
-                    stored_at: m.last_modified.into(),
-                })
-            })
-            .collect();
-        snaps.sort_unstable_by_key(|l| l.lsn);
+        let snaps = list_snapshots(&client, &keys).await?;
         Ok(Retained {
             client,
             keys,
